@@ -1,0 +1,1 @@
+"""The service layer and entry points: lifecycle, intake, outbox, web app, CLI."""

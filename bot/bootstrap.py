@@ -1,0 +1,201 @@
+"""The composition root: settings → storage, channels and services, wired once.
+
+Nothing is built at import time; tests call `bootstrap` with their own clock, channels or
+engine, and get the same wiring as production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.agencies import DEFAULT_AGENCIES, seed_agencies
+from bot.channel_registry import build_channels
+from bot.clock import Clock, SystemClock
+from bot.intake import IntakePolicy, IntakeService
+from bot.outbox import OutboxDispatcher, OutboxPolicy
+from bot.sla import SlaPolicy
+from bot.web_app import create_app
+from channels.base import Channel, InboundMessage, IntakeReceipt
+from channels.web import WebChannel
+from config.settings import Settings
+from routing import KeywordTable, Router
+from storage import migrate
+from storage.engine import make_engine, make_session_factory
+from storage.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEYWORDS = Path(__file__).resolve().parent.parent / "config" / "keywords.yaml"
+
+
+@dataclass
+class Service:
+    """Everything one running instance holds."""
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    uow: UnitOfWorkFactory
+    intake: IntakeService
+    dispatcher: OutboxDispatcher
+    channels: dict[str, Channel]
+    unconfigured: dict[str, str]
+    app: FastAPI = field(init=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    async def deliver(self, message: InboundMessage) -> IntakeReceipt:
+        """The one callback every channel gets: intake, then nudge the dispatcher."""
+        receipt = await self.intake.handle(message)
+        self.dispatcher.wake()
+        return receipt
+
+    async def prepare_database(self) -> int:
+        """Migrate to the newest schema and load default agencies into an empty directory."""
+        await migrate.upgrade(self.engine)
+        agencies = self.settings.agencies_file or DEFAULT_AGENCIES
+        return await seed_agencies(self.uow, agencies, self.clock)
+
+    async def schema_problem(self) -> str | None:
+        """Why the database cannot be served as it is, or None when it is at the newest schema."""
+        try:
+            current = await migrate.current_revision(self.engine)
+        except Exception as exc:
+            return f"cannot reach the database ({type(exc).__name__}: {exc})"
+        if current != migrate.head_revision():
+            return (
+                f"the database schema is at {current or 'nothing'}, the code needs "
+                f"{migrate.head_revision()}: run `aduan db upgrade`"
+            )
+        return None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Service]:
+        """Channels receiving, dispatcher sending, scheduler ticking; all stopped on exit."""
+        self._stopping.clear()
+        for channel in self.channels.values():
+            await channel.start(self.deliver)
+        await self.dispatcher.explain_waiting()
+        dispatcher = asyncio.create_task(self.dispatcher.run(self._stopping), name="outbox")
+        scheduler = self._scheduler()
+        scheduler.start()
+        log.info(
+            "service started",
+            extra={"channels": sorted(self.channels), "unconfigured": self.unconfigured},
+        )
+        try:
+            yield self
+        finally:
+            # Stop taking work first, then let the dispatcher finish the batch it holds.
+            for channel in self.channels.values():
+                await channel.stop()
+            scheduler.shutdown(wait=False)
+            self._stopping.set()
+            await dispatcher
+            log.info("service stopped")
+
+    def _scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=self.settings.timezone)
+        scheduler.add_job(
+            self.dispatcher.recover_abandoned, "interval", minutes=1, id="outbox.recover"
+        )
+        scheduler.add_job(
+            self.dispatcher.explain_waiting, "interval", minutes=1, id="outbox.explain"
+        )
+        return scheduler
+
+    async def health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"status": "ok"}
+        try:
+            async with self.uow() as uow:
+                await uow.ping()
+                report["outbox"] = await uow.outbox.count_by_status()
+            report["database"] = "ok"
+        except Exception as exc:
+            report["status"] = "unavailable"
+            report["database"] = f"error: {type(exc).__name__}"
+        report["channels"] = {
+            **{name: {"configured": True} for name in self.channels},
+            **{
+                name: {"configured": False, "reason": why}
+                for name, why in self.unconfigured.items()
+            },
+        }
+        return report
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    channels: Sequence[Channel] = (),
+    router: Router | None = None,
+    engine: AsyncEngine | None = None,
+) -> Service:
+    """Build the service. `channels` replace or add to the configured ones (tests use fakes)."""
+    clock = clock or SystemClock()
+    engine = engine or make_engine(settings.database_url)
+    uow = UnitOfWorkFactory(make_session_factory(engine))
+    ready, unconfigured = build_channels(settings, clock)
+    for channel in channels:
+        ready[channel.name] = channel
+        unconfigured.pop(channel.name, None)
+    if router is None:
+        router = KeywordTable.from_yaml(settings.keywords_file or DEFAULT_KEYWORDS)
+    intake = IntakeService(
+        uow,
+        router,
+        SlaPolicy(days=settings.sla_days),
+        clock,
+        IntakePolicy(
+            zone=settings.zone,
+            merge_window=timedelta(minutes=settings.merge_window_minutes),
+            reopen_window=timedelta(days=settings.reopen_window_days),
+            max_text_chars=settings.max_text_chars,
+            merging_channels=frozenset(name for name, ch in ready.items() if ch.merges_bursts),
+        ),
+    )
+    dispatcher = OutboxDispatcher(
+        uow,
+        ready,
+        clock,
+        OutboxPolicy(
+            max_attempts=settings.outbox_max_attempts,
+            backoff=timedelta(seconds=settings.outbox_backoff_seconds),
+            lease=timedelta(seconds=settings.outbox_claim_seconds),
+            poll_interval=settings.outbox_poll_seconds,
+        ),
+        unconfigured,
+    )
+    service = Service(settings, clock, engine, uow, intake, dispatcher, ready, unconfigured)
+    web = ready.get("web")
+    if not isinstance(web, WebChannel):
+        web = WebChannel(clock.now)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with service.running():
+            yield
+
+    service.app = create_app(
+        web=web,
+        uow=uow,
+        clock=clock,
+        health=service.health,
+        max_request_bytes=settings.max_request_bytes,
+        lifespan=lifespan,
+    )
+    return service

@@ -1,0 +1,31 @@
+"""Which channels exist and how each is built from settings: one line per channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.clock import Clock
+from channels.base import Channel, ChannelName
+from channels.web import WebChannel
+from config.settings import Settings
+
+# A factory returns the channel, or a sentence saying what setting it lacks.
+ChannelFactory = Callable[[Settings, Clock], Channel | str]
+
+REGISTRY: dict[ChannelName, ChannelFactory] = {
+    ChannelName.WEB: lambda settings, clock: WebChannel(clock.now),
+}
+
+
+def build_channels(settings: Settings, clock: Clock) -> tuple[dict[str, Channel], dict[str, str]]:
+    """The channels this instance can use, and why each other known channel is unavailable."""
+    ready: dict[str, Channel] = {}
+    missing: dict[str, str] = {}
+    for name in ChannelName:
+        factory = REGISTRY.get(name)
+        built = factory(settings, clock) if factory else f"the {name} channel is not configured"
+        if isinstance(built, str):
+            missing[name] = built
+        else:
+            ready[name] = built
+    return ready, missing

@@ -1,0 +1,554 @@
+"""Intake: every resident message, whatever its channel, in one transaction.
+
+Dedupe on (channel, provider message id); find or create the resident; decide whether the
+message is a command, a follow-up or a new complaint; route; write the complaint, the
+message, audit rows and the outbox rows that answer it. The adapter acknowledges its
+provider only after this returns, so a crash anywhere loses nothing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.intent import (
+    LanguageChoice,
+    RatingGiven,
+    StatusQuery,
+    guess_language,
+    parse_command,
+)
+from bot.lifecycle import OPEN_STATES, Event, next_status
+from bot.privacy import mask_contact
+from bot.references import find_reference, new_reference, parse_reference
+from bot.sla import SlaPolicy
+from bot.templates import format_when, render, status_label
+from channels.base import (
+    Address,
+    ChannelName,
+    InboundMessage,
+    IntakeReceipt,
+    Outcome,
+    clean_text,
+)
+from routing import Router
+from storage.models import (
+    Agency,
+    AuditEntry,
+    Complaint,
+    ComplaintStatus,
+    Direction,
+    Message,
+    OutboxMessage,
+    Resident,
+)
+from storage.models import Attachment as StoredAttachment
+from storage.unit_of_work import ConflictError, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+_ATTEMPTS = 5
+_MIN_LETTERS = 5
+
+
+class IntakeError(Exception):
+    """The service cannot take this message at all (a setup problem, not the resident's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntakePolicy:
+    zone: ZoneInfo
+    merge_window: timedelta = timedelta(minutes=10)
+    reopen_window: timedelta = timedelta(days=7)
+    max_text_chars: int = 10_000
+    # Channels whose residents split one complaint over several quick messages.
+    merging_channels: frozenset[str] = frozenset()
+
+
+class IntakeService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        router: Router,
+        sla: SlaPolicy,
+        clock: Clock,
+        policy: IntakePolicy,
+    ) -> None:
+        self._uow = uow
+        self._router = router
+        self._sla = sla
+        self._clock = clock
+        self._policy = policy
+
+    async def handle(self, message: InboundMessage) -> IntakeReceipt:
+        """Take one message; safe to call again with the same message at any time."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await self._handle_once(message)
+            except ConflictError:
+                # A concurrent delivery of the same message or resident, or a reference
+                # collision: the retry sees the winner's rows.
+                if attempt == _ATTEMPTS:
+                    raise
+                log.info("intake conflict, retrying", extra={"attempt": attempt})
+        raise AssertionError("unreachable")
+
+    async def _handle_once(self, inbound: InboundMessage) -> IntakeReceipt:
+        async with self._uow() as uow:
+            seen = await uow.messages.find_inbound(inbound.channel, inbound.provider_message_id)
+            if seen is not None:
+                return await self._replay_receipt(uow, seen, inbound)
+            text = clean_text(inbound.text)
+            resident = await self._resident(uow, inbound, text)
+            turn = _Turn(uow, inbound, resident, text, self._clock.now())
+            receipt = await self._decide(turn)
+            if receipt.outcome is not Outcome.UNKNOWN_REFERENCE:
+                await uow.commit()
+            return receipt
+
+    async def _decide(self, turn: _Turn) -> IntakeReceipt:
+        inbound = turn.inbound
+        if inbound.reference is not None:
+            reference = parse_reference(inbound.reference)
+            complaint = await turn.uow.complaints.by_reference(reference) if reference else None
+            if complaint is None:
+                return IntakeReceipt(
+                    Outcome.UNKNOWN_REFERENCE,
+                    render("status_unknown", turn.language, typed=inbound.reference),
+                )
+            return await self._follow_up(turn, complaint, explicit=True)
+        if not inbound.attachments:
+            command = parse_command(turn.text)
+            if command is not None:
+                return await self._command(turn, command)
+        complaint, explicit = await self._follow_up_target(turn)
+        if complaint is not None:
+            return await self._follow_up(turn, complaint, explicit=explicit)
+        if (
+            not inbound.attachments
+            and inbound.location is None
+            and _letters(turn.text) < _MIN_LETTERS
+        ):
+            reply = render("too_short", turn.language)
+            await self._record(turn, None, "needs_detail")
+            self._reply(turn, reply)
+            return IntakeReceipt(Outcome.NEEDS_DETAIL, reply)
+        return await self._new_complaint(turn)
+
+    # --- who is writing -------------------------------------------------------------
+
+    async def _resident(self, uow: UnitOfWork, inbound: InboundMessage, text: str) -> Resident:
+        address = inbound.reply_to or Address(inbound.channel, inbound.sender)
+        resident = await uow.residents.find(address.channel, address.address)
+        if resident is None:
+            resident = Resident(
+                channel=address.channel,
+                address=address.address,
+                display_name=inbound.display_name,
+                language=inbound.language or guess_language(text),
+                created_at=self._clock.now(),
+            )
+            uow.residents.add(resident)
+            await uow.flush()
+        elif inbound.language and inbound.language != resident.language:
+            resident.language = inbound.language
+        return resident
+
+    # --- commands ---------------------------------------------------------------------
+
+    async def _command(
+        self, turn: _Turn, command: StatusQuery | RatingGiven | LanguageChoice
+    ) -> IntakeReceipt:
+        complaint: Complaint | None = None
+        match command:
+            case StatusQuery(reference=None, typed=typed):
+                reply = render(
+                    "status_unknown" if typed else "status_missing", turn.language, typed=typed
+                )
+            case StatusQuery(reference=str(reference)):
+                complaint = await turn.uow.complaints.by_reference(reference)
+                reply = (
+                    await self._status_text(turn, complaint)
+                    if complaint
+                    else render("status_unknown", turn.language, typed=reference)
+                )
+            case LanguageChoice(language=None):
+                reply = render("language_unknown", turn.language)
+            case LanguageChoice(language=str(language)):
+                turn.resident.language = language
+                reply = render("language_set", language)
+            case RatingGiven(score=score):
+                since = turn.inbound.received_at - self._policy.reopen_window
+                complaint = await turn.uow.complaints.awaiting_rating(turn.resident_id, since)
+                if complaint is None:
+                    reply = render("rating_nothing", turn.language)
+                else:
+                    complaint.rating = score
+                    complaint.updated_at = turn.now
+                    self._audit(turn, complaint, "rate", detail=f"rating {score}/5")
+                    reply = render(
+                        "rating_thanks", turn.language, score=score, reference=complaint.reference
+                    )
+        await self._record(turn, complaint, "command")
+        self._reply(turn, reply, complaint)
+        return IntakeReceipt(
+            Outcome.COMMAND,
+            reply,
+            reference=complaint.reference if complaint else None,
+            status=complaint.status if complaint else None,
+        )
+
+    async def _status_text(self, turn: _Turn, complaint: Complaint) -> str:
+        agency = await self._agency(turn.uow, complaint.agency_id)
+        return render(
+            "status",
+            turn.language,
+            reference=complaint.reference,
+            status=status_label(complaint.status, turn.language),
+            agency=agency.name,
+            due=format_when(complaint.due_at, turn.language, self._policy.zone),
+        )
+
+    # --- follow-ups -------------------------------------------------------------------
+
+    async def _follow_up_target(self, turn: _Turn) -> tuple[Complaint | None, bool]:
+        """The complaint this message continues, and whether the resident said so explicitly."""
+        uow, inbound = turn.uow, turn.inbound
+        if inbound.thread_keys:
+            complaint = await uow.complaints.by_thread_keys(inbound.thread_keys)
+            if complaint is not None:
+                return complaint, True
+        reference = find_reference(f"{inbound.subject or ''}\n{turn.text}")
+        if reference is not None:
+            complaint = await uow.complaints.by_reference(reference)
+            # Only the complainant continues a complaint by quoting its number; anyone else
+            # quoting it starts a complaint of their own.
+            if complaint is not None and complaint.resident_id == turn.resident_id:
+                return complaint, True
+        if inbound.channel in self._policy.merging_channels and self._policy.merge_window:
+            since = inbound.received_at - self._policy.merge_window
+            complaint = await uow.complaints.latest_for_resident(turn.resident_id, since)
+            if complaint is not None and complaint.status in OPEN_STATES:
+                return complaint, False
+        return None, False
+
+    async def _follow_up(
+        self, turn: _Turn, complaint: Complaint, *, explicit: bool
+    ) -> IntakeReceipt:
+        if complaint.status not in OPEN_STATES:
+            closed_at = complaint.closed_at or complaint.updated_at
+            if turn.inbound.received_at - closed_at > self._policy.reopen_window:
+                return await self._new_complaint(turn)
+            return await self._reopen(turn, complaint)
+        if complaint.status is ComplaintStatus.WAITING_FOR_RESIDENT:
+            self._transition(turn, complaint, Event.RESIDENT_REPLIED)
+        complaint.last_message_at = max(complaint.last_message_at, turn.inbound.received_at)
+        complaint.updated_at = turn.now
+        await self._record(turn, complaint, "follow_up")
+        agency = await self._agency(turn.uow, complaint.agency_id)
+        self._notify_agency(
+            turn,
+            agency,
+            complaint,
+            render("agency_follow_up", "id", reference=complaint.reference, text=turn.text),
+        )
+        reply = render(
+            "ack_follow_up", turn.language, reference=complaint.reference, agency=agency.name
+        )
+        if explicit:
+            self._reply(turn, reply, complaint)
+        return self._receipt(Outcome.FOLLOW_UP, reply, complaint, agency)
+
+    async def _reopen(self, turn: _Turn, complaint: Complaint) -> IntakeReceipt:
+        self._transition(turn, complaint, Event.REOPEN)
+        complaint.closed_at = None
+        complaint.due_at = self._sla.due_at(turn.inbound.received_at)
+        complaint.last_message_at = turn.inbound.received_at
+        await self._record(turn, complaint, "follow_up")
+        agency = await self._agency(turn.uow, complaint.agency_id)
+        due = format_when(complaint.due_at, "id", self._policy.zone)
+        self._notify_agency(
+            turn,
+            agency,
+            complaint,
+            render("agency_reopened", "id", reference=complaint.reference, text=turn.text, due=due),
+        )
+        reply = render(
+            "ack_reopened", turn.language, reference=complaint.reference, agency=agency.name
+        )
+        self._reply(turn, reply, complaint)
+        return self._receipt(Outcome.REOPENED, reply, complaint, agency)
+
+    # --- new complaints ---------------------------------------------------------------
+
+    async def _new_complaint(self, turn: _Turn) -> IntakeReceipt:
+        inbound, uow = turn.inbound, turn.uow
+        decision = self._router.decide(f"{inbound.subject or ''}\n{turn.text}", inbound.channel)
+        chosen = await uow.agencies.by_code(decision.agency_code) if decision.agency_code else None
+        agency = chosen or await uow.agencies.fallback()
+        if agency is None or agency.id is None:
+            raise IntakeError(
+                f"routing chose agency {decision.agency_code!r}, which is not in the database, "
+                "and no fallback agency is configured: run `aduan db upgrade` to load the defaults"
+            )
+        limit = self._policy.max_text_chars
+        location = inbound.location
+        complaint = Complaint(
+            reference=new_reference(),
+            resident_id=turn.resident_id,
+            channel=inbound.channel,
+            status=ComplaintStatus.NEW,
+            agency_id=agency.id,
+            text=turn.text[:limit],
+            subject=inbound.subject[:500] if inbound.subject else None,
+            location_text=location.description[:500] if location and location.description else None,
+            latitude=location.latitude if location else None,
+            longitude=location.longitude if location else None,
+            routing_rule=decision.rule_id,
+            routing_version=decision.version,
+            routing_terms=", ".join(decision.matched_terms)[:1000],
+            routing_explanation=decision.explanation_id,
+            received_at=inbound.received_at,
+            due_at=self._sla.due_at(inbound.received_at),
+            last_message_at=inbound.received_at,
+            updated_at=turn.now,
+        )
+        uow.complaints.add(complaint)
+        await uow.flush()
+        self._audit(
+            turn, complaint, "create", to_status=ComplaintStatus.NEW, detail=inbound.channel
+        )
+        self._transition(
+            turn,
+            complaint,
+            Event.ASSIGN,
+            detail=f"{agency.code} by {decision.rule_id}: {decision.explanation_en}",
+        )
+        await self._record(turn, complaint, "complaint")
+        due_local = format_when(complaint.due_at, "id", self._policy.zone)
+        self._notify_agency(
+            turn,
+            agency,
+            complaint,
+            render(
+                "agency_new",
+                "id",
+                reference=complaint.reference,
+                channel=inbound.channel,
+                contact=mask_contact(turn.resident.address),
+                text=complaint.text,
+                location=complaint.location_text or _coordinates(complaint) or "-",
+                why=decision.explanation_id,
+                due=due_local,
+            ),
+        )
+        reply = render(
+            "ack_new",
+            turn.language,
+            reference=complaint.reference,
+            agency=agency.name,
+            due=format_when(complaint.due_at, turn.language, self._policy.zone),
+        )
+        if len(turn.text) > limit:
+            reply += render("long_text_kept", turn.language)
+        self._reply(turn, reply, complaint)
+        return self._receipt(Outcome.COMPLAINT, reply, complaint, agency)
+
+    # --- writing ----------------------------------------------------------------------
+
+    async def _record(self, turn: _Turn, complaint: Complaint | None, kind: str) -> None:
+        inbound = turn.inbound
+        message = Message(
+            complaint_id=complaint.id if complaint else None,
+            resident_id=turn.resident_id,
+            direction=Direction.INBOUND,
+            channel=inbound.channel,
+            provider_message_id=inbound.provider_message_id,
+            thread_key=inbound.thread_keys[0] if inbound.thread_keys else None,
+            kind=kind,
+            text=turn.text,
+            created_at=inbound.received_at,
+        )
+        turn.uow.messages.add(message)
+        if inbound.attachments:
+            await turn.uow.flush()
+            assert message.id is not None
+            for attachment in inbound.attachments:
+                turn.uow.messages.add_attachment(
+                    StoredAttachment(
+                        message_id=message.id,
+                        filename=attachment.filename[:255],
+                        content_type=attachment.content_type[:100],
+                        size=len(attachment.content),
+                        sha256=hashlib.sha256(attachment.content).hexdigest(),
+                        content=attachment.content,
+                    )
+                )
+
+    def _reply(self, turn: _Turn, text: str, complaint: Complaint | None = None) -> None:
+        """Queue the one direct answer this inbound message gets (keyed by it, so once)."""
+        turn.uow.outbox.add(
+            OutboxMessage(
+                key=f"reply:{turn.message_key}",
+                kind="reply",
+                channel=turn.resident.channel,
+                recipient=turn.resident.address,
+                complaint_id=complaint.id if complaint else None,
+                text=text,
+                subject=f"Pengaduan {complaint.reference}" if complaint else None,
+                in_reply_to=turn.inbound.thread_keys[0] if turn.inbound.thread_keys else None,
+                next_attempt_at=turn.now,
+                created_at=turn.now,
+            )
+        )
+
+    def _notify_agency(self, turn: _Turn, agency: Agency, complaint: Complaint, text: str) -> None:
+        contact = _agency_contact(agency)
+        if contact is None:
+            self._audit(
+                turn, complaint, "notify_skipped", detail=f"agency {agency.code} has no contact"
+            )
+            return
+        turn.uow.outbox.add(
+            OutboxMessage(
+                key=f"agency:{turn.message_key}",
+                kind="agency_notice",
+                channel=contact.channel,
+                recipient=contact.address,
+                complaint_id=complaint.id,
+                subject=f"[{complaint.reference}] Pengaduan untuk {agency.code}",
+                text=text,
+                next_attempt_at=turn.now,
+                created_at=turn.now,
+            )
+        )
+
+    def _transition(
+        self, turn: _Turn, complaint: Complaint, event: Event, detail: str = ""
+    ) -> None:
+        before = complaint.status
+        complaint.status = next_status(before, event)
+        self._audit(
+            turn,
+            complaint,
+            event.value,
+            from_status=before,
+            to_status=complaint.status,
+            detail=detail,
+        )
+
+    def _audit(
+        self,
+        turn: _Turn,
+        complaint: Complaint,
+        action: str,
+        *,
+        from_status: ComplaintStatus | None = None,
+        to_status: ComplaintStatus | None = None,
+        detail: str = "",
+    ) -> None:
+        turn.uow.audit.add(
+            AuditEntry(
+                complaint_id=complaint.id,
+                actor=f"resident:{turn.resident_id}",
+                action=action,
+                from_status=from_status,
+                to_status=to_status,
+                detail=detail,
+                created_at=turn.now,
+            )
+        )
+
+    async def _agency(self, uow: UnitOfWork, agency_id: int) -> Agency:
+        agency = await uow.agencies.get(agency_id)
+        if agency is None:
+            raise IntakeError(f"complaint refers to agency id {agency_id}, which does not exist")
+        return agency
+
+    def _receipt(
+        self, outcome: Outcome, reply: str, complaint: Complaint, agency: Agency
+    ) -> IntakeReceipt:
+        return IntakeReceipt(
+            outcome,
+            reply,
+            reference=complaint.reference,
+            agency_code=agency.code,
+            agency_name=agency.name,
+            due_at=complaint.due_at,
+            status=complaint.status,
+        )
+
+    async def _replay_receipt(
+        self, uow: UnitOfWork, seen: Message, inbound: InboundMessage
+    ) -> IntakeReceipt:
+        """The same answer the first delivery got, without doing anything again."""
+        reply_row = await uow.outbox.by_key(f"reply:{_message_key(inbound)}")
+        reply = reply_row.text if reply_row else ""
+        outcome = _OUTCOME_OF_KIND.get(seen.kind, Outcome.COMMAND)
+        if seen.complaint_id is None:
+            return IntakeReceipt(outcome, reply, duplicate=True)
+        complaint = await uow.complaints.get(seen.complaint_id)
+        assert complaint is not None
+        agency = await self._agency(uow, complaint.agency_id)
+        return replace(self._receipt(outcome, reply, complaint, agency), duplicate=True)
+
+
+_OUTCOME_OF_KIND = {
+    "complaint": Outcome.COMPLAINT,
+    "follow_up": Outcome.FOLLOW_UP,
+    "command": Outcome.COMMAND,
+    "needs_detail": Outcome.NEEDS_DETAIL,
+}
+
+
+class _Turn:
+    """One inbound message being handled: what every step needs, gathered once."""
+
+    __slots__ = ("inbound", "now", "resident", "resident_id", "text", "uow")
+
+    def __init__(
+        self, uow: UnitOfWork, inbound: InboundMessage, resident: Resident, text: str, now: datetime
+    ) -> None:
+        assert resident.id is not None
+        self.uow = uow
+        self.inbound = inbound
+        self.resident = resident
+        self.resident_id: int = resident.id
+        self.text = text
+        self.now = now
+
+    @property
+    def language(self) -> str:
+        return self.resident.language
+
+    @property
+    def message_key(self) -> str:
+        return _message_key(self.inbound)
+
+
+def _message_key(inbound: InboundMessage) -> str:
+    return f"{inbound.channel}:{inbound.provider_message_id}"
+
+
+def _agency_contact(agency: Agency) -> Address | None:
+    if agency.telegram_chat_id:
+        return Address(ChannelName.TELEGRAM, agency.telegram_chat_id)
+    if agency.email:
+        return Address(ChannelName.EMAIL, agency.email)
+    if agency.phone:
+        return Address(ChannelName.SMS, agency.phone)
+    return None
+
+
+def _coordinates(complaint: Complaint) -> str | None:
+    if complaint.latitude is None or complaint.longitude is None:
+        return None
+    return f"{complaint.latitude:.5f}, {complaint.longitude:.5f}"
+
+
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)

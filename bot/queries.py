@@ -1,0 +1,94 @@
+"""Read models: what the public may see of a complaint (no personal data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from bot.lifecycle import OPEN_STATES
+from bot.references import parse_reference
+from bot.templates import status_label
+from storage.unit_of_work import UnitOfWorkFactory
+
+
+class PublicAgency(BaseModel):
+    code: str
+    name: str
+
+
+class PublicEvent(BaseModel):
+    at: datetime
+    action: str
+    status: str | None
+
+
+class PublicComplaint(BaseModel):
+    reference: str
+    status: str
+    status_label: dict[str, str]
+    agency: PublicAgency
+    channel: str
+    received_at: datetime
+    due_at: datetime
+    overdue: bool
+    first_response_at: datetime | None
+    closed_at: datetime | None
+    history: list[PublicEvent]
+
+
+_PUBLIC_ACTIONS = frozenset(
+    {"create", "assign", "take", "answer", "close", "transfer", "reject", "reopen"}
+)
+
+
+async def public_complaint(
+    uow_factory: UnitOfWorkFactory, typed_reference: str, now: datetime
+) -> PublicComplaint | None:
+    reference = parse_reference(typed_reference)
+    if reference is None:
+        return None
+    async with uow_factory() as uow:
+        complaint = await uow.complaints.by_reference(reference)
+        if complaint is None or complaint.id is None:
+            return None
+        agency = await uow.agencies.get(complaint.agency_id)
+        assert agency is not None
+        history = [
+            PublicEvent(at=entry.created_at, action=entry.action, status=entry.to_status)
+            for entry in await uow.audit.for_complaint(complaint.id)
+            if entry.action in _PUBLIC_ACTIONS
+        ]
+    answered_at = complaint.first_response_at
+    return PublicComplaint(
+        reference=complaint.reference,
+        status=complaint.status,
+        status_label={
+            "id": status_label(complaint.status, "id"),
+            "en": status_label(complaint.status, "en"),
+        },
+        agency=PublicAgency(code=agency.code, name=agency.name),
+        channel=complaint.channel,
+        received_at=complaint.received_at,
+        due_at=complaint.due_at,
+        overdue=_overdue(
+            complaint.status in OPEN_STATES, answered_at, complaint.closed_at, complaint.due_at, now
+        ),
+        first_response_at=answered_at,
+        closed_at=complaint.closed_at,
+        history=history,
+    )
+
+
+def _overdue(
+    is_open: bool,
+    answered_at: datetime | None,
+    closed_at: datetime | None,
+    due_at: datetime,
+    now: datetime,
+) -> bool:
+    """Late if the first answer came after the due time, or has not come and the time is past."""
+    if answered_at is not None:
+        return answered_at > due_at
+    settled_at = now if is_open else (closed_at or now)
+    return settled_at > due_at

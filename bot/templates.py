@@ -1,0 +1,132 @@
+"""What residents and agencies read: every text in Indonesian and English."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from storage.models import ComplaintStatus
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "ack_new": {
+        "id": "Terima kasih, pengaduan Anda diterima dengan nomor {reference}. Ditangani oleh "
+        "{agency}; jawaban paling lambat {due}. Cek status: kirim STATUS {reference}.",
+        "en": "Thank you, your complaint is registered as {reference}. It is handled by "
+        "{agency}; expect an answer by {due}. To check: send STATUS {reference}.",
+    },
+    "ack_follow_up": {
+        "id": "Tambahan informasi untuk pengaduan {reference} sudah kami terima dan diteruskan "
+        "ke {agency}.",
+        "en": "We received your additional information for complaint {reference} and passed it "
+        "to {agency}.",
+    },
+    "ack_reopened": {
+        "id": "Pengaduan {reference} dibuka kembali dan diteruskan ke {agency}.",
+        "en": "Complaint {reference} is reopened and passed to {agency}.",
+    },
+    "long_text_kept": {
+        "id": " Pesan Anda sangat panjang; teks lengkapnya kami simpan sebagai lampiran.",
+        "en": " Your message was very long; we kept the full text as an attachment.",
+    },
+    "status": {
+        "id": "Pengaduan {reference}: {status}. Instansi: {agency}. Batas jawaban: {due}.",
+        "en": "Complaint {reference}: {status}. Agency: {agency}. Answer due: {due}.",
+    },
+    "status_unknown": {
+        "id": "Nomor pengaduan {typed} tidak ditemukan. Periksa kembali nomornya, contoh: "
+        "STATUS K7QD-4XMP.",
+        "en": "We could not find complaint {typed}. Please check the number, for example: "
+        "STATUS K7QD-4XMP.",
+    },
+    "status_missing": {
+        "id": "Tulis nomor pengaduan setelah STATUS, contoh: STATUS K7QD-4XMP.",
+        "en": "Please put the complaint number after STATUS, for example: STATUS K7QD-4XMP.",
+    },
+    "rating_thanks": {
+        "id": "Terima kasih atas penilaian {score}/5 untuk pengaduan {reference}.",
+        "en": "Thank you for rating complaint {reference} {score}/5.",
+    },
+    "rating_nothing": {
+        "id": "Belum ada pengaduan selesai yang bisa dinilai. Untuk mengadu, tuliskan "
+        "masalahnya dalam satu pesan.",
+        "en": "There is no closed complaint to rate yet. To complain, describe the problem in "
+        "one message.",
+    },
+    "language_set": {
+        "id": "Baik, kami akan membalas dalam Bahasa Indonesia.",
+        "en": "OK, we will reply in English.",
+    },
+    "language_unknown": {
+        "id": "Pilihan bahasa: BAHASA ID (Indonesia) atau BAHASA EN (English).",
+        "en": "Language choices: BAHASA ID (Indonesian) or BAHASA EN (English).",
+    },
+    "too_short": {
+        "id": 'Mohon jelaskan masalahnya: apa yang terjadi dan di mana. Contoh: "Lampu jalan '
+        'di Jl. Mawar 12 mati sejak Senin".',
+        "en": 'Please describe the problem: what happened and where. For example: "The street '
+        'light at Jl. Mawar 12 has been out since Monday".',
+    },
+    "agency_new": {
+        "id": "Pengaduan baru {reference} (via {channel}, dari {contact}).\n{text}\n\n"
+        "Lokasi: {location}\nAlasan diteruskan: {why}\nBatas jawaban: {due}",
+        "en": "New complaint {reference} (via {channel}, from {contact}).\n{text}\n\n"
+        "Location: {location}\nRouted because: {why}\nAnswer due: {due}",
+    },
+    "agency_follow_up": {
+        "id": "Tambahan dari pelapor untuk {reference}:\n{text}",
+        "en": "The resident added to {reference}:\n{text}",
+    },
+    "agency_reopened": {
+        "id": "Pengaduan {reference} dibuka kembali oleh pelapor:\n{text}\n\nBatas jawaban: {due}",
+        "en": "The resident reopened {reference}:\n{text}\n\nAnswer due: {due}",
+    },
+}
+
+_STATUS_LABELS: dict[ComplaintStatus, tuple[str, str]] = {
+    ComplaintStatus.NEW: ("baru", "new"),
+    ComplaintStatus.ASSIGNED: ("diteruskan ke instansi", "assigned to the agency"),
+    ComplaintStatus.IN_PROGRESS: ("sedang ditangani", "in progress"),
+    ComplaintStatus.WAITING_FOR_RESIDENT: ("menunggu informasi dari Anda", "waiting for you"),
+    ComplaintStatus.ANSWERED: ("sudah dijawab", "answered"),
+    ComplaintStatus.CLOSED: ("selesai", "closed"),
+    ComplaintStatus.TRANSFERRED: ("dialihkan ke instansi lain", "transferred to another agency"),
+    ComplaintStatus.REJECTED: ("ditolak", "rejected"),
+    ComplaintStatus.REOPENED: ("dibuka kembali", "reopened"),
+}
+
+_DAYS_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+_MONTHS_ID = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+
+
+def render(key: str, language: str, **values: object) -> str:
+    texts = _TEXTS[key]
+    return texts.get(language, texts["id"]).format(**values)
+
+
+def status_label(status: ComplaintStatus, language: str) -> str:
+    indonesian, english = _STATUS_LABELS[status]
+    return english if language == "en" else indonesian
+
+
+def format_when(moment: datetime, language: str, zone: ZoneInfo) -> str:
+    """'Selasa, 1 Desember 2026 14.05 WIB' / 'Tuesday 1 December 2026 14:05 WIB'."""
+    local = moment.astimezone(zone)
+    if language == "en":
+        return local.strftime("%A %-d %B %Y %H:%M ") + (local.tzname() or "")
+    return (
+        f"{_DAYS_ID[local.weekday()]}, {local.day} {_MONTHS_ID[local.month - 1]} {local.year} "
+        f"{local:%H.%M} {local.tzname() or ''}"
+    ).strip()

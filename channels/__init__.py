@@ -1,0 +1,2 @@
+"""Channel adapters: each turns one provider's events into `InboundMessage`s and sends
+`OutboundMessage`s."""

@@ -1,0 +1,165 @@
+"""The types every channel adapter speaks, and the small protocol each one implements.
+
+An adapter imports this module and its provider's library, nothing else of ours. It
+translates; the service layer decides.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar, Protocol
+
+
+class ChannelName(StrEnum):
+    WEB = "web"
+    SMS = "sms"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a person can be reached: a channel and that channel's address for them."""
+
+    channel: ChannelName
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float | None = None
+    longitude: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message from a resident, as every channel reports it."""
+
+    channel: ChannelName
+    sender: str
+    text: str
+    received_at: datetime
+    provider_message_id: str
+    display_name: str | None = None
+    subject: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    location: Location | None = None
+    # Provider threading handles this message answers (email Message-IDs, chat message ids).
+    thread_keys: tuple[str, ...] = ()
+    # The complaint the sender explicitly addressed (e.g. the web follow-up form).
+    reference: str | None = None
+    # Where answers should go when that is not the sender (a web form's contact field).
+    reply_to: Address | None = None
+    language: str | None = None
+
+
+class Outcome(StrEnum):
+    """What intake made of a message; adapters map it to their provider's answer."""
+
+    COMPLAINT = "complaint"
+    FOLLOW_UP = "follow_up"
+    REOPENED = "reopened"
+    COMMAND = "command"
+    NEEDS_DETAIL = "needs_detail"
+    UNKNOWN_REFERENCE = "unknown_reference"
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeReceipt:
+    """What the service tells an adapter about a message it has handled."""
+
+    outcome: Outcome
+    reply_text: str
+    reference: str | None = None
+    agency_code: str | None = None
+    agency_name: str | None = None
+    due_at: datetime | None = None
+    status: str | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message to send: to a resident, an agency or an officer."""
+
+    recipient: str
+    text: str
+    key: str
+    subject: str | None = None
+    # Threading handle of the message this one answers, if the channel threads.
+    in_reply_to: str | None = None
+    attachments: tuple[Attachment, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    provider_message_id: str | None = None
+    # A handle a reply from the recipient will carry (an email Message-ID, a chat message id).
+    thread_key: str | None = None
+
+
+class SendError(Exception):
+    """The provider did not take the message."""
+
+    permanent: ClassVar[bool] = False
+
+
+class TransientSendError(SendError):
+    """Worth retrying later: timeouts, rate limits, a provider outage."""
+
+
+class PermanentSendError(SendError):
+    """Retrying cannot help: an invalid address, a blocked recipient."""
+
+    permanent = True
+
+
+InboundHandler = Callable[[InboundMessage], Awaitable[IntakeReceipt]]
+
+
+class Channel(Protocol):
+    """A channel adapter. Capabilities are class attributes so the service can plan sends."""
+
+    name: ClassVar[ChannelName]
+    max_body_chars: ClassVar[int]
+    supports_attachments: ClassVar[bool]
+    max_messages_per_second: ClassVar[float]
+    # A resend after a crash between "provider accepted" and "we recorded it" is harmless
+    # only where the provider or the recipient deduplicates.
+    resend_is_safe: ClassVar[bool]
+    # Residents on chat-like channels split one complaint over several quick messages.
+    merges_bursts: ClassVar[bool]
+
+    async def start(self, deliver: InboundHandler) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, message: OutboundMessage) -> SendReceipt: ...
+
+
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def clean_text(text: str) -> str:
+    """Normalise what a resident typed: NFC, no control or bidi characters, trimmed.
+
+    NUL cannot be stored in PostgreSQL text and bidi overrides can disguise what an
+    officer reads, so both go; newlines and tabs stay.
+    """
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text).strip()

@@ -1,0 +1,344 @@
+"""The web channel: the public complaint form and the JSON API for filing complaints.
+
+It turns HTTP requests into `InboundMessage`s and intake receipts into HTTP answers.
+Retried requests carry the same `Idempotency-Key` (the form carries a hidden submission
+id), so a double click or a client retry files one complaint, not two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+import phonenumbers
+from fastapi import APIRouter, Form, Header, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from channels.base import (
+    Address,
+    ChannelName,
+    InboundHandler,
+    InboundMessage,
+    IntakeReceipt,
+    Location,
+    OutboundMessage,
+    Outcome,
+    SendReceipt,
+)
+
+MAX_TEXT = 10_000
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,251}\.[A-Za-z]{2,}$")
+
+
+class ContactError(ValueError):
+    pass
+
+
+def parse_contact(contact: str) -> Address:
+    """A phone number (Indonesian by default) or an email address, in canonical form."""
+    contact = contact.strip()
+    if "@" in contact:
+        if not _EMAIL.match(contact):
+            raise ContactError("contact: not a valid email address")
+        local, _, domain = contact.rpartition("@")
+        return Address(ChannelName.EMAIL, f"{local}@{domain.lower()}")
+    try:
+        number = phonenumbers.parse(contact, "ID")
+    except phonenumbers.NumberParseException:
+        raise ContactError(
+            "contact: give a phone number (e.g. 0812 3456 7890) or an email address"
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ContactError("contact: this phone number is not valid")
+    return Address(
+        ChannelName.SMS, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    )
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=500)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+
+class ComplaintIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "Lampu jalan di Jl. Mawar depan SD 3 mati sejak Senin",
+                    "name": "Budi",
+                    "contact": "0812 3456 7890",
+                    "location": {"description": "Jl. Mawar, Kel. Sukamaju"},
+                }
+            ]
+        },
+    )
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT, description="What is wrong and where")
+    name: str | None = Field(default=None, max_length=200)
+    contact: str | None = Field(
+        default=None, max_length=320, description="Phone number or email for the answer"
+    )
+    location: LocationIn | None = None
+    language: Literal["id", "en"] | None = None
+
+    @field_validator("contact")
+    @classmethod
+    def _valid_contact(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parse_contact(value)
+        except ContactError as exc:
+            raise ValueError(str(exc).removeprefix("contact: ")) from None
+        return value
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    language: Literal["id", "en"] | None = None
+
+
+class AgencyOut(BaseModel):
+    code: str
+    name: str
+
+
+class ReceiptOut(BaseModel):
+    outcome: Outcome
+    reference: str | None
+    agency: AgencyOut | None
+    due_at: datetime | None
+    status: str | None
+    message: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class WebChannel:
+    """Complaints filed on the web; answers to web-only residents show on their tracking page."""
+
+    name: ClassVar[ChannelName] = ChannelName.WEB
+    max_body_chars: ClassVar[int] = MAX_TEXT
+    supports_attachments: ClassVar[bool] = False
+    max_messages_per_second: ClassVar[float] = 1000.0
+    resend_is_safe: ClassVar[bool] = True
+    merges_bursts: ClassVar[bool] = False
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._deliver: InboundHandler | None = None
+        self._templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+        self.router = self._routes()
+
+    async def start(self, deliver: InboundHandler) -> None:
+        self._deliver = deliver
+
+    async def stop(self) -> None:
+        self._deliver = None
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        # Nothing to transmit: a web resident without a phone or email reads answers on
+        # the tracking page of their reference, which shows what the outbox recorded.
+        return SendReceipt()
+
+    async def _submit(self, message: InboundMessage) -> IntakeReceipt:
+        if self._deliver is None:
+            raise HTTPException(503, "the service is starting or stopping; try again shortly")
+        return await self._deliver(message)
+
+    def _inbound(
+        self,
+        text: str,
+        *,
+        idempotency_key: str | None,
+        contact: str | None = None,
+        name: str | None = None,
+        location: Location | None = None,
+        language: str | None = None,
+        reference: str | None = None,
+    ) -> InboundMessage:
+        reply_to = parse_contact(contact) if contact else None
+        # A key is scoped by what it was sent with, so two clients choosing the same key
+        # never see each other's complaint.
+        if idempotency_key:
+            scope = "\0".join((idempotency_key, reference or "", contact or "", text))
+            provider_id = "idem:" + hashlib.sha256(scope.encode()).hexdigest()[:40]
+        else:
+            provider_id = "req:" + uuid.uuid4().hex
+        sender = reply_to.address if reply_to else "anon:" + provider_id.split(":", 1)[1]
+        return InboundMessage(
+            channel=ChannelName.WEB,
+            sender=sender,
+            text=text,
+            received_at=self._now(),
+            provider_message_id=provider_id,
+            display_name=name.strip() if name and name.strip() else None,
+            location=location,
+            reply_to=reply_to,
+            language=language,
+            reference=reference,
+        )
+
+    def _routes(self) -> APIRouter:
+        router = APIRouter()
+        errors: dict[int | str, dict[str, object]] = {
+            404: {"model": ErrorOut, "description": "No complaint has this reference"},
+            413: {"model": ErrorOut, "description": "Request body too large"},
+        }
+
+        @router.post(
+            "/api/complaints",
+            status_code=201,
+            response_model=ReceiptOut,
+            responses=errors,
+            tags=["complaints"],
+            summary="File a complaint",
+        )
+        async def file_complaint(
+            body: ComplaintIn,
+            response: Response,
+            idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+        ) -> ReceiptOut:
+            location = None
+            if body.location is not None:
+                location = Location(
+                    body.location.latitude, body.location.longitude, body.location.description
+                )
+            receipt = await self._submit(
+                self._inbound(
+                    body.text,
+                    idempotency_key=idempotency_key,
+                    contact=body.contact,
+                    name=body.name,
+                    location=location,
+                    language=body.language,
+                )
+            )
+            return _answer(receipt, response)
+
+        @router.post(
+            "/api/complaints/{reference}/messages",
+            response_model=ReceiptOut,
+            responses=errors,
+            tags=["complaints"],
+            summary="Add information to a complaint",
+        )
+        async def add_to_complaint(
+            reference: str,
+            body: FollowUpIn,
+            response: Response,
+            idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+        ) -> ReceiptOut:
+            receipt = await self._submit(
+                self._inbound(
+                    body.text,
+                    idempotency_key=idempotency_key,
+                    language=body.language,
+                    reference=reference,
+                )
+            )
+            return _answer(receipt, response)
+
+        @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+        async def form(request: Request, lang: str = "id") -> HTMLResponse:
+            return self._form(request, _language(lang))
+
+        @router.post("/", response_class=HTMLResponse, include_in_schema=False)
+        async def submit_form(
+            request: Request,
+            text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+            name: Annotated[str, Form(max_length=200)] = "",
+            contact: Annotated[str, Form(max_length=320)] = "",
+            location: Annotated[str, Form(max_length=500)] = "",
+            submission_id: Annotated[str, Form(max_length=64)] = "",
+            lang: Annotated[str, Form(max_length=2)] = "id",
+        ) -> HTMLResponse:
+            language = _language(lang)
+            fields = {"text": text, "name": name, "contact": contact, "location": location}
+            if not text.strip():
+                return self._form(request, language, fields, error="text", status=422)
+            try:
+                inbound = self._inbound(
+                    text,
+                    idempotency_key=submission_id or None,
+                    contact=contact.strip() or None,
+                    name=name,
+                    location=Location(description=location.strip()) if location.strip() else None,
+                    language=language,
+                )
+            except ContactError:
+                return self._form(request, language, fields, error="contact", status=422)
+            receipt = await self._submit(inbound)
+            if receipt.reference is None:
+                return self._form(
+                    request, language, fields, error="text", status=422, notice=receipt.reply_text
+                )
+            return self._templates.TemplateResponse(
+                request, "filed.html", {"lang": language, "receipt": receipt}, status_code=201
+            )
+
+        return router
+
+    def _form(
+        self,
+        request: Request,
+        language: str,
+        fields: dict[str, str] | None = None,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        notice: str | None = None,
+    ) -> HTMLResponse:
+        context = {
+            "lang": language,
+            "fields": fields or {},
+            "error": error,
+            "notice": notice,
+            "submission_id": uuid.uuid4().hex,
+            "max_text": MAX_TEXT,
+        }
+        return self._templates.TemplateResponse(request, "form.html", context, status_code=status)
+
+
+def _answer(receipt: IntakeReceipt, response: Response) -> ReceiptOut:
+    if receipt.outcome is Outcome.UNKNOWN_REFERENCE:
+        raise HTTPException(404, receipt.reply_text)
+    if receipt.outcome is Outcome.NEEDS_DETAIL:
+        raise HTTPException(422, receipt.reply_text)
+    if receipt.outcome is not Outcome.COMPLAINT:
+        response.status_code = 200
+    if receipt.duplicate:
+        response.headers["Idempotent-Replayed"] = "true"
+    agency = (
+        AgencyOut(code=receipt.agency_code, name=receipt.agency_name)
+        if receipt.agency_code and receipt.agency_name
+        else None
+    )
+    return ReceiptOut(
+        outcome=receipt.outcome,
+        reference=receipt.reference,
+        agency=agency,
+        due_at=receipt.due_at,
+        status=receipt.status,
+        message=receipt.reply_text,
+    )
+
+
+def _language(value: str) -> str:
+    return "en" if value == "en" else "id"

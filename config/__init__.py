@@ -1,0 +1,1 @@
+"""Settings and the default data (agencies, routing keywords) the service starts with."""

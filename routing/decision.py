@@ -1,0 +1,23 @@
+"""A routing decision and the protocol every router implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Which agency, by which rule, because of which words: officers see why it came to them."""
+
+    # None sends the complaint to the directory's fallback agency.
+    agency_code: str | None
+    rule_id: str
+    matched_terms: tuple[str, ...]
+    explanation_id: str
+    explanation_en: str
+    version: str | None = None
+
+
+class Router(Protocol):
+    def decide(self, text: str, channel: str) -> Decision: ...

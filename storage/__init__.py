@@ -1,0 +1,1 @@
+"""Storage: the only package that talks SQL. Tables, engine, unit of work, migrations."""

@@ -1,0 +1,220 @@
+"""SQLModel tables and the enums their columns hold.
+
+Times are stored as UTC and always come back timezone-aware, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive values are refused."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+def _optional_time(*, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, index=index, nullable=True)
+
+
+class ComplaintStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    WAITING_FOR_RESIDENT = "waiting_for_resident"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    TRANSFERRED = "transferred"
+    REJECTED = "rejected"
+    REOPENED = "reopened"
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OfficerRole(StrEnum):
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Agency(SQLModel, table=True):
+    __tablename__ = "agencies"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    telegram_chat_id: str | None = Field(default=None, max_length=64)
+    is_fallback: bool = False
+    active: bool = True
+    created_at: datetime = _time()
+
+
+class Officer(SQLModel, table=True):
+    __tablename__ = "officers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agencies.id", index=True)
+    name: str = Field(max_length=200)
+    role: OfficerRole = Field(default=OfficerRole.OFFICER, sa_type=sa.String(16))
+    telegram_user_id: str | None = Field(default=None, max_length=64, unique=True)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    active: bool = True
+    created_at: datetime = _time()
+
+
+class Resident(SQLModel, table=True):
+    __tablename__ = "residents"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "address", name="uq_residents_channel_address"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=320)
+    display_name: str | None = Field(default=None, max_length=200)
+    language: str = Field(default="id", max_length=2)
+    created_at: datetime = _time()
+
+
+class Complaint(SQLModel, table=True):
+    __tablename__ = "complaints"
+    __table_args__ = (
+        sa.Index("ix_complaints_resident_last_message", "resident_id", "last_message_at"),
+        sa.Index("ix_complaints_agency_status", "agency_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=16, unique=True)
+    resident_id: int = Field(foreign_key="residents.id")
+    channel: str = Field(max_length=16)
+    status: ComplaintStatus = Field(sa_type=sa.String(24), index=True)
+    agency_id: int = Field(foreign_key="agencies.id")
+    text: str = Field(sa_type=sa.Text)
+    subject: str | None = Field(default=None, max_length=500)
+    location_text: str | None = Field(default=None, max_length=500)
+    latitude: float | None = None
+    longitude: float | None = None
+    routing_rule: str = Field(max_length=100)
+    routing_version: str | None = Field(default=None, max_length=40)
+    routing_terms: str = Field(default="", max_length=1000)
+    routing_explanation: str = Field(sa_type=sa.Text)
+    received_at: datetime = _time()
+    due_at: datetime = _time(index=True)
+    last_message_at: datetime = _time()
+    first_response_at: datetime | None = _optional_time()
+    closed_at: datetime | None = _optional_time()
+    rating: int | None = None
+    updated_at: datetime = _time()
+
+
+class Message(SQLModel, table=True):
+    """Every message in or out: the conversation log. Inbound ids deduplicate intake."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "channel", "provider_message_id", name="uq_messages_channel_provider_id"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int | None = Field(default=None, foreign_key="complaints.id", index=True)
+    resident_id: int | None = Field(default=None, foreign_key="residents.id")
+    direction: Direction = Field(sa_type=sa.String(3))
+    channel: str = Field(max_length=16)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    thread_key: str | None = Field(default=None, max_length=300, index=True)
+    kind: str = Field(max_length=32)
+    text: str = Field(sa_type=sa.Text)
+    created_at: datetime = _time()
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", index=True)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message waiting to be sent. `key` makes each intended send unique."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    recipient: str = Field(max_length=320)
+    complaint_id: int | None = Field(default=None, foreign_key="complaints.id", index=True)
+    subject: str | None = Field(default=None, max_length=500)
+    text: str = Field(sa_type=sa.Text)
+    in_reply_to: str | None = Field(default=None, max_length=300)
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=sa.String(10))
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    claimed_until: datetime | None = _optional_time()
+    waiting_reason: str | None = Field(default=None, max_length=500)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _time()
+    sent_at: datetime | None = _optional_time()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to which complaint, and when. Rows are only ever added."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int | None = Field(default=None, foreign_key="complaints.id", index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    from_status: str | None = Field(default=None, max_length=24)
+    to_status: str | None = Field(default=None, max_length=24)
+    detail: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _time()

@@ -1,0 +1,260 @@
+"""Repositories: the queries the service layer needs, named for what they find."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    Agency,
+    Attachment,
+    AuditEntry,
+    Complaint,
+    ComplaintStatus,
+    Direction,
+    Message,
+    OutboxMessage,
+    OutboxStatus,
+    Resident,
+)
+
+CLOSED_STATES = (ComplaintStatus.CLOSED, ComplaintStatus.REJECTED)
+
+
+class AgencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def by_code(self, code: str) -> Agency | None:
+        result = await self._session.exec(select(Agency).where(Agency.code == code))
+        return result.first()
+
+    async def get(self, agency_id: int) -> Agency | None:
+        return await self._session.get(Agency, agency_id)
+
+    async def fallback(self) -> Agency | None:
+        result = await self._session.exec(
+            select(Agency)
+            .where(col(Agency.is_fallback), col(Agency.active))
+            .order_by(col(Agency.id))
+        )
+        return result.first()
+
+    async def all(self) -> Sequence[Agency]:
+        result = await self._session.exec(select(Agency).order_by(col(Agency.code)))
+        return result.all()
+
+    async def count(self) -> int:
+        result = await self._session.exec(select(sa.func.count()).select_from(Agency))
+        return result.one()
+
+    def add(self, agency: Agency) -> None:
+        self._session.add(agency)
+
+
+class ResidentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find(self, channel: str, address: str) -> Resident | None:
+        result = await self._session.exec(
+            select(Resident).where(Resident.channel == channel, Resident.address == address)
+        )
+        return result.first()
+
+    async def get(self, resident_id: int) -> Resident | None:
+        return await self._session.get(Resident, resident_id)
+
+    def add(self, resident: Resident) -> None:
+        self._session.add(resident)
+
+
+class ComplaintRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, complaint_id: int) -> Complaint | None:
+        return await self._session.get(Complaint, complaint_id)
+
+    async def by_reference(self, reference: str) -> Complaint | None:
+        result = await self._session.exec(select(Complaint).where(Complaint.reference == reference))
+        return result.first()
+
+    async def by_thread_keys(self, keys: Iterable[str]) -> Complaint | None:
+        """The complaint a message threads onto, newest first when several match."""
+        keys = list(keys)
+        if not keys:
+            return None
+        result = await self._session.exec(
+            select(Complaint)
+            .join(Message, col(Message.complaint_id) == col(Complaint.id))
+            .where(col(Message.thread_key).in_(keys))
+            .order_by(col(Message.id).desc())
+            .limit(1)
+        )
+        return result.first()
+
+    async def latest_for_resident(
+        self, resident_id: int, active_since: datetime
+    ) -> Complaint | None:
+        """The resident's most recently active complaint, if active since `active_since`."""
+        result = await self._session.exec(
+            select(Complaint)
+            .where(Complaint.resident_id == resident_id, Complaint.last_message_at >= active_since)
+            .order_by(col(Complaint.last_message_at).desc(), col(Complaint.id).desc())
+            .limit(1)
+        )
+        return result.first()
+
+    async def awaiting_rating(self, resident_id: int, closed_since: datetime) -> Complaint | None:
+        result = await self._session.exec(
+            select(Complaint)
+            .where(
+                Complaint.resident_id == resident_id,
+                Complaint.status == ComplaintStatus.CLOSED,
+                col(Complaint.rating).is_(None),
+                col(Complaint.closed_at) >= closed_since,
+            )
+            .order_by(col(Complaint.closed_at).desc())
+            .limit(1)
+        )
+        return result.first()
+
+    async def reference_exists(self, reference: str) -> bool:
+        result = await self._session.exec(
+            select(Complaint.id).where(Complaint.reference == reference).limit(1)
+        )
+        return result.first() is not None
+
+    def add(self, complaint: Complaint) -> None:
+        self._session.add(complaint)
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find_inbound(self, channel: str, provider_message_id: str) -> Message | None:
+        result = await self._session.exec(
+            select(Message).where(
+                Message.channel == channel,
+                Message.provider_message_id == provider_message_id,
+                Message.direction == Direction.INBOUND,
+            )
+        )
+        return result.first()
+
+    async def for_complaint(self, complaint_id: int) -> Sequence[Message]:
+        result = await self._session.exec(
+            select(Message).where(Message.complaint_id == complaint_id).order_by(col(Message.id))
+        )
+        return result.all()
+
+    def add(self, message: Message) -> None:
+        self._session.add(message)
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        self._session.add(attachment)
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: OutboxMessage) -> None:
+        self._session.add(row)
+
+    async def get(self, row_id: int) -> OutboxMessage | None:
+        return await self._session.get(OutboxMessage, row_id)
+
+    async def by_key(self, key: str) -> OutboxMessage | None:
+        result = await self._session.exec(select(OutboxMessage).where(OutboxMessage.key == key))
+        return result.first()
+
+    async def claim_due(
+        self, now: datetime, channels: Iterable[str], limit: int, lease: timedelta
+    ) -> Sequence[OutboxMessage]:
+        """Take up to `limit` due rows for this process; other processes skip them."""
+        channels = list(channels)
+        if not channels:
+            return []
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.next_attempt_at <= now,
+                col(OutboxMessage.channel).in_(channels),
+            )
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = result.all()
+        for row in rows:
+            row.status = OutboxStatus.SENDING
+            row.claimed_until = now + lease
+            row.attempts += 1
+            row.waiting_reason = None
+        return rows
+
+    async def abandoned_claims(self, now: datetime) -> Sequence[OutboxMessage]:
+        """Rows a process claimed and never settled: it died while sending them."""
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.SENDING,
+                col(OutboxMessage.claimed_until) < now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        return result.all()
+
+    async def mark_waiting(self, channel: str, reason: str) -> int:
+        """Explain why pending rows of an unconfigured channel are not moving."""
+        result = await self._session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.channel) == channel,
+                sa.or_(
+                    col(OutboxMessage.waiting_reason).is_(None),
+                    col(OutboxMessage.waiting_reason) != reason,
+                ),
+            )
+            .values(waiting_reason=reason)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pending_channels(self) -> Sequence[str]:
+        result = await self._session.exec(
+            select(OutboxMessage.channel)
+            .where(OutboxMessage.status == OutboxStatus.PENDING)
+            .distinct()
+        )
+        return result.all()
+
+    async def count_by_status(self) -> dict[str, int]:
+        result = await self._session.exec(
+            select(OutboxMessage.status, sa.func.count()).group_by(col(OutboxMessage.status))
+        )
+        return {str(status): count for status, count in result.all()}
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, entry: AuditEntry) -> None:
+        self._session.add(entry)
+
+    async def for_complaint(self, complaint_id: int) -> Sequence[AuditEntry]:
+        result = await self._session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.complaint_id == complaint_id)
+            .order_by(col(AuditEntry.id))
+        )
+        return result.all()

@@ -1,0 +1,83 @@
+"""The unit of work: one transaction, rolled back unless the caller commits."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from storage.engine import SessionFactory
+from storage.repositories import (
+    AgencyRepository,
+    AuditRepository,
+    ComplaintRepository,
+    MessageRepository,
+    OutboxRepository,
+    ResidentRepository,
+)
+
+
+class ConflictError(Exception):
+    """Another transaction wrote the same unique row first; retrying will see it."""
+
+
+class UnitOfWork:
+    """`async with uow: ...; await uow.commit()` — leaving without commit rolls back."""
+
+    agencies: AgencyRepository
+    residents: ResidentRepository
+    complaints: ComplaintRepository
+    messages: MessageRepository
+    outbox: OutboxRepository
+    audit: AuditRepository
+
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._session_factory = session_factory
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._session_factory()
+        session = self._session
+        self.agencies = AgencyRepository(session)
+        self.residents = ResidentRepository(session)
+        self.complaints = ComplaintRepository(session)
+        self.messages = MessageRepository(session)
+        self.outbox = OutboxRepository(session)
+        self.audit = AuditRepository(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._session.rollback()
+        finally:
+            await self._session.close()
+
+    async def flush(self) -> None:
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:
+            raise ConflictError(str(exc.orig)) from exc
+
+    async def commit(self) -> None:
+        try:
+            await self._session.commit()
+        except IntegrityError as exc:
+            raise ConflictError(str(exc.orig)) from exc
+
+    async def ping(self) -> None:
+        await self._session.execute(text("SELECT 1"))
+
+
+class UnitOfWorkFactory:
+    """Hands out a fresh unit of work per transaction."""
+
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._session_factory = session_factory
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self._session_factory)
