@@ -147,7 +147,7 @@ def bootstrap(
 ) -> Service:
     """Build the service. `channels` replace or add to the configured ones (tests use fakes)."""
     clock = clock or SystemClock()
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, schema=settings.database_schema)
     uow = UnitOfWorkFactory(make_session_factory(engine))
     ready, unconfigured = build_channels(settings, clock)
     for channel in channels:

@@ -14,16 +14,25 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
-    """Build the engine; `schema` puts every table in one PostgreSQL schema (test isolation)."""
+    """Build the engine; `schema` puts every table in one PostgreSQL schema, created if missing."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(
+    engine = create_async_engine(
         url, echo=echo, connect_args=connect_args, pool_size=10, max_overflow=10, pool_pre_ping=True
     )
+    if schema:
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _ensure_schema(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            cursor.close()
+
+    return engine
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:

@@ -52,10 +52,9 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await self._session.rollback()
-        finally:
-            await self._session.close()
+        # close() rolls back whatever was not committed and detaches objects without expiring
+        # them, so what a transaction read stays readable after it.
+        await self._session.close()
 
     async def flush(self) -> None:
         try:

@@ -1,0 +1,94 @@
+"""Fakes we own: a clock that moves only when told, and channels that record what they send."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from channels.base import (
+    ChannelName,
+    InboundHandler,
+    InboundMessage,
+    OutboundMessage,
+    SendError,
+    SendReceipt,
+)
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 09:00 WIB
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> datetime:
+        self._now += timedelta(**delta)
+        return self._now
+
+
+class FakeChannel:
+    """Records sends; `fail_next` queues errors to raise on the next sends."""
+
+    name: ClassVar[ChannelName] = ChannelName.SMS
+    max_body_chars: ClassVar[int] = 1600
+    supports_attachments: ClassVar[bool] = False
+    max_messages_per_second: ClassVar[float] = 100.0
+    resend_is_safe: ClassVar[bool] = False
+    merges_bursts: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+        self.fail_next: list[SendError | Exception] = []
+        self.deliver: InboundHandler | None = None
+        self._ids = itertools.count(1)
+
+    async def start(self, deliver: InboundHandler) -> None:
+        self.deliver = deliver
+
+    async def stop(self) -> None:
+        self.deliver = None
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.sent.append(message)
+        number = next(self._ids)
+        return SendReceipt(
+            provider_message_id=f"{self.name}-out-{number}",
+            thread_key=f"{self.name}-thread-{number}",
+        )
+
+
+class FakeSmsChannel(FakeChannel):
+    pass
+
+
+class FakeEmailChannel(FakeChannel):
+    name: ClassVar[ChannelName] = ChannelName.EMAIL
+    resend_is_safe: ClassVar[bool] = True
+    merges_bursts: ClassVar[bool] = False
+
+
+_ids = itertools.count(1)
+
+
+def inbound(
+    text: str,
+    *,
+    sender: str = "+6281234567890",
+    channel: ChannelName = ChannelName.SMS,
+    at: datetime | None = None,
+    provider_id: str | None = None,
+    **fields: object,
+) -> InboundMessage:
+    """A resident's message as a channel adapter would hand it over."""
+    return InboundMessage(
+        channel=channel,
+        sender=sender,
+        text=text,
+        received_at=at or datetime(2026, 11, 2, 2, 0, tzinfo=UTC),
+        provider_message_id=provider_id or f"msg-{next(_ids)}",
+        **fields,  # type: ignore[arg-type]
+    )
