@@ -109,7 +109,7 @@ async def service(
     clock: FakeClock,
     sms: FakeSmsChannel,
     email: FakeEmailChannel,
-) -> AsyncIterator[Service]:
+) -> Service:
     service = bootstrap(settings, clock=clock, channels=[sms, email], engine=engine)
     await service.prepare_database()
-    yield service
+    return service
