@@ -33,27 +33,29 @@ class BodySizeLimit:
             await self._too_large(send)
             return
         received = 0
-        started = False
+        started = refused = False
 
         async def guarded_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self._max:
-                    raise _BodyTooLarge
+                if received > self._max and not refused:
+                    refused = True
+                    if not started:
+                        await self._too_large(send)
+                    # The app sees the client gone and stops reading; its own answer is dropped.
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self._app(scope, guarded_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._too_large(send)
+        await self._app(scope, guarded_receive, guarded_send)
 
     async def _too_large(self, send: Send) -> None:
         body = json.dumps({"detail": f"request body is larger than {self._max} bytes"}).encode()
@@ -68,10 +70,6 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -99,6 +97,10 @@ def create_app(
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for error in exc.errors():
+            if error["type"] == "json_invalid":
+                reason = error.get("ctx", {}).get("error", "")
+                problems.append({"field": "body", "message": f"not valid JSON ({reason})"})
+                continue
             location = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
             problems.append({"field": location, "message": error["msg"]})
         first = problems[0] if problems else {"field": "body", "message": "invalid request"}

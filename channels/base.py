@@ -151,15 +151,16 @@ class Channel(Protocol):
 
 
 _CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
 
 def clean_text(text: str) -> str:
     """Normalise what a resident typed: NFC, no control or bidi characters, trimmed.
 
-    NUL cannot be stored in PostgreSQL text and bidi overrides can disguise what an
-    officer reads, so both go; newlines and tabs stay.
+    NUL and lone surrogates (which JSON can smuggle in as escapes) cannot be stored as
+    PostgreSQL text, and bidi overrides can disguise what an officer reads, so all go;
+    newlines and tabs stay.
     """
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text).strip()

@@ -34,6 +34,17 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _enum(enum: type[StrEnum], length: int) -> Any:
+    """A VARCHAR column that reads back as the enum member (no database enum type to migrate)."""
+    return sa.Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
 def _time(*, index: bool = False, nullable: bool = False) -> Any:
     return Field(sa_type=UTCDateTime, index=index, nullable=nullable)
 
@@ -92,7 +103,7 @@ class Officer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     agency_id: int = Field(foreign_key="agencies.id", index=True)
     name: str = Field(max_length=200)
-    role: OfficerRole = Field(default=OfficerRole.OFFICER, sa_type=sa.String(16))
+    role: OfficerRole = Field(default=OfficerRole.OFFICER, sa_type=_enum(OfficerRole, 16))
     telegram_user_id: str | None = Field(default=None, max_length=64, unique=True)
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=32)
@@ -125,7 +136,7 @@ class Complaint(SQLModel, table=True):
     reference: str = Field(max_length=16, unique=True)
     resident_id: int = Field(foreign_key="residents.id")
     channel: str = Field(max_length=16)
-    status: ComplaintStatus = Field(sa_type=sa.String(24), index=True)
+    status: ComplaintStatus = Field(sa_type=_enum(ComplaintStatus, 24), index=True)
     agency_id: int = Field(foreign_key="agencies.id")
     text: str = Field(sa_type=sa.Text)
     subject: str | None = Field(default=None, max_length=500)
@@ -158,7 +169,7 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int | None = Field(default=None, foreign_key="complaints.id", index=True)
     resident_id: int | None = Field(default=None, foreign_key="residents.id")
-    direction: Direction = Field(sa_type=sa.String(3))
+    direction: Direction = Field(sa_type=_enum(Direction, 3))
     channel: str = Field(max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=200)
     thread_key: str | None = Field(default=None, max_length=300, index=True)
@@ -194,7 +205,7 @@ class OutboxMessage(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=500)
     text: str = Field(sa_type=sa.Text)
     in_reply_to: str | None = Field(default=None, max_length=300)
-    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=sa.String(10))
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=_enum(OutboxStatus, 10))
     attempts: int = 0
     next_attempt_at: datetime = _time()
     claimed_until: datetime | None = _optional_time()

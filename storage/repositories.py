@@ -215,7 +215,7 @@ class OutboxRepository:
 
     async def mark_waiting(self, channel: str, reason: str) -> int:
         """Explain why pending rows of an unconfigured channel are not moving."""
-        result = await self._session.execute(
+        result = await self._session.exec(
             sa.update(OutboxMessage)
             .where(
                 col(OutboxMessage.status) == OutboxStatus.PENDING,
@@ -227,7 +227,7 @@ class OutboxRepository:
             )
             .values(waiting_reason=reason)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
     async def pending_channels(self) -> Sequence[str]:
         result = await self._session.exec(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy import text
+from sqlalchemy import literal
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from storage.engine import SessionFactory
 from storage.repositories import (
@@ -69,7 +70,7 @@ class UnitOfWork:
             raise ConflictError(str(exc.orig)) from exc
 
     async def ping(self) -> None:
-        await self._session.execute(text("SELECT 1"))
+        await self._session.exec(select(literal(1)))
 
 
 class UnitOfWorkFactory:

@@ -241,7 +241,7 @@ async def test_huge_text_is_kept_whole_and_the_resident_told(service: Service) -
 
 
 async def test_control_characters_and_nul_are_removed(service: Service) -> None:
-    receipt = await service.deliver(inbound("Sampah\x00 menumpuk\u202e di\x07 pasar\r\nKota"))
+    receipt = await service.deliver(inbound("Sampah\x00 menumpuk\u202e di\x07 pasar\ud800\r\nKota"))
     [complaint] = await rows(service, Complaint)
     assert receipt.outcome is Outcome.COMPLAINT
     assert complaint.text == "Sampah menumpuk di pasar\nKota"

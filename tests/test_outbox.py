@@ -1,0 +1,178 @@
+"""The outbox dispatcher against real storage: once, retried, explained, recovered."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.bootstrap import Service, bootstrap
+from channels.base import PermanentSendError, TransientSendError
+from config.settings import Settings
+from storage.models import Direction, Message, OutboxMessage, OutboxStatus
+from tests.db import count, rows
+from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, inbound
+
+
+async def outbox(service: Service) -> dict[str, OutboxMessage]:
+    return {row.kind: row for row in await rows(service, OutboxMessage)}
+
+
+async def test_each_row_is_sent_once_and_logged_as_a_message(
+    service: Service, sms: FakeSmsChannel, email: FakeEmailChannel
+) -> None:
+    receipt = await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    assert await service.dispatcher.dispatch_once() == 2
+    assert await service.dispatcher.dispatch_once() == 0
+
+    assert [m.text for m in sms.sent] == [receipt.reply_text]
+    assert len(email.sent) == 1 and receipt.reference in email.sent[0].text  # type: ignore[operator]
+    rows_ = await outbox(service)
+    assert {r.status for r in rows_.values()} == {OutboxStatus.SENT}
+    assert rows_["reply"].provider_message_id == "sms-out-1"
+    sent = await rows(service, Message, Message.direction == Direction.OUTBOUND)
+    assert {m.thread_key for m in sent} == {"sms-thread-1", "email-thread-1"}
+
+
+async def test_transient_failures_back_off_then_succeed(
+    service: Service, sms: FakeSmsChannel, clock: FakeClock
+) -> None:
+    sms.fail_next = [TransientSendError("HTTP 503 from provider"), TransientSendError("timeout")]
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    await service.dispatcher.dispatch_once()
+
+    reply = (await outbox(service))["reply"]
+    assert reply.status is OutboxStatus.PENDING
+    assert reply.last_error == "TransientSendError: HTTP 503 from provider"
+    assert reply.next_attempt_at == clock.now() + timedelta(seconds=5)
+    assert await service.dispatcher.dispatch_once() == 0  # not due yet
+
+    clock.advance(seconds=5)
+    await service.dispatcher.dispatch_once()
+    reply = (await outbox(service))["reply"]
+    assert reply.next_attempt_at == clock.now() + timedelta(seconds=10)  # doubled
+
+    clock.advance(seconds=10)
+    await service.dispatcher.dispatch_once()
+    reply = (await outbox(service))["reply"]
+    assert (reply.status, reply.attempts, reply.last_error) == (OutboxStatus.SENT, 3, None)
+    assert len(sms.sent) == 1
+
+
+async def test_permanent_failure_gives_up_at_once_with_the_reason(
+    service: Service, sms: FakeSmsChannel
+) -> None:
+    sms.fail_next = [PermanentSendError("21211: invalid 'To' phone number")]
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    await service.dispatcher.dispatch_once()
+
+    reply = (await outbox(service))["reply"]
+    assert reply.status is OutboxStatus.FAILED
+    assert reply.last_error == "PermanentSendError: 21211: invalid 'To' phone number"
+
+
+async def test_gives_up_after_the_attempt_limit(
+    service: Service, sms: FakeSmsChannel, clock: FakeClock
+) -> None:
+    sms.fail_next = [RuntimeError(f"boom {i}") for i in range(8)]
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    for _ in range(8):
+        await service.dispatcher.dispatch_once()
+        clock.advance(hours=2)
+
+    reply = (await outbox(service))["reply"]
+    assert (reply.status, reply.attempts, reply.last_error) == (
+        OutboxStatus.FAILED,
+        8,
+        "RuntimeError: boom 7",
+    )
+    assert sms.sent == []
+
+
+async def test_unconfigured_channel_waits_with_a_reason_then_goes_out(
+    settings: Settings,
+    engine,
+    clock: FakeClock,  # type: ignore[no-untyped-def]
+) -> None:
+    without_email = bootstrap(settings, clock=clock, channels=[FakeSmsChannel()], engine=engine)
+    await without_email.prepare_database()
+    await without_email.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    await without_email.dispatcher.dispatch_once()
+    await without_email.dispatcher.explain_waiting()
+
+    notice = (await outbox(without_email))["agency_notice"]
+    assert notice.status is OutboxStatus.PENDING
+    assert notice.waiting_reason == (
+        "the email channel is not configured; the message waits and goes out once it is"
+    )
+    assert notice.attempts == 0
+
+    # The same database, now served by an instance that has email configured.
+    email = FakeEmailChannel()
+    with_email = bootstrap(settings, clock=clock, channels=[email], engine=engine)
+    await with_email.dispatcher.dispatch_once()
+    notice = (await outbox(with_email))["agency_notice"]
+    assert (notice.status, notice.waiting_reason) == (OutboxStatus.SENT, None)
+    assert len(email.sent) == 1
+
+
+async def test_claim_abandoned_by_a_dead_process_is_not_resent_where_duplicates_show(
+    service: Service, sms: FakeSmsChannel, email: FakeEmailChannel, clock: FakeClock
+) -> None:
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    # A process claims the rows, then dies before sending or settling them.
+    async with service.uow() as uow:
+        claimed = await uow.outbox.claim_due(
+            clock.now(), ["sms", "email"], 10, timedelta(minutes=2)
+        )
+        await uow.commit()
+    assert len(claimed) == 2
+    assert await service.dispatcher.dispatch_once() == 0
+    assert await service.dispatcher.recover_abandoned() == 0  # lease still running
+
+    clock.advance(minutes=3)
+    assert await service.dispatcher.recover_abandoned() == 2
+    await service.dispatcher.dispatch_once()
+
+    rows_ = await outbox(service)
+    assert rows_["reply"].status is OutboxStatus.FAILED  # SMS cannot detect a duplicate
+    assert "delivery unknown" in (rows_["reply"].last_error or "")
+    assert rows_["agency_notice"].status is OutboxStatus.SENT  # email dedupes by Message-ID
+    assert sms.sent == [] and len(email.sent) == 1
+
+
+async def test_concurrent_dispatchers_send_every_row_exactly_once(
+    settings: Settings,
+    engine,
+    clock: FakeClock,  # type: ignore[no-untyped-def]
+) -> None:
+    sms, email = FakeSmsChannel(), FakeEmailChannel()
+    first = bootstrap(settings, clock=clock, channels=[sms, email], engine=engine)
+    await first.prepare_database()
+    for i in range(40):
+        await first.deliver(inbound(f"Sampah menumpuk di RT {i:02d}", sender=f"+62812555{i:05d}"))
+    others = [
+        bootstrap(settings, clock=clock, channels=[sms, email], engine=engine) for _ in range(3)
+    ]
+
+    async def drain(service: Service) -> None:
+        sent = 1
+        while sent:
+            sent = await service.dispatcher.dispatch_once()
+
+    await asyncio.gather(*(drain(s) for s in [first, *others]))
+
+    assert len(sms.sent) == 40 and len(email.sent) == 40
+    assert len({m.key for m in sms.sent + email.sent}) == 80
+    assert await count(first, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 80
+
+
+async def test_running_service_sends_soon_after_intake(
+    service: Service, sms: FakeSmsChannel
+) -> None:
+    async with service.running():
+        await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+        for _ in range(100):
+            if sms.sent:
+                break
+            await asyncio.sleep(0.02)
+    assert len(sms.sent) == 1

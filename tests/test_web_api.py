@@ -1,0 +1,229 @@
+"""The web channel and JSON API over HTTP, against the real app and real storage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bot.bootstrap import Service
+from storage.models import Complaint, OutboxMessage
+from tests.db import count, rows
+
+REFERENCE = re.compile(r"^[34679ACDEFGHJKMNPQRTUVWXY]{4}-[34679ACDEFGHJKMNPQRTUVWXY]{4}$")
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=service.app)
+    async with (
+        service.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as c,
+    ):
+        yield c
+
+
+async def file(client: httpx.AsyncClient, **body: object) -> httpx.Response:
+    return await client.post("/api/complaints", json=body)
+
+
+async def test_file_a_complaint_and_look_it_up(client: httpx.AsyncClient) -> None:
+    response = await file(
+        client,
+        text="Lampu jalan di Jl. Mawar depan SD 3 mati sejak Senin",
+        name="Budi",
+        contact="0812-3456-7890",
+        location={"description": "Jl. Mawar", "latitude": -7.8, "longitude": 110.37},
+    )
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert REFERENCE.match(body["reference"])
+    assert body["agency"] == {"code": "DISHUB", "name": "Dinas Perhubungan"}
+    assert body["status"] == "assigned"
+    assert body["due_at"] == "2026-11-04T02:00:00Z"
+    assert body["outcome"] == "complaint"
+
+    lookup = await client.get(f"/api/complaints/{body['reference'].lower().replace('-', '')}")
+    assert lookup.status_code == 200
+    public = lookup.json()
+    assert public["reference"] == body["reference"]
+    assert public["agency"]["code"] == "DISHUB"
+    assert public["status_label"] == {
+        "id": "diteruskan ke instansi",
+        "en": "assigned to the agency",
+    }
+    assert public["overdue"] is False
+    assert [event["action"] for event in public["history"]] == ["create", "assign"]
+    flat = lookup.text
+    for private in ("Budi", "3456", "Mawar", "Senin"):
+        assert private not in flat
+
+
+async def test_unknown_reference_is_404(client: httpx.AsyncClient) -> None:
+    for typed in ("KKKK-7777", "not-a-reference"):
+        response = await client.get(f"/api/complaints/{typed}")
+        assert response.status_code == 404
+        assert typed in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": ""}, "text"),
+        ({}, "text"),
+        ({"text": "x" * 10_001}, "text"),
+        ({"text": "Jalan rusak", "contact": "abc"}, "contact"),
+        ({"text": "Jalan rusak", "contact": "0812"}, "contact"),
+        ({"text": "Jalan rusak", "location": {"latitude": 123}}, "location.latitude"),
+        ({"text": "Jalan rusak", "colour": "red"}, "colour"),
+        ({"text": 42}, "text"),
+    ],
+)
+async def test_bad_fields_are_422_naming_the_field(
+    client: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    response = await client.post("/api/complaints", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"{field}: ")
+
+
+async def test_too_short_text_gets_a_polite_422(client: httpx.AsyncClient) -> None:
+    response = await file(client, text="??")
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("Mohon jelaskan masalahnya")
+
+
+async def test_invalid_utf8_and_non_json_bodies_are_refused(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    headers = {"content-type": "application/json"}
+    broken = await client.post(
+        "/api/complaints", content=b'{"text": "jalan \xff\xfe rusak"}', headers=headers
+    )
+    garbage = await client.post("/api/complaints", content=b"text=hello", headers=headers)
+    surrogate = await client.post(
+        "/api/complaints", content=b'{"text": "Jalan rusak \\ud800 parah"}', headers=headers
+    )
+    assert broken.status_code == 400
+    assert broken.json()["detail"] == "There was an error parsing the body"
+    assert garbage.status_code == 422
+    assert garbage.json()["detail"] == "body: not valid JSON (Expecting value)"
+    assert surrogate.status_code == 422
+    assert await count(service, Complaint) == 0
+
+
+async def test_oversized_bodies_are_413(client: httpx.AsyncClient, service: Service) -> None:
+    megabyte = "Limbah " * 150_000
+    declared = await client.post("/api/complaints", json={"text": megabyte})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(64):
+            yield b"a" * 8192
+        yield b'"}'
+
+    streamed = await client.post(
+        "/api/complaints", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert streamed.status_code == 413
+    assert "larger than 262144 bytes" in declared.json()["detail"]
+    assert await count(service, Complaint) == 0
+
+
+async def test_idempotency_key_makes_retries_safe(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    body = {"text": "Sampah tidak diangkut seminggu di Jl. Melati", "contact": "warga@example.com"}
+    headers = {"Idempotency-Key": "4f9c2b"}
+    first = await client.post("/api/complaints", json=body, headers=headers)
+    again = await client.post("/api/complaints", json=body, headers=headers)
+    other = await client.post(
+        "/api/complaints", json={**body, "text": "Sampah lain"}, headers=headers
+    )
+
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert other.json()["reference"] != first.json()["reference"]
+    assert await count(service, Complaint) == 2
+
+
+async def test_add_information_to_a_complaint(client: httpx.AsyncClient, service: Service) -> None:
+    reference = (await file(client, text="Got mampet di Jl. Kenari, air meluap")).json()[
+        "reference"
+    ]
+    added = await client.post(
+        f"/api/complaints/{reference}/messages", json={"text": "Sekarang sudah banjir"}
+    )
+    missing = await client.post("/api/complaints/KKKK-7777/messages", json={"text": "Tambahan"})
+
+    assert added.status_code == 200
+    assert added.json()["outcome"] == "follow_up"
+    assert added.json()["reference"] == reference
+    assert missing.status_code == 404
+    assert "KKKK-7777" in missing.json()["detail"]
+    assert await count(service, Complaint) == 1
+
+
+async def test_anonymous_web_complaints_are_answered_on_the_web(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    await file(client, text="Pedagang kaki lima menutup trotoar di alun-alun")
+    replies = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
+    assert [(r.channel, r.recipient.startswith("anon:")) for r in replies] == [("web", True)]
+
+
+async def test_form_in_indonesian_with_an_english_switch(client: httpx.AsyncClient) -> None:
+    indonesian = await client.get("/")
+    english = await client.get("/?lang=en")
+    assert indonesian.status_code == english.status_code == 200
+    assert "Kirim pengaduan" in indonesian.text and 'href="/?lang=en"' in indonesian.text
+    assert "Send complaint" in english.text and 'lang="en"' in english.text
+
+
+async def test_form_files_a_complaint_and_shows_the_reference(client: httpx.AsyncClient) -> None:
+    form = {
+        "text": "Lampu jalan mati di Jl. Mawar",
+        "contact": "",
+        "submission_id": "abc123",
+        "lang": "id",
+    }
+    response = await client.post("/", data=form)
+    again = await client.post("/", data=form)
+
+    assert response.status_code == 201
+    reference = re.search(r'id="reference">([^<]+)<', response.text)
+    assert reference and REFERENCE.match(reference.group(1))
+    assert "Dinas Perhubungan" in response.text
+    assert reference.group(1) in again.text  # a resubmitted form files nothing new
+
+
+async def test_form_with_a_bad_contact_keeps_what_was_typed(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    form = {"text": "Sampah <b>menumpuk</b> di pasar", "contact": "bukan nomor", "lang": "id"}
+    response = await client.post("/", data=form)
+    assert response.status_code == 422
+    assert "Nomor HP atau alamat email tidak valid" in response.text
+    assert "Sampah &lt;b&gt;menumpuk&lt;/b&gt; di pasar" in response.text  # kept, and escaped
+    assert await count(service, Complaint) == 0
+
+
+async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
+    health = await client.get("/healthz")
+    assert health.status_code == 200
+    report = health.json()
+    assert report["database"] == "ok"
+    assert report["channels"]["web"] == {"configured": True}
+    assert report["channels"]["telegram"]["configured"] is False
+
+    spec = (await client.get("/openapi.json")).json()
+    assert {
+        "/api/complaints",
+        "/api/complaints/{reference}",
+        "/api/complaints/{reference}/messages",
+    } <= set(spec["paths"])
