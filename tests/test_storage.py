@@ -1,0 +1,76 @@
+"""Storage on SQLite and PostgreSQL: migrations match the models, units of work are atomic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from bot.bootstrap import Service
+from storage import migrate
+from storage.models import Agency
+from storage.unit_of_work import ConflictError
+from tests.db import count, rows
+
+
+async def test_migrations_create_exactly_the_models(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine)
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+
+    def differences(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, SQLModel.metadata))
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+
+
+async def test_upgrade_twice_is_harmless(service: Service) -> None:
+    assert await service.prepare_database() == 0  # agencies are loaded once, into an empty table
+    assert await count(service, Agency) == 11
+
+
+async def test_unit_of_work_rolls_back_unless_committed(service: Service) -> None:
+    now = datetime.now(UTC)
+    async with service.uow() as uow:
+        uow.agencies.add(Agency(code="TEST", name="Dinas Uji", created_at=now))
+        await uow.flush()
+    async with service.uow() as uow:
+        assert await uow.agencies.by_code("TEST") is None
+
+    with pytest.raises(RuntimeError):
+        async with service.uow() as uow:
+            uow.agencies.add(Agency(code="TEST", name="Dinas Uji", created_at=now))
+            await uow.flush()
+            raise RuntimeError("something went wrong mid-transaction")
+    assert await count(service, Agency, Agency.code == "TEST") == 0
+
+
+async def test_unique_violations_become_conflicts(service: Service) -> None:
+    async with service.uow() as uow:
+        uow.agencies.add(Agency(code="DLH", name="Duplicate", created_at=datetime.now(UTC)))
+        with pytest.raises(ConflictError):
+            await uow.commit()
+
+
+async def test_times_come_back_aware_utc(service: Service) -> None:
+    west_indonesia = timezone(timedelta(hours=7))
+    created = datetime(2026, 1, 1, 7, 0, tzinfo=west_indonesia)
+    async with service.uow() as uow:
+        uow.agencies.add(Agency(code="TZ", name="Dinas Waktu", created_at=created))
+        await uow.commit()
+    [agency] = await rows(service, Agency, Agency.code == "TZ")
+    assert agency.created_at == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    assert agency.created_at.tzinfo is UTC
+
+
+async def test_naive_times_are_refused(service: Service) -> None:
+    async with service.uow() as uow:
+        uow.agencies.add(Agency(code="NAIVE", name="Dinas Naif", created_at=datetime(2026, 1, 1)))
+        with pytest.raises(Exception, match="naive datetime"):
+            await uow.commit()
