@@ -43,11 +43,14 @@ async def test_unit_of_work_rolls_back_unless_committed(service: Service) -> Non
     async with service.uow() as uow:
         assert await uow.agencies.by_code("TEST") is None
 
-    with pytest.raises(RuntimeError):
+    async def fail_mid_transaction() -> None:
         async with service.uow() as uow:
             uow.agencies.add(Agency(code="TEST", name="Dinas Uji", created_at=now))
             await uow.flush()
             raise RuntimeError("something went wrong mid-transaction")
+
+    with pytest.raises(RuntimeError):
+        await fail_mid_transaction()
     assert await count(service, Agency, Agency.code == "TEST") == 0
 
 
