@@ -10,12 +10,16 @@ import typer
 
 from bot.bootstrap import Service, bootstrap
 from bot.log_setup import configure_logging
+from bot.queries import ComplaintRecord, complaint_record
+from bot.record_text import render_record
 from bot.server import serve
 from config.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="aduan: multichannel complaint service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and default data.", no_args_is_help=True)
+complaint_app = typer.Typer(help="Look at complaints (operators; shows personal data).")
 app.add_typer(db_app, name="db")
+app.add_typer(complaint_app, name="complaint")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -67,6 +71,24 @@ def db_upgrade() -> None:
         if added
         else "database is up to date"
     )
+
+
+@complaint_app.command("show")
+def complaint_show(reference: str) -> None:
+    """Print a complaint with its messages, outbox rows and audit trail."""
+    service = _service(_settings())
+
+    async def _load() -> ComplaintRecord | None:
+        try:
+            return await complaint_record(service.uow, reference)
+        finally:
+            await service.aclose()
+
+    record = asyncio.run(_load())
+    if record is None:
+        typer.echo(f"error: no complaint has reference {reference!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(render_record(record, service.settings.zone))
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""Read models: what the public may see of a complaint (no personal data)."""
+"""Read models: what the public may see of a complaint, and what operators may."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -9,6 +11,7 @@ from pydantic import BaseModel
 from bot.lifecycle import OPEN_STATES
 from bot.references import parse_reference
 from bot.templates import status_label
+from storage.models import Agency, AuditEntry, Complaint, Message, OutboxMessage, Resident
 from storage.unit_of_work import UnitOfWorkFactory
 
 
@@ -92,3 +95,38 @@ def _overdue(
         return answered_at > due_at
     settled_at = now if is_open else (closed_at or now)
     return settled_at > due_at
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintRecord:
+    """Everything stored about one complaint, for operators (contains personal data)."""
+
+    complaint: Complaint
+    agency: Agency
+    resident: Resident
+    messages: Sequence[Message]
+    outbox: Sequence[OutboxMessage]
+    audit: Sequence[AuditEntry]
+
+
+async def complaint_record(
+    uow_factory: UnitOfWorkFactory, typed_reference: str
+) -> ComplaintRecord | None:
+    reference = parse_reference(typed_reference)
+    if reference is None:
+        return None
+    async with uow_factory() as uow:
+        complaint = await uow.complaints.by_reference(reference)
+        if complaint is None or complaint.id is None:
+            return None
+        agency = await uow.agencies.get(complaint.agency_id)
+        resident = await uow.residents.get(complaint.resident_id)
+        assert agency is not None and resident is not None
+        return ComplaintRecord(
+            complaint=complaint,
+            agency=agency,
+            resident=resident,
+            messages=await uow.messages.for_complaint(complaint.id),
+            outbox=await uow.outbox.for_complaint(complaint.id),
+            audit=await uow.audit.for_complaint(complaint.id),
+        )

@@ -229,6 +229,14 @@ class OutboxRepository:
         )
         return int(result.rowcount)
 
+    async def for_complaint(self, complaint_id: int) -> Sequence[OutboxMessage]:
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.complaint_id == complaint_id)
+            .order_by(col(OutboxMessage.id))
+        )
+        return result.all()
+
     async def pending_channels(self) -> Sequence[str]:
         result = await self._session.exec(
             select(OutboxMessage.channel)
