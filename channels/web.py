@@ -259,7 +259,11 @@ class WebChannel:
         async def form(request: Request, lang: str = "id") -> HTMLResponse:
             return self._form(request, _language(lang))
 
+        # The form posts to /filed so that Back returns to the cached form at / (same
+        # submission id, so a second Send files nothing new); / still takes forms that are
+        # already open in people's browsers.
         @router.post("/", response_class=HTMLResponse, include_in_schema=False)
+        @router.post("/filed", response_class=HTMLResponse, include_in_schema=False)
         async def submit_form(
             request: Request,
             text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
