@@ -37,6 +37,7 @@ from channels.base import (
 )
 from routing import Router
 from storage.models import (
+    ANONYMOUS_PREFIX,
     Agency,
     AuditEntry,
     Complaint,
@@ -106,7 +107,7 @@ class IntakeService:
             resident = await self._resident(uow, inbound, text)
             turn = _Turn(uow, inbound, resident, text, self._clock.now())
             receipt = await self._decide(turn)
-            if receipt.outcome is not Outcome.UNKNOWN_REFERENCE:
+            if receipt.outcome not in _REFUSED:
                 await uow.commit()
             return receipt
 
@@ -119,6 +120,11 @@ class IntakeService:
                 return IntakeReceipt(
                     Outcome.UNKNOWN_REFERENCE,
                     render("status_unknown", turn.language, typed=inbound.reference),
+                )
+            if not await self._is_complainant(turn, complaint):
+                return IntakeReceipt(
+                    Outcome.NOT_COMPLAINANT,
+                    render("not_complainant", turn.language, reference=complaint.reference),
                 )
             return await self._follow_up(turn, complaint, explicit=True)
         if not inbound.attachments:
@@ -141,8 +147,21 @@ class IntakeService:
 
     # --- who is writing -------------------------------------------------------------
 
+    async def _is_complainant(self, turn: _Turn, complaint: Complaint) -> bool:
+        """Whether this sender may add to the complaint they named by its reference.
+
+        A complaint filed with a phone number or email takes additions only from that
+        contact; one filed anonymously, from whoever holds its reference.
+        """
+        if complaint.resident_id == turn.resident_id:
+            return True
+        owner = await turn.uow.residents.get(complaint.resident_id)
+        return owner is not None and owner.anonymous
+
     async def _resident(self, uow: UnitOfWork, inbound: InboundMessage, text: str) -> Resident:
-        address = inbound.reply_to or Address(inbound.channel, inbound.sender)
+        address = inbound.reply_to or Address(
+            inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
+        )
         resident = await uow.residents.find(address.channel, address.address)
         if resident is None:
             resident = Resident(
@@ -496,6 +515,9 @@ class IntakeService:
         agency = await self._agency(uow, complaint.agency_id)
         return replace(self._receipt(outcome, reply, complaint, agency), duplicate=True)
 
+
+# Outcomes that leave no trace: the sender is told why and nothing is stored.
+_REFUSED = frozenset({Outcome.UNKNOWN_REFERENCE, Outcome.NOT_COMPLAINANT})
 
 _OUTCOME_OF_KIND = {
     "complaint": Outcome.COMPLAINT,

@@ -24,6 +24,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "Pengaduan {reference} dibuka kembali dan diteruskan ke {agency}.",
         "en": "Complaint {reference} is reopened and passed to {agency}.",
     },
+    "not_complainant": {
+        "id": "Pengaduan {reference} dikirim dengan nomor HP atau email. Kirim tambahan "
+        "informasi dari kontak yang sama.",
+        "en": "Complaint {reference} was filed with a phone number or email address; please "
+        "add information from that same contact.",
+    },
     "long_text_kept": {
         "id": " Pesan Anda sangat panjang; teks lengkapnya kami simpan sebagai lampiran.",
         "en": " Your message was very long; we kept the full text as an attachment.",

@@ -49,7 +49,8 @@ class InboundMessage:
     """One message from a resident, as every channel reports it."""
 
     channel: ChannelName
-    sender: str
+    # The sender's address on the channel; None for an anonymous web form.
+    sender: str | None
     text: str
     received_at: datetime
     provider_message_id: str
@@ -75,6 +76,7 @@ class Outcome(StrEnum):
     COMMAND = "command"
     NEEDS_DETAIL = "needs_detail"
     UNKNOWN_REFERENCE = "unknown_reference"
+    NOT_COMPLAINANT = "not_complainant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import phonenumbers
 from fastapi import APIRouter, Form, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from channels.base import (
     Address,
@@ -62,6 +62,19 @@ def parse_contact(contact: str) -> Address:
     )
 
 
+def _checked_contact(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        parse_contact(value)
+    except ContactError as exc:
+        raise ValueError(str(exc).removeprefix("contact: ")) from None
+    return value
+
+
+Contact = Annotated[str | None, StringConstraints(max_length=320), AfterValidator(_checked_contact)]
+
+
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -87,28 +100,19 @@ class ComplaintIn(BaseModel):
 
     text: str = Field(min_length=1, max_length=MAX_TEXT, description="What is wrong and where")
     name: str | None = Field(default=None, max_length=200)
-    contact: str | None = Field(
-        default=None, max_length=320, description="Phone number or email for the answer"
-    )
+    contact: Contact = Field(default=None, description="Phone number or email for the answer")
     location: LocationIn | None = None
     language: Literal["id", "en"] | None = None
-
-    @field_validator("contact")
-    @classmethod
-    def _valid_contact(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        try:
-            parse_contact(value)
-        except ContactError as exc:
-            raise ValueError(str(exc).removeprefix("contact: ")) from None
-        return value
 
 
 class FollowUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
+    contact: Contact = Field(
+        default=None,
+        description="Required when the complaint was filed with a phone number or email",
+    )
     language: Literal["id", "en"] | None = None
 
 
@@ -181,10 +185,9 @@ class WebChannel:
             provider_id = "idem:" + hashlib.sha256(scope.encode()).hexdigest()[:40]
         else:
             provider_id = "req:" + uuid.uuid4().hex
-        sender = reply_to.address if reply_to else "anon:" + provider_id.split(":", 1)[1]
         return InboundMessage(
             channel=ChannelName.WEB,
-            sender=sender,
+            sender=reply_to.address if reply_to else None,
             text=text,
             received_at=self._now(),
             provider_message_id=provider_id,
@@ -199,6 +202,7 @@ class WebChannel:
         router = APIRouter()
         errors: dict[int | str, dict[str, object]] = {
             404: {"model": ErrorOut, "description": "No complaint has this reference"},
+            403: {"model": ErrorOut, "description": "Only the complainant may add to it"},
             413: {"model": ErrorOut, "description": "Request body too large"},
         }
 
@@ -249,6 +253,7 @@ class WebChannel:
                 self._inbound(
                     body.text,
                     idempotency_key=idempotency_key,
+                    contact=body.contact,
                     language=body.language,
                     reference=reference,
                 )
@@ -323,6 +328,8 @@ class WebChannel:
 def _answer(receipt: IntakeReceipt, response: Response) -> ReceiptOut:
     if receipt.outcome is Outcome.UNKNOWN_REFERENCE:
         raise HTTPException(404, receipt.reply_text)
+    if receipt.outcome is Outcome.NOT_COMPLAINANT:
+        raise HTTPException(403, receipt.reply_text)
     if receipt.outcome is Outcome.NEEDS_DETAIL:
         raise HTTPException(422, receipt.reply_text)
     if receipt.outcome is not Outcome.COMPLAINT:

@@ -111,6 +111,10 @@ class Officer(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+# Address of a resident who gave no contact (a web form); one per submission.
+ANONYMOUS_PREFIX = "anon:"
+
+
 class Resident(SQLModel, table=True):
     __tablename__ = "residents"
     __table_args__ = (
@@ -123,6 +127,10 @@ class Resident(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=200)
     language: str = Field(default="id", max_length=2)
     created_at: datetime = _time()
+
+    @property
+    def anonymous(self) -> bool:
+        return self.address.startswith(ANONYMOUS_PREFIX)
 
 
 class Complaint(SQLModel, table=True):

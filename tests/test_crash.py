@@ -85,7 +85,8 @@ def plan_messages(rng: random.Random) -> list[Planned]:
         eligible = [c for c in creates if c <= index - MIN_FOLLOW_UP_GAP]
         if eligible and rng.random() < FOLLOW_UP_SHARE:
             text = f"Tambahan info (pesan ke-{index:04d}): masih belum ditangani, mohon dicek"
-            plan.append(Planned(index, key, text, parent=rng.choice(eligible)))
+            parent = rng.choice(eligible)
+            plan.append(Planned(index, key, text, contact=plan[parent].contact, parent=parent))
         else:
             text = f"{rng.choice(PROBLEMS)} (pesan ke-{index:04d})"
             plan.append(Planned(index, key, text, contact=rng.choice(phones)))
@@ -137,7 +138,8 @@ async def post(client: httpx.AsyncClient, message: Planned, reference: str | Non
         response = await client.post("/api/complaints", json=body, headers=headers)
     else:
         url = f"/api/complaints/{reference}/messages"
-        response = await client.post(url, json={"text": message.text}, headers=headers)
+        body = {"text": message.text, "contact": message.contact}
+        response = await client.post(url, json=body, headers=headers)
     return Answer.of(response)
 
 

@@ -275,3 +275,31 @@ async def test_explicit_unknown_reference_is_refused_and_nothing_kept(service: S
     receipt = await service.deliver(inbound("tambahan info", reference="KKKK-7777"))
     assert receipt.outcome is Outcome.UNKNOWN_REFERENCE
     assert await count(service, Message) == 0
+
+
+async def test_explicit_reference_takes_additions_only_from_the_complainant(
+    service: Service,
+) -> None:
+    first = await service.deliver(inbound("Pipa bocor di Jl. Cendana"))
+    stranger = await service.deliver(
+        inbound("Saya tambahkan", sender="+6281399990000", reference=first.reference)
+    )
+    owner = await service.deliver(inbound("Sudah 2 hari", reference=first.reference))
+
+    assert stranger.outcome is Outcome.NOT_COMPLAINANT
+    assert "dari kontak yang sama" in stranger.reply_text
+    assert owner.outcome is Outcome.FOLLOW_UP
+    assert await count(service, Message) == 2  # the refused addition left no trace
+
+
+async def test_anonymous_web_complaints_take_additions_from_whoever_holds_the_reference(
+    service: Service,
+) -> None:
+    def web(text: str, **fields: object) -> object:
+        return inbound(text, channel=ChannelName.WEB, sender=None, **fields)
+
+    first = await service.deliver(web("Trotoar amblas di depan pasar"))  # type: ignore[arg-type]
+    added = await service.deliver(web("Ada yang terperosok", reference=first.reference))  # type: ignore[arg-type]
+    assert added.outcome is Outcome.FOLLOW_UP and added.reference == first.reference
+    residents = await rows(service, Resident)
+    assert [r.address.startswith("anon:") for r in residents] == [True, True]

@@ -77,6 +77,7 @@ async def test_unknown_reference_is_404(client: httpx.AsyncClient) -> None:
         ({"text": "x" * 10_001}, "text"),
         ({"text": "Jalan rusak", "contact": "abc"}, "contact"),
         ({"text": "Jalan rusak", "contact": "0812"}, "contact"),
+        ({"text": "Jalan rusak", "contact": "a" * 321 + "@x.id"}, "contact"),
         ({"text": "Jalan rusak", "location": {"latitude": 123}}, "location.latitude"),
         ({"text": "Jalan rusak", "colour": "red"}, "colour"),
         ({"text": 42}, "text"),
@@ -153,20 +154,39 @@ async def test_idempotency_key_makes_retries_safe(
 
 
 async def test_add_information_to_a_complaint(client: httpx.AsyncClient, service: Service) -> None:
-    reference = (await file(client, text="Got mampet di Jl. Kenari, air meluap")).json()[
-        "reference"
-    ]
-    added = await client.post(
-        f"/api/complaints/{reference}/messages", json={"text": "Sekarang sudah banjir"}
+    filed = await file(
+        client, text="Got mampet di Jl. Kenari, air meluap", contact="0812 3456 7890"
     )
+    reference = filed.json()["reference"]
+    url = f"/api/complaints/{reference}/messages"
+    added = await client.post(
+        url, json={"text": "Sekarang sudah banjir", "contact": "+6281234567890"}
+    )
+    stranger = await client.post(url, json={"text": "Saya juga mau menambahkan"})
     missing = await client.post("/api/complaints/KKKK-7777/messages", json={"text": "Tambahan"})
 
     assert added.status_code == 200
     assert added.json()["outcome"] == "follow_up"
     assert added.json()["reference"] == reference
+    assert stranger.status_code == 403
+    assert "dari kontak yang sama" in stranger.json()["detail"]
     assert missing.status_code == 404
     assert "KKKK-7777" in missing.json()["detail"]
     assert await count(service, Complaint) == 1
+    # The addition is acknowledged to the complainant's phone.
+    replies = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
+    assert [(r.channel, r.recipient) for r in replies] == [("sms", "+6281234567890")] * 2
+
+
+async def test_anyone_holding_its_reference_adds_to_an_anonymous_complaint(
+    client: httpx.AsyncClient,
+) -> None:
+    reference = (await file(client, text="Tiang listrik miring di Jl. Kenari")).json()["reference"]
+    added = await client.post(
+        f"/api/complaints/{reference}/messages", json={"text": "Makin miring"}
+    )
+    assert added.status_code == 200
+    assert added.json()["reference"] == reference
 
 
 async def test_anonymous_web_complaints_are_answered_on_the_web(
