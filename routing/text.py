@@ -1,46 +1,180 @@
-"""Text normalisation for matching: lower case, no punctuation, SMS shorthand expanded."""
+"""Text normalisation for matching residents' everyday Indonesian (and English).
+
+Rules and complaints go through the same steps, so `berlubang`, `lubang-lubang`,
+`lubang2` and `lobang` all reach a rule written as `lubang`:
+
+1. Unicode NFKC, case folding; words are runs of letters and digits (`e-ktp` stays one).
+2. Letters repeated three or more times collapse (`banjiiir` → `banjir`).
+3. Reduplication collapses (`lubang-lubang`, `lubang2` → `lubang`).
+4. SMS shorthand expands (`yg` → `yang`, `jln` → `jalan`) and spelling variants unify
+   (`lobang` → `lubang`).
+5. Sastrawi stems Indonesian affixes (`perbaikan` → `baik`, `kebocoran` → `bocor`), cached.
+6. English plurals and verb endings are stripped when that yields a word the rules use
+   (`potholes` → `pothole`), so Indonesian words ending in -s (`kelas`, `bis`) survive.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
+from functools import lru_cache
+
+from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
 
 SMS_SHORTHAND: dict[str, str] = {
     "yg": "yang",
     "gk": "tidak",
     "ga": "tidak",
     "gak": "tidak",
+    "nggak": "tidak",
+    "ngga": "tidak",
     "tdk": "tidak",
+    "tak": "tidak",
     "jln": "jalan",
     "jl": "jalan",
+    "jalan2": "jalan",
     "dgn": "dengan",
     "sdh": "sudah",
     "udh": "sudah",
+    "udah": "sudah",
     "blm": "belum",
+    "blom": "belum",
     "krn": "karena",
+    "krna": "karena",
     "tlg": "tolong",
+    "tolongin": "tolong",
     "bgt": "banget",
     "kmrn": "kemarin",
+    "kemaren": "kemarin",
     "utk": "untuk",
+    "untk": "untuk",
     "dr": "dari",
     "sm": "sama",
     "lg": "lagi",
-    "ada2": "ada",
     "skrg": "sekarang",
+    "skrng": "sekarang",
+    "sy": "saya",
+    "aq": "aku",
+    "km": "kamu",
+    "dpn": "depan",
+    "blkg": "belakang",
+    "smp2": "sampai",
+    "sampe": "sampai",
+    "hr": "hari",
+    "mgg": "minggu",
+    "bln": "bulan",
+    "thn": "tahun",
+    "rmh": "rumah",
+    "kel": "kelurahan",
+    "kec": "kecamatan",
+    "gg": "gang",
+    "kpd": "kepada",
+    "pd": "pada",
+    "bs": "bisa",
+    "gmn": "gimana",
+    "knp": "kenapa",
+    "bnyk": "banyak",
+    "byk": "banyak",
+    "msh": "masih",
+    "trs": "terus",
+    "ttg": "tentang",
+    "tsb": "tersebut",
+    "sgt": "sangat",
+    "sllu": "selalu",
+    "slalu": "selalu",
     "mks": "makasih",
     "trims": "terima kasih",
-    "pju": "pju",
+    "thx": "thanks",
 }
 
-_NON_WORD = re.compile(r"[^\w\s-]+")
-_SPACES = re.compile(r"\s+")
-_REPEATS = re.compile(r"(\w)\1{2,}")
+# Spellings residents use for the same word; the right-hand side is what rules use.
+SPELLING_VARIANTS: dict[str, str] = {
+    "lobang": "lubang",
+    "lobangnya": "lubang",
+    "sampa": "sampah",
+    "samph": "sampah",
+    "got2": "got",
+    "mampet": "mampat",
+    "macetnya": "macet",
+    "ledeng": "pdam",
+    "e-ktp": "ektp",
+    "ktp-el": "ektp",
+    "traffic-light": "lampu merah",
+    "trafficlight": "lampu merah",
+    "bpjs-kes": "bpjs",
+    "demam-berdarah": "dbd",
+    "aer": "air",
+    "banjir2": "banjir",
+    "lampu2": "lampu",
+}
+
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+_REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+_TRAILING_TWO = re.compile(r"^([^\W\d_]{3,})2$")
+_ENGLISH_SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> object:
+    return StemmerFactory().create_stemmer()
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Sastrawi's stem of one lower-case word (cached: stemming is the costly step)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    return str(_stemmer().stem(word))  # type: ignore[attr-defined]
+
+
+def words(text: str) -> list[str]:
+    """Steps 1–4: lower-case words with repeats, reduplication and shorthand resolved."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    result: list[str] = []
+    for raw in _WORD.findall(text):
+        word = _REPEATS.sub(r"\1", raw)
+        word = SPELLING_VARIANTS.get(word, word)
+        if "-" in word:
+            result.extend(_hyphenated(word))
+            continue
+        if match := _TRAILING_TWO.match(word):
+            word = match.group(1)
+        word = SMS_SHORTHAND.get(word, word)
+        word = SPELLING_VARIANTS.get(word, word)
+        result.extend(word.split())
+    return result
+
+
+def _hyphenated(word: str) -> list[str]:
+    parts = word.split("-")
+    if all(part == parts[0] for part in parts):
+        return [parts[0]]  # lubang-lubang
+    if len(parts[0]) == 1:
+        return ["".join(parts)]  # e-ktp
+    return [SMS_SHORTHAND.get(part, part) for part in parts]  # sayur-mayur, rt-rw
+
+
+def canonical(word: str, vocabulary: Collection[str] = ()) -> str:
+    """Steps 5–6 for one word: the form rules and texts meet on."""
+    if word in vocabulary:
+        return word
+    stemmed = stem(word)
+    if stemmed in vocabulary or not vocabulary:
+        return stemmed
+    for suffix, replacement in _ENGLISH_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            candidate = word[: -len(suffix)] + replacement
+            if candidate in vocabulary:
+                return candidate
+    return stemmed
+
+
+def tokens(text: str, vocabulary: Collection[str] = ()) -> list[str]:
+    """The canonical words of `text`; `vocabulary` lets English endings resolve."""
+    return [canonical(word, vocabulary) for word in words(text)]
 
 
 def normalise(text: str) -> str:
-    """Lower-case words separated by single spaces, shorthand expanded, 'banjiiir' → 'banjir'."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _NON_WORD.sub(" ", text)
-    text = _REPEATS.sub(r"\1", text)
-    words = [SMS_SHORTHAND.get(word, word) for word in _SPACES.split(text) if word]
-    return " ".join(word.strip("-") for word in words if word.strip("-"))
+    """Canonical words joined by single spaces (how rule terms are stored)."""
+    return " ".join(tokens(text))

@@ -237,3 +237,19 @@ class AuditEntry(SQLModel, table=True):
     to_status: str | None = Field(default=None, max_length=24)
     detail: str = Field(default="", sa_type=sa.Text)
     created_at: datetime = _time()
+
+
+class RuleSetVersion(SQLModel, table=True):
+    """One applied routing rule file. The newest version is the one in force."""
+
+    __tablename__ = "rule_sets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True)
+    content: str = Field(sa_type=sa.Text)
+    sha256: str = Field(max_length=64)
+    author: str = Field(max_length=200)
+    comment: str = Field(default="", max_length=500)
+    # Set when this version restored the content of an earlier one.
+    restored_from: int | None = None
+    created_at: datetime = _time()

@@ -20,6 +20,7 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     Resident,
+    RuleSetVersion,
 )
 
 CLOSED_STATES = (ComplaintStatus.CLOSED, ComplaintStatus.REJECTED)
@@ -266,3 +267,34 @@ class AuditRepository:
             .order_by(col(AuditEntry.id))
         )
         return result.all()
+
+
+class RuleSetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def latest(self) -> RuleSetVersion | None:
+        result = await self._session.exec(
+            select(RuleSetVersion).order_by(col(RuleSetVersion.version).desc()).limit(1)
+        )
+        return result.first()
+
+    async def latest_number(self) -> int | None:
+        """The version in force; a cheap query every instance polls to notice changes."""
+        result = await self._session.exec(select(sa.func.max(RuleSetVersion.version)))
+        return result.one()
+
+    async def get(self, version: int) -> RuleSetVersion | None:
+        result = await self._session.exec(
+            select(RuleSetVersion).where(RuleSetVersion.version == version)
+        )
+        return result.first()
+
+    async def history(self, limit: int) -> Sequence[RuleSetVersion]:
+        result = await self._session.exec(
+            select(RuleSetVersion).order_by(col(RuleSetVersion.version).desc()).limit(limit)
+        )
+        return result.all()
+
+    def add(self, version: RuleSetVersion) -> None:
+        self._session.add(version)

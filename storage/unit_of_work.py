@@ -16,6 +16,7 @@ from storage.repositories import (
     MessageRepository,
     OutboxRepository,
     ResidentRepository,
+    RuleSetRepository,
 )
 
 
@@ -32,6 +33,7 @@ class UnitOfWork:
     messages: MessageRepository
     outbox: OutboxRepository
     audit: AuditRepository
+    rule_sets: RuleSetRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -45,6 +47,7 @@ class UnitOfWork:
         self.messages = MessageRepository(session)
         self.outbox = OutboxRepository(session)
         self.audit = AuditRepository(session)
+        self.rule_sets = RuleSetRepository(session)
         return self
 
     async def __aexit__(

@@ -62,7 +62,7 @@ def test_phrases_match_only_as_a_whole() -> None:
 
 
 def test_normalise() -> None:
-    assert normalise("Jln. RUSAK bgt, sdh 3 hr!!") == "jalan rusak banget sudah 3 hr"
+    assert normalise("Jln. RUSAK bgt, sdh 3 hr!!") == "jalan rusak banget sudah 3 hari"
     assert normalise("banjiiiir") == "banjir"
 
 

@@ -1,0 +1,194 @@
+"""The compiled matcher: every term of every rule in one Aho–Corasick automaton.
+
+A decision walks the complaint's text once and looks only at the rules its words
+trigger, so its cost grows with the text and the matches, not with the number of rules.
+Regular expressions run only for rules that have them and are still in the running.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ahocorasick
+
+from routing.decision import Decision
+from routing.rules import Rule, RuleSet
+from routing.text import canonical, tokens, words
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    rule: Rule
+    order: int
+    any: frozenset[int]
+    all: frozenset[int]
+    none: frozenset[int]
+    regex: tuple[re.Pattern[str], ...]
+    channels: frozenset[str]
+    areas: frozenset[int]
+
+
+class CompiledRules:
+    """A rule set ready to decide; immutable, so one instance serves every request."""
+
+    def __init__(self, rule_set: RuleSet, version: str | None = None) -> None:
+        self.rule_set = rule_set
+        self.version = version
+        self._terms: list[str] = []  # term index → the spelling a rule used
+        term_index: dict[str, int] = {}
+        self._area_names = [area.name for area in rule_set.areas]
+        area_index = {area.name.casefold(): i for i, area in enumerate(rule_set.areas)}
+        self._vocabulary = frozenset(
+            canonical(word)
+            for rule in rule_set.rules
+            for term in rule.terms
+            for word in words(term)
+        ) | frozenset(
+            canonical(word)
+            for area in rule_set.areas
+            for name in (area.name, *area.aliases)
+            for word in words(name)
+        )
+        automaton = ahocorasick.Automaton()
+
+        def term_id(term: str) -> int:
+            key = " ".join(tokens(term, self._vocabulary))
+            if key not in term_index:
+                term_index[key] = len(self._terms)
+                self._terms.append(term)
+                automaton.add_word(f" {key} ", term_index[key])
+            return term_index[key]
+
+        for i, area in enumerate(rule_set.areas):
+            for name in (area.name, *area.aliases):
+                key = " ".join(tokens(name, self._vocabulary))
+                # Areas share the automaton; negative values tell them from terms.
+                automaton.add_word(f" {key} ", -(i + 1))
+        self._rules: list[_CompiledRule] = []
+        self._triggered_by: dict[int, list[int]] = {}
+        self._always: list[int] = []
+        for order, rule in enumerate(rule_set.rules):
+            compiled = _CompiledRule(
+                rule=rule,
+                order=order,
+                any=frozenset(term_id(t) for t in rule.any),
+                all=frozenset(term_id(t) for t in rule.all),
+                none=frozenset(term_id(t) for t in rule.none),
+                regex=tuple(re.compile(p, re.IGNORECASE) for p in rule.regex),
+                channels=frozenset(rule.channels),
+                areas=frozenset(area_index[a.casefold()] for a in rule.areas),
+            )
+            self._rules.append(compiled)
+            positive = compiled.any | compiled.all
+            if not positive:
+                self._always.append(order)
+            for term in positive:
+                self._triggered_by.setdefault(term, []).append(order)
+        if len(automaton):
+            automaton.make_automaton()
+        self._automaton = automaton if len(automaton) else None
+        self._boxed = [(i, area) for i, area in enumerate(rule_set.areas) if area.bbox]
+
+    def decide(
+        self,
+        text: str,
+        channel: str,
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> Decision:
+        terms, areas = self._scan(text)
+        if latitude is not None and longitude is not None:
+            areas.update(i for i, area in self._boxed if area.contains(latitude, longitude))
+        candidates = {order for term in terms for order in self._triggered_by.get(term, ())}
+        candidates.update(self._always)
+        folded: str | None = None
+        best: tuple[tuple[int, int, int, int], _CompiledRule, list[str]] | None = None
+        for order in candidates:
+            rule = self._rules[order]
+            if not self._context_matches(rule, channel, areas) or not self._terms_match(
+                rule, terms
+            ):
+                continue
+            if rule.regex:
+                if folded is None:
+                    folded = unicodedata.normalize("NFKC", text).casefold()
+                if not any(pattern.search(folded) for pattern in rule.regex):
+                    continue
+            hits = sorted((rule.any | rule.all) & terms)
+            hit_words = sum(len(self._terms[t].split()) for t in hits)
+            key = (rule.rule.priority, len(hits) + bool(rule.regex), hit_words, -rule.order)
+            if best is None or key > best[0]:
+                best = (key, rule, [self._terms[t] for t in hits])
+        if best is None:
+            return self._fallback()
+        _, winner, matched = best
+        return self._explain(
+            winner, matched, sorted(self._area_names[a] for a in winner.areas & areas)
+        )
+
+    def _scan(self, text: str) -> tuple[set[int], set[int]]:
+        terms: set[int] = set()
+        areas: set[int] = set()
+        if self._automaton is None:
+            return terms, areas
+        haystack = " " + " ".join(tokens(text, self._vocabulary)) + " "
+        for _, value in self._automaton.iter(haystack):
+            if value >= 0:
+                terms.add(value)
+            else:
+                areas.add(-value - 1)
+        return terms, areas
+
+    @staticmethod
+    def _context_matches(rule: _CompiledRule, channel: str, areas: set[int]) -> bool:
+        if rule.channels and channel not in rule.channels:
+            return False
+        return not rule.areas or not rule.areas.isdisjoint(areas)
+
+    @staticmethod
+    def _terms_match(rule: _CompiledRule, terms: set[int]) -> bool:
+        if rule.any and rule.any.isdisjoint(terms):
+            return False
+        if not rule.all <= terms:
+            return False
+        return rule.none.isdisjoint(terms)
+
+    def _fallback(self) -> Decision:
+        return Decision(
+            agency_code=self.rule_set.fallback,
+            rule_id="fallback",
+            matched_terms=(),
+            explanation_id="Tidak ada aturan yang cocok; diteruskan ke instansi cadangan.",
+            explanation_en="No rule matched; sent to the fallback agency.",
+            version=self.version,
+        )
+
+    def _explain(
+        self, rule: _CompiledRule, matched: Sequence[str], areas: Sequence[str]
+    ) -> Decision:
+        parts_id, parts_en = [], []
+        if matched:
+            quoted = ", ".join(f"'{term}'" for term in matched)
+            parts_id.append(f"kata {quoted}")
+            parts_en.append(f"words {quoted}")
+        if rule.regex:
+            parts_id.append("pola teks")
+            parts_en.append("a text pattern")
+        if areas:
+            parts_id.append("wilayah " + ", ".join(areas))
+            parts_en.append("area " + ", ".join(areas))
+        if rule.channels:
+            parts_id.append("kanal " + ", ".join(sorted(rule.channels)))
+            parts_en.append("channel " + ", ".join(sorted(rule.channels)))
+        name = rule.rule.id
+        return Decision(
+            agency_code=rule.rule.agency,
+            rule_id=name,
+            matched_terms=tuple(matched),
+            explanation_id=f"Aturan '{name}' cocok: {'; '.join(parts_id)}.",
+            explanation_en=f"Rule '{name}' matched: {'; '.join(parts_en)}.",
+            version=self.version,
+        )
