@@ -21,7 +21,7 @@ async def test_new_complaint_is_routed_acknowledged_and_audited(service: Service
     assert receipt.due_at == inbound("x").received_at + timedelta(days=2)
     [complaint] = await rows(service, Complaint)
     assert complaint.routing_rule == "keywords:PUPR"
-    assert "berlubang" in complaint.routing_terms
+    assert "lubang" in complaint.routing_terms
     outbox = {row.kind: row for row in await rows(service, OutboxMessage)}
     assert outbox["reply"].recipient == "+6281234567890"
     assert outbox["reply"].channel == "sms"
