@@ -24,19 +24,26 @@ from bot.channel_registry import build_channels
 from bot.clock import Clock, SystemClock
 from bot.intake import IntakePolicy, IntakeService
 from bot.outbox import OutboxDispatcher, OutboxPolicy
+from bot.rulebook import LiveRouter, RuleBook
 from bot.sla import SlaPolicy
 from bot.web_app import create_app
 from channels.base import Channel, InboundMessage, IntakeReceipt
 from channels.web import WebChannel
 from config.settings import Settings
-from routing import KeywordTable, Router
+from routing import CompiledRules, load_rules
 from storage import migrate
 from storage.engine import make_engine, make_session_factory
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEYWORDS = Path(__file__).resolve().parent.parent / "config" / "keywords.yaml"
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "config" / "rules.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    agencies_added: int
+    rules_version: int | None  # the version seeded from the default file, if any
 
 
 @dataclass
@@ -49,6 +56,8 @@ class Service:
     uow: UnitOfWorkFactory
     intake: IntakeService
     dispatcher: OutboxDispatcher
+    rulebook: RuleBook
+    router: LiveRouter
     channels: dict[str, Channel]
     unconfigured: dict[str, str]
     app: FastAPI = field(init=False)
@@ -60,11 +69,15 @@ class Service:
         self.dispatcher.wake()
         return receipt
 
-    async def prepare_database(self) -> int:
-        """Migrate to the newest schema and load default agencies into an empty directory."""
+    async def prepare_database(self) -> Prepared:
+        """Migrate to the newest schema; load default agencies and rules where there are none."""
         await migrate.upgrade(self.engine)
         agencies = self.settings.agencies_file or DEFAULT_AGENCIES
-        return await seed_agencies(self.uow, agencies, self.clock)
+        added = await seed_agencies(self.uow, agencies, self.clock)
+        rules_file = self.settings.rules_file or DEFAULT_RULES
+        seeded = await self.rulebook.seed(rules_file.read_text(encoding="utf-8"), rules_file.name)
+        await self.router.refresh()
+        return Prepared(added, seeded.version if seeded else None)
 
     async def schema_problem(self) -> str | None:
         """Why the database cannot be served as it is, or None when it is at the newest schema."""
@@ -83,6 +96,7 @@ class Service:
     async def running(self) -> AsyncIterator[Service]:
         """Channels receiving, dispatcher sending, scheduler ticking; all stopped on exit."""
         self._stopping.clear()
+        await self.router.refresh()
         for channel in self.channels.values():
             await channel.start(self.deliver)
         await self.dispatcher.explain_waiting()
@@ -110,7 +124,14 @@ class Service:
             self.dispatcher.recover_abandoned, "interval", minutes=1, id="outbox.recover"
         )
         scheduler.add_job(
-            self.dispatcher.explain_waiting, "interval", minutes=1, id="outbox.explain"
+            self.dispatcher.explain_waiting, "interval", seconds=10, id="outbox.explain"
+        )
+        scheduler.add_job(
+            self.router.refresh,
+            "interval",
+            seconds=self.settings.rules_refresh_seconds,
+            id="rules.refresh",
+            max_instances=1,
         )
         return scheduler
 
@@ -142,7 +163,6 @@ def bootstrap(
     *,
     clock: Clock | None = None,
     channels: Sequence[Channel] = (),
-    router: Router | None = None,
     engine: AsyncEngine | None = None,
 ) -> Service:
     """Build the service. `channels` replace or add to the configured ones (tests use fakes)."""
@@ -153,8 +173,12 @@ def bootstrap(
     for channel in channels:
         ready[channel.name] = channel
         unconfigured.pop(channel.name, None)
-    if router is None:
-        router = KeywordTable.from_yaml(settings.keywords_file or DEFAULT_KEYWORDS)
+    rules_file = settings.rules_file or DEFAULT_RULES
+    # The file's rules serve until the database's newest version is read at start-up.
+    initial = load_rules(
+        rules_file.read_text(encoding="utf-8"), agencies=None, source=str(rules_file)
+    )
+    router = LiveRouter(uow, CompiledRules(initial.rules))
     intake = IntakeService(
         uow,
         router,
@@ -180,7 +204,10 @@ def bootstrap(
         ),
         unconfigured,
     )
-    service = Service(settings, clock, engine, uow, intake, dispatcher, ready, unconfigured)
+    rulebook = RuleBook(uow, clock)
+    service = Service(
+        settings, clock, engine, uow, intake, dispatcher, rulebook, router, ready, unconfigured
+    )
     web = ready.get("web")
     if not isinstance(web, WebChannel):
         web = WebChannel(clock.now)

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from bot.bootstrap import Service, bootstrap
-from bot.log_setup import configure_logging
-from bot.queries import ComplaintRecord, complaint_record
+from bot.bootstrap import Prepared, Service
+from bot.cli_rules import rules_app
+from bot.cli_support import build_service, settings_or_exit, with_service
+from bot.queries import complaint_record
 from bot.record_text import render_record
 from bot.server import serve
-from config.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="aduan: multichannel complaint service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and default data.", no_args_is_help=True)
@@ -22,17 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
 
 
-def _settings(**overrides: object) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _service(settings: Settings) -> Service:
-    configure_logging(settings.log_level, settings.log_format)
-    return bootstrap(settings)
+app.add_typer(rules_app, name="rules")
 
 
 @app.command()
@@ -41,7 +31,7 @@ def run(
     port: Annotated[int | None, typer.Option(help="Listen port (ADUAN_PORT)")] = None,
 ) -> None:
     """Start the web app, outbox dispatcher and scheduler; SIGTERM stops cleanly."""
-    service = _service(_settings(host=host, port=port))
+    service = build_service(settings_or_exit(host=host, port=port))
 
     async def _run() -> None:
         problem = await service.schema_problem()
@@ -57,38 +47,28 @@ def run(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema and load default agencies if it has none."""
-    service = _service(_settings())
-
-    async def _upgrade() -> int:
-        try:
-            return await service.prepare_database()
-        finally:
-            await service.aclose()
-
-    added = asyncio.run(_upgrade())
-    typer.echo(
-        f"database is up to date ({added} default agencies loaded)"
-        if added
-        else "database is up to date"
-    )
+    prepared: Prepared = with_service(lambda service: service.prepare_database())
+    loaded = []
+    if prepared.agencies_added:
+        loaded.append(f"{prepared.agencies_added} default agencies")
+    if prepared.rules_version:
+        loaded.append(f"default rules as version {prepared.rules_version}")
+    typer.echo("database is up to date" + (f"; loaded {' and '.join(loaded)}" if loaded else ""))
 
 
 @complaint_app.command("show")
 def complaint_show(reference: str) -> None:
     """Print a complaint with its messages, outbox rows and audit trail."""
-    service = _service(_settings())
 
-    async def _load() -> ComplaintRecord | None:
-        try:
-            return await complaint_record(service.uow, reference)
-        finally:
-            await service.aclose()
+    async def show(service: Service) -> str | None:
+        record = await complaint_record(service.uow, reference)
+        return render_record(record, service.settings.zone) if record else None
 
-    record = asyncio.run(_load())
-    if record is None:
+    shown = with_service(show)
+    if shown is None:
         typer.echo(f"error: no complaint has reference {reference!r}", err=True)
         raise typer.Exit(1)
-    typer.echo(render_record(record, service.settings.zone))
+    typer.echo(shown)
 
 
 def main() -> None:

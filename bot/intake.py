@@ -306,16 +306,24 @@ class IntakeService:
 
     async def _new_complaint(self, turn: _Turn) -> IntakeReceipt:
         inbound, uow = turn.inbound, turn.uow
-        decision = self._router.decide(f"{inbound.subject or ''}\n{turn.text}", inbound.channel)
-        chosen = await uow.agencies.by_code(decision.agency_code) if decision.agency_code else None
-        agency = chosen or await uow.agencies.fallback()
+        location = inbound.location
+        routed_text = "\n".join(
+            part for part in (inbound.subject, turn.text, location and location.description) if part
+        )
+        decision = self._router.decide(
+            routed_text,
+            inbound.channel,
+            location.latitude if location else None,
+            location.longitude if location else None,
+        )
+        # An agency removed from the directory after the rules were written: fall back.
+        agency = await uow.agencies.by_code(decision.agency_code) or await uow.agencies.fallback()
         if agency is None or agency.id is None:
             raise IntakeError(
                 f"routing chose agency {decision.agency_code!r}, which is not in the database, "
                 "and no fallback agency is configured: run `aduan db upgrade` to load the defaults"
             )
         limit = self._policy.max_text_chars
-        location = inbound.location
         complaint = Complaint(
             reference=new_reference(),
             resident_id=turn.resident_id,

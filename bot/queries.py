@@ -130,3 +130,14 @@ async def complaint_record(
             outbox=await uow.outbox.for_complaint(complaint.id),
             audit=await uow.audit.for_complaint(complaint.id),
         )
+
+
+async def agency_names(uow_factory: UnitOfWorkFactory) -> dict[str, str]:
+    async with uow_factory() as uow:
+        return {agency.code: agency.name for agency in await uow.agencies.all()}
+
+
+async def routing_outcomes(uow_factory: UnitOfWorkFactory) -> Sequence[tuple[str, int, int]]:
+    """Per routing rule: complaints routed by it, and how many officers transferred away."""
+    async with uow_factory() as uow:
+        return await uow.complaints.routing_outcomes()

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     outbox_claim_seconds: int = Field(default=120, ge=5)
 
     agencies_file: Path | None = None
-    keywords_file: Path | None = None
+    rules_file: Path | None = None
+    rules_refresh_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -10,8 +10,7 @@ from typing import Protocol
 class Decision:
     """Which agency, by which rule, because of which words: officers see why it came to them."""
 
-    # None sends the complaint to the directory's fallback agency.
-    agency_code: str | None
+    agency_code: str
     rule_id: str
     matched_terms: tuple[str, ...]
     explanation_id: str
@@ -20,4 +19,6 @@ class Decision:
 
 
 class Router(Protocol):
-    def decide(self, text: str, channel: str) -> Decision: ...
+    def decide(
+        self, text: str, channel: str, latitude: float | None = None, longitude: float | None = None
+    ) -> Decision: ...

@@ -20,6 +20,8 @@ import unicodedata
 from collections.abc import Collection
 from functools import lru_cache
 
+from Sastrawi.Dictionary.ArrayDictionary import ArrayDictionary
+from Sastrawi.Stemmer.Stemmer import Stemmer
 from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
 
 SMS_SHORTHAND: dict[str, str] = {
@@ -115,9 +117,21 @@ _TRAILING_TWO = re.compile(r"^([^\W\d_]{3,})2$")
 _ENGLISH_SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
 
 
+class _WordSet(ArrayDictionary):  # type: ignore[misc]
+    """Sastrawi's dictionary looks words up in a list of 30,000 (a linear scan per lookup,
+    about 1 ms); the same words in a set make stemming a thousand times faster."""
+
+    def __init__(self, words: list[str]) -> None:
+        super().__init__()
+        self.words = frozenset(word for word in words if word.strip())
+
+    def contains(self, word: str) -> bool:
+        return word in self.words
+
+
 @lru_cache(maxsize=1)
-def _stemmer() -> object:
-    return StemmerFactory().create_stemmer()
+def _stemmer() -> Stemmer:
+    return Stemmer(_WordSet(StemmerFactory().get_words()))
 
 
 @lru_cache(maxsize=200_000)
@@ -125,7 +139,7 @@ def stem(word: str) -> str:
     """Sastrawi's stem of one lower-case word (cached: stemming is the costly step)."""
     if len(word) <= 3 or not word.isalpha():
         return word
-    return str(_stemmer().stem(word))  # type: ignore[attr-defined]
+    return str(_stemmer().stem(word))
 
 
 def words(text: str) -> list[str]:

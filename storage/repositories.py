@@ -125,11 +125,43 @@ class ComplaintRepository:
         )
         return result.first()
 
-    async def reference_exists(self, reference: str) -> bool:
+    async def received_since(
+        self, since: datetime, after_id: int, limit: int
+    ) -> Sequence[Complaint]:
+        """A page of complaints received since `since`, in id order after `after_id`."""
         result = await self._session.exec(
-            select(Complaint.id).where(Complaint.reference == reference).limit(1)
+            select(Complaint)
+            .where(Complaint.received_at >= since, col(Complaint.id) > after_id)
+            .order_by(col(Complaint.id))
+            .limit(limit)
         )
-        return result.first() is not None
+        return result.all()
+
+    async def count_received_since(self, since: datetime) -> int:
+        result = await self._session.exec(
+            select(sa.func.count()).select_from(Complaint).where(Complaint.received_at >= since)
+        )
+        return result.one()
+
+    async def routing_outcomes(self) -> Sequence[tuple[str, int, int]]:
+        """Per routing rule: complaints it routed, and how many officers transferred away."""
+        transferred = (
+            select(AuditEntry.complaint_id)
+            .where(AuditEntry.action == "transfer")
+            .distinct()
+            .subquery()
+        )
+        result = await self._session.exec(
+            select(
+                Complaint.routing_rule,
+                sa.func.count(),
+                sa.func.count(transferred.c.complaint_id),
+            )
+            .outerjoin(transferred, transferred.c.complaint_id == Complaint.id)
+            .group_by(col(Complaint.routing_rule))
+            .order_by(col(Complaint.routing_rule))
+        )
+        return result.all()
 
     def add(self, complaint: Complaint) -> None:
         self._session.add(complaint)

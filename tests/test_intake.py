@@ -20,8 +20,10 @@ async def test_new_complaint_is_routed_acknowledged_and_audited(service: Service
     assert receipt.reference and receipt.reference in receipt.reply_text
     assert receipt.due_at == inbound("x").received_at + timedelta(days=2)
     [complaint] = await rows(service, Complaint)
-    assert complaint.routing_rule == "keywords:PUPR"
+    assert complaint.routing_rule == "pupr-roads"
+    assert complaint.routing_version == "v1"
     assert "lubang" in complaint.routing_terms
+    assert complaint.routing_explanation.startswith("Aturan 'pupr-roads' cocok: kata ")
     outbox = {row.kind: row for row in await rows(service, OutboxMessage)}
     assert outbox["reply"].recipient == "+6281234567890"
     assert outbox["reply"].channel == "sms"
@@ -30,7 +32,10 @@ async def test_new_complaint_is_routed_acknowledged_and_audited(service: Service
     assert outbox["agency_notice"].recipient == "pupr@kota.example.go.id"
     assert "+62812•••••890" in outbox["agency_notice"].text
     assert "6281234567890" not in outbox["agency_notice"].text
-    actions = [(a.action, a.from_status, a.to_status) for a in await rows(service, AuditEntry)]
+    actions = [
+        (a.action, a.from_status, a.to_status)
+        for a in await rows(service, AuditEntry, AuditEntry.complaint_id.is_not(None))  # type: ignore[union-attr]
+    ]
     assert actions == [("create", None, "new"), ("assign", "new", "assigned")]
 
 
@@ -265,7 +270,7 @@ async def test_web_contact_makes_the_resident_reachable_by_sms(service: Service)
 
 
 async def test_unmatched_text_goes_to_the_fallback_agency(service: Service) -> None:
-    receipt = await service.deliver(inbound("Website pemkot tidak bisa dibuka dari kemarin"))
+    receipt = await service.deliver(inbound("Mohon info jam buka kantor kelurahan hari Sabtu"))
     assert receipt.agency_code == "DISKOMINFO"
     [complaint] = await rows(service, Complaint)
     assert complaint.routing_rule == "fallback"

@@ -11,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from bot.bootstrap import Service
+from bot.bootstrap import Prepared, Service
 from storage import migrate
-from storage.models import Agency
+from storage.models import Agency, RuleSetVersion
 from storage.unit_of_work import ConflictError
 from tests.db import count, rows
 
@@ -31,8 +31,10 @@ async def test_migrations_create_exactly_the_models(engine: AsyncEngine) -> None
 
 
 async def test_upgrade_twice_is_harmless(service: Service) -> None:
-    assert await service.prepare_database() == 0  # agencies are loaded once, into an empty table
+    # Defaults are loaded once, into an empty database; later upgrades leave admins' edits.
+    assert await service.prepare_database() == Prepared(agencies_added=0, rules_version=None)
     assert await count(service, Agency) == 11
+    assert await count(service, RuleSetVersion) == 1
 
 
 async def test_unit_of_work_rolls_back_unless_committed(service: Service) -> None:
