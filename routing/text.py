@@ -8,9 +8,11 @@ Rules and complaints go through the same steps, so `berlubang`, `lubang-lubang`,
 3. Reduplication collapses (`lubang-lubang`, `lubang2` → `lubang`).
 4. SMS shorthand expands (`yg` → `yang`, `jln` → `jalan`) and spelling variants unify
    (`lobang` → `lubang`).
-5. Sastrawi stems Indonesian affixes (`perbaikan` → `baik`, `kebocoran` → `bocor`), cached.
-6. English plurals and verb endings are stripped when that yields a word the rules use
-   (`potholes` → `pothole`), so Indonesian words ending in -s (`kelas`, `bis`) survive.
+5. Sastrawi stems Indonesian affixes (`perbaikan` → `baik`, `kebocoran` → `bocor`), cached,
+   with overrides where it is wrong (`mencemari` → `cemar`, not `cari`).
+6. Where a word is still not one the rules use, three repairs are tried, each only when it
+   yields a rule word: clitics (`ktpnya` → `ktp`), doubled-letter typos (`macett` →
+   `macet`), English endings (`potholes` → `pothole`); so `kelas` and `bis` survive.
 """
 
 from __future__ import annotations
@@ -109,11 +111,52 @@ SPELLING_VARIANTS: dict[str, str] = {
     "aer": "air",
     "banjir2": "banjir",
     "lampu2": "lampu",
+    "sklh": "sekolah",
+    "skolah": "sekolah",
+    "sekola": "sekolah",
+    "bnjr": "banjir",
+    "lmpu": "lampu",
+    "smph": "sampah",
+    "trafic": "traffic",
+    "mabok": "mabuk",
+    "berlobang": "berlubang",
+    "brlubang": "berlubang",
+    "penyebrangan": "penyeberangan",
+    "antrian": "antrean",
+    "ngalir": "mengalir",
+    "nyumbat": "menyumbat",
+    "ngelupas": "mengelupas",
+    "ngamen": "mengamen",
+    "trotoir": "trotoar",
+    "akte": "akta",
+    "blangko": "blanko",
+}
+
+# Stems Sastrawi gets wrong for words residents use in complaints (its dictionary lacks
+# the root, or the root hides a shorter word: `mencemari` → `cari`).
+STEM_OVERRIDES: dict[str, str] = {
+    "mencemari": "cemar",
+    "dicemari": "cemar",
+    "tercemari": "cemar",
+    "pemangkasan": "pangkas",
+    "memangkas": "pangkas",
+    "pengerukan": "keruk",
+    "pergerakan": "gerak",
+    "penumpukan": "tumpuk",
+    "pemungutan": "pungut",
+    "terlantar": "telantar",
+    "perawat": "rawat",
+    "pemadam": "padam",
+    "sewage": "sewage",
 }
 
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
-_TRAILING_TWO = re.compile(r"^([^\W\d_]{3,})2$")
+_DOUBLES = re.compile(r"([^\W\d_])\1")
+# `lubang2`, `lampu2nya`, `kebut2an`: the 2 doubles the word, a suffix may follow.
+_TRAILING_TWO = re.compile(r"^([^\W\d_]{3,})2(nya|an|lah)?$")
+# Clitics Sastrawi does not remove from words outside its dictionary (`ktpnya`, `bansosnya`).
+_CLITICS = ("nya", "lah", "kah", "pun", "ku", "mu")
 _ENGLISH_SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
 
 
@@ -137,6 +180,8 @@ def _stemmer() -> Stemmer:
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """Sastrawi's stem of one lower-case word (cached: stemming is the costly step)."""
+    if word in STEM_OVERRIDES:
+        return STEM_OVERRIDES[word]
     if len(word) <= 3 or not word.isalpha():
         return word
     return str(_stemmer().stem(word))
@@ -148,14 +193,14 @@ def words(text: str) -> list[str]:
     result: list[str] = []
     for raw in _WORD.findall(text):
         word = _REPEATS.sub(r"\1", raw)
+        word = SMS_SHORTHAND.get(word, word)
         word = SPELLING_VARIANTS.get(word, word)
         if "-" in word:
             result.extend(_hyphenated(word))
             continue
         if match := _TRAILING_TWO.match(word):
             word = match.group(1)
-        word = SMS_SHORTHAND.get(word, word)
-        word = SPELLING_VARIANTS.get(word, word)
+            word = SPELLING_VARIANTS.get(SMS_SHORTHAND.get(word, word), word)
         result.extend(word.split())
     return result
 
@@ -176,6 +221,13 @@ def canonical(word: str, vocabulary: Collection[str] = ()) -> str:
     stemmed = stem(word)
     if stemmed in vocabulary or not vocabulary:
         return stemmed
+    for clitic in _CLITICS:
+        if word.endswith(clitic) and word[: -len(clitic)] in vocabulary:
+            return word[: -len(clitic)]
+    # A doubled letter is often a typo (`macett`, `longsorr`) when the single one is a rule word.
+    single = _DOUBLES.sub(r"\1", word)
+    if single != word and (single in vocabulary or stem(single) in vocabulary):
+        return single if single in vocabulary else stem(single)
     for suffix, replacement in _ENGLISH_SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             candidate = word[: -len(suffix)] + replacement

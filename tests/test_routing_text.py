@@ -43,3 +43,27 @@ def test_english_endings_resolve_to_words_the_rules_use() -> None:
 
 def test_words_keep_digits_and_drop_punctuation() -> None:
     assert words("No. 12/B, RT 03!") == ["no", "12", "b", "rt", "03"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ktp blm jadi smp2 6 bulan", ["ktp", "belum", "jadi", "sampai", "6", "bulan"]),
+        ("lampu2nya mati", ["lampu", "mati"]),
+        ("sungai dicemari pabrik", ["sungai", "cemar", "pabrik"]),
+        ("jembatan penyebrangan", ["jembatan", "seberang"]),
+    ],
+)
+def test_shorthand_reduplication_and_stem_repairs(text: str, expected: list[str]) -> None:
+    assert tokens(text) == expected
+
+
+def test_repairs_that_need_to_know_the_rule_words() -> None:
+    vocabulary = {"ktp", "macet", "bansos", "longsor"}
+    assert tokens("ktpnya hilang, macett, bansosnya, longsorr", vocabulary) == [
+        "ktp",
+        "hilang",
+        "macet",
+        "bansos",
+        "longsor",
+    ]
