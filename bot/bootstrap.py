@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.agencies import DEFAULT_AGENCIES, seed_agencies
 from bot.channel_registry import build_channels
 from bot.clock import Clock, SystemClock
+from bot.complaints import ComplaintActions
 from bot.intake import IntakePolicy, IntakeService
 from bot.outbox import OutboxDispatcher, OutboxPolicy
 from bot.rulebook import LiveRouter, RuleBook
@@ -58,6 +59,7 @@ class Service:
     dispatcher: OutboxDispatcher
     rulebook: RuleBook
     router: LiveRouter
+    actions: ComplaintActions
     channels: dict[str, Channel]
     unconfigured: dict[str, str]
     app: FastAPI = field(init=False)
@@ -205,8 +207,19 @@ def bootstrap(
         unconfigured,
     )
     rulebook = RuleBook(uow, clock)
+    actions = ComplaintActions(uow, clock, settings.zone)
     service = Service(
-        settings, clock, engine, uow, intake, dispatcher, rulebook, router, ready, unconfigured
+        settings,
+        clock,
+        engine,
+        uow,
+        intake,
+        dispatcher,
+        rulebook,
+        router,
+        actions,
+        ready,
+        unconfigured,
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):

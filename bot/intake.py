@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.complaint_log import audit, notify_agency, transition
 from bot.intent import (
     LanguageChoice,
     RatingGiven,
@@ -22,14 +23,13 @@ from bot.intent import (
     guess_language,
     parse_command,
 )
-from bot.lifecycle import OPEN_STATES, Event, next_status
+from bot.lifecycle import OPEN_STATES, Event
 from bot.privacy import mask_contact
 from bot.references import find_reference, new_reference, parse_reference
 from bot.sla import SlaPolicy
 from bot.templates import format_when, render, status_label
 from channels.base import (
     Address,
-    ChannelName,
     InboundMessage,
     IntakeReceipt,
     Outcome,
@@ -39,7 +39,6 @@ from routing import Router
 from storage.models import (
     ANONYMOUS_PREFIX,
     Agency,
-    AuditEntry,
     Complaint,
     ComplaintStatus,
     Direction,
@@ -434,39 +433,14 @@ class IntakeService:
         )
 
     def _notify_agency(self, turn: _Turn, agency: Agency, complaint: Complaint, text: str) -> None:
-        contact = _agency_contact(agency)
-        if contact is None:
-            self._audit(
-                turn, complaint, "notify_skipped", detail=f"agency {agency.code} has no contact"
-            )
-            return
-        turn.uow.outbox.add(
-            OutboxMessage(
-                key=f"agency:{turn.message_key}",
-                kind="agency_notice",
-                channel=contact.channel,
-                recipient=contact.address,
-                complaint_id=complaint.id,
-                subject=f"[{complaint.reference}] Pengaduan untuk {agency.code}",
-                text=text,
-                next_attempt_at=turn.now,
-                created_at=turn.now,
-            )
+        notify_agency(
+            turn.uow, agency, complaint, text, key=turn.message_key, actor=turn.actor, at=turn.now
         )
 
     def _transition(
         self, turn: _Turn, complaint: Complaint, event: Event, detail: str = ""
     ) -> None:
-        before = complaint.status
-        complaint.status = next_status(before, event)
-        self._audit(
-            turn,
-            complaint,
-            event.value,
-            from_status=before,
-            to_status=complaint.status,
-            detail=detail,
-        )
+        transition(turn.uow, complaint, event, actor=turn.actor, at=turn.now, detail=detail)
 
     def _audit(
         self,
@@ -478,16 +452,15 @@ class IntakeService:
         to_status: ComplaintStatus | None = None,
         detail: str = "",
     ) -> None:
-        turn.uow.audit.add(
-            AuditEntry(
-                complaint_id=complaint.id,
-                actor=f"resident:{turn.resident_id}",
-                action=action,
-                from_status=from_status,
-                to_status=to_status,
-                detail=detail,
-                created_at=turn.now,
-            )
+        audit(
+            turn.uow,
+            complaint,
+            action,
+            actor=turn.actor,
+            at=turn.now,
+            from_status=from_status,
+            to_status=to_status,
+            detail=detail,
         )
 
     async def _agency(self, uow: UnitOfWork, agency_id: int) -> Agency:
@@ -556,22 +529,16 @@ class _Turn:
         return self.resident.language
 
     @property
+    def actor(self) -> str:
+        return f"resident:{self.resident_id}"
+
+    @property
     def message_key(self) -> str:
         return _message_key(self.inbound)
 
 
 def _message_key(inbound: InboundMessage) -> str:
     return f"{inbound.channel}:{inbound.provider_message_id}"
-
-
-def _agency_contact(agency: Agency) -> Address | None:
-    if agency.telegram_chat_id:
-        return Address(ChannelName.TELEGRAM, agency.telegram_chat_id)
-    if agency.email:
-        return Address(ChannelName.EMAIL, agency.email)
-    if agency.phone:
-        return Address(ChannelName.SMS, agency.phone)
-    return None
 
 
 def _coordinates(complaint: Complaint) -> str | None:

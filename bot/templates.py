@@ -82,6 +82,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "Tambahan dari pelapor untuk {reference}:\n{text}",
         "en": "The resident added to {reference}:\n{text}",
     },
+    "agency_transferred": {
+        "id": "Pengaduan {reference} dialihkan kepada Anda dari {source}. Alasan: {reason}\n"
+        "{text}\n\nBatas jawaban: {due}",
+        "en": "Complaint {reference} was transferred to you from {source}. Reason: {reason}\n"
+        "{text}\n\nAnswer due: {due}",
+    },
     "agency_reopened": {
         "id": "Pengaduan {reference} dibuka kembali oleh pelapor:\n{text}\n\nBatas jawaban: {due}",
         "en": "The resident reopened {reference}:\n{text}\n\nAnswer due: {due}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -30,7 +31,11 @@ class _Located:
     line: int
 
 
-class _LineLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (about ten times faster); marks are the same.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """Safe YAML whose every mapping value and list item remembers its line."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -75,8 +80,14 @@ def load_rules(
     """Parse and validate a rule file; RuleFileError lists every error (and warning) found.
 
     `agencies` are the codes rules may name (None: any, for files checked when applied);
-    `lint` adds warnings for rules that can never win.
+    `lint` adds warnings for rules that can never win. Results are cached by content, so
+    every instance re-reading the same stored version parses it once.
     """
+    return _load(text, None if agencies is None else frozenset(agencies), source, lint)
+
+
+@lru_cache(maxsize=16)
+def _load(text: str, agencies: frozenset[str] | None, source: str, lint: bool) -> LoadedRules:
     report = _Report(source)
     try:
         document = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
@@ -85,7 +96,7 @@ def load_rules(
         line = mark.line + 1 if mark else 1
         reason = getattr(exc, "problem", None) or str(exc)
         raise RuleFileError(source, (Problem(line, f"not valid YAML: {reason}"),)) from None
-    rule_set = _rule_set(document, None if agencies is None else frozenset(agencies), report)
+    rule_set = _rule_set(document, agencies, report)
     if lint and rule_set is not None and not report.failed:
         for line, message in shadowing_warnings(rule_set):
             report.warn(line, message)

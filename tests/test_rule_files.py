@@ -87,7 +87,7 @@ def test_empty_conditions_and_unknown_references_are_errors() -> None:
 
 def test_broken_yaml_names_its_line() -> None:
     assert problems("fallback: DLH\nrules:\n  - id: [unclosed\n") == [
-        "rules.yaml:4: error: not valid YAML: expected ',' or ']', but got '<stream end>'"
+        "rules.yaml:4: error: not valid YAML: did not find expected ',' or ']'"
     ]
 
 

@@ -1,0 +1,108 @@
+"""Recording what happens to a complaint: status changes with their audit rows, and the
+notices that tell an agency. Shared by intake and by officers' actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.lifecycle import Event, next_status
+from channels.base import Address, ChannelName
+from storage.models import Agency, AuditEntry, Complaint, ComplaintStatus, OutboxMessage
+from storage.unit_of_work import UnitOfWork
+
+
+def audit(
+    uow: UnitOfWork,
+    complaint: Complaint,
+    action: str,
+    *,
+    actor: str,
+    at: datetime,
+    from_status: ComplaintStatus | None = None,
+    to_status: ComplaintStatus | None = None,
+    detail: str = "",
+) -> None:
+    uow.audit.add(
+        AuditEntry(
+            complaint_id=complaint.id,
+            actor=actor,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            detail=detail,
+            created_at=at,
+        )
+    )
+
+
+def transition(
+    uow: UnitOfWork,
+    complaint: Complaint,
+    event: Event,
+    *,
+    actor: str,
+    at: datetime,
+    detail: str = "",
+) -> None:
+    """Move the complaint by `event` (IllegalTransition if it may not) and audit the move."""
+    before = complaint.status
+    complaint.status = next_status(before, event)
+    complaint.updated_at = at
+    audit(
+        uow,
+        complaint,
+        event.value,
+        actor=actor,
+        at=at,
+        from_status=before,
+        to_status=complaint.status,
+        detail=detail,
+    )
+
+
+def notify_agency(
+    uow: UnitOfWork,
+    agency: Agency,
+    complaint: Complaint,
+    text: str,
+    *,
+    key: str,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Queue a notice to the agency's first contact; audit it when the agency has none."""
+    contact = agency_contact(agency)
+    if contact is None:
+        audit(
+            uow,
+            complaint,
+            "notify_skipped",
+            actor=actor,
+            at=at,
+            detail=f"agency {agency.code} has no contact",
+        )
+        return
+    uow.outbox.add(
+        OutboxMessage(
+            key=f"agency:{key}",
+            kind="agency_notice",
+            channel=contact.channel,
+            recipient=contact.address,
+            complaint_id=complaint.id,
+            subject=f"[{complaint.reference}] Pengaduan untuk {agency.code}",
+            text=text,
+            next_attempt_at=at,
+            created_at=at,
+        )
+    )
+
+
+def agency_contact(agency: Agency) -> Address | None:
+    """Where an agency hears of complaints: its Telegram group, else email, else SMS."""
+    if agency.telegram_chat_id:
+        return Address(ChannelName.TELEGRAM, agency.telegram_chat_id)
+    if agency.email:
+        return Address(ChannelName.EMAIL, agency.email)
+    if agency.phone:
+        return Address(ChannelName.SMS, agency.phone)
+    return None
