@@ -23,7 +23,9 @@ class ComplaintActions:
         self._clock = clock
         self._zone = zone
 
-    async def transfer(self, reference: str, to_agency: str, *, actor: str, reason: str) -> Complaint:
+    async def transfer(
+        self, reference: str, to_agency: str, *, actor: str, reason: str
+    ) -> Complaint:
         """Re-route to another agency, keeping the history, and tell the new agency.
 
         Transfers are how routing mistakes show: `aduan rules stats` counts them per rule.
