@@ -48,3 +48,89 @@ async def test_complaint_show(service: Service, tmp_path: Path) -> None:
     assert "reply" in shown.stdout and "agency_notice" in shown.stdout
     assert missing.returncode == 1
     assert "no complaint has reference 'KKKK-7777'" in missing.stderr
+
+
+BAD_RULES = """\
+fallback: DISKOMINFO
+rules:
+  - id: lampu
+    agency: DISHUBX
+    any: [lampu]
+  - id: got
+    agency: PUPR
+    regex: ['(']
+"""
+
+NEW_RULES = """\
+fallback: DISKOMINFO
+rules:
+  - id: lampu
+    agency: PUPR
+    any: [lampu, tiang]
+  - id: sampah
+    agency: DLH
+    any: [sampah]
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_rules_commands(service: Service, tmp_path: Path) -> None:
+    url = service.settings.database_url
+    for number, text in enumerate(("Lampu jalan mati di gang 5", "Sampah menumpuk di pasar")):
+        await service.deliver(inbound(text, sender=f"+62812000000{number}"))
+    bad, new = tmp_path / "bad.yaml", tmp_path / "new.yaml"
+    bad.write_text(BAD_RULES, encoding="utf-8")
+    new.write_text(NEW_RULES, encoding="utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return aduan("rules", *args, cwd=tmp_path, database_url=url)
+
+    checked = run("check", str(bad))
+    assert checked.returncode == 1
+    assert checked.stderr.splitlines() == [
+        f"{bad}:4: error: rule 'lampu': agency: unknown agency 'DISHUBX' (known: BPBD, DINKES, "
+        "DINSOS, DISDIK, DISDUKCAPIL, DISHUB, DISKOMINFO, DLH, PDAM, PUPR, SATPOLPP)",
+        f"{bad}:8: error: rule 'got': bad regular expression '(': missing ), unterminated "
+        "subpattern at position 0",
+    ]
+    assert (
+        run("check", str(new)).stdout.strip() == f"{new}: 2 rules, 3 terms, 0 warnings, no errors"
+    )
+
+    tested = run("test", "Tiang listrik miring bgt", "--file", str(new))
+    assert tested.stdout.splitlines()[:2] == [
+        "PUPR  Dinas Pekerjaan Umum dan Penataan Ruang",
+        f"rule      lampu (rules {new})",
+    ]
+
+    impact = run(
+        "impact", str(new), "--since", "90d"
+    )  # the fake clock filed them in early November
+    assert impact.returncode == 0, impact.stderr
+    assert "replayed 2 complaints of the last 90d against the rules in force (v1)" in impact.stdout
+    assert "1 would go to a different agency" in impact.stdout
+    assert "DISHUB → PUPR" in impact.stdout
+
+    applied = run("apply", str(new), "--author", "rina", "-m", "lamps to PUPR")
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.splitlines()[-1] == "applied as version 2 (was 1)"
+    assert run("apply", str(new), "--author", "rina").stderr.strip() == (
+        "error: these rules are identical to version 2, which is in force"
+    )
+    history = run("history").stdout.splitlines()
+    assert (
+        history[0].startswith("v2 ")
+        and "rina" in history[0]
+        and history[0].endswith("lamps to PUPR")
+    )
+    assert "~ sampah" not in run("diff", "1", "2").stdout
+    assert run("export").stdout == NEW_RULES
+    assert (
+        run("rollback", "1", "--author", "budi").stdout.strip()
+        == "version 1 is back in force as version 3"
+    )
+    assert run("rollback", "9").stderr.strip().startswith("error: there is no rule set version 9")
+
+    stats = run("stats").stdout.splitlines()
+    assert stats[0].split() == ["rule", "routed", "transferred", "rate"]
+    assert len(stats) == 3
