@@ -26,7 +26,8 @@ from bot.complaints import ComplaintActions
 from bot.intake import IntakePolicy, IntakeService
 from bot.outbox import OutboxDispatcher, OutboxPolicy
 from bot.rulebook import LiveRouter, RuleBook
-from bot.sla import SlaPolicy
+from bot.sla import OfficeHours, WorkCalendar, indonesian_holidays
+from bot.sla_clock import SlaClock, SlaPolicies
 from bot.web_app import create_app
 from channels.base import Channel, InboundMessage, IntakeReceipt
 from channels.web import WebChannel
@@ -160,6 +161,17 @@ class Service:
         await self.engine.dispose()
 
 
+def sla_policies(settings: Settings) -> SlaPolicies:
+    hours = settings.sla_office_hours
+    calendar = WorkCalendar(
+        zone=settings.zone,
+        working_days=settings.sla_working_days,
+        is_holiday=indonesian_holidays(settings.sla_extra_holidays),
+        office_hours=OfficeHours.parse(hours) if hours else None,
+    )
+    return SlaPolicies(calendar, settings.sla_days)
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -184,7 +196,7 @@ def bootstrap(
     intake = IntakeService(
         uow,
         router,
-        SlaPolicy(days=settings.sla_days),
+        SlaClock(sla_policies(settings)),
         clock,
         IntakePolicy(
             zone=settings.zone,

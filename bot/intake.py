@@ -26,7 +26,7 @@ from bot.intent import (
 from bot.lifecycle import OPEN_STATES, Event
 from bot.privacy import mask_contact
 from bot.references import find_reference, new_reference, parse_reference
-from bot.sla import SlaPolicy
+from bot.sla_clock import SlaClock
 from bot.templates import format_when, render, status_label
 from channels.base import (
     Address,
@@ -74,7 +74,7 @@ class IntakeService:
         self,
         uow: UnitOfWorkFactory,
         router: Router,
-        sla: SlaPolicy,
+        sla: SlaClock,
         clock: Clock,
         policy: IntakePolicy,
     ) -> None:
@@ -263,7 +263,9 @@ class IntakeService:
                 return await self._new_complaint(turn)
             return await self._reopen(turn, complaint)
         if complaint.status is ComplaintStatus.WAITING_FOR_RESIDENT:
+            # The resident answered the agency's question: the SLA clock runs again.
             self._transition(turn, complaint, Event.RESIDENT_REPLIED)
+            self._sla.resume(complaint, turn.inbound.received_at)
         complaint.last_message_at = max(complaint.last_message_at, turn.inbound.received_at)
         complaint.updated_at = turn.now
         await self._record(turn, complaint, "follow_up")
@@ -283,11 +285,11 @@ class IntakeService:
 
     async def _reopen(self, turn: _Turn, complaint: Complaint) -> IntakeReceipt:
         self._transition(turn, complaint, Event.REOPEN)
+        agency = await self._agency(turn.uow, complaint.agency_id)
         complaint.closed_at = None
-        complaint.due_at = self._sla.due_at(turn.inbound.received_at)
+        self._sla.start(complaint, agency, turn.inbound.received_at)
         complaint.last_message_at = turn.inbound.received_at
         await self._record(turn, complaint, "follow_up")
-        agency = await self._agency(turn.uow, complaint.agency_id)
         due = format_when(complaint.due_at, "id", self._policy.zone)
         self._notify_agency(
             turn,
@@ -339,10 +341,11 @@ class IntakeService:
             routing_terms=", ".join(decision.matched_terms)[:1000],
             routing_explanation=decision.explanation_id,
             received_at=inbound.received_at,
-            due_at=self._sla.due_at(inbound.received_at),
+            due_at=inbound.received_at,  # set by the SLA clock below
             last_message_at=inbound.received_at,
             updated_at=turn.now,
         )
+        self._sla.start(complaint, agency, inbound.received_at)
         uow.complaints.add(complaint)
         await uow.flush()
         self._audit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,7 +36,21 @@ class Settings(BaseSettings):
     reopen_window_days: int = Field(default=7, ge=0)
     max_text_chars: int = Field(default=10_000, ge=500)
     max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
-    sla_days: int = Field(default=2, ge=1)
+    # SLA: days to answer, counted as calendar days or as working days (Monday–Friday minus
+    # Indonesian public holidays and joint leave), optionally only within office hours.
+    sla_days: float = Field(default=2, gt=0)
+    sla_working_days: bool = False
+    sla_office_hours: str | None = Field(default=None, pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+    sla_extra_holidays: list[date] = Field(default_factory=list)
+    # Whether a transfer gives the new agency a fresh clock (True) or the time left (False).
+    sla_transfer_restarts_clock: bool = False
+    chase_interval_seconds: float = Field(default=60, gt=0)
+    # Reminders to individual officers wait out the night (not group or breach notices).
+    quiet_hours: str | None = Field(default="21:00-06:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+    quiet_hours_apply_to_breaches: bool = False
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    # Who hears of breaches when no admin officer is registered (email or phone).
+    admin_contact: str | None = None
 
     # Outbox
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
@@ -56,6 +71,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name such as Asia/Jakarta)"
             ) from exc
+        return value
+
+    @field_validator("sla_office_hours")
+    @classmethod
+    def _office_hours_in_order(cls, value: str | None) -> str | None:
+        if value is not None and value[:5] >= value[6:]:
+            raise ValueError(f"{value!r}: office hours must end after they start, e.g. 08:00-16:00")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_differ(cls, value: str | None) -> str | None:
+        # Quiet hours may wrap midnight (21:00-06:00), so only an empty span is wrong.
+        if value is not None and value[:5] == value[6:]:
+            raise ValueError(f"{value!r}: the start and end must differ")
         return value
 
     @field_validator("database_url")

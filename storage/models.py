@@ -94,6 +94,8 @@ class Agency(SQLModel, table=True):
     telegram_chat_id: str | None = Field(default=None, max_length=64)
     is_fallback: bool = False
     active: bool = True
+    # Overrides of the city-wide SLA for this agency; None keeps the default.
+    sla_days: float | None = None
     created_at: datetime = _time()
 
 
@@ -138,6 +140,8 @@ class Complaint(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_complaints_resident_last_message", "resident_id", "last_message_at"),
         sa.Index("ix_complaints_agency_status", "agency_id", "status"),
+        # The chaser's only way in: the complaints whose next reminder is due.
+        sa.Index("ix_complaints_next_chase_at", "next_chase_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -146,6 +150,7 @@ class Complaint(SQLModel, table=True):
     channel: str = Field(max_length=16)
     status: ComplaintStatus = Field(sa_type=_enum(ComplaintStatus, 24), index=True)
     agency_id: int = Field(foreign_key="agencies.id")
+    assigned_officer_id: int | None = Field(default=None, foreign_key="officers.id")
     text: str = Field(sa_type=sa.Text)
     subject: str | None = Field(default=None, max_length=500)
     location_text: str | None = Field(default=None, max_length=500)
@@ -157,6 +162,15 @@ class Complaint(SQLModel, table=True):
     routing_explanation: str = Field(sa_type=sa.Text)
     received_at: datetime = _time()
     due_at: datetime = _time(index=True)
+    # The SLA clock: working time allowed, working time used before the current run, and
+    # when the current run started (None while paused or stopped).
+    sla_budget_seconds: float = 0
+    sla_elapsed_seconds: float = 0
+    sla_running_since: datetime | None = _optional_time()
+    # The last reminder stage sent (0 none, 1–4 the 50/75/90/100 % stages, 5+ daily), and
+    # when the next one falls due (None when the clock does not run).
+    chase_stage: int = 0
+    next_chase_at: datetime | None = _optional_time()
     last_message_at: datetime = _time()
     first_response_at: datetime | None = _optional_time()
     closed_at: datetime | None = _optional_time()
