@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.agencies import DEFAULT_AGENCIES, seed_agencies
 from bot.channel_registry import build_channels
+from bot.chaser import ChasePolicy, Chaser, QuietHours
 from bot.clock import Clock, SystemClock
 from bot.complaints import ComplaintActions
+from bot.digest import DailyDigest
 from bot.intake import IntakePolicy, IntakeService
 from bot.outbox import OutboxDispatcher, OutboxPolicy
 from bot.rulebook import LiveRouter, RuleBook
@@ -30,8 +32,8 @@ from bot.sla import OfficeHours, WorkCalendar, indonesian_holidays
 from bot.sla_clock import SlaClock, SlaPolicies
 from bot.web_app import create_app
 from channels.base import Channel, InboundMessage, IntakeReceipt
-from channels.web import WebChannel
-from config.settings import Settings
+from channels.web import ContactError, WebChannel, parse_contact
+from config.settings import Settings, SettingsError
 from routing import CompiledRules, load_rules
 from storage import migrate
 from storage.engine import make_engine, make_session_factory
@@ -61,6 +63,8 @@ class Service:
     rulebook: RuleBook
     router: LiveRouter
     actions: ComplaintActions
+    chaser: Chaser
+    digest: DailyDigest
     channels: dict[str, Channel]
     unconfigured: dict[str, str]
     app: FastAPI = field(init=False)
@@ -130,6 +134,22 @@ class Service:
             self.dispatcher.explain_waiting, "interval", seconds=10, id="outbox.explain"
         )
         scheduler.add_job(
+            self.chaser.sweep,
+            "interval",
+            seconds=self.settings.chase_interval_seconds,
+            id="sla.chase",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self.digest.send,
+            "cron",
+            hour=self.settings.digest_hour,
+            minute=0,
+            id="sla.digest",
+            coalesce=True,
+        )
+        scheduler.add_job(
             self.router.refresh,
             "interval",
             seconds=self.settings.rules_refresh_seconds,
@@ -172,6 +192,19 @@ def sla_policies(settings: Settings) -> SlaPolicies:
     return SlaPolicies(calendar, settings.sla_days)
 
 
+def chase_policy(settings: Settings) -> ChasePolicy:
+    try:
+        admin = parse_contact(settings.admin_contact) if settings.admin_contact else None
+    except ContactError as exc:
+        raise SettingsError(f"ADUAN_ADMIN_CONTACT: {exc}") from None
+    return ChasePolicy(
+        zone=settings.zone,
+        quiet_hours=QuietHours.parse(settings.quiet_hours) if settings.quiet_hours else None,
+        quiet_hours_apply_to_breaches=settings.quiet_hours_apply_to_breaches,
+        admin_contact=admin,
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -193,10 +226,11 @@ def bootstrap(
         rules_file.read_text(encoding="utf-8"), agencies=None, source=str(rules_file)
     )
     router = LiveRouter(uow, CompiledRules(initial.rules))
+    sla_clock = SlaClock(sla_policies(settings))
     intake = IntakeService(
         uow,
         router,
-        SlaClock(sla_policies(settings)),
+        sla_clock,
         clock,
         IntakePolicy(
             zone=settings.zone,
@@ -219,7 +253,13 @@ def bootstrap(
         unconfigured,
     )
     rulebook = RuleBook(uow, clock)
-    actions = ComplaintActions(uow, clock, settings.zone)
+    actions = ComplaintActions(
+        uow,
+        clock,
+        sla_clock,
+        settings.zone,
+        transfer_restarts_clock=settings.sla_transfer_restarts_clock,
+    )
     service = Service(
         settings,
         clock,
@@ -230,6 +270,8 @@ def bootstrap(
         rulebook,
         router,
         actions,
+        Chaser(uow, clock, sla_clock, chase_policy(settings)),
+        DailyDigest(uow, clock, settings.zone),
         ready,
         unconfigured,
     )

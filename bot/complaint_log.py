@@ -7,7 +7,14 @@ from datetime import datetime
 
 from bot.lifecycle import Event, next_status
 from channels.base import Address, ChannelName
-from storage.models import Agency, AuditEntry, Complaint, ComplaintStatus, OutboxMessage
+from storage.models import (
+    Agency,
+    AuditEntry,
+    Complaint,
+    ComplaintStatus,
+    Officer,
+    OutboxMessage,
+)
 from storage.unit_of_work import UnitOfWork
 
 
@@ -99,10 +106,18 @@ def notify_agency(
 
 def agency_contact(agency: Agency) -> Address | None:
     """Where an agency hears of complaints: its Telegram group, else email, else SMS."""
-    if agency.telegram_chat_id:
-        return Address(ChannelName.TELEGRAM, agency.telegram_chat_id)
-    if agency.email:
-        return Address(ChannelName.EMAIL, agency.email)
-    if agency.phone:
-        return Address(ChannelName.SMS, agency.phone)
+    return first_contact(agency.telegram_chat_id, agency.email, agency.phone)
+
+
+def officer_contact(officer: Officer) -> Address | None:
+    return first_contact(officer.telegram_user_id, officer.email, officer.phone)
+
+
+def first_contact(telegram: str | None, email: str | None, phone: str | None) -> Address | None:
+    if telegram:
+        return Address(ChannelName.TELEGRAM, telegram)
+    if email:
+        return Address(ChannelName.EMAIL, email)
+    if phone:
+        return Address(ChannelName.SMS, phone)
     return None

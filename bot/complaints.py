@@ -1,57 +1,145 @@
-"""Actions officers and admins take on a complaint, checked and audited in one transaction."""
+"""Actions officers and admins take on a complaint, each checked, audited and committed in
+one transaction: take, ask the resident, answer, transfer, close, reject."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.complaint_log import notify_agency, transition
 from bot.lifecycle import Event
 from bot.references import parse_reference
+from bot.sla_clock import SlaClock
 from bot.templates import format_when, render
-from storage.models import Complaint
-from storage.unit_of_work import UnitOfWorkFactory
+from storage.models import Complaint, OutboxMessage
+from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+# Outbox kinds of an officer's message to a resident; the first one delivered is the
+# complaint's response, which the SLA measures.
+OFFICER_MESSAGE_KINDS = frozenset({"officer_reply", "officer_question"})
 
 
 class ActionError(Exception):
     """An action that cannot be taken; the message says why, for the person who asked."""
 
 
+class Role(StrEnum):
+    OFFICER = "officer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: an officer acts only on their agency's complaints, an admin on any."""
+
+    role: Role
+    id: int
+    name: str
+    agency_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.role}:{self.id}"
+
+
 class ComplaintActions:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, zone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        sla: SlaClock,
+        zone: ZoneInfo,
+        *,
+        transfer_restarts_clock: bool = False,
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._sla = sla
         self._zone = zone
+        self._transfer_restarts_clock = transfer_restarts_clock
+
+    async def take(self, reference: str, actor: Actor) -> Complaint:
+        """The officer takes the complaint: it is theirs, and in progress."""
+        async with self._uow() as uow:
+            complaint = await self._load(uow, reference, actor)
+            now = self._clock.now()
+            transition(uow, complaint, Event.TAKE, actor=actor.label, at=now, detail=actor.name)
+            complaint.assigned_officer_id = actor.id if actor.role is Role.OFFICER else None
+            await uow.commit()
+            return complaint
+
+    async def ask_resident(
+        self, reference: str, question: str, actor: Actor, *, request_id: str | None = None
+    ) -> Complaint:
+        """Ask the resident for more information; the SLA clock pauses until they answer."""
+        async with self._uow() as uow:
+            complaint = await self._load(uow, reference, actor)
+            now = self._clock.now()
+            transition(
+                uow, complaint, Event.ASK_RESIDENT, actor=actor.label, at=now, detail=question
+            )
+            self._sla.pause(complaint, now)
+            await self._message_resident(
+                uow, complaint, "officer_question", question, request_id=request_id
+            )
+            await uow.commit()
+            return complaint
+
+    async def answer(
+        self, reference: str, text: str, actor: Actor, *, request_id: str | None = None
+    ) -> Complaint:
+        """Send the agency's answer to the resident, on the channel they used."""
+        async with self._uow() as uow:
+            complaint = await self._load(uow, reference, actor)
+            now = self._clock.now()
+            transition(uow, complaint, Event.ANSWER, actor=actor.label, at=now)
+            self._sla.stop(complaint, now)
+            await self._message_resident(
+                uow, complaint, "officer_reply", text, request_id=request_id
+            )
+            await uow.commit()
+            return complaint
+
+    async def close(self, reference: str, actor: Actor, *, note: str = "") -> Complaint:
+        return await self._finish(reference, actor, Event.CLOSE, note)
+
+    async def reject(self, reference: str, actor: Actor, *, reason: str) -> Complaint:
+        if not reason.strip():
+            raise ActionError("give the reason for rejecting: the resident is told it")
+        return await self._finish(reference, actor, Event.REJECT, reason)
 
     async def transfer(
-        self, reference: str, to_agency: str, *, actor: str, reason: str
+        self, reference: str, to_agency: str, actor: Actor, *, reason: str
     ) -> Complaint:
         """Re-route to another agency, keeping the history, and tell the new agency.
 
         Transfers are how routing mistakes show: `aduan rules stats` counts them per rule.
         """
-        canonical = parse_reference(reference)
         async with self._uow() as uow:
-            complaint = await uow.complaints.by_reference(canonical) if canonical else None
-            if complaint is None:
-                raise ActionError(f"no complaint has reference {reference!r}")
+            complaint = await self._load(uow, reference, actor)
             target = await uow.agencies.by_code(to_agency)
             if target is None or not target.active or target.id is None:
                 raise ActionError(f"no active agency has code {to_agency!r}")
             source = await uow.agencies.get(complaint.agency_id)
             assert source is not None
             if target.id == source.id:
-                raise ActionError(f"{reference} is already with {target.code}")
+                raise ActionError(f"{complaint.reference} is already with {target.code}")
             now = self._clock.now()
             transition(
                 uow,
                 complaint,
                 Event.TRANSFER,
-                actor=actor,
+                actor=actor.label,
                 at=now,
                 detail=f"{source.code} → {target.code}: {reason}",
             )
             complaint.agency_id = target.id
+            complaint.assigned_officer_id = None
+            if self._transfer_restarts_clock and complaint.sla_running_since is not None:
+                self._sla.start(complaint, target, now)
             text = render(
                 "agency_transferred",
                 "id",
@@ -62,6 +150,58 @@ class ComplaintActions:
                 due=format_when(complaint.due_at, "id", self._zone),
             )
             key = f"transfer:{complaint.reference}:{now.isoformat()}"
-            notify_agency(uow, target, complaint, text, key=key, actor=actor, at=now)
+            notify_agency(uow, target, complaint, text, key=key, actor=actor.label, at=now)
             await uow.commit()
             return complaint
+
+    async def _finish(self, reference: str, actor: Actor, event: Event, note: str) -> Complaint:
+        async with self._uow() as uow:
+            complaint = await self._load(uow, reference, actor)
+            now = self._clock.now()
+            transition(uow, complaint, event, actor=actor.label, at=now, detail=note)
+            self._sla.stop(complaint, now)
+            complaint.closed_at = now
+            if event is Event.REJECT:
+                await self._message_resident(uow, complaint, "rejection", note, request_id=None)
+            await uow.commit()
+            return complaint
+
+    async def _load(self, uow: UnitOfWork, reference: str, actor: Actor) -> Complaint:
+        canonical = parse_reference(reference)
+        complaint = await uow.complaints.by_reference(canonical) if canonical else None
+        if complaint is None:
+            raise ActionError(f"no complaint has reference {reference!r}")
+        if actor.role is Role.OFFICER and complaint.agency_id != actor.agency_id:
+            agency = await uow.agencies.get(complaint.agency_id)
+            raise ActionError(
+                f"{complaint.reference} belongs to {agency.code if agency else 'another agency'}; "
+                "officers act only on their own agency's complaints"
+            )
+        return complaint
+
+    async def _message_resident(
+        self, uow: UnitOfWork, complaint: Complaint, kind: str, text: str, *, request_id: str | None
+    ) -> None:
+        resident = await uow.residents.get(complaint.resident_id)
+        agency = await uow.agencies.get(complaint.agency_id)
+        assert resident is not None and agency is not None
+        now = self._clock.now()
+        uow.outbox.add(
+            OutboxMessage(
+                key=f"{kind}:{complaint.reference}:{request_id or uuid.uuid4().hex}",
+                kind=kind,
+                channel=resident.channel,
+                recipient=resident.address,
+                complaint_id=complaint.id,
+                subject=f"Pengaduan {complaint.reference}",
+                text=render(
+                    kind,
+                    resident.language,
+                    reference=complaint.reference,
+                    agency=agency.name,
+                    text=text,
+                ),
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )

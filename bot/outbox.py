@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.clock import Clock
+from bot.complaints import OFFICER_MESSAGE_KINDS
 from channels.base import Channel, OutboundMessage, SendError
 from storage.models import Direction, Message, OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWorkFactory
@@ -118,6 +119,11 @@ class OutboxDispatcher:
                 return
             row.status = OutboxStatus.SENT
             row.sent_at = now
+            if row.kind in OFFICER_MESSAGE_KINDS and row.complaint_id is not None:
+                complaint = await uow.complaints.get(row.complaint_id)
+                if complaint is not None and complaint.first_response_at is None:
+                    # The SLA measures the first officer message the resident received.
+                    complaint.first_response_at = now
             row.claimed_until = None
             row.provider_message_id = provider_id
             row.last_error = None

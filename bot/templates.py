@@ -82,6 +82,54 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "Tambahan dari pelapor untuk {reference}:\n{text}",
         "en": "The resident added to {reference}:\n{text}",
     },
+    "officer_reply": {
+        "id": "Jawaban {agency} untuk pengaduan {reference}:\n{text}",
+        "en": "{agency} answered complaint {reference}:\n{text}",
+    },
+    "officer_question": {
+        "id": "{agency} membutuhkan informasi tambahan untuk pengaduan {reference}:\n{text}\n"
+        "Balas pesan ini untuk menjawab.",
+        "en": "{agency} needs more information about complaint {reference}:\n{text}\n"
+        "Reply to this message to answer.",
+    },
+    "rejection": {
+        "id": "Pengaduan {reference} tidak dapat ditindaklanjuti oleh {agency}. Alasan: {text}",
+        "en": "{agency} cannot act on complaint {reference}. Reason: {text}",
+    },
+    "chase_half": {
+        "id": "Pengingat: pengaduan {reference} sudah memakai separuh waktu jawaban. "
+        "Batas jawaban: {due}.\n{text}",
+        "en": "Reminder: complaint {reference} has used half of its answer time. Due: {due}.\n"
+        "{text}",
+    },
+    "chase_officer": {
+        "id": "Pengingat: pengaduan {reference} yang Anda tangani harus dijawab sebelum {due} "
+        "(75% waktu terpakai).\n{text}",
+        "en": "Reminder: complaint {reference}, which you took, must be answered by {due} "
+        "(75% of the time used).\n{text}",
+    },
+    "chase_supervisor": {
+        "id": "Perhatian: pengaduan {reference} di {agency} belum dijawab dan jatuh tempo {due} "
+        "(90% waktu terpakai).\n{text}",
+        "en": "Attention: complaint {reference} at {agency} is unanswered and due {due} "
+        "(90% of the time used).\n{text}",
+    },
+    "chase_breach": {
+        "id": "TERLAMBAT: pengaduan {reference} di {agency} melewati batas jawaban {due}.\n{text}",
+        "en": "OVERDUE: complaint {reference} at {agency} missed its answer time {due}.\n{text}",
+    },
+    "chase_daily": {
+        "id": "Masih terlambat {days} hari: pengaduan {reference} di {agency} (batas {due}).\n"
+        "{text}",
+        "en": "Still overdue by {days} days: complaint {reference} at {agency} (due {due}).\n"
+        "{text}",
+    },
+    "digest": {
+        "id": "Ringkasan pengaduan {agency}, {date}\nTerbuka: {open}\nJatuh tempo hari ini: "
+        "{due_today} ({due_refs})\nTerlambat: {overdue} ({overdue_refs})",
+        "en": "Complaints at {agency}, {date}\nOpen: {open}\nDue today: {due_today} "
+        "({due_refs})\nOverdue: {overdue} ({overdue_refs})",
+    },
     "agency_transferred": {
         "id": "Pengaduan {reference} dialihkan kepada Anda dari {source}. Alasan: {reason}\n"
         "{text}\n\nBatas jawaban: {due}",

@@ -17,13 +17,13 @@ from storage.models import (
     ComplaintStatus,
     Direction,
     Message,
+    Officer,
+    OfficerRole,
     OutboxMessage,
     OutboxStatus,
     Resident,
     RuleSetVersion,
 )
-
-CLOSED_STATES = (ComplaintStatus.CLOSED, ComplaintStatus.REJECTED)
 
 
 class AgencyRepository:
@@ -55,6 +55,25 @@ class AgencyRepository:
 
     def add(self, agency: Agency) -> None:
         self._session.add(agency)
+
+
+class OfficerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, officer_id: int) -> Officer | None:
+        return await self._session.get(Officer, officer_id)
+
+    async def with_role(self, role: OfficerRole, agency_id: int | None = None) -> Sequence[Officer]:
+        """Active officers of `role`, in one agency or (agency_id None) in all."""
+        statement = select(Officer).where(Officer.role == role, col(Officer.active))
+        if agency_id is not None:
+            statement = statement.where(Officer.agency_id == agency_id)
+        result = await self._session.exec(statement.order_by(col(Officer.id)))
+        return result.all()
+
+    def add(self, officer: Officer) -> None:
+        self._session.add(officer)
 
 
 class ResidentRepository:
@@ -124,6 +143,27 @@ class ComplaintRepository:
             .limit(1)
         )
         return result.first()
+
+    async def chase_due(self, now: datetime, limit: int) -> Sequence[Complaint]:
+        """Complaints whose next reminder is due; other sweepers skip the ones taken here."""
+        result = await self._session.exec(
+            select(Complaint)
+            .where(col(Complaint.next_chase_at) <= now)
+            .order_by(col(Complaint.next_chase_at))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return result.all()
+
+    async def for_agency(
+        self, agency_id: int, statuses: Iterable[ComplaintStatus]
+    ) -> Sequence[Complaint]:
+        result = await self._session.exec(
+            select(Complaint)
+            .where(Complaint.agency_id == agency_id, col(Complaint.status).in_(list(statuses)))
+            .order_by(col(Complaint.due_at))
+        )
+        return result.all()
 
     async def received_since(
         self, since: datetime, after_id: int, limit: int

@@ -14,6 +14,7 @@ from storage.repositories import (
     AuditRepository,
     ComplaintRepository,
     MessageRepository,
+    OfficerRepository,
     OutboxRepository,
     ResidentRepository,
     RuleSetRepository,
@@ -29,6 +30,7 @@ class UnitOfWork:
 
     agencies: AgencyRepository
     residents: ResidentRepository
+    officers: OfficerRepository
     complaints: ComplaintRepository
     messages: MessageRepository
     outbox: OutboxRepository
@@ -43,6 +45,7 @@ class UnitOfWork:
         session = self._session
         self.agencies = AgencyRepository(session)
         self.residents = ResidentRepository(session)
+        self.officers = OfficerRepository(session)
         self.complaints = ComplaintRepository(session)
         self.messages = MessageRepository(session)
         self.outbox = OutboxRepository(session)
