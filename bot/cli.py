@@ -10,6 +10,7 @@ import typer
 
 from bot.bootstrap import Prepared, Service
 from bot.cli_rules import rules_app
+from bot.cli_sla import sla_app
 from bot.cli_support import build_service, settings_or_exit, with_service
 from bot.queries import complaint_record
 from bot.record_text import render_record
@@ -23,6 +24,7 @@ app.add_typer(complaint_app, name="complaint")
 
 
 app.add_typer(rules_app, name="rules")
+app.add_typer(sla_app, name="sla")
 
 
 @app.command()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from bot.bootstrap import Service
-from bot.cli_support import with_service
+from bot.cli_support import parse_duration, with_service
 from bot.queries import agency_names, routing_outcomes
 from bot.rulebook import parse
 from bot.rules_impact import Impact, replay
@@ -85,7 +83,7 @@ def impact(
     since: Annotated[str, typer.Option(help="How far back: 30d, 12h, 2w")] = "30d",
 ) -> None:
     """Replay past complaints through a candidate rule file: what would move where."""
-    window = _duration(since)
+    window = parse_duration(since)
 
     async def work(service: Service) -> None:
         candidate = CompiledRules(
@@ -199,18 +197,6 @@ def stats() -> None:
             typer.echo(f"{rule:<32} {routed:>7} {transferred:>12} {transferred / routed:>6.0%}")
 
     with_service(work)
-
-
-def _duration(text: str) -> timedelta:
-    match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip().lower())
-    if not match:
-        raise typer.BadParameter(f"{text!r}: use a number and h, d or w, e.g. 30d")
-    amount, unit = int(match.group(1)), match.group(2)
-    return {
-        "h": timedelta(hours=amount),
-        "d": timedelta(days=amount),
-        "w": timedelta(weeks=amount),
-    }[unit]
 
 
 def _impact_text(impact: Impact, current: str, since: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import typer
@@ -48,3 +50,12 @@ def with_service(work: Callable[[Service], Awaitable[T]]) -> T:
             await service.aclose()
 
     return asyncio.run(_go())
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '2w' → a timedelta; a clear error for anything else."""
+    match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip().lower())
+    if not match:
+        raise typer.BadParameter(f"{text!r}: use a number and h, d or w, e.g. 30d")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(hours=amount) * {"h": 1, "d": 24, "w": 24 * 7}[unit]

@@ -247,6 +247,11 @@ class IntakeService:
             # quoting it starts a complaint of their own.
             if complaint is not None and complaint.resident_id == turn.resident_id:
                 return complaint, True
+        # The agency asked this resident a question: their next message is the answer,
+        # however long they took, on channels that cannot thread a reply (SMS).
+        waiting = await uow.complaints.awaiting_resident(turn.resident_id)
+        if waiting is not None:
+            return waiting, True
         if inbound.channel in self._policy.merging_channels and self._policy.merge_window:
             since = inbound.received_at - self._policy.merge_window
             complaint = await uow.complaints.latest_for_resident(turn.resident_id, since)

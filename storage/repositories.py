@@ -130,6 +130,19 @@ class ComplaintRepository:
         )
         return result.first()
 
+    async def awaiting_resident(self, resident_id: int) -> Complaint | None:
+        """The resident's newest complaint on which the agency waits for their answer."""
+        result = await self._session.exec(
+            select(Complaint)
+            .where(
+                Complaint.resident_id == resident_id,
+                Complaint.status == ComplaintStatus.WAITING_FOR_RESIDENT,
+            )
+            .order_by(col(Complaint.updated_at).desc())
+            .limit(1)
+        )
+        return result.first()
+
     async def awaiting_rating(self, resident_id: int, closed_since: datetime) -> Complaint | None:
         result = await self._session.exec(
             select(Complaint)
