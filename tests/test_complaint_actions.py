@@ -5,25 +5,25 @@ from __future__ import annotations
 import pytest
 
 from bot.bootstrap import Service
-from bot.complaints import ActionError
+from bot.complaints import ActionError, Actor, Role
 from bot.lifecycle import IllegalTransition
 from bot.queries import routing_outcomes
 from storage.models import AuditEntry, ComplaintStatus, OutboxMessage
 from tests.db import rows
 from tests.fakes import inbound
 
+ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
+
 
 async def test_transfer_reroutes_keeps_history_and_tells_the_new_agency(service: Service) -> None:
     filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
     assert filed.agency_code == "DISHUB" and filed.reference
 
-    moved = await service.actions.transfer(
-        filed.reference, "PUPR", actor="officer:7", reason="tiang roboh"
-    )
+    moved = await service.actions.transfer(filed.reference, "PUPR", ADMIN, reason="tiang roboh")
 
     assert moved.status is ComplaintStatus.TRANSFERRED
     [entry] = await rows(service, AuditEntry, AuditEntry.action == "transfer")
-    assert (entry.actor, entry.detail) == ("officer:7", "DISHUB → PUPR: tiang roboh")
+    assert (entry.actor, entry.detail) == ("admin:7", "DISHUB → PUPR: tiang roboh")
     notices = await rows(service, OutboxMessage, OutboxMessage.kind == "agency_notice")
     assert [n.recipient for n in notices] == [
         "dishub@kota.example.go.id",
@@ -36,7 +36,7 @@ async def test_transfers_are_counted_per_routing_rule(service: Service) -> None:
     lamp = await service.deliver(inbound("Lampu jalan mati", sender="+6281200000001"))
     await service.deliver(inbound("Lampu PJU padam", sender="+6281200000002"))
     await service.deliver(inbound("Sampah menumpuk", sender="+6281200000003"))
-    await service.actions.transfer(lamp.reference or "", "PUPR", actor="officer:7", reason="salah")
+    await service.actions.transfer(lamp.reference or "", "PUPR", ADMIN, reason="salah")
 
     outcomes = {
         rule: (routed, moved) for rule, routed, moved in await routing_outcomes(service.uow)
@@ -50,15 +50,15 @@ async def test_transfer_refusals_say_why(service: Service) -> None:
     filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
     reference = filed.reference or ""
     with pytest.raises(ActionError, match="no complaint has reference 'KKKK-7777'"):
-        await service.actions.transfer("KKKK-7777", "PUPR", actor="officer:7", reason="x")
+        await service.actions.transfer("KKKK-7777", "PUPR", ADMIN, reason="x")
     with pytest.raises(ActionError, match="no active agency has code 'NOPE'"):
-        await service.actions.transfer(reference, "NOPE", actor="officer:7", reason="x")
+        await service.actions.transfer(reference, "NOPE", ADMIN, reason="x")
     with pytest.raises(ActionError, match="is already with DISHUB"):
-        await service.actions.transfer(reference, "DISHUB", actor="officer:7", reason="x")
+        await service.actions.transfer(reference, "DISHUB", ADMIN, reason="x")
     async with service.uow() as uow:
         complaint = await uow.complaints.by_reference(reference)
         assert complaint is not None
         complaint.status = ComplaintStatus.CLOSED
         await uow.commit()
     with pytest.raises(IllegalTransition, match="cannot transfer a complaint that is closed"):
-        await service.actions.transfer(reference, "PUPR", actor="officer:7", reason="x")
+        await service.actions.transfer(reference, "PUPR", ADMIN, reason="x")
