@@ -23,7 +23,7 @@ from bot.intent import (
     guess_language,
     parse_command,
 )
-from bot.lifecycle import OPEN_STATES, Event
+from bot.lifecycle import OPEN_STATES, Event, next_status
 from bot.privacy import mask_contact
 from bot.references import find_reference, new_reference, parse_reference
 from bot.sla_clock import SlaClock
@@ -103,8 +103,8 @@ class IntakeService:
             if seen is not None:
                 return await self._replay_receipt(uow, seen, inbound)
             text = clean_text(inbound.text)
-            resident = await self._resident(uow, inbound, text)
-            turn = _Turn(uow, inbound, resident, text, self._clock.now())
+            resident, is_new = await self._resident(uow, inbound, text)
+            turn = _Turn(uow, inbound, resident, text, self._clock.now(), is_new)
             receipt = await self._decide(turn)
             if receipt.outcome not in _REFUSED:
                 await uow.commit()
@@ -157,7 +157,10 @@ class IntakeService:
         owner = await turn.uow.residents.get(complaint.resident_id)
         return owner is not None and owner.anonymous
 
-    async def _resident(self, uow: UnitOfWork, inbound: InboundMessage, text: str) -> Resident:
+    async def _resident(
+        self, uow: UnitOfWork, inbound: InboundMessage, text: str
+    ) -> tuple[Resident, bool]:
+        """The sender, and whether they write for the first time."""
         address = inbound.reply_to or Address(
             inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
         )
@@ -172,9 +175,10 @@ class IntakeService:
             )
             uow.residents.add(resident)
             await uow.flush()
-        elif inbound.language and inbound.language != resident.language:
+            return resident, True
+        if inbound.language and inbound.language != resident.language:
             resident.language = inbound.language
-        return resident
+        return resident, False
 
     # --- commands ---------------------------------------------------------------------
 
@@ -247,6 +251,8 @@ class IntakeService:
             # quoting it starts a complaint of their own.
             if complaint is not None and complaint.resident_id == turn.resident_id:
                 return complaint, True
+        if turn.first_contact:
+            return None, False
         # The agency asked this resident a question: their next message is the answer,
         # however long they took, on channels that cannot thread a reply (SMS).
         waiting = await uow.complaints.awaiting_resident(turn.resident_id)
@@ -334,7 +340,8 @@ class IntakeService:
             reference=new_reference(),
             resident_id=turn.resident_id,
             channel=inbound.channel,
-            status=ComplaintStatus.NEW,
+            # Routed before it is stored: written as assigned, with both steps audited below.
+            status=next_status(ComplaintStatus.NEW, Event.ASSIGN),
             agency_id=agency.id,
             text=turn.text[:limit],
             subject=inbound.subject[:500] if inbound.subject else None,
@@ -356,10 +363,12 @@ class IntakeService:
         self._audit(
             turn, complaint, "create", to_status=ComplaintStatus.NEW, detail=inbound.channel
         )
-        self._transition(
+        self._audit(
             turn,
             complaint,
-            Event.ASSIGN,
+            Event.ASSIGN.value,
+            from_status=ComplaintStatus.NEW,
+            to_status=complaint.status,
             detail=f"{agency.code} by {decision.rule_id}: {decision.explanation_en}",
         )
         await self._record(turn, complaint, "complaint")
@@ -519,12 +528,20 @@ _OUTCOME_OF_KIND = {
 class _Turn:
     """One inbound message being handled: what every step needs, gathered once."""
 
-    __slots__ = ("inbound", "now", "resident", "resident_id", "text", "uow")
+    __slots__ = ("first_contact", "inbound", "now", "resident", "resident_id", "text", "uow")
 
     def __init__(
-        self, uow: UnitOfWork, inbound: InboundMessage, resident: Resident, text: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        inbound: InboundMessage,
+        resident: Resident,
+        text: str,
+        now: datetime,
+        first_contact: bool,
     ) -> None:
         assert resident.id is not None
+        # A resident writing for the first time has no complaint to continue.
+        self.first_contact = first_contact
         self.uow = uow
         self.inbound = inbound
         self.resident = resident
