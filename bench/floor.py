@@ -1,0 +1,213 @@
+"""The floor: the same rows the service wrote, written again with nothing else around them.
+
+After the service has handled some messages, `RowReader` reads back every row it wrote and
+`plan` groups the rows by the inbound message that caused them. `Replayer` then writes each
+group into a fresh database of the same engine settings with bare SQLAlchemy Core
+statements, one transaction per message, no reads: the fastest the same writes can go.
+A follow-up also updates its complaint (last message time), so the floor does that too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401  (defines the tables below)
+
+Row = dict[str, Any]
+
+RESIDENTS = SQLModel.metadata.tables["residents"]
+COMPLAINTS = SQLModel.metadata.tables["complaints"]
+MESSAGES = SQLModel.metadata.tables["messages"]
+AUDIT = SQLModel.metadata.tables["audit_log"]
+OUTBOX = SQLModel.metadata.tables["outbox"]
+TABLES = (RESIDENTS, COMPLAINTS, MESSAGES, AUDIT, OUTBOX)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FloorPlanError(Exception):
+    """A row the service wrote that the floor cannot attribute to one inbound message."""
+
+
+@dataclass(slots=True)
+class Writes:
+    """Every row one inbound message wrote, without ids; foreign keys still the service's."""
+
+    message: Row
+    # (the service's id, the row) for rows other rows point at.
+    resident: tuple[int, Row] | None = None
+    complaint: tuple[int, Row] | None = None
+    # (complaint id, time) when the message continued an existing complaint.
+    touch: tuple[int, datetime] | None = None
+    audit: list[Row] = field(default_factory=list)
+    outbox: list[Row] = field(default_factory=list)
+
+
+class RowReader:
+    """Reads, each time it is called, the rows written since its previous call.
+
+    Build it with `await RowReader.after(engine)` once the database is prepared, so rows
+    the set-up wrote (seeded agencies, their audit rows) count as already read.
+    """
+
+    def __init__(self, engine: AsyncEngine, seen: dict[str, int]) -> None:
+        self._engine = engine
+        self._seen = seen
+
+    @classmethod
+    async def after(cls, engine: AsyncEngine) -> RowReader:
+        """A reader for which every row already in the database has been read."""
+        seen = await _per_table(engine, lambda table: sa.select(sa.func.max(table.c.id)))
+        return cls(engine, seen)
+
+    async def read_new(self) -> dict[str, list[Row]]:
+        """New rows of the tables intake writes, by table name, in id order."""
+        rows: dict[str, list[Row]] = {}
+        async with self._engine.connect() as connection:
+            for table in TABLES:
+                statement = (
+                    sa.select(table).where(table.c.id > self._seen[table.name]).order_by(table.c.id)
+                )
+                rows[table.name] = [
+                    dict(row._mapping) for row in await connection.execute(statement)
+                ]
+                if rows[table.name]:
+                    self._seen[table.name] = rows[table.name][-1]["id"]
+        return rows
+
+
+async def count_rows(engine: AsyncEngine) -> dict[str, int]:
+    """Row count of each table intake writes: the floor must end with the same counts."""
+    return await _per_table(engine, lambda table: sa.select(sa.func.count()).select_from(table))
+
+
+async def _per_table(
+    engine: AsyncEngine, query: Callable[[sa.Table], sa.Select[Any]]
+) -> dict[str, int]:
+    """One number per table (0 for NULL, as max() of an empty table gives)."""
+    async with engine.connect() as connection:
+        return {
+            table.name: int((await connection.execute(query(table))).scalar() or 0)
+            for table in TABLES
+        }
+
+
+def plan(rows: dict[str, list[Row]]) -> list[Writes]:
+    """Group the service's rows by the inbound message that wrote them, in arrival order."""
+    inbound = [m for m in rows[MESSAGES.name] if m["direction"] == "in"]
+    groups = [Writes(message=_without_id(message)) for message in inbound]
+    by_key = {f"{w.message['channel']}:{w.message['provider_message_id']}": w for w in groups}
+    by_moment = {(w.message["complaint_id"], w.message["created_at"]): w for w in groups}
+    _attach_residents(groups, rows[RESIDENTS.name])
+    _attach_complaints(groups, rows[COMPLAINTS.name])
+    for entry in rows[AUDIT.name]:
+        # Intake stamps audit rows with the clock, which the benchmark holds at arrival time.
+        writes = _lookup(by_moment, (entry["complaint_id"], entry["created_at"]), entry)
+        writes.audit.append(_without_id(entry))
+    for row in rows[OUTBOX.name]:
+        # Outbox keys are "<purpose>:<channel>:<provider message id>".
+        _lookup(by_key, row["key"].split(":", 1)[1], row).outbox.append(_without_id(row))
+    return groups
+
+
+def _attach_residents(groups: Sequence[Writes], residents: Iterable[Row]) -> None:
+    first_message: dict[int, Writes] = {}
+    for writes in groups:
+        first_message.setdefault(writes.message["resident_id"], writes)
+    for resident in residents:
+        writes = _lookup(first_message, resident["id"], resident)
+        writes.resident = (resident["id"], _without_id(resident))
+
+
+def _attach_complaints(groups: Sequence[Writes], complaints: Iterable[Row]) -> None:
+    by_id = {complaint["id"]: complaint for complaint in complaints}
+    created: set[int] = set()
+    for writes in groups:
+        complaint_id = writes.message["complaint_id"]
+        if complaint_id is None:
+            continue
+        if writes.message["kind"] == "complaint":
+            complaint = _lookup(by_id, complaint_id, writes.message)
+            writes.complaint = (complaint_id, _without_id(complaint))
+            created.add(complaint_id)
+        else:
+            writes.touch = (complaint_id, writes.message["created_at"])
+    if created != by_id.keys():
+        raise FloorPlanError(f"complaints not created by any message: {by_id.keys() - created}")
+
+
+def _lookup(index: dict[K, V], key: K, row: Row) -> V:
+    try:
+        return index[key]
+    except KeyError:
+        raise FloorPlanError(f"no inbound message wrote this row: {row!r}") from None
+
+
+def _without_id(row: Row) -> Row:
+    return {name: value for name, value in row.items() if name != "id"}
+
+
+class Replayer:
+    """Writes groups into the floor's database, remembering the ids it gets across calls."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._ids: dict[tuple[str, int], int] = {}
+
+    async def replay(self, groups: Sequence[Writes]) -> None:
+        """Write every group, one transaction each, in order."""
+        for writes in groups:
+            await _write(self._engine, writes, self._ids)
+
+
+async def _write(engine: AsyncEngine, writes: Writes, ids: dict[tuple[str, int], int]) -> None:
+    async with engine.begin() as connection:
+        if writes.resident is not None:
+            old_id, resident = writes.resident
+            ids["resident", old_id] = await _insert(connection, RESIDENTS, resident)
+        if writes.complaint is not None:
+            old_id, complaint = writes.complaint
+            ids["complaint", old_id] = await _insert(
+                connection, COMPLAINTS, _linked(complaint, ids)
+            )
+        elif writes.touch is not None:
+            complaint_id, moment = writes.touch
+            await connection.execute(
+                _TOUCH, {"cid": ids["complaint", complaint_id], "moment": moment}
+            )
+        await connection.execute(MESSAGES.insert(), _linked(writes.message, ids))
+        for table, rows in ((AUDIT, writes.audit), (OUTBOX, writes.outbox)):
+            if rows:
+                await connection.execute(table.insert(), [_linked(row, ids) for row in rows])
+
+
+_TOUCH = (
+    COMPLAINTS.update()
+    .where(COMPLAINTS.c.id == sa.bindparam("cid"))
+    .values(last_message_at=sa.bindparam("moment"), updated_at=sa.bindparam("moment"))
+)
+
+
+async def _insert(connection: AsyncConnection, table: sa.Table, row: Row) -> int:
+    """Insert one row; the id the database gave it."""
+    result = await connection.execute(table.insert(), row)
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _linked(row: Row, ids: dict[tuple[str, int], int]) -> Row:
+    """A copy of `row` whose foreign keys point at the floor's own rows."""
+    linked = dict(row)
+    for name, kind in (("complaint_id", "complaint"), ("resident_id", "resident")):
+        if linked.get(name) is not None:
+            linked[name] = ids[kind, linked[name]]
+    return linked

@@ -1,0 +1,475 @@
+"""Intake throughput: N SMS messages through the real service, against the floor.
+
+    .venv/bin/python -m bench.intake [--n 5000] [--backend sqlite|postgresql|all]
+
+The service is built by the real composition root (`bot.bootstrap`) on a fresh database
+(a SQLite file, or a fresh PostgreSQL schema) and handles the messages one after another,
+one transaction each, as an adapter would deliver them. The floor writes the very rows the
+service wrote into another fresh database with the same engine settings, with bare
+SQLAlchemy Core statements (see `bench.floor`); the two take turns, CHUNK messages at a
+time. Prints messages per second for both and the ratio; saves
+`bench/results/intake-<backend>.json` and the "Intake" section of BENCHMARKS.md.
+PostgreSQL is `ADUAN_BENCH_POSTGRES_URL` (default: the test database on 127.0.0.1); when it
+cannot be reached the run says so and goes on with SQLite alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy
+
+from bench import floor, report, workload
+from bot.bootstrap import Service, bootstrap
+from channels.base import (
+    ChannelName,
+    InboundHandler,
+    InboundMessage,
+    OutboundMessage,
+    SendReceipt,
+)
+from config.settings import Settings
+
+BACKENDS = ("sqlite", "postgresql")
+PG_URL = os.environ.get(
+    "ADUAN_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+# The service is measured once warm, like a running instance: these first messages are
+# handled (and replayed by the floor) but not timed.
+WARMUP = 200
+# Ours and the floor take turns, this many messages each, so that a change in the load of a
+# shared machine hits both alike.
+CHUNK = 100
+# The brief's aims, checked on SQLite.
+AIM_RATE = 1_000.0
+AIM_RATIO = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """Where one run writes: a URL and, on PostgreSQL, the schema it alone uses."""
+
+    url: str
+    schema: str | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    """One backend's figures, as saved to JSON and shown in the tables."""
+
+    backend: str
+    n: int
+    ours_seconds: float
+    floor_seconds: float
+    ours_cpu_seconds: float
+    floor_cpu_seconds: float
+    ratio_quartiles: tuple[float, float] = (0.0, 0.0)
+    warmup: int = WARMUP
+    chunk: int = CHUNK
+    mix: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    expected_outcomes: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    peak_rss_mib: float = 0.0
+
+    @property
+    def ours(self) -> float:
+        return self.n / self.ours_seconds
+
+    @property
+    def floor(self) -> float:
+        return self.n / self.floor_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.floor
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **report.environment(),
+            "benchmark": "intake",
+            "sqlalchemy": sqlalchemy.__version__,
+            **asdict(self),
+            "ours_msg_per_s": round(self.ours, 1),
+            "floor_msg_per_s": round(self.floor, 1),
+            "ratio": round(self.ratio, 3),
+            "ours_cpu_ms_per_msg": round(self.ours_cpu_seconds / self.n * 1000, 3),
+            "floor_cpu_ms_per_msg": round(self.floor_cpu_seconds / self.n * 1000, 3),
+        }
+
+
+class SteppedClock:
+    """The service's clock, set to each message's arrival time before it is handled."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+
+class BurstySms:
+    """An SMS channel that sends nothing; registered so intake merges quick bursts, as the
+    real SMS adapter (`merges_bursts = True`) makes it do."""
+
+    name: ClassVar[ChannelName] = ChannelName.SMS
+    max_body_chars: ClassVar[int] = 1600
+    supports_attachments: ClassVar[bool] = False
+    max_messages_per_second: ClassVar[float] = 100.0
+    resend_is_safe: ClassVar[bool] = False
+    merges_bursts: ClassVar[bool] = True
+
+    async def start(self, deliver: InboundHandler) -> None:
+        """Nothing to receive: the benchmark calls intake itself."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        return SendReceipt()
+
+
+# --- databases -------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def fresh_databases(backend: str) -> AsyncIterator[tuple[Database, Database]]:
+    """Two empty databases, one for the service and one for the floor; removed on exit."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="aduan-bench-") as directory:
+            yield (_sqlite(Path(directory) / "ours.db"), _sqlite(Path(directory) / "floor.db"))
+        return
+    tag = uuid.uuid4().hex[:10]
+    schemas = (f"bench_{tag}_ours", f"bench_{tag}_floor")
+    try:
+        yield Database(PG_URL, schemas[0]), Database(PG_URL, schemas[1])
+    finally:
+        await _drop_schemas(schemas)
+
+
+def _sqlite(path: Path) -> Database:
+    return Database(f"sqlite+aiosqlite:///{path}")
+
+
+async def postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it answers."""
+    import asyncpg
+
+    try:
+        connection = await asyncpg.connect(_asyncpg_dsn(), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await connection.close()
+    return None
+
+
+async def _drop_schemas(schemas: Sequence[str]) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(_asyncpg_dsn(), timeout=10)
+    try:
+        for schema in schemas:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await connection.close()
+
+
+def _asyncpg_dsn() -> str:
+    return PG_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@contextlib.asynccontextmanager
+async def service_on(database: Database, clock: SteppedClock) -> AsyncIterator[Service]:
+    """The service as production builds it, migrated and seeded, on `database`."""
+    settings = Settings(
+        database_url=database.url,
+        database_schema=database.schema,
+        _env_file=None,
+    )
+    service = bootstrap(settings, clock=clock, channels=[BurstySms()])
+    try:
+        await service.prepare_database()
+        yield service
+    finally:
+        await service.aclose()
+
+
+# --- the two measurements ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Stopwatch:
+    """Wall and CPU time (all threads of the process) summed over the spans it timed."""
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - wall
+            self.cpu_seconds += time.process_time() - cpu
+
+
+async def run_intake(
+    service: Service, clock: SteppedClock, messages: Sequence[InboundMessage]
+) -> Counter[str]:
+    """Hand each message to intake in order, as an adapter would; what intake made of them."""
+    outcomes: Counter[str] = Counter()
+    for message in messages:
+        clock.current = message.received_at
+        receipt = await service.intake.handle(message)
+        outcomes[str(receipt.outcome)] += 1
+    return outcomes
+
+
+def chunks(messages: Sequence[InboundMessage]) -> Iterator[Sequence[InboundMessage]]:
+    """The warm-up, then the timed messages CHUNK at a time."""
+    yield messages[:WARMUP]
+    for start in range(WARMUP, len(messages), CHUNK):
+        yield messages[start : start + CHUNK]
+
+
+@dataclass(slots=True)
+class Measurement:
+    """Both timings, what intake made of the messages, and the ratio chunk by chunk."""
+
+    ours: Stopwatch = field(default_factory=Stopwatch)
+    floor: Stopwatch = field(default_factory=Stopwatch)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    chunk_ratios: list[float] = field(default_factory=list)
+
+    def ratio_quartiles(self) -> tuple[float, float]:
+        """The middle half of the per-chunk ratios: how much the machine's load moved them."""
+        if len(self.chunk_ratios) < 2:
+            ratio = self.chunk_ratios[0] if self.chunk_ratios else 0.0
+            return ratio, ratio
+        low, _, high = statistics.quantiles(self.chunk_ratios, n=4)
+        return round(low, 3), round(high, 3)
+
+
+async def measure(
+    service: Service, bare: Service, clock: SteppedClock, messages: Sequence[InboundMessage]
+) -> Measurement:
+    """Ours and the floor, taking turns chunk by chunk so both see the same machine load."""
+    reader = await floor.RowReader.after(service.engine)
+    replayer = floor.Replayer(bare.engine)
+    result = Measurement()
+    for index, chunk in enumerate(chunks(messages)):
+        if index == 0:  # warm-up: both run it, neither is timed
+            await run_intake(service, clock, chunk)
+            await replayer.replay(floor.plan(await reader.read_new()))
+            continue
+        ours_before, floor_before = result.ours.seconds, result.floor.seconds
+        with result.ours.timing():
+            result.outcomes.update(await run_intake(service, clock, chunk))
+        groups = floor.plan(await reader.read_new())
+        with result.floor.timing():
+            await replayer.replay(groups)
+        ours_took = result.ours.seconds - ours_before
+        result.chunk_ratios.append((result.floor.seconds - floor_before) / ours_took)
+    return result
+
+
+async def bench_backend(backend: str, n: int) -> Result:
+    """Ours and the floor on `backend`, each on its own fresh database."""
+    messages = workload.build(WARMUP + n)
+    clock = SteppedClock(workload.START)
+    async with (
+        fresh_databases(backend) as (ours_db, floor_db),
+        service_on(ours_db, clock) as service,
+        service_on(floor_db, clock) as bare,
+    ):
+        measured = await measure(service, bare, clock, messages.messages)
+        rows = await floor.count_rows(service.engine)
+        floor_rows = await floor.count_rows(bare.engine)
+    if floor_rows != rows:
+        raise RuntimeError(f"the floor wrote {floor_rows}, the service {rows}")
+    return Result(
+        backend=backend,
+        n=n,
+        ours_seconds=measured.ours.seconds,
+        floor_seconds=measured.floor.seconds,
+        ours_cpu_seconds=measured.ours.cpu_seconds,
+        floor_cpu_seconds=measured.floor.cpu_seconds,
+        ratio_quartiles=measured.ratio_quartiles(),
+        mix=messages.mix(WARMUP),
+        outcomes=dict(measured.outcomes),
+        expected_outcomes=messages.expected_outcomes(WARMUP),
+        rows=rows,
+        peak_rss_mib=round(report.peak_rss_mib(), 1),
+    )
+
+
+# --- output ------------------------------------------------------------------------------
+
+HEADER = [
+    "backend",
+    "N",
+    "ours msg/s",
+    "floor msg/s",
+    "ratio (chunks' IQR)",
+    "CPU ms/msg ours / floor",
+    "peak RSS MiB",
+]
+
+
+def table_row(result: Result | dict[str, Any]) -> list[str]:
+    """One result as table cells; takes a fresh Result or a saved JSON result (fields that
+    an older saved result lacks show as "–")."""
+    data = result.as_json() if isinstance(result, Result) else result
+    spread = data.get("ratio_quartiles")
+    cpu = (data.get("ours_cpu_ms_per_msg"), data.get("floor_cpu_ms_per_msg"))
+    return [
+        data["backend"],
+        f"{data['n']:,}",
+        f"{data['ours_msg_per_s']:,.0f}",
+        f"{data['floor_msg_per_s']:,.0f}",
+        f"{data['ratio']:.2f}" + (f" ({spread[0]:.2f}–{spread[1]:.2f})" if spread else ""),
+        " / ".join("–" if ms is None else f"{ms:.2f}" for ms in cpu),
+        f"{data['peak_rss_mib']:.0f}",
+    ]
+
+
+def print_table(results: Sequence[Result]) -> None:
+    rows = [HEADER, *(table_row(result) for result in results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    for row in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def verdict(result: Result) -> str:
+    """Whether SQLite meets the aims (≥ AIM_RATE msg/s and ≥ AIM_RATIO × the floor)."""
+    met = result.ours >= AIM_RATE and result.ratio >= AIM_RATIO
+    return (
+        f"aim on sqlite (≥ {AIM_RATE:,.0f} msg/s and ≥ {AIM_RATIO} × floor): "
+        f"{'met' if met else 'NOT met'} ({result.ours:,.0f} msg/s, {result.ratio:.2f} × floor)"
+    )
+
+
+def outcome_warning(result: Result) -> str | None:
+    """A warning when intake did not take the messages as the workload meant them."""
+    if result.outcomes == result.expected_outcomes:
+        return None
+    return (
+        f"warning: {result.backend}: intake's outcomes {result.outcomes} differ from the "
+        f"workload's plan {result.expected_outcomes}; the mix is not what it claims to be"
+    )
+
+
+def save(results: Sequence[Result]) -> None:
+    """JSON per backend, then the Intake section from every saved intake result."""
+    for result in results:
+        path = report.write_result(f"intake-{result.backend}", result.as_json())
+        print(f"wrote {path.relative_to(report.ROOT)}")
+    saved = report.read_results("intake-")
+    report.replace_section("Intake", section_body(saved))
+    print(f"updated {report.BENCHMARKS.relative_to(report.ROOT)}")
+
+
+def section_body(saved: Sequence[dict[str, Any]]) -> str:
+    """The Intake section of BENCHMARKS.md: what is measured, then every saved result."""
+    header = [*HEADER, "date", "commit"]
+    rows = [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
+    machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
+    share = _shares(next((data["mix"] for data in saved if "mix" in data), {}))
+    return f"""\
+`.venv/bin/python -m bench.intake [--n N] [--backend sqlite|postgresql|all]`
+
+- **Ours**: N SMS messages handled by `IntakeService.handle` of the service built by the
+  real composition root, one after another, one transaction each, after {WARMUP} untimed
+  warm-up messages.
+- **Mix**: {share[workload.Kind.NEW]} new senders with a new complaint (a resident, a
+  complaint, a message, 2 audit rows, 2 outbox rows each); {share[workload.Kind.RETURNING]}
+  returning senders with a new complaint; {share[workload.Kind.FOLLOW_UP]} follow-ups merged
+  into the sender's complaint of a few minutes before (a message, an agency notice, a
+  complaint update). Varied Indonesian complaint texts, routed by the default configuration.
+- **Floor**: the same rows, read back from the service's database, written into a fresh one
+  with bare Core statements. Ours and the floor take turns every {CHUNK} messages, so both
+  see the same machine load.
+- **Aim**: ≥ {AIM_RATE:,.0f} msg/s and ≥ {AIM_RATIO} × the floor on SQLite.
+- **Columns**: the ratio is ours ÷ floor over the whole run, in brackets the middle half of
+  the ratios of single {CHUNK}-message turns (how much a shared machine's load moved them).
+  CPU is the process's CPU time, all threads, per message: well below the wall time per
+  message means waiting (thread hand-offs, the database server, other processes). Peak RSS
+  is the whole benchmark process's peak so far, at the end of each backend's run.
+
+{report.markdown_table(header, rows)}
+
+Machine: {"; ".join(machines)}.
+"""
+
+
+def _shares(mix: dict[str, int]) -> dict[str, str]:
+    """Each kind's share of the timed messages, as a percentage."""
+    total = sum(mix.values()) or 1
+    return {kind: f"{mix.get(kind, 0) / total:.0%}" for kind in workload.Kind}
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.intake", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--n", type=_positive, default=5000, help="timed messages per backend (default 5000)"
+    )
+    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
+    )
+    return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+async def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    backends = BACKENDS if args.backend == "all" else (args.backend,)
+    results: list[Result] = []
+    for backend in backends:
+        if backend == "postgresql" and (problem := await postgres_problem()):
+            print(f"postgresql: skipped, cannot connect to {PG_URL} ({problem})")
+            continue
+        print(f"{backend}: {args.n:,} messages (+{WARMUP} warm-up) …", flush=True)
+        results.append(await bench_backend(backend, args.n))
+    if not results:
+        print("nothing measured")
+        return 1
+    print()
+    print_table(results)
+    for result in results:
+        if warning := outcome_warning(result):
+            print(warning)
+        if result.backend == "sqlite":
+            print(verdict(result))
+    if not args.no_save:
+        save(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
