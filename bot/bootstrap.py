@@ -202,6 +202,7 @@ def chase_policy(settings: Settings) -> ChasePolicy:
         quiet_hours=QuietHours.parse(settings.quiet_hours) if settings.quiet_hours else None,
         quiet_hours_apply_to_breaches=settings.quiet_hours_apply_to_breaches,
         admin_contact=admin,
+        batch=settings.chase_batch,
     )
 
 

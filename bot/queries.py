@@ -74,27 +74,23 @@ async def public_complaint(
         channel=complaint.channel,
         received_at=complaint.received_at,
         due_at=complaint.due_at,
-        overdue=_overdue(
-            complaint.status in OPEN_STATES, answered_at, complaint.closed_at, complaint.due_at, now
-        ),
+        overdue=_overdue(complaint, now),
         first_response_at=answered_at,
         closed_at=complaint.closed_at,
         history=history,
     )
 
 
-def _overdue(
-    is_open: bool,
-    answered_at: datetime | None,
-    closed_at: datetime | None,
-    due_at: datetime,
-    now: datetime,
-) -> bool:
-    """Late if the first answer came after the due time, or has not come and the time is past."""
-    if answered_at is not None:
-        return answered_at > due_at
-    settled_at = now if is_open else (closed_at or now)
-    return settled_at > due_at
+def _overdue(complaint: Complaint, now: datetime) -> bool:
+    """Late if the first answer came after the due time, or has not come and the time is
+    past while the clock runs (a complaint waiting for its resident is not late)."""
+    if complaint.first_response_at is not None:
+        return complaint.first_response_at > complaint.due_at
+    if complaint.sla_running_since is not None:
+        return now > complaint.due_at
+    if complaint.status in OPEN_STATES:
+        return False
+    return (complaint.closed_at or now) > complaint.due_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # Whether a transfer gives the new agency a fresh clock (True) or the time left (False).
     sla_transfer_restarts_clock: bool = False
     chase_interval_seconds: float = Field(default=60, gt=0)
+    # Complaints a sweep handles per transaction.
+    chase_batch: int = Field(default=200, ge=1, le=10_000)
     # Reminders to individual officers wait out the night (not group or breach notices).
     quiet_hours: str | None = Field(default="21:00-06:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
     quiet_hours_apply_to_breaches: bool = False
