@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.complaint_log import notify_agency, transition
 from bot.lifecycle import Event
-from bot.references import parse_reference
+from bot.queries import find_by_reference
 from bot.sla_clock import SlaClock
 from bot.templates import format_when, render
 from storage.models import Complaint, OutboxMessage
@@ -167,8 +167,7 @@ class ComplaintActions:
             return complaint
 
     async def _load(self, uow: UnitOfWork, reference: str, actor: Actor) -> Complaint:
-        canonical = parse_reference(reference)
-        complaint = await uow.complaints.by_reference(canonical) if canonical else None
+        complaint = await find_by_reference(uow, reference)
         if complaint is None:
             raise ActionError(f"no complaint has reference {reference!r}")
         if actor.role is Role.OFFICER and complaint.agency_id != actor.agency_id:

@@ -12,7 +12,7 @@ from bot.lifecycle import OPEN_STATES
 from bot.references import parse_reference
 from bot.templates import status_label
 from storage.models import Agency, AuditEntry, Complaint, Message, OutboxMessage, Resident
-from storage.unit_of_work import UnitOfWorkFactory
+from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 class PublicAgency(BaseModel):
@@ -45,14 +45,17 @@ _PUBLIC_ACTIONS = frozenset(
 )
 
 
+async def find_by_reference(uow: UnitOfWork, typed_reference: str) -> Complaint | None:
+    """The complaint a person named by its reference, however they typed it."""
+    reference = parse_reference(typed_reference)
+    return await uow.complaints.by_reference(reference) if reference else None
+
+
 async def public_complaint(
     uow_factory: UnitOfWorkFactory, typed_reference: str, now: datetime
 ) -> PublicComplaint | None:
-    reference = parse_reference(typed_reference)
-    if reference is None:
-        return None
     async with uow_factory() as uow:
-        complaint = await uow.complaints.by_reference(reference)
+        complaint = await find_by_reference(uow, typed_reference)
         if complaint is None or complaint.id is None:
             return None
         agency = await uow.agencies.get(complaint.agency_id)
@@ -108,11 +111,8 @@ class ComplaintRecord:
 async def complaint_record(
     uow_factory: UnitOfWorkFactory, typed_reference: str
 ) -> ComplaintRecord | None:
-    reference = parse_reference(typed_reference)
-    if reference is None:
-        return None
     async with uow_factory() as uow:
-        complaint = await uow.complaints.by_reference(reference)
+        complaint = await find_by_reference(uow, typed_reference)
         if complaint is None or complaint.id is None:
             return None
         agency = await uow.agencies.get(complaint.agency_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.lifecycle import OPEN_STATES
-from bot.references import parse_reference
+from bot.queries import find_by_reference
 from storage.models import AuditEntry, Complaint, OutboxMessage
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -101,9 +101,8 @@ _DESCRIBED = {
 
 
 async def timeline(uow_factory: UnitOfWorkFactory, typed_reference: str) -> Timeline | None:
-    reference = parse_reference(typed_reference)
     async with uow_factory() as uow:
-        complaint = await uow.complaints.by_reference(reference) if reference else None
+        complaint = await find_by_reference(uow, typed_reference)
         if complaint is None or complaint.id is None:
             return None
         agency = await uow.agencies.get(complaint.agency_id)
