@@ -27,6 +27,8 @@ class AgencySpec(BaseModel):
     phone: str | None = None
     telegram_chat_id: str | None = None
     fallback: bool = False
+    # Days this agency has to answer, when not the city's default (ADUAN_SLA_DAYS).
+    sla_days: float | None = Field(default=None, gt=0)
 
 
 def load_agency_file(path: Path) -> list[AgencySpec]:
@@ -70,6 +72,7 @@ async def seed_agencies(uow_factory: UnitOfWorkFactory, path: Path, clock: Clock
                     phone=spec.phone,
                     telegram_chat_id=spec.telegram_chat_id,
                     is_fallback=spec.fallback,
+                    sla_days=spec.sla_days,
                     created_at=now,
                 )
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,3 +80,22 @@ async def test_naive_times_are_refused(service: Service) -> None:
         uow.agencies.add(Agency(code="NAIVE", name="Dinas Naif", created_at=datetime(2026, 1, 1)))
         with pytest.raises(Exception, match="naive datetime"):
             await uow.commit()
+
+
+async def test_agency_file_sets_sla_overrides(service: Service, tmp_path: Path) -> None:
+    from bot.agencies import AgencyFileError, load_agency_file
+
+    good = tmp_path / "agencies.yaml"
+    good.write_text(
+        "agencies:\n  - {code: BPBD, name: Badan Bencana, sla_days: 1}\n"
+        "  - {code: KOMINFO, name: Kominfo, fallback: true}\n",
+        encoding="utf-8",
+    )
+    assert [spec.sla_days for spec in load_agency_file(good)] == [1, None]
+    good.write_text(
+        "agencies:\n  - {code: BPBD, name: Badan Bencana, sla_days: 0}\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        AgencyFileError, match="agency #1: sla_days: Input should be greater than 0"
+    ):
+        load_agency_file(good)
