@@ -36,10 +36,10 @@ from bench import floor, report, workload
 from bot.bootstrap import Service, bootstrap
 from channels.base import (
     ChannelName,
-    InboundHandler,
     InboundMessage,
     OutboundMessage,
     SendReceipt,
+    ServiceHandlers,
 )
 from config.settings import Settings
 
@@ -132,7 +132,7 @@ class BurstySms:
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
 
-    async def start(self, deliver: InboundHandler) -> None:
+    async def start(self, handlers: ServiceHandlers) -> None:
         """Nothing to receive: the benchmark calls intake itself."""
 
     async def stop(self) -> None:

@@ -26,12 +26,13 @@ from bot.clock import Clock, SystemClock
 from bot.complaints import ComplaintActions
 from bot.digest import DailyDigest
 from bot.intake import IntakePolicy, IntakeService
+from bot.officer_desk import OfficerDesk
 from bot.outbox import OutboxDispatcher, OutboxPolicy
 from bot.rulebook import LiveRouter, RuleBook
 from bot.sla import OfficeHours, WorkCalendar, indonesian_holidays
 from bot.sla_clock import SlaClock, SlaPolicies
 from bot.web_app import create_app
-from channels.base import Channel, InboundMessage, IntakeReceipt
+from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
 from channels.web import ContactError, WebChannel, parse_contact
 from config.settings import Settings, SettingsError
 from routing import CompiledRules, load_rules
@@ -65,6 +66,7 @@ class Service:
     actions: ComplaintActions
     chaser: Chaser
     digest: DailyDigest
+    desk: OfficerDesk
     channels: dict[str, Channel]
     unconfigured: dict[str, str]
     app: FastAPI = field(init=False)
@@ -105,7 +107,7 @@ class Service:
         self._stopping.clear()
         await self.router.refresh()
         for channel in self.channels.values():
-            await channel.start(self.deliver)
+            await channel.start(ServiceHandlers(self.deliver, self.desk.handle))
         await self.dispatcher.explain_waiting()
         dispatcher = asyncio.create_task(self.dispatcher.run(self._stopping), name="outbox")
         scheduler = self._scheduler()
@@ -273,6 +275,7 @@ def bootstrap(
         actions,
         Chaser(uow, clock, sla_clock, chase_policy(settings)),
         DailyDigest(uow, clock, settings.zone),
+        OfficerDesk(uow, clock, actions, settings.zone),
         ready,
         unconfigured,
     )

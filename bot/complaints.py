@@ -9,7 +9,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.complaint_log import notify_agency, transition
+from bot.complaint_log import audit, notify_agency, transition
 from bot.lifecycle import Event
 from bot.queries import find_by_reference
 from bot.sla_clock import SlaClock
@@ -100,6 +100,14 @@ class ComplaintActions:
             await self._message_resident(
                 uow, complaint, "officer_reply", text, request_id=request_id
             )
+            await uow.commit()
+            return complaint
+
+    async def note(self, reference: str, text: str, actor: Actor) -> Complaint:
+        """An internal note for the agency's officers; the resident never sees it."""
+        async with self._uow() as uow:
+            complaint = await self._load(uow, reference, actor)
+            audit(uow, complaint, "note", actor=actor.label, at=self._clock.now(), detail=text)
             await uow.commit()
             return complaint
 

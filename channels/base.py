@@ -129,7 +129,66 @@ class PermanentSendError(SendError):
     permanent = True
 
 
+class ActionKind(StrEnum):
+    """What an officer or admin asks for from chat."""
+
+    LINK = "link"  # redeem a one-time code: link this person or this group
+    TAKE = "take"
+    ASK = "ask"  # ask the resident for more information
+    ANSWER = "answer"
+    TRANSFER = "transfer"
+    CLOSE = "close"
+    REJECT = "reject"
+    NOTE = "note"  # an internal note, never shown to the resident
+    LIST = "list"  # the agency's open complaints
+    MINE = "mine"  # the ones this officer took
+    OVERDUE = "overdue"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who pressed the button or typed the command, and where."""
+
+    channel: ChannelName
+    user_id: str
+    chat_id: str
+    display_name: str | None = None
+    group: bool = False  # said in a group chat (an agency's), not in private
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """An officer's action, as the adapter understood it; the service decides and checks."""
+
+    identity: Identity
+    kind: ActionKind
+    # Provider id of the event (update id), so a redelivered press acts once.
+    request_id: str
+    reference: str | None = None
+    text: str = ""
+    agency_code: str | None = None  # the target of a transfer
+    # Threading handle of the bot message the officer replied to or pressed a button on.
+    thread_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    ok: bool
+    # What to tell the person who acted (already in their language).
+    message: str
+    reference: str | None = None
+
+
 InboundHandler = Callable[[InboundMessage], Awaitable[IntakeReceipt]]
+ActionHandler = Callable[[ActionRequest], Awaitable[ActionResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHandlers:
+    """The two callbacks into the service layer every adapter gets."""
+
+    deliver: InboundHandler  # a resident's message
+    act: ActionHandler  # an officer's action
 
 
 class Channel(Protocol):
@@ -145,7 +204,7 @@ class Channel(Protocol):
     # Residents on chat-like channels split one complaint over several quick messages.
     merges_bursts: ClassVar[bool]
 
-    async def start(self, deliver: InboundHandler) -> None: ...
+    async def start(self, handlers: ServiceHandlers) -> None: ...
 
     async def stop(self) -> None: ...
 

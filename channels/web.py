@@ -31,6 +31,7 @@ from channels.base import (
     OutboundMessage,
     Outcome,
     SendReceipt,
+    ServiceHandlers,
 )
 
 MAX_TEXT = 10_000
@@ -150,8 +151,8 @@ class WebChannel:
         self._templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
         self.router = self._routes()
 
-    async def start(self, deliver: InboundHandler) -> None:
-        self._deliver = deliver
+    async def start(self, handlers: ServiceHandlers) -> None:
+        self._deliver = handlers.deliver
 
     async def stop(self) -> None:
         self._deliver = None

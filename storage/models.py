@@ -267,3 +267,20 @@ class RuleSetVersion(SQLModel, table=True):
     # Set when this version restored the content of an earlier one.
     restored_from: int | None = None
     created_at: datetime = _time()
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code an admin gives to link an officer's chat account or an agency's group."""
+
+    __tablename__ = "link_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    agency_id: int = Field(foreign_key="agencies.id")
+    # Set for an officer's code; None for the code that links the agency's group chat.
+    officer_id: int | None = Field(default=None, foreign_key="officers.id")
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    used_at: datetime | None = _optional_time()
+    used_by: str | None = Field(default=None, max_length=64)

@@ -16,6 +16,7 @@ from storage.models import (
     Complaint,
     ComplaintStatus,
     Direction,
+    LinkCode,
     Message,
     Officer,
     OfficerRole,
@@ -63,6 +64,19 @@ class OfficerRepository:
 
     async def get(self, officer_id: int) -> Officer | None:
         return await self._session.get(Officer, officer_id)
+
+    async def by_telegram(self, user_id: str) -> Officer | None:
+        result = await self._session.exec(
+            select(Officer).where(Officer.telegram_user_id == user_id, col(Officer.active))
+        )
+        return result.first()
+
+    async def link_code(self, code: str) -> LinkCode | None:
+        result = await self._session.exec(select(LinkCode).where(LinkCode.code == code))
+        return result.first()
+
+    def add_link_code(self, code: LinkCode) -> None:
+        self._session.add(code)
 
     async def with_role(self, role: OfficerRole, agency_id: int | None = None) -> Sequence[Officer]:
         """Active officers of `role`, in one agency or (agency_id None) in all."""

@@ -13,6 +13,7 @@ from channels.base import (
     OutboundMessage,
     SendError,
     SendReceipt,
+    ServiceHandlers,
 )
 
 
@@ -44,8 +45,8 @@ class FakeChannel:
         self.deliver: InboundHandler | None = None
         self._ids = itertools.count(1)
 
-    async def start(self, deliver: InboundHandler) -> None:
-        self.deliver = deliver
+    async def start(self, handlers: ServiceHandlers) -> None:
+        self.deliver = handlers.deliver
 
     async def stop(self) -> None:
         self.deliver = None
@@ -69,6 +70,12 @@ class FakeEmailChannel(FakeChannel):
     name: ClassVar[ChannelName] = ChannelName.EMAIL
     resend_is_safe: ClassVar[bool] = True
     merges_bursts: ClassVar[bool] = False
+
+
+class FakeTelegramChannel(FakeChannel):
+    name: ClassVar[ChannelName] = ChannelName.TELEGRAM
+    max_body_chars: ClassVar[int] = 4096
+    merges_bursts: ClassVar[bool] = True
 
 
 _ids = itertools.count(1)

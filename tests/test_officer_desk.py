@@ -1,0 +1,178 @@
+"""Officers acting from chat, through the desk, on real storage: linking with one-time
+codes, acting on complaints by reference or by replying, refusals that say why."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from bot.bootstrap import Service, bootstrap
+from channels.base import ActionKind, ActionRequest, ChannelName, Identity
+from config.settings import Settings
+from storage.models import (
+    Agency,
+    AuditEntry,
+    Complaint,
+    ComplaintStatus,
+    OfficerRole,
+    OutboxMessage,
+)
+from tests.db import rows
+from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, FakeTelegramChannel, inbound
+
+_updates = itertools.count(1000)
+GROUP = "-100777"
+
+
+def say(kind: ActionKind, user: str, *, group: bool = True, **fields: str) -> ActionRequest:
+    identity = Identity(ChannelName.TELEGRAM, user, GROUP if group else user, "Sari", group)
+    return ActionRequest(identity, kind, str(next(_updates)), **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def telegram() -> FakeTelegramChannel:
+    return FakeTelegramChannel()
+
+
+@pytest.fixture
+async def desk_service(
+    settings: Settings, engine, clock: FakeClock, telegram: FakeTelegramChannel
+) -> Service:  # type: ignore[no-untyped-def]
+    service = bootstrap(
+        settings,
+        clock=clock,
+        engine=engine,
+        channels=[FakeSmsChannel(), FakeEmailChannel(), telegram],
+    )
+    await service.prepare_database()
+    return service
+
+
+async def linked(
+    service: Service, agency: str, user: str, role: OfficerRole = OfficerRole.OFFICER
+) -> None:
+    _, code = await service.desk.add_officer(agency, f"Petugas {user}", role, created_by="admin")
+    result = await service.desk.handle(say(ActionKind.LINK, user, group=False, text=code))
+    assert result.ok, result.message
+
+
+async def test_linking_officers_and_the_agency_group(
+    desk_service: Service, clock: FakeClock
+) -> None:
+    desk = desk_service.desk
+    refused = await desk.handle(say(ActionKind.LIST, "501"))
+    assert not refused.ok and "belum terhubung" in refused.message
+
+    officer, code = await desk.add_officer(
+        "DISHUB", "Sari", OfficerRole.OFFICER, created_by="admin"
+    )
+    assert (
+        await desk.handle(say(ActionKind.LINK, "501", group=False, text=code.lower()))
+    ).message == ("Terhubung sebagai Sari (officer) di Dinas Perhubungan.")
+    again = await desk.handle(say(ActionKind.LINK, "502", group=False, text=code))
+    assert not again.ok and "sudah dipakai" in again.message
+
+    group_code = await desk.group_code("DISHUB", created_by="admin")
+    private = await desk.handle(say(ActionKind.LINK, "501", group=False, text=group_code))
+    assert not private.ok and "untuk grup instansi" in private.message
+    assert (await desk.handle(say(ActionKind.LINK, "501", text=group_code))).ok
+    [agency] = await rows(desk_service, Agency, Agency.code == "DISHUB")
+    assert agency.telegram_chat_id == GROUP
+
+    _, late = await desk.add_officer("DISHUB", "Budi", OfficerRole.OFFICER, created_by="admin")
+    clock.advance(days=8)
+    expired = await desk.handle(say(ActionKind.LINK, "503", group=False, text=late))
+    assert not expired.ok and "kedaluwarsa" in expired.message
+
+
+async def test_officers_work_a_complaint_from_the_group(
+    desk_service: Service, telegram: FakeTelegramChannel
+) -> None:
+    desk = desk_service.desk
+    await linked(desk_service, "DISHUB", "501")
+    assert (
+        await desk.handle(
+            say(ActionKind.LINK, "501", text=await desk.group_code("DISHUB", created_by="a"))
+        )
+    ).ok
+    filed = await desk_service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    while await desk_service.dispatcher.dispatch_once():
+        pass
+    [posted] = [m for m in telegram.sent if m.recipient == GROUP]
+    assert filed.reference in posted.text
+    thread = "telegram-thread-1"  # what the fake channel reported for the group post
+
+    took = await desk.handle(say(ActionKind.TAKE, "501", thread_key=thread))
+    answered = await desk.handle(
+        say(ActionKind.ANSWER, "501", thread_key=thread, text="Sudah diperbaiki.")
+    )
+    noted = await desk.handle(
+        say(ActionKind.NOTE, "501", reference=filed.reference or "", text="cek lagi besok")
+    )
+
+    assert took.ok and took.message.startswith(f"{filed.reference} Anda ambil")
+    assert answered.ok and answered.reference == filed.reference
+    assert noted.ok
+    [complaint] = await rows(desk_service, Complaint)
+    assert complaint.status is ComplaintStatus.ANSWERED
+    [reply] = await rows(desk_service, OutboxMessage, OutboxMessage.kind == "officer_reply")
+    assert (reply.channel, reply.recipient) == ("sms", "+6281234567890")
+    assert (
+        reply.text
+        == f"Jawaban Dinas Perhubungan untuk pengaduan {filed.reference}:\nSudah diperbaiki."
+    )
+    notes = await rows(desk_service, AuditEntry, AuditEntry.action == "note")
+    assert [n.detail for n in notes] == ["cek lagi besok"]
+
+
+async def test_refusals_say_why(desk_service: Service) -> None:
+    desk = desk_service.desk
+    await linked(desk_service, "PUPR", "601")
+    filed = await desk_service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    reference = filed.reference or ""
+
+    other_agency = await desk.handle(say(ActionKind.TAKE, "601", reference=reference))
+    no_reference = await desk.handle(say(ActionKind.TAKE, "601"))
+    not_a_reference = await desk.handle(say(ActionKind.TAKE, "601", reference="abc"))
+    empty_answer = await desk.handle(say(ActionKind.ANSWER, "601", reference=reference))
+    assert "officers act only on their own agency" in other_agency.message
+    assert "sebutkan nomor pengaduan" in no_reference.message
+    assert "'abc' bukan nomor pengaduan" in not_a_reference.message
+    assert empty_answer.message == "Teks kosong: tulis jawaban untuk warga."
+    assert not any(r.ok for r in (other_agency, no_reference, not_a_reference, empty_answer))
+
+
+async def test_lists_for_officers(desk_service: Service, clock: FakeClock) -> None:
+    desk = desk_service.desk
+    await linked(desk_service, "DISHUB", "501")
+    first = await desk_service.deliver(inbound("Lampu jalan mati", sender="+6281200000001"))
+    await desk_service.deliver(inbound("Lampu PJU padam di gang 2", sender="+6281200000002"))
+    await desk.handle(say(ActionKind.TAKE, "501", reference=first.reference or ""))
+    clock.advance(days=3)
+
+    listed = (await desk.handle(say(ActionKind.LIST, "501"))).message.splitlines()
+    mine = (await desk.handle(say(ActionKind.MINE, "501"))).message.splitlines()
+    overdue = (await desk.handle(say(ActionKind.OVERDUE, "501"))).message.splitlines()
+    assert listed[0] == "Pengaduan terbuka (2):"
+    assert mine[0] == "Pengaduan yang Anda tangani (1):" and mine[1].startswith(
+        first.reference or ""
+    )
+    assert overdue[0] == "Pengaduan terlambat (2):" and "TERLAMBAT" in overdue[1]
+
+
+async def test_transfer_and_ask_from_chat(desk_service: Service) -> None:
+    desk = desk_service.desk
+    await linked(desk_service, "DISHUB", "501")
+    filed = await desk_service.deliver(inbound("Lampu jalan mati, tiangnya roboh"))
+    reference = filed.reference or ""
+    asked = await desk.handle(
+        say(ActionKind.ASK, "501", reference=reference, text="Di mana tepatnya?")
+    )
+    moved = await desk.handle(
+        say(ActionKind.TRANSFER, "501", reference=reference, agency_code="PUPR", text="tiang roboh")
+    )
+    assert asked.ok and "dihentikan sementara" in asked.message
+    assert moved.ok and moved.message == f"{reference} dialihkan ke PUPR."
+    [complaint] = await rows(desk_service, Complaint)
+    assert complaint.status is ComplaintStatus.TRANSFERRED
