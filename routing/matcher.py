@@ -16,7 +16,11 @@ import ahocorasick
 
 from routing.decision import Decision
 from routing.rules import Rule, RuleSet
-from routing.text import canonical, tokens, words
+from routing.text import canonical, expand, raw_words, tokens, words
+
+# Raw words remembered per rule set (what each normalises to); enough for a city's
+# vocabulary of typed words, bounded so odd input cannot grow it without end.
+_WORD_CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,7 @@ class _CompiledRule:
     any: frozenset[int]
     all: frozenset[int]
     none: frozenset[int]
+    positive: frozenset[int]  # any | all: the terms that can make it win
     regex: tuple[re.Pattern[str], ...]
     channels: frozenset[str]
     areas: frozenset[int]
@@ -71,22 +76,26 @@ class CompiledRules:
         self._triggered_by: dict[int, list[int]] = {}
         self._always: list[int] = []
         for order, rule in enumerate(rule_set.rules):
+            any_terms = frozenset(term_id(t) for t in rule.any)
+            all_terms = frozenset(term_id(t) for t in rule.all)
             compiled = _CompiledRule(
                 rule=rule,
                 order=order,
-                any=frozenset(term_id(t) for t in rule.any),
-                all=frozenset(term_id(t) for t in rule.all),
+                any=any_terms,
+                all=all_terms,
                 none=frozenset(term_id(t) for t in rule.none),
+                positive=any_terms | all_terms,
                 regex=tuple(re.compile(p, re.IGNORECASE) for p in rule.regex),
                 channels=frozenset(rule.channels),
                 areas=frozenset(area_index[a.casefold()] for a in rule.areas),
             )
             self._rules.append(compiled)
-            positive = compiled.any | compiled.all
-            if not positive:
+            if not compiled.positive:
                 self._always.append(order)
-            for term in positive:
+            for term in compiled.positive:
                 self._triggered_by.setdefault(term, []).append(order)
+        self._term_words = [len(term.split()) for term in self._terms]
+        self._word_cache: dict[str, list[str]] = {}
         if len(automaton):
             automaton.make_automaton()
         self._automaton = automaton if len(automaton) else None
@@ -104,10 +113,14 @@ class CompiledRules:
             areas.update(i for i, area in self._boxed if area.contains(latitude, longitude))
         candidates = {order for term in terms for order in self._triggered_by.get(term, ())}
         candidates.update(self._always)
+        # Highest priority first: once a rule matches, lower priorities cannot beat it.
+        ranked = sorted(candidates, key=lambda order: (-self._rules[order].rule.priority, order))
         folded: str | None = None
-        best: tuple[tuple[int, int, int, int], _CompiledRule, list[str]] | None = None
-        for order in candidates:
+        best: tuple[tuple[int, int, int, int], _CompiledRule] | None = None
+        for order in ranked:
             rule = self._rules[order]
+            if best is not None and rule.rule.priority < best[0][0]:
+                break
             if not self._context_matches(rule, channel, areas) or not self._terms_match(
                 rule, terms
             ):
@@ -117,14 +130,15 @@ class CompiledRules:
                     folded = unicodedata.normalize("NFKC", text).casefold()
                 if not any(pattern.search(folded) for pattern in rule.regex):
                     continue
-            hits = sorted((rule.any | rule.all) & terms)
-            hit_words = sum(len(self._terms[t].split()) for t in hits)
+            hits = rule.positive & terms
+            hit_words = sum(self._term_words[t] for t in hits)
             key = (rule.rule.priority, len(hits) + bool(rule.regex), hit_words, -rule.order)
             if best is None or key > best[0]:
-                best = (key, rule, [self._terms[t] for t in hits])
+                best = (key, rule)
         if best is None:
             return self._fallback()
-        _, winner, matched = best
+        winner = best[1]
+        matched = [self._terms[t] for t in sorted(winner.positive & terms)]
         return self._explain(
             winner, matched, sorted(self._area_names[a] for a in winner.areas & areas)
         )
@@ -134,13 +148,26 @@ class CompiledRules:
         areas: set[int] = set()
         if self._automaton is None:
             return terms, areas
-        haystack = " " + " ".join(tokens(text, self._vocabulary)) + " "
+        haystack = " " + " ".join(self._tokens(text)) + " "
         for _, value in self._automaton.iter(haystack):
             if value >= 0:
                 terms.add(value)
             else:
                 areas.add(-value - 1)
         return terms, areas
+
+    def _tokens(self, text: str) -> list[str]:
+        """The text's canonical words; each distinct raw word is normalised once."""
+        cache = self._word_cache
+        result: list[str] = []
+        for raw in raw_words(text):
+            known = cache.get(raw)
+            if known is None:
+                if len(cache) >= _WORD_CACHE_SIZE:
+                    cache.clear()
+                known = cache[raw] = [canonical(word, self._vocabulary) for word in expand(raw)]
+            result.extend(known)
+        return result
 
     @staticmethod
     def _context_matches(rule: _CompiledRule, channel: str, areas: set[int]) -> bool:

@@ -187,22 +187,27 @@ def stem(word: str) -> str:
     return str(_stemmer().stem(word))
 
 
+def raw_words(text: str) -> list[str]:
+    """Step 1: the lower-case runs of letters and digits, as typed."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def expand(raw: str) -> list[str]:
+    """Steps 2–4 for one raw word: repeats, shorthand, variants, reduplication."""
+    word = _REPEATS.sub(r"\1", raw)
+    word = SMS_SHORTHAND.get(word, word)
+    word = SPELLING_VARIANTS.get(word, word)
+    if "-" in word:
+        return _hyphenated(word)
+    if match := _TRAILING_TWO.match(word):
+        word = match.group(1)
+        word = SPELLING_VARIANTS.get(SMS_SHORTHAND.get(word, word), word)
+    return word.split()
+
+
 def words(text: str) -> list[str]:
     """Steps 1–4: lower-case words with repeats, reduplication and shorthand resolved."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    result: list[str] = []
-    for raw in _WORD.findall(text):
-        word = _REPEATS.sub(r"\1", raw)
-        word = SMS_SHORTHAND.get(word, word)
-        word = SPELLING_VARIANTS.get(word, word)
-        if "-" in word:
-            result.extend(_hyphenated(word))
-            continue
-        if match := _TRAILING_TWO.match(word):
-            word = match.group(1)
-            word = SPELLING_VARIANTS.get(SMS_SHORTHAND.get(word, word), word)
-        result.extend(word.split())
-    return result
+    return [word for raw in raw_words(text) for word in expand(raw)]
 
 
 def _hyphenated(word: str) -> list[str]:
