@@ -72,9 +72,7 @@ class CompiledRules:
                 key = " ".join(tokens(name, self._vocabulary))
                 # Areas share the automaton; negative values tell them from terms.
                 automaton.add_word(f" {key} ", -(i + 1))
-        self._rules: list[_CompiledRule] = []
-        self._triggered_by: dict[int, list[int]] = {}
-        self._always: list[int] = []
+        compiled_rules: list[_CompiledRule] = []
         for order, rule in enumerate(rule_set.rules):
             any_terms = frozenset(term_id(t) for t in rule.any)
             all_terms = frozenset(term_id(t) for t in rule.all)
@@ -89,11 +87,17 @@ class CompiledRules:
                 channels=frozenset(rule.channels),
                 areas=frozenset(area_index[a.casefold()] for a in rule.areas),
             )
-            self._rules.append(compiled)
+            compiled_rules.append(compiled)
+        # Rules are kept in the order they are tried (priority, then file order), so a
+        # sorted list of positions is the order to check candidates in.
+        self._rules = sorted(compiled_rules, key=lambda r: (-r.rule.priority, r.order))
+        self._triggered_by: dict[int, list[int]] = {}
+        self._always: list[int] = []
+        for rank, compiled in enumerate(self._rules):
             if not compiled.positive:
-                self._always.append(order)
+                self._always.append(rank)
             for term in compiled.positive:
-                self._triggered_by.setdefault(term, []).append(order)
+                self._triggered_by.setdefault(term, []).append(rank)
         self._term_words = [len(term.split()) for term in self._terms]
         self._word_cache: dict[str, list[str]] = {}
         if len(automaton):
@@ -111,14 +115,13 @@ class CompiledRules:
         terms, areas = self._scan(text)
         if latitude is not None and longitude is not None:
             areas.update(i for i, area in self._boxed if area.contains(latitude, longitude))
-        candidates = {order for term in terms for order in self._triggered_by.get(term, ())}
+        candidates = {rank for term in terms for rank in self._triggered_by.get(term, ())}
         candidates.update(self._always)
-        # Highest priority first: once a rule matches, lower priorities cannot beat it.
-        ranked = sorted(candidates, key=lambda order: (-self._rules[order].rule.priority, order))
         folded: str | None = None
         best: tuple[tuple[int, int, int, int], _CompiledRule] | None = None
-        for order in ranked:
-            rule = self._rules[order]
+        # Highest priority first: once a rule matches, lower priorities cannot beat it.
+        for rank in sorted(candidates):
+            rule = self._rules[rank]
             if best is not None and rule.rule.priority < best[0][0]:
                 break
             if not self._context_matches(rule, channel, areas) or not self._terms_match(
