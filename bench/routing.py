@@ -9,8 +9,9 @@ For each size, a generated rule file (see `bench.routing_workload`) is loaded wi
 peak memory. Then every text is decided once, cold (the stemming cache emptied before the
 load, as in a fresh process). Then come the warm passes, each `decide(text, channel)` timed
 alone: every size and its floor take turns every CHUNK texts, so that a shared machine's
-load hits them alike. The floor is the text work no router can skip: tokenising and
-normalising the text with the compiled vocabulary (`routing.text.tokens`), without matching.
+load hits them alike. The floor is the text work no router can skip: the complaint's words
+normalised as the matcher does it (`CompiledRules.normalised`, with its cache of words
+already seen), without matching.
 Prints the tables and the aims; saves `bench/results/routing.json` and the "Routing"
 section of BENCHMARKS.md.
 """
@@ -164,11 +165,11 @@ def time_each(call: Call, texts: Sequence[workload.Complaint], out: list[int]) -
     return results
 
 
-def floor_call(vocabulary: frozenset[str]) -> Call:
+def floor_call(compiled: CompiledRules) -> Call:
     """The floor: the complaint's canonical words joined, as the matcher's scan starts."""
 
     def normalise_only(text: str, _channel: str) -> str:
-        return " ".join(tokens(text, vocabulary))
+        return " ".join(compiled.normalised(text))
 
     return normalise_only
 
@@ -227,7 +228,7 @@ def warm_passes(
 ) -> None:
     """Time every size and its floor over every text, `repeats` times, CHUNK texts at a time
     in turns (the order rotating), so a shared machine's load hits all of them alike."""
-    floors = [floor_call(size.vocabulary) for size in prepared]
+    floors = [floor_call(size.compiled) for size in prepared]
     gc.collect()
     turn = 0
     for repeat in range(repeats):
@@ -500,13 +501,13 @@ def section_body(saved: dict[str, Any]) -> str:
   {saved["repeats"]} **warm** passes (the steady state of a running instance; percentiles
   over all their calls, total = one pass), in which every size and its floor take turns
   every {saved["chunk"]} texts, so that a shared machine's load hits all of them alike.
-- **Floor**: tokenising and normalising each text with the size's compiled vocabulary
-  (`" ".join(routing.text.tokens(text, vocabulary))`, exactly the first step of
-  `decide`), timed the same way. Every router must read the text in normalised form, so
-  this is the work no matching strategy can remove; a bare Aho–Corasick scan of already
-  normalised text would leave out most of what a decision must do. It gets cheaper as
-  the rules grow: a word already in the vocabulary skips the repairs. **ours / floor** =
-  our total time ÷ the floor's: 1.0 would mean matching costs nothing.
+- **Floor**: the text's words normalised as `decide` does it first
+  (`" ".join(compiled.normalised(text))`: Unicode folding, splitting, and the rule set's
+  cache of words already normalised), timed the same way. Every router must read the
+  text in normalised form, so this is the work no matching strategy can remove; a bare
+  Aho–Corasick scan of already normalised text would leave out most of what a decision
+  must do. **ours / floor** = our total time ÷ the floor's: 1.0 would mean matching costs
+  nothing.
 
 {setup}
 

@@ -151,7 +151,7 @@ class CompiledRules:
         areas: set[int] = set()
         if self._automaton is None:
             return terms, areas
-        haystack = " " + " ".join(self._tokens(text)) + " "
+        haystack = " " + " ".join(self.normalised(text)) + " "
         for _, value in self._automaton.iter(haystack):
             if value >= 0:
                 terms.add(value)
@@ -159,8 +159,9 @@ class CompiledRules:
                 areas.add(-value - 1)
         return terms, areas
 
-    def _tokens(self, text: str) -> list[str]:
-        """The text's canonical words; each distinct raw word is normalised once."""
+    def normalised(self, text: str) -> list[str]:
+        """The text's canonical words, as matching sees them (each distinct raw word is
+        normalised once per rule set)."""
         cache = self._word_cache
         result: list[str] = []
         for raw in raw_words(text):

@@ -64,7 +64,7 @@ async def test_linking_officers_and_the_agency_group(
     refused = await desk.handle(say(ActionKind.LIST, "501"))
     assert not refused.ok and "belum terhubung" in refused.message
 
-    officer, code = await desk.add_officer(
+    _, code = await desk.add_officer(
         "DISHUB", "Sari", OfficerRole.OFFICER, created_by="admin"
     )
     assert (
