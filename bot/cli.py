@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bot.bootstrap import Prepared, Service
+from bot.cli_officers import officers_app
 from bot.cli_rules import rules_app
 from bot.cli_sla import sla_app
 from bot.cli_support import build_service, settings_or_exit, with_service
@@ -25,6 +26,7 @@ app.add_typer(complaint_app, name="complaint")
 
 app.add_typer(rules_app, name="rules")
 app.add_typer(sla_app, name="sla")
+app.add_typer(officers_app, name="officers")
 
 
 @app.command()

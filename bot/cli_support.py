@@ -11,6 +11,7 @@ from typing import TypeVar
 import typer
 
 from bot.bootstrap import Service, bootstrap
+from bot.complaints import ActionError
 from bot.log_setup import configure_logging
 from bot.rulebook import RuleBookError
 from config.settings import Settings, SettingsError, load_settings
@@ -19,7 +20,7 @@ from routing import RuleFileError
 T = TypeVar("T")
 
 # Errors a person can act on: printed as they are, exit status 1, no traceback.
-_EXPECTED = (RuleBookError, RuleFileError)
+_EXPECTED = (ActionError, RuleBookError, RuleFileError)
 
 
 def settings_or_exit(**overrides: object) -> Settings:

@@ -134,3 +134,30 @@ async def test_rules_commands(service: Service, tmp_path: Path) -> None:
     stats = run("stats").stdout.splitlines()
     assert stats[0].split() == ["rule", "routed", "transferred", "rate"]
     assert len(stats) == 3
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_officers_commands(service: Service, tmp_path: Path) -> None:
+    url = service.settings.database_url
+    added = aduan(
+        "officers",
+        "add",
+        "--agency",
+        "DLH",
+        "--name",
+        "Sari",
+        "--role",
+        "supervisor",
+        cwd=tmp_path,
+        database_url=url,
+    )
+    group = aduan("officers", "link-group", "DLH", cwd=tmp_path, database_url=url)
+    unknown = aduan(
+        "officers", "add", "--agency", "NOPE", "--name", "X", cwd=tmp_path, database_url=url
+    )
+
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.splitlines()[0] == "Sari (supervisor) added to DLH."
+    assert added.stdout.splitlines()[-1].startswith("  /link ")
+    assert group.stdout.splitlines()[-1].startswith("  /link ")
+    assert (unknown.returncode, unknown.stderr.strip()) == (1, "error: no agency has code 'NOPE'")
