@@ -64,9 +64,7 @@ async def test_linking_officers_and_the_agency_group(
     refused = await desk.handle(say(ActionKind.LIST, "501"))
     assert not refused.ok and "belum terhubung" in refused.message
 
-    _, code = await desk.add_officer(
-        "DISHUB", "Sari", OfficerRole.OFFICER, created_by="admin"
-    )
+    _, code = await desk.add_officer("DISHUB", "Sari", OfficerRole.OFFICER, created_by="admin")
     assert (
         await desk.handle(say(ActionKind.LINK, "501", group=False, text=code.lower()))
     ).message == ("Terhubung sebagai Sari (officer) di Dinas Perhubungan.")
