@@ -25,7 +25,8 @@ from bot.intent import (
 )
 from bot.lifecycle import OPEN_STATES, Event, next_status
 from bot.privacy import mask_contact
-from bot.references import find_reference, new_reference, parse_reference
+from bot.queries import find_by_reference
+from bot.references import find_reference, new_reference
 from bot.sla_clock import SlaClock
 from bot.templates import format_when, render, status_label
 from channels.base import (
@@ -113,8 +114,7 @@ class IntakeService:
     async def _decide(self, turn: _Turn) -> IntakeReceipt:
         inbound = turn.inbound
         if inbound.reference is not None:
-            reference = parse_reference(inbound.reference)
-            complaint = await turn.uow.complaints.by_reference(reference) if reference else None
+            complaint = await find_by_reference(turn.uow, inbound.reference)
             if complaint is None:
                 return IntakeReceipt(
                     Outcome.UNKNOWN_REFERENCE,
