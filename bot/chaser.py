@@ -89,8 +89,18 @@ class Chaser:
         while True:
             async with self._uow() as uow:
                 due = await uow.complaints.chase_due(now, self._policy.batch)
+                agencies = {agency.id: agency for agency in await uow.agencies.all()}
+                reminders: list[OutboxMessage] = []
                 for complaint in due:
-                    queued += await self._chase(uow, complaint, now)
+                    reminders += await self._chase(
+                        uow, complaint, agencies[complaint.agency_id], now
+                    )
+                # A key already queued means that reminder went out before: never twice.
+                sent = await uow.outbox.existing_keys([row.key for row in reminders])
+                fresh = [row for row in reminders if row.key not in sent]
+                for row in fresh:
+                    uow.outbox.add(row)
+                queued += len(fresh)
                 await uow.commit()
             if len(due) < self._policy.batch:
                 break
@@ -98,32 +108,31 @@ class Chaser:
             log.info("reminders queued", extra={"count": queued})
         return queued
 
-    async def _chase(self, uow: UnitOfWork, complaint: Complaint, now: datetime) -> int:
+    async def _chase(
+        self, uow: UnitOfWork, complaint: Complaint, agency: Agency, now: datetime
+    ) -> list[OutboxMessage]:
+        """The reminders one complaint is due; records the stage and plans the next."""
         if complaint.sla_running_since is None or complaint.status not in OPEN_STATES:
             complaint.next_chase_at = None  # stale: the clock stopped since it was planned
-            return 0
+            return []
         stage = self._sla.crossed(complaint, now)
         if stage <= complaint.chase_stage:
             self._sla.advance(complaint, complaint.chase_stage)
-            return 0
-        agency = await uow.agencies.get(complaint.agency_id)
-        assert agency is not None
+            return []
         # After downtime several stages may have passed: only the latest is worth sending.
         recipients = await self._recipients(uow, complaint, agency, stage)
         text = self._text(complaint, agency, stage, now)
-        queued = 0
+        reminders = []
         for recipient in recipients:
             to = recipient.address
             key = f"chase:{complaint.id}:{stage}:{to.channel}:{to.address}"
-            if await uow.outbox.by_key(key) is not None:
-                continue
             quiet = self._policy.quiet_hours
             waits = (
                 recipient.person
                 and quiet
                 and (stage < BREACH or self._policy.quiet_hours_apply_to_breaches)
             )
-            uow.outbox.add(
+            reminders.append(
                 OutboxMessage(
                     key=key,
                     kind="chase",
@@ -138,7 +147,6 @@ class Chaser:
                     created_at=now,
                 )
             )
-            queued += 1
         if stage >= BREACH > complaint.chase_stage:
             audit(
                 uow,
@@ -154,10 +162,10 @@ class Chaser:
             "chase",
             actor="system",
             at=now,
-            detail=f"stage {stage}, {queued} reminders",
+            detail=f"stage {stage}, {len(reminders)} reminders",
         )
         self._sla.advance(complaint, stage)
-        return queued
+        return reminders
 
     async def _recipients(
         self, uow: UnitOfWork, complaint: Complaint, agency: Agency, stage: int

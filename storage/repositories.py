@@ -275,6 +275,15 @@ class OutboxRepository:
         result = await self._session.exec(select(OutboxMessage).where(OutboxMessage.key == key))
         return result.first()
 
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` are already queued (or sent)."""
+        if not keys:
+            return set()
+        result = await self._session.exec(
+            select(OutboxMessage.key).where(col(OutboxMessage.key).in_(list(keys)))
+        )
+        return set(result.all())
+
     async def claim_due(
         self, now: datetime, channels: Iterable[str], limit: int, lease: timedelta
     ) -> Sequence[OutboxMessage]:
