@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.buttons import to_json
 from bot.lifecycle import Event, next_status
-from channels.base import Address, ChannelName
+from channels.base import Address, Button, ChannelName
 from storage.models import (
     Agency,
     AuditEntry,
@@ -76,6 +77,7 @@ def notify_agency(
     key: str,
     actor: str,
     at: datetime,
+    buttons: tuple[Button, ...] = (),
 ) -> None:
     """Queue a notice to the agency's first contact; audit it when the agency has none."""
     contact = agency_contact(agency)
@@ -98,6 +100,7 @@ def notify_agency(
             complaint_id=complaint.id,
             subject=f"[{complaint.reference}] Pengaduan untuk {agency.code}",
             text=text,
+            buttons=to_json(buttons),
             next_attempt_at=at,
             created_at=at,
         )

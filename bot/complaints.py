@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from bot.buttons import complaint_buttons
 from bot.clock import Clock
 from bot.complaint_log import audit, notify_agency, transition
 from bot.lifecycle import Event
@@ -158,7 +159,16 @@ class ComplaintActions:
                 due=format_when(complaint.due_at, "id", self._zone),
             )
             key = f"transfer:{complaint.reference}:{now.isoformat()}"
-            notify_agency(uow, target, complaint, text, key=key, actor=actor.label, at=now)
+            notify_agency(
+                uow,
+                target,
+                complaint,
+                text,
+                key=key,
+                actor=actor.label,
+                at=now,
+                buttons=complaint_buttons(complaint.reference),
+            )
             await uow.commit()
             return complaint
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.buttons import complaint_buttons
 from bot.clock import Clock
 from bot.complaint_log import audit, notify_agency, transition
 from bot.intent import (
@@ -31,6 +32,7 @@ from bot.sla_clock import SlaClock
 from bot.templates import format_when, render, status_label
 from channels.base import (
     Address,
+    Button,
     InboundMessage,
     IntakeReceipt,
     Outcome,
@@ -388,6 +390,7 @@ class IntakeService:
                 why=decision.explanation_id,
                 due=due_local,
             ),
+            buttons=complaint_buttons(complaint.reference),
         )
         reply = render(
             "ack_new",
@@ -449,9 +452,23 @@ class IntakeService:
             )
         )
 
-    def _notify_agency(self, turn: _Turn, agency: Agency, complaint: Complaint, text: str) -> None:
+    def _notify_agency(
+        self,
+        turn: _Turn,
+        agency: Agency,
+        complaint: Complaint,
+        text: str,
+        buttons: tuple[Button, ...] = (),
+    ) -> None:
         notify_agency(
-            turn.uow, agency, complaint, text, key=turn.message_key, actor=turn.actor, at=turn.now
+            turn.uow,
+            agency,
+            complaint,
+            text,
+            key=turn.message_key,
+            actor=turn.actor,
+            at=turn.now,
+            buttons=buttons,
         )
 
     def _transition(

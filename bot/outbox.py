@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.buttons import from_json
 from bot.clock import Clock
 from bot.complaints import OFFICER_MESSAGE_KINDS
 from channels.base import Channel, OutboundMessage, SendError
@@ -96,6 +97,7 @@ class OutboxDispatcher:
             key=row.key,
             subject=row.subject,
             in_reply_to=row.in_reply_to,
+            buttons=from_json(row.buttons),
         )
         try:
             receipt = await channel.send(outbound)

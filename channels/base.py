@@ -104,6 +104,8 @@ class OutboundMessage:
     # Threading handle of the message this one answers, if the channel threads.
     in_reply_to: str | None = None
     attachments: tuple[Attachment, ...] = field(default=())
+    # Actions the recipient may take on it, where the channel can offer buttons.
+    buttons: tuple[Button, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,15 @@ class ActionKind(StrEnum):
     LIST = "list"  # the agency's open complaints
     MINE = "mine"  # the ones this officer took
     OVERDUE = "overdue"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An action offered under a message: pressing it sends an `ActionRequest`."""
+
+    label: str
+    action: ActionKind
+    reference: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,8 @@ class OutboxMessage(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=500)
     text: str = Field(sa_type=sa.Text)
     in_reply_to: str | None = Field(default=None, max_length=300)
+    # Buttons offered with it, as JSON [{"label", "action", "reference"}]; chat channels only.
+    buttons: str | None = Field(default=None, sa_type=sa.Text)
     status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=_enum(OutboxStatus, 10))
     attempts: int = 0
     next_attempt_at: datetime = _time()

@@ -174,3 +174,27 @@ async def test_transfer_and_ask_from_chat(desk_service: Service) -> None:
     assert moved.ok and moved.message == f"{reference} dialihkan ke PUPR."
     [complaint] = await rows(desk_service, Complaint)
     assert complaint.status is ComplaintStatus.TRANSFERRED
+
+
+async def test_new_complaints_reach_the_group_with_buttons(
+    desk_service: Service, telegram: FakeTelegramChannel
+) -> None:
+    desk = desk_service.desk
+    await linked(desk_service, "DISHUB", "501")
+    assert (
+        await desk.handle(
+            say(ActionKind.LINK, "501", text=await desk.group_code("DISHUB", created_by="a"))
+        )
+    ).ok
+    filed = await desk_service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    while await desk_service.dispatcher.dispatch_once():
+        pass
+    [posted] = [m for m in telegram.sent if m.recipient == GROUP]
+    assert [(b.label, b.action, b.reference) for b in posted.buttons] == [
+        ("Ambil", ActionKind.TAKE, filed.reference),
+        ("Minta info", ActionKind.ASK, filed.reference),
+        ("Alihkan", ActionKind.TRANSFER, filed.reference),
+        ("Selesai", ActionKind.CLOSE, filed.reference),
+        ("Tolak", ActionKind.REJECT, filed.reference),
+    ]
+    assert "+62812•••••890" in posted.text and "6281234567890" not in posted.text
