@@ -6,14 +6,27 @@ from collections.abc import Callable
 
 from bot.clock import Clock
 from channels.base import Channel, ChannelName
+from channels.telegram import TelegramChannel
 from channels.web import WebChannel
 from config.settings import Settings
 
 # A factory returns the channel, or a sentence saying what setting it lacks.
 ChannelFactory = Callable[[Settings, Clock], Channel | str]
 
+
+def _telegram(settings: Settings, clock: Clock) -> Channel | str:
+    if not settings.telegram_token:
+        return "the telegram channel is not configured (set ADUAN_TELEGRAM_TOKEN)"
+    return TelegramChannel(
+        settings.telegram_token,
+        api_base=settings.telegram_api_base,
+        poll_timeout=settings.telegram_poll_timeout,
+    )
+
+
 REGISTRY: dict[ChannelName, ChannelFactory] = {
     ChannelName.WEB: lambda settings, clock: WebChannel(clock.now),
+    ChannelName.TELEGRAM: _telegram,
 }
 
 

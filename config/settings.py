@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     outbox_backoff_seconds: float = Field(default=5.0, gt=0)
     outbox_claim_seconds: int = Field(default=120, ge=5)
 
+    # Telegram: the bot's token from @BotFather; the API base only changes for tests.
+    telegram_token: str | None = None
+    telegram_api_base: str = "https://api.telegram.org/bot"
+    telegram_poll_timeout: int = Field(default=25, ge=0, le=50)
+
     agencies_file: Path | None = None
     rules_file: Path | None = None
     rules_refresh_seconds: float = Field(default=2.0, gt=0)

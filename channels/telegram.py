@@ -1,0 +1,411 @@
+"""The Telegram channel (python-telegram-bot): residents in private chats, officers in
+their agency's group.
+
+A resident's message becomes an `InboundMessage`; an officer's reply to the bot's post, a
+button press or a command becomes an `ActionRequest`. Updates are fetched here, not by
+PTB's updater, so the offset moves past an update only after the service has committed
+it: a crash refetches it, and intake's dedupe on (chat, message id) makes that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from channels.base import (
+    ActionKind,
+    ActionRequest,
+    ActionResult,
+    Attachment,
+    Button,
+    ChannelName,
+    Identity,
+    InboundMessage,
+    Location,
+    OutboundMessage,
+    PermanentSendError,
+    SendReceipt,
+    ServiceHandlers,
+    TransientSendError,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# Waits longer than this are left to the outbox's backoff rather than slept through.
+_LONGEST_WAIT = 30
+_COMMANDS = {
+    "link": ActionKind.LINK,
+    "take": ActionKind.TAKE,
+    "reply": ActionKind.ANSWER,
+    "ask": ActionKind.ASK,
+    "note": ActionKind.NOTE,
+    "close": ActionKind.CLOSE,
+    "reject": ActionKind.REJECT,
+    "transfer": ActionKind.TRANSFER,
+    "list": ActionKind.LIST,
+    "mine": ActionKind.MINE,
+    "overdue": ActionKind.OVERDUE,
+}
+# Buttons that need words from the officer: pressing one explains the command to type.
+_NEEDS_TEXT = {
+    ActionKind.ASK: "/ask {ref} pertanyaan untuk warga",
+    ActionKind.REJECT: "/reject {ref} alasan penolakan",
+    ActionKind.TRANSFER: "/transfer {ref} KODE_INSTANSI alasan",
+}
+
+
+def thread_key(chat_id: int | str, message_id: int) -> str:
+    """The handle by which a reply to a bot message finds its complaint."""
+    return f"telegram:{chat_id}:{message_id}"
+
+
+class TelegramChannel:
+    name: ClassVar[ChannelName] = ChannelName.TELEGRAM
+    max_body_chars: ClassVar[int] = MAX_TEXT
+    supports_attachments: ClassVar[bool] = True
+    max_messages_per_second: ClassVar[float] = 25.0
+    resend_is_safe: ClassVar[bool] = False
+    merges_bursts: ClassVar[bool] = True
+
+    def __init__(self, token: str, *, api_base: str | None = None, poll_timeout: int = 25) -> None:
+        builder = ApplicationBuilder().token(token).updater(None)
+        if api_base:
+            builder = builder.base_url(api_base).base_file_url(_file_base(api_base))
+        self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self._poll_timeout = poll_timeout
+        self._handlers: ServiceHandlers | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._failed = False
+        self._register()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self, handlers: ServiceHandlers) -> None:
+        self._handlers = handlers
+        await self.app.initialize()
+        self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+        await self.app.shutdown()
+        self._handlers = None
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        pause = 1.0
+        while True:
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=offset, timeout=self._poll_timeout, allowed_updates=Update.ALL_TYPES
+                )
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except TelegramError as exc:
+                log.warning("telegram getUpdates failed: %s", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60)
+                continue
+            pause = 1.0
+            for update in updates:
+                self._failed = False
+                await self.app.process_update(update)
+                if self._failed:
+                    # Not committed: leave the offset so the update comes again.
+                    await asyncio.sleep(pause)
+                    break
+                offset = update.update_id + 1
+
+    # --- updates --------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        for command in _COMMANDS:
+            app.add_handler(CommandHandler(command, self._on_command))
+        app.add_handler(CommandHandler("start", self._on_start, filters.ChatType.PRIVATE))
+        app.add_handler(CallbackQueryHandler(self._on_button))
+        app.add_handler(
+            MessageHandler(
+                filters.ChatType.GROUPS & filters.REPLY & filters.TEXT, self._on_group_reply
+            )
+        )
+        app.add_handler(MessageHandler(filters.ChatType.PRIVATE, self._on_private))
+        app.add_error_handler(self._on_error)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self._failed = True
+        log.error("telegram update not handled; it will be fetched again", exc_info=context.error)
+
+    async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        await message.reply_text(
+            "Selamat datang di layanan pengaduan kota. Tuliskan masalahnya dan lokasinya; "
+            "foto boleh dilampirkan. Cek status: /status NOMOR. Bahasa: BAHASA ID / BAHASA EN.\n\n"
+            "Welcome to the city's complaint service. Describe the problem and where it is; you "
+            "may attach a photo. Status: /status NUMBER. Language: BAHASA EN / BAHASA ID."
+        )
+
+    async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and self._handlers is not None
+        inbound = await self._inbound(message)
+        await self._handlers.deliver(inbound)
+
+    async def _inbound(self, message: Message) -> InboundMessage:
+        user = message.from_user
+        attachments = await self._attachments(message)
+        location = None
+        if message.location is not None:
+            location = Location(message.location.latitude, message.location.longitude)
+        replied = message.reply_to_message
+        language = user.language_code if user and user.language_code in ("id", "en") else None
+        return InboundMessage(
+            channel=ChannelName.TELEGRAM,
+            sender=str(message.chat.id),
+            text=message.text or message.caption or "",
+            received_at=message.date.astimezone(UTC) if message.date else datetime.now(UTC),
+            provider_message_id=f"{message.chat.id}:{message.message_id}",
+            display_name=user.full_name if user else None,
+            attachments=attachments,
+            location=location,
+            thread_keys=(thread_key(message.chat.id, replied.message_id),) if replied else (),
+            language=language,
+        )
+
+    async def _attachments(self, message: Message) -> tuple[Attachment, ...]:
+        if message.photo:
+            largest = message.photo[-1]
+            name, kind, size, file_id = "foto.jpg", "image/jpeg", largest.file_size, largest.file_id
+        elif message.document is not None:
+            document = message.document
+            name = document.file_name or "dokumen"
+            kind = document.mime_type or "application/octet-stream"
+            size, file_id = document.file_size, document.file_id
+        else:
+            return ()
+        if size and size > MAX_ATTACHMENT_BYTES:
+            log.warning("attachment over %d bytes not fetched", MAX_ATTACHMENT_BYTES)
+            return ()
+        content = await (await self.app.bot.get_file(file_id)).download_as_bytearray()
+        return (Attachment(name, kind, bytes(content)),)
+
+    async def _on_group_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and message.reply_to_message is not None
+        bot = context.bot
+        if (
+            message.reply_to_message.from_user is None
+            or message.reply_to_message.from_user.id != bot.id
+        ):
+            return  # officers talking among themselves
+        await self._act(
+            update,
+            message,
+            ActionKind.ANSWER,
+            text=message.text or "",
+            thread=thread_key(message.chat.id, message.reply_to_message.message_id),
+        )
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        command = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        kind = _COMMANDS[command]
+        args = list(context.args or [])
+        if kind is ActionKind.LINK:
+            await self._act(update, message, kind, text=" ".join(args))
+            return
+        reference = args.pop(0) if args and kind not in _LISTS else None
+        agency = args.pop(0).upper() if args and kind is ActionKind.TRANSFER else None
+        replied = message.reply_to_message
+        thread = thread_key(message.chat.id, replied.message_id) if replied else None
+        await self._act(
+            update,
+            message,
+            kind,
+            reference=reference,
+            agency=agency,
+            text=" ".join(args),
+            thread=thread,
+        )
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        action, _, reference = (query.data or "").partition(":")
+        try:
+            kind = ActionKind(action)
+        except ValueError:
+            await query.answer("Tombol ini tidak dikenal.")
+            return
+        if kind in _NEEDS_TEXT:
+            await query.answer("Ketik: " + _NEEDS_TEXT[kind].format(ref=reference), show_alert=True)
+            return
+        result = await self._request(update, kind, reference=reference)
+        await query.answer(result.message[:200], show_alert=not result.ok)
+
+    async def _act(
+        self,
+        update: Update,
+        message: Message,
+        kind: ActionKind,
+        *,
+        reference: str | None = None,
+        agency: str | None = None,
+        text: str = "",
+        thread: str | None = None,
+    ) -> None:
+        result = await self._request(
+            update, kind, reference=reference, agency=agency, text=text, thread=thread
+        )
+        await message.reply_text(result.message)
+
+    async def _request(
+        self,
+        update: Update,
+        kind: ActionKind,
+        *,
+        reference: str | None = None,
+        agency: str | None = None,
+        text: str = "",
+        thread: str | None = None,
+    ) -> ActionResult:
+        assert self._handlers is not None
+        user, chat = update.effective_user, update.effective_chat
+        assert user is not None and chat is not None
+        identity = Identity(
+            ChannelName.TELEGRAM,
+            str(user.id),
+            str(chat.id),
+            user.full_name,
+            group=chat.type in ("group", "supergroup"),
+        )
+        return await self._handlers.act(
+            ActionRequest(
+                identity,
+                kind,
+                str(update.update_id),
+                reference=reference,
+                text=text,
+                agency_code=agency,
+                thread_key=thread,
+            )
+        )
+
+    # --- sending --------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        chat_id = message.recipient
+        chunks = split_text(message.text, MAX_TEXT)
+        reply_to = _replied_message(message.in_reply_to, chat_id)
+        sent: Message | None = None
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            sent = await self._send_chunk(
+                chat_id,
+                chunk,
+                markup=_keyboard(message.buttons) if last else None,
+                reply_to=reply_to if index == 0 else None,
+            )
+        assert sent is not None
+        return SendReceipt(
+            provider_message_id=f"{chat_id}:{sent.message_id}",
+            thread_key=thread_key(chat_id, sent.message_id),
+        )
+
+    async def _send_chunk(
+        self, chat_id: str, text: str, *, markup: InlineKeyboardMarkup | None, reply_to: int | None
+    ) -> Message:
+        parameters = (
+            ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        )
+        for attempt in range(2):
+            try:
+                sent: Message = await self.app.bot.send_message(
+                    chat_id=chat_id, text=text, reply_markup=markup, reply_parameters=parameters
+                )
+                return sent
+            except RetryAfter as exc:
+                wait = _seconds(exc.retry_after)
+                if attempt or wait > _LONGEST_WAIT:
+                    raise TransientSendError(
+                        f"Telegram flood control: retry after {wait:.0f} s"
+                    ) from exc
+                await asyncio.sleep(wait)
+            except Forbidden as exc:
+                raise PermanentSendError(f"Telegram refused: {exc.message}") from exc
+            except BadRequest as exc:
+                raise PermanentSendError(f"Telegram rejected the message: {exc.message}") from exc
+            except TelegramError as exc:
+                raise TransientSendError(f"Telegram: {exc.message}") from exc
+        raise AssertionError("unreachable")
+
+
+_LISTS = (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` characters, cut at a paragraph, line or word where possible."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    pieces.append(rest)
+    return pieces
+
+
+def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    keys = [
+        InlineKeyboardButton(b.label, callback_data=f"{b.action}:{b.reference}") for b in buttons
+    ]
+    return InlineKeyboardMarkup([keys[i : i + 3] for i in range(0, len(keys), 3)])
+
+
+def _replied_message(handle: str | None, chat_id: str) -> int | None:
+    if not handle or not handle.startswith("telegram:"):
+        return None
+    _, chat, message_id = handle.split(":")
+    return int(message_id) if chat == chat_id else None
+
+
+def _file_base(api_base: str) -> str:
+    """https://api.telegram.org/bot → https://api.telegram.org/file/bot."""
+    root, _, _ = api_base.rstrip("/").rpartition("/bot")
+    return f"{root}/file/bot"
+
+
+def _seconds(value: object) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)  # type: ignore[arg-type]
