@@ -1,0 +1,114 @@
+"""Whole flows through the real python-telegram-bot client and our Telegram channel,
+against a fake Bot API on loopback, on real storage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.bootstrap import Service, bootstrap
+from config.settings import Settings
+from storage.models import Complaint, ComplaintStatus, OfficerRole
+from tests.db import rows
+from tests.fake_telegram import FakeBotApi, SentMessage, TgChat, TgUser, running_fake_bot_api
+from tests.fakes import FakeClock
+
+OFFICER = TgUser(501, "Sari", "Wulandari")
+RESIDENT = TgUser(42, "Budi")
+GROUP = TgChat.supergroup(-1001234567890, "Dishub Kota")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with running_fake_bot_api() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def service(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
+) -> Service:
+    configured = settings.model_copy(
+        update={
+            "telegram_token": api.token,
+            "telegram_api_base": api.base_url,
+            "telegram_poll_timeout": 1,
+        }
+    )
+    service = bootstrap(configured, clock=clock, engine=engine)
+    await service.prepare_database()
+    return service
+
+
+def to(chat_id: int, words: str) -> object:
+    def match(message: SentMessage) -> bool:
+        return message.chat_id == chat_id and words in (message.text or "")
+
+    return match
+
+
+async def link_officer_and_group(service: Service, api: FakeBotApi) -> None:
+    _, code = await service.desk.add_officer(
+        "DISHUB", "Sari", OfficerRole.OFFICER, created_by="admin"
+    )
+    group_code = await service.desk.group_code("DISHUB", created_by="admin")
+    api.push_update(api.command_message(OFFICER, f"/link {code}"))
+    await api.wait_for_sent(to(OFFICER.id, "Terhubung sebagai Sari"))  # type: ignore[arg-type]
+    api.push_update(api.command_message(OFFICER, f"/link {group_code}", chat=GROUP))
+    await api.wait_for_sent(to(GROUP.id, "grup Dinas Perhubungan"))  # type: ignore[arg-type]
+
+
+async def test_resident_complains_group_sees_it_officer_answers_by_replying(
+    service: Service, api: FakeBotApi
+) -> None:
+    async with service.running():
+        await link_officer_and_group(service, api)
+        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati sejak Senin"))
+        ack = await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))  # type: ignore[arg-type]
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        [complaint] = await rows(service, Complaint)
+        assert complaint.reference in (ack.text or "") and complaint.reference in (
+            notice.text or ""
+        )
+        assert "Budi" not in (notice.text or "") and "42" not in (notice.text or "").split()
+        labels = [b["text"] for row in (notice.reply_markup or {})["inline_keyboard"] for b in row]
+        assert labels == ["Ambil", "Minta info", "Alihkan", "Selesai", "Tolak"]
+
+        api.push_update(api.callback_query(OFFICER, notice, f"take:{complaint.reference}"))
+        await api.wait_for_call("answerCallbackQuery")
+        api.push_update(api.reply_message(OFFICER, notice, "Sudah kami perbaiki tadi pagi."))
+        answer = await api.wait_for_sent(to(RESIDENT.id, "Jawaban Dinas Perhubungan"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(GROUP.id, "Jawaban dikirim ke pelapor"))  # type: ignore[arg-type]
+
+    assert (answer.text or "").endswith("Sudah kami perbaiki tadi pagi.")
+    [complaint] = await rows(service, Complaint)
+    assert complaint.status is ComplaintStatus.ANSWERED
+    assert complaint.first_response_at is not None
+
+
+async def test_unlinked_user_pressing_a_button_is_refused(
+    service: Service, api: FakeBotApi
+) -> None:
+    async with service.running():
+        await link_officer_and_group(service, api)
+        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati sejak Senin"))
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        [complaint] = await rows(service, Complaint)
+        stranger = TgUser(999, "Orang", "Lain")
+        api.push_update(api.callback_query(stranger, notice, f"take:{complaint.reference}"))
+        call = await api.wait_for_call("answerCallbackQuery")
+    assert "belum terhubung" in call.params["text"]
+    [complaint] = await rows(service, Complaint)
+    assert complaint.status is ComplaintStatus.ASSIGNED
+
+
+async def test_a_redelivered_message_is_one_complaint(service: Service, api: FakeBotApi) -> None:
+    update = api.text_message(RESIDENT, "Sampah menumpuk di TPS Jl. Melati sudah seminggu")
+    again = {**update, "update_id": api.next_update_id()}
+    async with service.running():
+        api.push_update(update)
+        api.push_update(again)
+        await api.wait_until_confirmed(again["update_id"])
+    assert len(await rows(service, Complaint)) == 1
