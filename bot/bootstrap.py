@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.agencies import DEFAULT_AGENCIES, seed_agencies
@@ -290,6 +290,12 @@ def bootstrap(
 
     service.app = create_app(
         web=web,
+        routers=[
+            endpoints
+            for channel in ready.values()
+            if channel is not web
+            and isinstance(endpoints := getattr(channel, "router", None), APIRouter)
+        ],
         uow=uow,
         clock=clock,
         health=service.health,

@@ -21,6 +21,8 @@ def _telegram(settings: Settings, clock: Clock) -> Channel | str:
         settings.telegram_token,
         api_base=settings.telegram_api_base,
         poll_timeout=settings.telegram_poll_timeout,
+        webhook_url=settings.public_base_url.rstrip("/") + "/webhooks/telegram",
+        webhook_secret=settings.telegram_webhook_secret,
     )
 
 

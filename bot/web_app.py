@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -78,6 +78,7 @@ HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 def create_app(
     *,
     web: WebChannel,
+    routers: Sequence[APIRouter] = (),
     uow: UnitOfWorkFactory,
     clock: Clock,
     health: HealthCheck,
@@ -92,6 +93,8 @@ def create_app(
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     app.include_router(web.router)
+    for router in routers:  # other channels' endpoints: provider webhooks
+        app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,11 +10,14 @@ it: a crash refetches it, and intake's dedupe on (chat, message id) makes that h
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -90,12 +93,24 @@ class TelegramChannel:
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
 
-    def __init__(self, token: str, *, api_base: str | None = None, poll_timeout: int = 25) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_base: str | None = None,
+        poll_timeout: int = 25,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+    ) -> None:
         builder = ApplicationBuilder().token(token).updater(None)
         if api_base:
             builder = builder.base_url(api_base).base_file_url(_file_base(api_base))
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self._poll_timeout = poll_timeout
+        # With a secret, Telegram pushes updates to `webhook_url`; without, we poll.
+        self._webhook_url = webhook_url
+        self._webhook_secret = webhook_secret
+        self.router = self._webhook_routes()
         self._handlers: ServiceHandlers | None = None
         self._poller: asyncio.Task[None] | None = None
         self._failed = False
@@ -106,6 +121,13 @@ class TelegramChannel:
     async def start(self, handlers: ServiceHandlers) -> None:
         self._handlers = handlers
         await self.app.initialize()
+        if self._webhook_secret:
+            await self.app.bot.set_webhook(
+                url=f"{self._webhook_url}",
+                secret_token=self._webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+            return
         self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
 
     async def stop(self) -> None:
@@ -141,6 +163,32 @@ class TelegramChannel:
                     await asyncio.sleep(pause)
                     break
                 offset = update.update_id + 1
+
+    def _webhook_routes(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.post("/webhooks/telegram", include_in_schema=False)
+        async def webhook(
+            request: Request,
+            secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
+        ) -> JSONResponse:
+            expected = self._webhook_secret
+            if not expected or secret is None or not hmac.compare_digest(secret, expected):
+                return JSONResponse({"detail": "wrong or missing secret token"}, status_code=403)
+            if self._handlers is None:
+                return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
+            try:
+                update = Update.de_json(await request.json(), self.app.bot)
+            except ValueError:
+                return JSONResponse({"detail": "not an update"}, status_code=400)
+            self._failed = False
+            await self.app.process_update(update)
+            if self._failed:
+                # Not committed: Telegram delivers it again after a failure answer.
+                return JSONResponse({"detail": "not processed; retry"}, status_code=500)
+            return JSONResponse({"ok": True})
+
+        return router
 
     # --- updates --------------------------------------------------------------------
 

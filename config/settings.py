@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org/bot"
     telegram_poll_timeout: int = Field(default=25, ge=0, le=50)
+    # Set it to receive updates by webhook at ADUAN_PUBLIC_BASE_URL/webhooks/telegram.
+    telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
 
     agencies_file: Path | None = None
     rules_file: Path | None = None

@@ -3,8 +3,9 @@ against a fake Bot API on loopback, on real storage."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,7 +13,14 @@ from bot.bootstrap import Service, bootstrap
 from config.settings import Settings
 from storage.models import Complaint, ComplaintStatus, OfficerRole
 from tests.db import rows
-from tests.fake_telegram import FakeBotApi, SentMessage, TgChat, TgUser, running_fake_bot_api
+from tests.fake_telegram import (
+    SECRET_HEADER,
+    FakeBotApi,
+    SentMessage,
+    TgChat,
+    TgUser,
+    running_fake_bot_api,
+)
 from tests.fakes import FakeClock
 
 OFFICER = TgUser(501, "Sari", "Wulandari")
@@ -112,3 +120,41 @@ async def test_a_redelivered_message_is_one_complaint(service: Service, api: Fak
         api.push_update(again)
         await api.wait_until_confirmed(again["update_id"])
     assert len(await rows(service, Complaint)) == 1
+
+
+async def test_webhook_mode_checks_the_secret_token(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
+) -> None:
+    configured = settings.model_copy(
+        update={
+            "telegram_token": api.token,
+            "telegram_api_base": api.base_url,
+            "telegram_webhook_secret": "s3cret-token",
+            "public_base_url": "https://aduan.kota.example.go.id/",
+        }
+    )
+    service = bootstrap(configured, clock=clock, engine=engine)
+    await service.prepare_database()
+    transport = httpx.ASGITransport(app=service.app)
+    update = api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati sejak Senin")
+    async with (
+        service.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as client,
+    ):
+        registered = await api.wait_for_call("setWebhook")
+        assert registered.params["url"] == "https://aduan.kota.example.go.id/webhooks/telegram"
+        assert registered.params["secret_token"] == "s3cret-token"
+
+        def post(secret: str | None) -> Awaitable[httpx.Response]:
+            headers = {SECRET_HEADER: secret} if secret else {}
+            return client.post("/webhooks/telegram", json=update, headers=headers)
+
+        forged, missing = await post("guessed"), await post(None)
+        assert (forged.status_code, missing.status_code) == (403, 403)
+        assert await rows(service, Complaint) == []
+        accepted = await post("s3cret-token")
+        replayed = await post("s3cret-token")
+        assert (accepted.status_code, replayed.status_code) == (200, 200)
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))  # type: ignore[arg-type]
+    assert len(await rows(service, Complaint)) == 1
+    assert api.calls_of("getUpdates") == []
