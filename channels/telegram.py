@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Header, Request
@@ -35,6 +36,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.warnings import PTBDeprecationWarning
 
 from channels.base import (
     ActionKind,
@@ -147,7 +149,7 @@ class TelegramChannel:
                     offset=offset, timeout=self._poll_timeout, allowed_updates=Update.ALL_TYPES
                 )
             except RetryAfter as exc:
-                await asyncio.sleep(_seconds(exc.retry_after))
+                await asyncio.sleep(_seconds(exc))
                 continue
             except TelegramError as exc:
                 log.warning("telegram getUpdates failed: %s", exc)
@@ -401,7 +403,7 @@ class TelegramChannel:
                 )
                 return sent
             except RetryAfter as exc:
-                wait = _seconds(exc.retry_after)
+                wait = _seconds(exc)
                 if attempt or wait > _LONGEST_WAIT:
                     raise TransientSendError(
                         f"Telegram flood control: retry after {wait:.0f} s"
@@ -455,5 +457,11 @@ def _file_base(api_base: str) -> str:
     return f"{root}/file/bot"
 
 
-def _seconds(value: object) -> float:
-    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)  # type: ignore[arg-type]
+def _seconds(error: RetryAfter) -> float:
+    """How long Telegram asks us to wait (an int today, a timedelta in PTB's next major)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: object = error.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)  # type: ignore[arg-type]

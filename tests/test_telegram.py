@@ -158,3 +158,72 @@ async def test_webhook_mode_checks_the_secret_token(
         await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))  # type: ignore[arg-type]
     assert len(await rows(service, Complaint)) == 1
     assert api.calls_of("getUpdates") == []
+
+
+async def test_asking_the_resident_pauses_the_clock_and_their_reply_resumes_it(
+    service: Service, api: FakeBotApi
+) -> None:
+    async with service.running():
+        await link_officer_and_group(service, api)
+        api.push_update(api.text_message(RESIDENT, "Lampu jalan mati"))
+        await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        [complaint] = await rows(service, Complaint)
+        api.push_update(
+            api.command_message(
+                OFFICER, f"/ask {complaint.reference} Di jalan apa tepatnya?", chat=GROUP
+            )
+        )
+        question = await api.wait_for_sent(to(RESIDENT.id, "membutuhkan informasi tambahan"))  # type: ignore[arg-type]
+        [waiting] = await rows(service, Complaint)
+        assert (
+            waiting.status is ComplaintStatus.WAITING_FOR_RESIDENT
+            and waiting.sla_running_since is None
+        )
+
+        api.push_update(api.reply_message(RESIDENT, question, "Jl. Mawar depan SD 3"))
+        await api.wait_for_sent(to(GROUP.id, "Tambahan dari pelapor"))  # type: ignore[arg-type]
+    [resumed] = await rows(service, Complaint)
+    assert resumed.status is ComplaintStatus.IN_PROGRESS and resumed.sla_running_since is not None
+
+
+async def test_photo_with_caption_and_a_shared_location(service: Service, api: FakeBotApi) -> None:
+    photo = b"\xff\xd8\xff\xe0 a jpeg of a pothole"
+    async with service.running():
+        api.push_update(api.photo_message(RESIDENT, photo, caption="Jalan berlubang besar di sini"))
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))  # type: ignore[arg-type]
+        pin = api.push_update(api.location_message(RESIDENT, -7.7956, 110.3695))
+        await api.wait_until_confirmed(pin)
+    [complaint] = await rows(service, Complaint)
+    assert complaint.text == "Jalan berlubang besar di sini"
+    from storage.models import Attachment, Message
+
+    [stored] = await rows(service, Attachment)
+    assert (stored.filename, stored.content_type, stored.content) == (
+        "foto.jpg",
+        "image/jpeg",
+        photo,
+    )
+    located = [m for m in await rows(service, Message) if m.kind == "follow_up"]
+    assert len(located) == 1  # the pin joined the complaint sent a moment before
+
+
+async def test_long_answers_are_split_and_flood_control_is_waited_out(
+    service: Service, api: FakeBotApi
+) -> None:
+    from channels.base import OutboundMessage
+    from channels.telegram import TelegramChannel
+
+    channel = service.channels["telegram"]
+    assert isinstance(channel, TelegramChannel)
+    await channel.app.initialize()
+    try:
+        api.add_chat(TgChat.private(RESIDENT))
+        api.flood("sendMessage", times=1, retry_after=1)
+        text = ("Kalimat jawaban yang panjang. " * 300).strip()  # ≈ 9,000 characters
+        receipt = await channel.send(OutboundMessage(str(RESIDENT.id), text, key="k1"))
+    finally:
+        await channel.app.shutdown()
+    pieces = [m.text or "" for m in api.sent_to(RESIDENT.id)]
+    assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
+    assert " ".join(pieces) == text
+    assert receipt.thread_key == f"telegram:{RESIDENT.id}:{api.sent_to(RESIDENT.id)[-1].message_id}"
