@@ -38,6 +38,7 @@ from config.settings import Settings, SettingsError
 from routing import CompiledRules, load_rules
 from storage import migrate
 from storage.engine import make_engine, make_session_factory
+from storage.lease import LeaderLease
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def bootstrap(
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database_url, schema=settings.database_schema)
     uow = UnitOfWorkFactory(make_session_factory(engine))
-    ready, unconfigured = build_channels(settings, clock)
+    ready, unconfigured = build_channels(settings, clock, lambda name: LeaderLease(engine, name))
     for channel in channels:
         ready[channel.name] = channel
         unconfigured.pop(channel.name, None)

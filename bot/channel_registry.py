@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.clock import Clock
-from channels.base import Channel, ChannelName
+from channels.base import Channel, ChannelName, Lease
 from channels.telegram import TelegramChannel
 from channels.web import WebChannel
 from config.settings import Settings
 
+# Makes the named lease for a channel that must run on one instance only.
+LeaseFactory = Callable[[str], Lease]
+
 # A factory returns the channel, or a sentence saying what setting it lacks.
-ChannelFactory = Callable[[Settings, Clock], Channel | str]
+ChannelFactory = Callable[[Settings, Clock, LeaseFactory], Channel | str]
 
 
-def _telegram(settings: Settings, clock: Clock) -> Channel | str:
+def _telegram(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str:
     if not settings.telegram_token:
         return "the telegram channel is not configured (set ADUAN_TELEGRAM_TOKEN)"
     return TelegramChannel(
@@ -23,22 +26,27 @@ def _telegram(settings: Settings, clock: Clock) -> Channel | str:
         poll_timeout=settings.telegram_poll_timeout,
         webhook_url=settings.public_base_url.rstrip("/") + "/webhooks/telegram",
         webhook_secret=settings.telegram_webhook_secret,
+        lease=lease("telegram-poll"),
     )
 
 
 REGISTRY: dict[ChannelName, ChannelFactory] = {
-    ChannelName.WEB: lambda settings, clock: WebChannel(clock.now),
+    ChannelName.WEB: lambda settings, clock, lease: WebChannel(clock.now),
     ChannelName.TELEGRAM: _telegram,
 }
 
 
-def build_channels(settings: Settings, clock: Clock) -> tuple[dict[str, Channel], dict[str, str]]:
+def build_channels(
+    settings: Settings, clock: Clock, lease: LeaseFactory
+) -> tuple[dict[str, Channel], dict[str, str]]:
     """The channels this instance can use, and why each other known channel is unavailable."""
     ready: dict[str, Channel] = {}
     missing: dict[str, str] = {}
     for name in ChannelName:
         factory = REGISTRY.get(name)
-        built = factory(settings, clock) if factory else f"the {name} channel is not configured"
+        built = (
+            factory(settings, clock, lease) if factory else f"the {name} channel is not configured"
+        )
         if isinstance(built, str):
             missing[name] = built
         else:

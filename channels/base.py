@@ -202,6 +202,14 @@ class ServiceHandlers:
     act: ActionHandler  # an officer's action
 
 
+class Lease(Protocol):
+    """Held by one instance at a time: channels that must poll alone (Telegram, IMAP)."""
+
+    async def acquire(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
 class Channel(Protocol):
     """A channel adapter. Capabilities are class attributes so the service can plan sends."""
 

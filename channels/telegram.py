@@ -47,6 +47,7 @@ from channels.base import (
     ChannelName,
     Identity,
     InboundMessage,
+    Lease,
     Location,
     OutboundMessage,
     PermanentSendError,
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# How often a standby instance checks whether the polling instance is gone.
+_LEASE_RETRY = 2.0
 # Waits longer than this are left to the outbox's backoff rather than slept through.
 _LONGEST_WAIT = 30
 _COMMANDS = {
@@ -103,6 +106,7 @@ class TelegramChannel:
         poll_timeout: int = 25,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
         builder = ApplicationBuilder().token(token).updater(None)
         if api_base:
@@ -112,6 +116,8 @@ class TelegramChannel:
         # With a secret, Telegram pushes updates to `webhook_url`; without, we poll.
         self._webhook_url = webhook_url
         self._webhook_secret = webhook_secret
+        # Telegram allows one getUpdates at a time: only the lease holder polls.
+        self._lease = lease
         self.router = self._webhook_routes()
         self._handlers: ServiceHandlers | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -137,6 +143,8 @@ class TelegramChannel:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+        if self._lease is not None:
+            await self._lease.release()
         await self.app.shutdown()
         self._handlers = None
 
@@ -144,6 +152,9 @@ class TelegramChannel:
         offset: int | None = None
         pause = 1.0
         while True:
+            if self._lease is not None and not await self._lease.acquire():
+                await asyncio.sleep(_LEASE_RETRY)  # another instance polls; wait our turn
+                continue
             try:
                 updates = await self.app.bot.get_updates(
                     offset=offset, timeout=self._poll_timeout, allowed_updates=Update.ALL_TYPES

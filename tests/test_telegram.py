@@ -3,6 +3,7 @@ against a fake Bot API on loopback, on real storage."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable
 
 import httpx
@@ -227,3 +228,31 @@ async def test_long_answers_are_split_and_flood_control_is_waited_out(
     assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
     assert " ".join(pieces) == text
     assert receipt.thread_key == f"telegram:{RESIDENT.id}:{api.sent_to(RESIDENT.id)[-1].message_id}"
+
+
+async def test_only_the_lease_holder_polls_and_a_standby_takes_over(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi, service: Service
+) -> None:
+    from channels.telegram import TelegramChannel
+
+    standby = bootstrap(service.settings, clock=clock, engine=engine)
+    leader_channel, standby_channel = service.channels["telegram"], standby.channels["telegram"]
+    assert isinstance(leader_channel, TelegramChannel) and isinstance(
+        standby_channel, TelegramChannel
+    )
+    async with service.running():
+        await api.wait_for_call("getUpdates")
+        async with standby.running():
+            api.push_update(api.text_message(RESIDENT, "Sampah menumpuk di pasar"))
+            await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))  # type: ignore[arg-type]
+            assert leader_channel._lease is not None and standby_channel._lease is not None
+            assert leader_channel._lease.held and not standby_channel._lease.held  # type: ignore[attr-defined]
+            await service.channels["telegram"].stop()  # the leader goes away
+            for _ in range(50):
+                if standby_channel._lease.held:  # type: ignore[attr-defined]
+                    break
+                await asyncio.sleep(0.1)
+            other = TgUser(43, "Ani")
+            api.push_update(api.text_message(other, "Lampu jalan mati di gang 3"))
+            await api.wait_for_sent(to(other.id, "Dinas Perhubungan"), timeout=10)  # type: ignore[arg-type]
+    assert len(await rows(service, Complaint)) == 2
