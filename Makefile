@@ -23,6 +23,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.routing
+	$(BIN)/python -m bench.sla
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
