@@ -8,7 +8,14 @@ import itertools
 import pytest
 
 from bot.bootstrap import Service, bootstrap
-from channels.base import ActionKind, ActionRequest, ChannelName, Identity
+from channels.base import (
+    ActionKind,
+    ActionRequest,
+    ChannelName,
+    Identity,
+    IntakeReceipt,
+    OutboundMessage,
+)
 from config.settings import Settings
 from storage.models import (
     Agency,
@@ -57,6 +64,20 @@ async def linked(
     assert result.ok, result.message
 
 
+async def posted_to_the_group(
+    service: Service, telegram: FakeTelegramChannel
+) -> tuple[IntakeReceipt, OutboundMessage]:
+    """A linked officer and group, and a resident's complaint as the group received it."""
+    await linked(service, "DISHUB", "501")
+    group_code = await service.desk.group_code("DISHUB", created_by="admin")
+    assert (await service.desk.handle(say(ActionKind.LINK, "501", text=group_code))).ok
+    filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    while await service.dispatcher.dispatch_once():
+        pass
+    [posted] = [m for m in telegram.sent if m.recipient == GROUP]
+    return filed, posted
+
+
 async def test_linking_officers_and_the_agency_group(
     desk_service: Service, clock: FakeClock
 ) -> None:
@@ -88,16 +109,7 @@ async def test_officers_work_a_complaint_from_the_group(
     desk_service: Service, telegram: FakeTelegramChannel
 ) -> None:
     desk = desk_service.desk
-    await linked(desk_service, "DISHUB", "501")
-    assert (
-        await desk.handle(
-            say(ActionKind.LINK, "501", text=await desk.group_code("DISHUB", created_by="a"))
-        )
-    ).ok
-    filed = await desk_service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
-    while await desk_service.dispatcher.dispatch_once():
-        pass
-    [posted] = [m for m in telegram.sent if m.recipient == GROUP]
+    filed, posted = await posted_to_the_group(desk_service, telegram)
     assert filed.reference in posted.text
     thread = "telegram-thread-1"  # what the fake channel reported for the group post
 
@@ -179,17 +191,7 @@ async def test_transfer_and_ask_from_chat(desk_service: Service) -> None:
 async def test_new_complaints_reach_the_group_with_buttons(
     desk_service: Service, telegram: FakeTelegramChannel
 ) -> None:
-    desk = desk_service.desk
-    await linked(desk_service, "DISHUB", "501")
-    assert (
-        await desk.handle(
-            say(ActionKind.LINK, "501", text=await desk.group_code("DISHUB", created_by="a"))
-        )
-    ).ok
-    filed = await desk_service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
-    while await desk_service.dispatcher.dispatch_once():
-        pass
-    [posted] = [m for m in telegram.sent if m.recipient == GROUP]
+    filed, posted = await posted_to_the_group(desk_service, telegram)
     assert [(b.label, b.action, b.reference) for b in posted.buttons] == [
         ("Ambil", ActionKind.TAKE, filed.reference),
         ("Minta info", ActionKind.ASK, filed.reference),
