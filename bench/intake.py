@@ -375,12 +375,8 @@ def outcome_warning(result: Result) -> str | None:
 
 def save(results: Sequence[Result]) -> None:
     """JSON per backend, then the Intake section from every saved intake result."""
-    for result in results:
-        path = report.write_result(f"intake-{result.backend}", result.as_json())
-        print(f"wrote {path.relative_to(report.ROOT)}")
-    saved = report.read_results("intake-")
-    report.replace_section("Intake", section_body(saved))
-    print(f"updated {report.BENCHMARKS.relative_to(report.ROOT)}")
+    jsons = {f"intake-{result.backend}": result.as_json() for result in results}
+    report.publish(jsons, "Intake", section_body, "intake-")
 
 
 def section_body(saved: Sequence[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ import platform
 import re
 import resource
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,20 @@ def read_results(prefix: str) -> list[dict[str, Any]]:
         return []
     paths = sorted(RESULTS.glob(f"{prefix}*.json"))
     return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def publish(
+    results: dict[str, dict[str, Any]],
+    section: str,
+    body: Callable[[list[dict[str, Any]]], str],
+    prefix: str,
+) -> None:
+    """Save each result as JSON, then rebuild `## section` from every saved `prefix*` result."""
+    for name, result in results.items():
+        path = write_result(name, result)
+        print(f"wrote {path.relative_to(ROOT)}")
+    replace_section(section, body(read_results(prefix)))
+    print(f"updated {BENCHMARKS.relative_to(ROOT)}")
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -456,10 +456,7 @@ def as_json(
 
 
 def save(saved: dict[str, Any]) -> None:
-    path = report.write_result("routing", saved)
-    print(f"wrote {path.relative_to(report.ROOT)}")
-    report.replace_section("Routing", section_body(saved))
-    print(f"updated {report.BENCHMARKS.relative_to(report.ROOT)}")
+    report.publish({"routing": saved}, "Routing", lambda found: section_body(found[0]), "routing")
 
 
 def section_body(saved: dict[str, Any]) -> str:

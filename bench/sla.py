@@ -540,12 +540,8 @@ def print_results(results: Sequence[Result]) -> None:
 
 def save(results: Sequence[Result]) -> None:
     """JSON per backend, then the SLA sweep section from every saved sla result."""
-    for result in results:
-        path = report.write_result(f"sla-{result.backend}", result.as_json())
-        print(f"wrote {path.relative_to(report.ROOT)}")
-    saved = report.read_results("sla-")
-    report.replace_section("SLA sweep", section_body(saved))
-    print(f"updated {report.BENCHMARKS.relative_to(report.ROOT)}")
+    jsons = {f"sla-{result.backend}": result.as_json() for result in results}
+    report.publish(jsons, "SLA sweep", section_body, "sla-")
 
 
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
