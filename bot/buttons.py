@@ -1,8 +1,9 @@
-"""The buttons officers get under a complaint, and how the outbox stores them."""
+"""The buttons under messages, and how the outbox stores them."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from channels.base import ActionKind, Button
 
@@ -18,18 +19,27 @@ def complaint_buttons(reference: str) -> tuple[Button, ...]:
     )
 
 
+def rating_buttons() -> tuple[Button, ...]:
+    """A resident rates a closed complaint: pressing 4 is as if they typed "4"."""
+    return tuple(Button("⭐" * score, says=str(score)) for score in range(1, 6))
+
+
 def to_json(buttons: tuple[Button, ...]) -> str | None:
     if not buttons:
         return None
-    return json.dumps(
-        [{"label": b.label, "action": b.action, "reference": b.reference} for b in buttons]
-    )
+    return json.dumps([{k: v for k, v in asdict(b).items() if v is not None} for b in buttons])
 
 
 def from_json(stored: str | None) -> tuple[Button, ...]:
     if not stored:
         return ()
     return tuple(
-        Button(item["label"], ActionKind(item["action"]), item["reference"])
+        Button(
+            item["label"],
+            ActionKind(item["action"]) if "action" in item else None,
+            item.get("reference"),
+            item.get("argument"),
+            item.get("says"),
+        )
         for item in json.loads(stored)
     )

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.buttons import complaint_buttons
+from bot.buttons import complaint_buttons, rating_buttons, to_json
 from bot.clock import Clock
 from bot.complaint_log import audit, notify_agency, transition
 from bot.lifecycle import Event
 from bot.queries import find_by_reference
 from bot.sla_clock import SlaClock
 from bot.templates import format_when, render
+from channels.base import Button
 from storage.models import Complaint, OutboxMessage
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -181,6 +182,10 @@ class ComplaintActions:
             complaint.closed_at = now
             if event is Event.REJECT:
                 await self._message_resident(uow, complaint, "rejection", note, request_id=None)
+            else:
+                await self._message_resident(
+                    uow, complaint, "closure", note, request_id=None, buttons=rating_buttons()
+                )
             await uow.commit()
             return complaint
 
@@ -197,7 +202,14 @@ class ComplaintActions:
         return complaint
 
     async def _message_resident(
-        self, uow: UnitOfWork, complaint: Complaint, kind: str, text: str, *, request_id: str | None
+        self,
+        uow: UnitOfWork,
+        complaint: Complaint,
+        kind: str,
+        text: str,
+        *,
+        request_id: str | None,
+        buttons: tuple[Button, ...] = (),
     ) -> None:
         resident = await uow.residents.get(complaint.resident_id)
         agency = await uow.agencies.get(complaint.agency_id)
@@ -218,6 +230,7 @@ class ComplaintActions:
                     agency=agency.name,
                     text=text,
                 ),
+                buttons=to_json(buttons),
                 next_attempt_at=now,
                 created_at=now,
             )

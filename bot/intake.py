@@ -172,7 +172,7 @@ class IntakeService:
                 channel=address.channel,
                 address=address.address,
                 display_name=inbound.display_name,
-                language=inbound.language or guess_language(text),
+                language=inbound.language or inbound.language_hint or guess_language(text),
                 created_at=self._clock.now(),
             )
             uow.residents.add(resident)

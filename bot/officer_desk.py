@@ -18,7 +18,7 @@ from bot.complaints import ActionError, Actor, ComplaintActions, Role
 from bot.lifecycle import OPEN_STATES, IllegalTransition
 from bot.references import new_reference, parse_reference
 from bot.templates import format_when
-from channels.base import ActionKind, ActionRequest, ActionResult, Identity
+from channels.base import ActionKind, ActionRequest, ActionResult, Button, Identity
 from storage.models import Complaint, ComplaintStatus, LinkCode, Officer, OfficerRole
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -132,7 +132,7 @@ class OfficerDesk:
                 said = f"Jawaban dikirim ke pelapor {done.reference}."
             case ActionKind.TRANSFER:
                 if not request.agency_code:
-                    raise ActionError("pilih instansi tujuan pengalihan")
+                    return await self._transfer_choices(reference, officer)
                 done = await self._actions.transfer(
                     reference, request.agency_code, actor, reason=text or "-"
                 )
@@ -150,6 +150,15 @@ class OfficerDesk:
             case _:
                 raise ActionError(f"tindakan {request.kind} tidak dikenal")
         return ActionResult(True, said, done.reference)
+
+    async def _transfer_choices(self, reference: str, officer: Officer) -> ActionResult:
+        """The agencies a complaint can be transferred to, as buttons."""
+        async with self._uow() as uow:
+            agencies = [
+                a for a in await uow.agencies.all() if a.active and a.id != officer.agency_id
+            ]
+        buttons = tuple(Button(a.code, ActionKind.TRANSFER, reference, a.code) for a in agencies)
+        return ActionResult(True, f"Alihkan {reference} ke instansi mana?", reference, buttons)
 
     async def _reference(self, request: ActionRequest) -> str:
         if request.reference:

@@ -92,6 +92,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "{agency} needs more information about complaint {reference}:\n{text}\n"
         "Reply to this message to answer.",
     },
+    "closure": {
+        "id": "Pengaduan {reference} telah diselesaikan oleh {agency}. {text}\nSeberapa puas Anda? "
+        "Balas dengan angka 1 (buruk) sampai 5 (sangat baik).",
+        "en": "{agency} has closed complaint {reference}. {text}\nHow satisfied are you? Reply "
+        "with a number from 1 (poor) to 5 (very good).",
+    },
     "rejection": {
         "id": "Pengaduan {reference} tidak dapat ditindaklanjuti oleh {agency}. Alasan: {text}",
         "en": "{agency} cannot act on complaint {reference}. Reason: {text}",

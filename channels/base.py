@@ -64,7 +64,10 @@ class InboundMessage:
     reference: str | None = None
     # Where answers should go when that is not the sender (a web form's contact field).
     reply_to: Address | None = None
+    # The language the sender chose with this message (a web form's switch).
     language: str | None = None
+    # What the sender's app says they read: only a first guess for a new resident.
+    language_hint: str | None = None
 
 
 class Outcome(StrEnum):
@@ -149,11 +152,18 @@ class ActionKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """An action offered under a message: pressing it sends an `ActionRequest`."""
+    """A choice offered under a message.
+
+    An officer's button carries an action on a complaint (and an argument, such as the
+    agency a transfer goes to); pressing it sends an `ActionRequest`. A resident's button
+    carries `says`: pressing it is as if the resident had typed that text.
+    """
 
     label: str
-    action: ActionKind
-    reference: str
+    action: ActionKind | None = None
+    reference: str | None = None
+    argument: str | None = None
+    says: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +198,8 @@ class ActionResult:
     # What to tell the person who acted (already in their language).
     message: str
     reference: str | None = None
+    # Choices to offer next (e.g. the agencies a transfer can go to).
+    buttons: tuple[Button, ...] = ()
 
 
 InboundHandler = Callable[[InboundMessage], Awaitable[IntakeReceipt]]

@@ -81,7 +81,6 @@ _COMMANDS = {
 _NEEDS_TEXT = {
     ActionKind.ASK: "/ask {ref} pertanyaan untuk warga",
     ActionKind.REJECT: "/reject {ref} alasan penolakan",
-    ActionKind.TRANSFER: "/transfer {ref} KODE_INSTANSI alasan",
 }
 
 
@@ -226,11 +225,16 @@ class TelegramChannel:
     async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
+        languages = (
+            Button("Bahasa Indonesia", says="BAHASA id"),
+            Button("English", says="BAHASA en"),
+        )
         await message.reply_text(
             "Selamat datang di layanan pengaduan kota. Tuliskan masalahnya dan lokasinya; "
-            "foto boleh dilampirkan. Cek status: /status NOMOR. Bahasa: BAHASA ID / BAHASA EN.\n\n"
+            "foto boleh dilampirkan. Cek status: /status NOMOR.\n\n"
             "Welcome to the city's complaint service. Describe the problem and where it is; you "
-            "may attach a photo. Status: /status NUMBER. Language: BAHASA EN / BAHASA ID."
+            "may attach a photo. Status: /status NUMBER.\n\nPilih bahasa / Choose a language:",
+            reply_markup=_keyboard(languages),
         )
 
     async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -257,7 +261,7 @@ class TelegramChannel:
             attachments=attachments,
             location=location,
             thread_keys=(thread_key(message.chat.id, replied.message_id),) if replied else (),
-            language=language,
+            language_hint=language,
         )
 
     async def _attachments(self, message: Message) -> tuple[Attachment, ...]:
@@ -319,18 +323,41 @@ class TelegramChannel:
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        assert query is not None
-        action, _, reference = (query.data or "").partition(":")
-        try:
-            kind = ActionKind(action)
-        except ValueError:
+        assert query is not None and self._handlers is not None
+        pressed = _decode(query.data or "")
+        if pressed is None:
             await query.answer("Tombol ini tidak dikenal.")
             return
-        if kind in _NEEDS_TEXT:
-            await query.answer("Ketik: " + _NEEDS_TEXT[kind].format(ref=reference), show_alert=True)
+        if pressed.says is not None:
+            # A resident's choice (a rating, a language): as if they had typed it.
+            chat = update.effective_chat
+            assert chat is not None
+            await self._handlers.deliver(
+                InboundMessage(
+                    channel=ChannelName.TELEGRAM,
+                    sender=str(chat.id),
+                    text=pressed.says,
+                    received_at=datetime.now(UTC),
+                    provider_message_id=f"callback:{query.id}",
+                )
+            )
+            await query.answer()
             return
-        result = await self._request(update, kind, reference=reference)
+        assert pressed.action is not None
+        if pressed.action in _NEEDS_TEXT:
+            hint = _NEEDS_TEXT[pressed.action].format(ref=pressed.reference)
+            await query.answer("Ketik: " + hint, show_alert=True)
+            return
+        result = await self._request(
+            update, pressed.action, reference=pressed.reference, agency=pressed.argument
+        )
         await query.answer(result.message[:200], show_alert=not result.ok)
+        chat = update.effective_chat
+        if result.buttons and chat is not None:
+            # The service offers a next choice (the agencies a transfer can go to).
+            await context.bot.send_message(
+                chat_id=chat.id, text=result.message, reply_markup=_keyboard(result.buttons)
+            )
 
     async def _act(
         self,
@@ -449,10 +476,28 @@ def split_text(text: str, limit: int) -> list[str]:
 def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
-    keys = [
-        InlineKeyboardButton(b.label, callback_data=f"{b.action}:{b.reference}") for b in buttons
-    ]
+    keys = [InlineKeyboardButton(b.label, callback_data=_encode(b)) for b in buttons]
     return InlineKeyboardMarkup([keys[i : i + 3] for i in range(0, len(keys), 3)])
+
+
+def _encode(button: Button) -> str:
+    """Callback data (at most 64 bytes): `s:<text>` for a resident, `a:<action>:<ref>:<arg>`."""
+    if button.says is not None:
+        return f"s:{button.says}"
+    return f"a:{button.action}:{button.reference or ''}:{button.argument or ''}"
+
+
+def _decode(data: str) -> Button | None:
+    kind, _, rest = data.partition(":")
+    if kind == "s":
+        return Button("", says=rest)
+    if kind != "a":
+        return None
+    action, reference, argument = [*rest.split(":"), "", ""][:3]
+    try:
+        return Button("", ActionKind(action), reference or None, argument or None)
+    except ValueError:
+        return None
 
 
 def _replied_message(handle: str | None, chat_id: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -27,6 +28,12 @@ from tests.fakes import FakeClock
 OFFICER = TgUser(501, "Sari", "Wulandari")
 RESIDENT = TgUser(42, "Budi")
 GROUP = TgChat.supergroup(-1001234567890, "Dishub Kota")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Now: Telegram stamps messages (and we stamp button presses) with the real time."""
+    return FakeClock(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -85,7 +92,7 @@ async def test_resident_complains_group_sees_it_officer_answers_by_replying(
         labels = [b["text"] for row in (notice.reply_markup or {})["inline_keyboard"] for b in row]
         assert labels == ["Ambil", "Minta info", "Alihkan", "Selesai", "Tolak"]
 
-        api.push_update(api.callback_query(OFFICER, notice, f"take:{complaint.reference}"))
+        api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Ambil")))
         await api.wait_for_call("answerCallbackQuery")
         api.push_update(api.reply_message(OFFICER, notice, "Sudah kami perbaiki tadi pagi."))
         answer = await api.wait_for_sent(to(RESIDENT.id, "Jawaban Dinas Perhubungan"))  # type: ignore[arg-type]
@@ -106,7 +113,7 @@ async def test_unlinked_user_pressing_a_button_is_refused(
         notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
         [complaint] = await rows(service, Complaint)
         stranger = TgUser(999, "Orang", "Lain")
-        api.push_update(api.callback_query(stranger, notice, f"take:{complaint.reference}"))
+        api.push_update(api.callback_query(stranger, notice, pressed(notice, "Ambil")))
         call = await api.wait_for_call("answerCallbackQuery")
     assert "belum terhubung" in call.params["text"]
     [complaint] = await rows(service, Complaint)
@@ -256,3 +263,52 @@ async def test_only_the_lease_holder_polls_and_a_standby_takes_over(
             api.push_update(api.text_message(other, "Lampu jalan mati di gang 3"))
             await api.wait_for_sent(to(other.id, "Dinas Perhubungan"), timeout=10)  # type: ignore[arg-type]
     assert len(await rows(service, Complaint)) == 2
+
+
+def pressed(message: SentMessage, label: str) -> str:
+    """The callback data of the button labelled `label` under a bot message."""
+    rows_ = (message.reply_markup or {}).get("inline_keyboard", [])
+    return next(b["callback_data"] for row in rows_ for b in row if b["text"] == label)
+
+
+async def test_start_offers_a_language_and_the_choice_sticks(
+    service: Service, api: FakeBotApi
+) -> None:
+    async with service.running():
+        api.push_update(api.command_message(RESIDENT, "/start"))
+        welcome = await api.wait_for_sent(to(RESIDENT.id, "Pilih bahasa / Choose a language"))  # type: ignore[arg-type]
+        api.push_update(api.callback_query(RESIDENT, welcome, pressed(welcome, "English")))
+        await api.wait_for_sent(to(RESIDENT.id, "OK, we will reply in English."))  # type: ignore[arg-type]
+        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati"))
+        await api.wait_for_sent(to(RESIDENT.id, "Thank you, your complaint is registered"))  # type: ignore[arg-type]
+
+
+async def test_transfer_by_buttons_and_rating_after_close(
+    service: Service, api: FakeBotApi
+) -> None:
+    async with service.running():
+        await link_officer_and_group(service, api)
+        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati, tiangnya roboh"))
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Alihkan")))
+        picker = await api.wait_for_sent(to(GROUP.id, "ke instansi mana?"))  # type: ignore[arg-type]
+        api.push_update(api.callback_query(OFFICER, picker, pressed(picker, "PUPR")))
+        await api.wait_for_call(
+            "answerCallbackQuery", lambda c: "dialihkan ke PUPR" in c.params.get("text", "")
+        )
+        [complaint] = await rows(service, Complaint)
+        assert complaint.status is ComplaintStatus.TRANSFERRED
+
+        admin = await service.desk.add_officer("PUPR", "Admin", OfficerRole.ADMIN, created_by="t")
+        api.push_update(api.command_message(TgUser(700, "Admin"), f"/link {admin[1]}"))
+        await api.wait_for_sent(to(700, "Terhubung sebagai Admin"))  # type: ignore[arg-type]
+        api.push_update(
+            api.command_message(
+                TgUser(700, "Admin"), f"/close {complaint.reference} Tiang sudah diganti."
+            )
+        )
+        closing = await api.wait_for_sent(to(RESIDENT.id, "telah diselesaikan"))  # type: ignore[arg-type]
+        api.push_update(api.callback_query(RESIDENT, closing, pressed(closing, "⭐⭐⭐⭐")))
+        await api.wait_for_sent(to(RESIDENT.id, "penilaian 4/5"))  # type: ignore[arg-type]
+    [complaint] = await rows(service, Complaint)
+    assert (complaint.status, complaint.rating) == (ComplaintStatus.CLOSED, 4)
