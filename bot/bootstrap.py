@@ -28,6 +28,7 @@ from bot.digest import DailyDigest
 from bot.intake import IntakePolicy, IntakeService
 from bot.officer_desk import OfficerDesk
 from bot.outbox import OutboxDispatcher, OutboxPolicy
+from bot.rule_desk import RuleDesk
 from bot.rulebook import LiveRouter, RuleBook
 from bot.sla import OfficeHours, WorkCalendar, indonesian_holidays
 from bot.sla_clock import SlaClock, SlaPolicies
@@ -276,7 +277,7 @@ def bootstrap(
         actions,
         Chaser(uow, clock, sla_clock, chase_policy(settings)),
         DailyDigest(uow, clock, settings.zone),
-        OfficerDesk(uow, clock, actions, settings.zone),
+        OfficerDesk(uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router)),
         ready,
         unconfigured,
     )

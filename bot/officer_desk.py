@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.complaints import ActionError, Actor, ComplaintActions, Role
 from bot.lifecycle import OPEN_STATES, IllegalTransition
 from bot.references import new_reference, parse_reference
+from bot.rule_desk import ADMIN_ACTIONS, RuleDesk
 from bot.templates import format_when
 from channels.base import ActionKind, ActionRequest, ActionResult, Button, Identity
 from storage.models import Complaint, ComplaintStatus, LinkCode, Officer, OfficerRole
@@ -30,12 +31,18 @@ _LISTED = 15
 
 class OfficerDesk:
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, actions: ComplaintActions, zone: ZoneInfo
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        actions: ComplaintActions,
+        zone: ZoneInfo,
+        rules: RuleDesk,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._actions = actions
         self._zone = zone
+        self._rules = rules
 
     # --- codes an admin issues ---------------------------------------------------------
 
@@ -110,6 +117,10 @@ class OfficerDesk:
         actor = Actor(role, officer.id, officer.name, officer.agency_id)
         if request.kind in (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE):
             return ActionResult(True, await self._listing(request.kind, officer))
+        if request.kind in ADMIN_ACTIONS:
+            if officer.role is not OfficerRole.ADMIN:
+                return ActionResult(False, "Hanya admin yang dapat melakukan ini.")
+            return await self._rules.handle(request, officer.name)
         reference = await self._reference(request)
         text = request.text.strip()
         request_id = f"{request.identity.channel}:{request.request_id}"

@@ -148,6 +148,12 @@ class ActionKind(StrEnum):
     LIST = "list"  # the agency's open complaints
     MINE = "mine"  # the ones this officer took
     OVERDUE = "overdue"
+    # Admins only:
+    RULES = "rules"  # the rule set in force
+    STATS = "stats"
+    PROPOSE_RULES = "propose_rules"  # a rule file sent in chat: checked, diffed, impact shown
+    APPLY_RULES = "apply_rules"
+    CANCEL_RULES = "cancel_rules"
 
 
 @dataclass(frozen=True, slots=True)

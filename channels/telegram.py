@@ -76,6 +76,8 @@ _COMMANDS = {
     "list": ActionKind.LIST,
     "mine": ActionKind.MINE,
     "overdue": ActionKind.OVERDUE,
+    "rules": ActionKind.RULES,
+    "stats": ActionKind.STATS,
 }
 # Buttons that need words from the officer: pressing one explains the command to type.
 _NEEDS_TEXT = {
@@ -240,6 +242,18 @@ class TelegramChannel:
     async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None and self._handlers is not None
+        document = message.document
+        if document is not None and (document.file_name or "").lower().endswith(_RULE_FILES):
+            # A rule file is an admin's proposal, not a complaint.
+            content = await (await self.app.bot.get_file(document.file_id)).download_as_bytearray()
+            await self._act(
+                update,
+                message,
+                ActionKind.PROPOSE_RULES,
+                reference=document.file_name,
+                text=bytes(content).decode("utf-8", errors="replace"),
+            )
+            return
         inbound = await self._inbound(message)
         await self._handlers.deliver(inbound)
 
@@ -348,8 +362,13 @@ class TelegramChannel:
             hint = _NEEDS_TEXT[pressed.action].format(ref=pressed.reference)
             await query.answer("Ketik: " + hint, show_alert=True)
             return
+        transfer = pressed.action is ActionKind.TRANSFER
         result = await self._request(
-            update, pressed.action, reference=pressed.reference, agency=pressed.argument
+            update,
+            pressed.action,
+            reference=pressed.reference,
+            agency=pressed.argument if transfer else None,
+            text="" if transfer else pressed.argument or "",
         )
         await query.answer(result.message[:200], show_alert=not result.ok)
         chat = update.effective_chat
@@ -373,7 +392,7 @@ class TelegramChannel:
         result = await self._request(
             update, kind, reference=reference, agency=agency, text=text, thread=thread
         )
-        await message.reply_text(result.message)
+        await message.reply_text(result.message, reply_markup=_keyboard(result.buttons))
 
     async def _request(
         self,
@@ -456,7 +475,9 @@ class TelegramChannel:
         raise AssertionError("unreachable")
 
 
-_LISTS = (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE)
+# Commands that name no complaint.
+_LISTS = (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE, ActionKind.RULES, ActionKind.STATS)
+_RULE_FILES = (".yaml", ".yml")
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -286,3 +286,17 @@ class LinkCode(SQLModel, table=True):
     expires_at: datetime = _time()
     used_at: datetime | None = _optional_time()
     used_by: str | None = Field(default=None, max_length=64)
+
+
+class RuleProposal(SQLModel, table=True):
+    """A rule file an admin sent from chat, checked and waiting for Apply or Cancel."""
+
+    __tablename__ = "rule_proposals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    content: str = Field(sa_type=sa.Text)
+    author: str = Field(max_length=200)
+    created_at: datetime = _time()
+    decided_at: datetime | None = _optional_time()
+    # "applied" (with the version it became) or "cancelled"; None while pending.
+    decision: str | None = Field(default=None, max_length=40)

@@ -23,6 +23,7 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     Resident,
+    RuleProposal,
     RuleSetVersion,
 )
 
@@ -406,3 +407,9 @@ class RuleSetRepository:
 
     def add(self, version: RuleSetVersion) -> None:
         self._session.add(version)
+
+    def propose(self, proposal: RuleProposal) -> None:
+        self._session.add(proposal)
+
+    async def proposal(self, proposal_id: int) -> RuleProposal | None:
+        return await self._session.get(RuleProposal, proposal_id)

@@ -312,3 +312,56 @@ async def test_transfer_by_buttons_and_rating_after_close(
         await api.wait_for_sent(to(RESIDENT.id, "penilaian 4/5"))  # type: ignore[arg-type]
     [complaint] = await rows(service, Complaint)
     assert (complaint.status, complaint.rating) == (ComplaintStatus.CLOSED, 4)
+
+
+GOOD_RULES = """\
+fallback: DISKOMINFO
+rules:
+  - id: lampu
+    agency: PUPR
+    any: [lampu, tiang]
+"""
+
+
+async def test_admins_check_and_apply_a_rule_file_from_chat(
+    service: Service, api: FakeBotApi
+) -> None:
+    admin = TgUser(700, "Rina")
+    _, code = await service.desk.add_officer(
+        "DISKOMINFO", "Rina", OfficerRole.ADMIN, created_by="t"
+    )
+    _, officer_code = await service.desk.add_officer(
+        "DISHUB", "Sari", OfficerRole.OFFICER, created_by="t"
+    )
+    async with service.running():
+        api.push_update(api.command_message(admin, f"/link {code}"))
+        await api.wait_for_sent(to(admin.id, "Terhubung sebagai Rina"))  # type: ignore[arg-type]
+        api.push_update(api.command_message(OFFICER, f"/link {officer_code}"))
+        await api.wait_for_sent(to(OFFICER.id, "Terhubung sebagai Sari"))  # type: ignore[arg-type]
+        api.push_update(api.command_message(OFFICER, "/rules"))
+        await api.wait_for_sent(to(OFFICER.id, "Hanya admin"))  # type: ignore[arg-type]
+
+        api.push_update(api.command_message(admin, "/rules"))
+        await api.wait_for_sent(to(admin.id, "Aturan aktif: versi 1 (64 aturan)"))  # type: ignore[arg-type]
+        bad = GOOD_RULES.replace("PUPR", "PUPRX").encode()
+        api.push_update(api.document_message(admin, bad, file_name="aturan.yaml"))
+        refused = await api.wait_for_sent(to(admin.id, "Berkas aturan tidak valid"))  # type: ignore[arg-type]
+        assert "aturan.yaml:4: error: rule 'lampu': agency: unknown agency 'PUPRX'" in (
+            refused.text or ""
+        )
+
+        api.push_update(api.document_message(admin, GOOD_RULES.encode(), file_name="aturan.yaml"))
+        proposal = await api.wait_for_sent(to(admin.id, "Berkas valid: 1 aturan"))  # type: ignore[arg-type]
+        assert "Dampak 30 hari:" in (proposal.text or "")
+        api.push_update(api.callback_query(admin, proposal, pressed(proposal, "Terapkan")))
+        await api.wait_for_call(
+            "answerCallbackQuery", lambda c: "versi 2" in c.params.get("text", "")
+        )
+        api.push_update(api.callback_query(admin, proposal, pressed(proposal, "Terapkan")))
+        await api.wait_for_call(
+            "answerCallbackQuery", lambda c: "sudah diputuskan" in c.params.get("text", "")
+        )
+
+        api.push_update(api.command_message(admin, "/stats"))
+        await api.wait_for_sent(to(admin.id, "30 hari terakhir"))  # type: ignore[arg-type]
+    assert service.router.compiled.version == "v2"
