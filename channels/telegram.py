@@ -371,12 +371,25 @@ class TelegramChannel:
             text="" if transfer else pressed.argument or "",
         )
         await query.answer(result.message[:200], show_alert=not result.ok)
+        if result.ok and pressed.action in _SETTLES and isinstance(query.message, Message):
+            await self._mark_done(
+                query.message, result.message, keep=pressed.action is ActionKind.TAKE
+            )
         chat = update.effective_chat
         if result.buttons and chat is not None:
             # The service offers a next choice (the agencies a transfer can go to).
             await context.bot.send_message(
                 chat_id=chat.id, text=result.message, reply_markup=_keyboard(result.buttons)
             )
+
+    async def _mark_done(self, posted: Message, outcome: str, *, keep: bool) -> None:
+        """Show under the group's post what was done, so nobody does it twice."""
+        text = f"{posted.text or ''}\n\n— {outcome}"[:MAX_TEXT]
+        markup = posted.reply_markup if keep else None
+        try:
+            await posted.edit_text(text, reply_markup=markup)
+        except BadRequest as exc:  # too old to edit, or deleted: the action itself stands
+            log.info("could not update the group's post: %s", exc.message)
 
     async def _act(
         self,
@@ -478,6 +491,8 @@ class TelegramChannel:
 # Commands that name no complaint.
 _LISTS = (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE, ActionKind.RULES, ActionKind.STATS)
 _RULE_FILES = (".yaml", ".yml")
+# Button actions whose outcome is written under the group's post.
+_SETTLES = (ActionKind.TAKE, ActionKind.CLOSE, ActionKind.TRANSFER)
 
 
 def split_text(text: str, limit: int) -> list[str]:

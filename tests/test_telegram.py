@@ -94,6 +94,12 @@ async def test_resident_complains_group_sees_it_officer_answers_by_replying(
 
         api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Ambil")))
         await api.wait_for_call("answerCallbackQuery")
+        await api.wait_for_call("editMessageText")
+        edited = api.message(GROUP.id, notice.message_id)
+        assert edited["text"].endswith(
+            f"— {complaint.reference} Anda ambil. Balas pesan pengaduan untuk menjawab warga."
+        )
+        assert "reply_markup" in edited  # still there: the others may ask or transfer
         api.push_update(api.reply_message(OFFICER, notice, "Sudah kami perbaiki tadi pagi."))
         answer = await api.wait_for_sent(to(RESIDENT.id, "Jawaban Dinas Perhubungan"))  # type: ignore[arg-type]
         await api.wait_for_sent(to(GROUP.id, "Jawaban dikirim ke pelapor"))  # type: ignore[arg-type]
