@@ -3,6 +3,8 @@ notices that tell an agency. Shared by intake and by officers' actions."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.buttons import to_json
@@ -78,8 +80,12 @@ def notify_agency(
     actor: str,
     at: datetime,
     buttons: tuple[Button, ...] = (),
+    attachments: Sequence[int] = (),
 ) -> None:
-    """Queue a notice to the agency's first contact; audit it when the agency has none."""
+    """Queue a notice to the agency's first contact; audit it when the agency has none.
+
+    `attachments` are stored attachment ids (a resident's photos) to send along.
+    """
     contact = agency_contact(agency)
     if contact is None:
         audit(
@@ -101,6 +107,7 @@ def notify_agency(
             subject=f"[{complaint.reference}] Pengaduan untuk {agency.code}",
             text=text,
             buttons=to_json(buttons),
+            attachment_ids=json.dumps(list(attachments)) if attachments else None,
             next_attempt_at=at,
             created_at=at,
         )

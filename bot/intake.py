@@ -281,13 +281,14 @@ class IntakeService:
             self._sla.resume(complaint, turn.inbound.received_at)
         complaint.last_message_at = max(complaint.last_message_at, turn.inbound.received_at)
         complaint.updated_at = turn.now
-        await self._record(turn, complaint, "follow_up")
+        attachments = await self._record(turn, complaint, "follow_up")
         agency = await self._agency(turn.uow, complaint.agency_id)
         self._notify_agency(
             turn,
             agency,
             complaint,
             render("agency_follow_up", "id", reference=complaint.reference, text=turn.text),
+            attachments=attachments,
         )
         reply = render(
             "ack_follow_up", turn.language, reference=complaint.reference, agency=agency.name
@@ -373,7 +374,7 @@ class IntakeService:
             to_status=complaint.status,
             detail=f"{agency.code} by {decision.rule_id}: {decision.explanation_en}",
         )
-        await self._record(turn, complaint, "complaint")
+        attachments = await self._record(turn, complaint, "complaint")
         due_local = format_when(complaint.due_at, "id", self._policy.zone)
         self._notify_agency(
             turn,
@@ -391,6 +392,7 @@ class IntakeService:
                 due=due_local,
             ),
             buttons=complaint_buttons(complaint.reference),
+            attachments=attachments,
         )
         reply = render(
             "ack_new",
@@ -406,7 +408,8 @@ class IntakeService:
 
     # --- writing ----------------------------------------------------------------------
 
-    async def _record(self, turn: _Turn, complaint: Complaint | None, kind: str) -> None:
+    async def _record(self, turn: _Turn, complaint: Complaint | None, kind: str) -> list[int]:
+        """Store the inbound message and its attachments; returns the attachments' ids."""
         inbound = turn.inbound
         message = Message(
             complaint_id=complaint.id if complaint else None,
@@ -420,20 +423,25 @@ class IntakeService:
             created_at=inbound.received_at,
         )
         turn.uow.messages.add(message)
-        if inbound.attachments:
-            await turn.uow.flush()
-            assert message.id is not None
-            for attachment in inbound.attachments:
-                turn.uow.messages.add_attachment(
-                    StoredAttachment(
-                        message_id=message.id,
-                        filename=attachment.filename[:255],
-                        content_type=attachment.content_type[:100],
-                        size=len(attachment.content),
-                        sha256=hashlib.sha256(attachment.content).hexdigest(),
-                        content=attachment.content,
-                    )
-                )
+        if not inbound.attachments:
+            return []
+        await turn.uow.flush()
+        assert message.id is not None
+        stored = [
+            StoredAttachment(
+                message_id=message.id,
+                filename=attachment.filename[:255],
+                content_type=attachment.content_type[:100],
+                size=len(attachment.content),
+                sha256=hashlib.sha256(attachment.content).hexdigest(),
+                content=attachment.content,
+            )
+            for attachment in inbound.attachments
+        ]
+        for row in stored:
+            turn.uow.messages.add_attachment(row)
+        await turn.uow.flush()
+        return [row.id for row in stored if row.id is not None]
 
     def _reply(self, turn: _Turn, text: str, complaint: Complaint | None = None) -> None:
         """Queue the one direct answer this inbound message gets (keyed by it, so once)."""
@@ -459,6 +467,7 @@ class IntakeService:
         complaint: Complaint,
         text: str,
         buttons: tuple[Button, ...] = (),
+        attachments: list[int] | None = None,
     ) -> None:
         notify_agency(
             turn.uow,
@@ -469,6 +478,7 @@ class IntakeService:
             actor=turn.actor,
             at=turn.now,
             buttons=buttons,
+            attachments=attachments or [],
         )
 
     def _transition(

@@ -10,6 +10,7 @@ because a resident must never get the same message twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import timedelta
 from bot.buttons import from_json
 from bot.clock import Clock
 from bot.complaints import OFFICER_MESSAGE_KINDS
-from channels.base import Channel, OutboundMessage, SendError
+from channels.base import Attachment, Channel, OutboundMessage, SendError
 from storage.models import Direction, Message, OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -91,6 +92,11 @@ class OutboxDispatcher:
 
     async def _send(self, row: OutboxMessage) -> None:
         channel = self._channels[row.channel]
+        attachments: tuple[Attachment, ...] = ()
+        if row.attachment_ids and channel.supports_attachments:
+            async with self._uow() as uow:
+                stored = await uow.messages.attachments(json.loads(row.attachment_ids))
+            attachments = tuple(Attachment(a.filename, a.content_type, a.content) for a in stored)
         outbound = OutboundMessage(
             recipient=row.recipient,
             text=row.text,
@@ -98,6 +104,7 @@ class OutboxDispatcher:
             subject=row.subject,
             in_reply_to=row.in_reply_to,
             buttons=from_json(row.buttons),
+            attachments=attachments,
         )
         try:
             receipt = await channel.send(outbound)

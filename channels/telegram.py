@@ -13,8 +13,9 @@ import asyncio
 import hmac
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Header, Request
@@ -445,47 +446,58 @@ class TelegramChannel:
         chat_id = message.recipient
         chunks = split_text(message.text, MAX_TEXT)
         reply_to = _replied_message(message.in_reply_to, chat_id)
+        bot = self.app.bot
         sent: Message | None = None
         for index, chunk in enumerate(chunks):
-            last = index == len(chunks) - 1
-            sent = await self._send_chunk(
-                chat_id,
-                chunk,
-                markup=_keyboard(message.buttons) if last else None,
-                reply_to=reply_to if index == 0 else None,
+            sent = await _delivered(
+                partial(
+                    bot.send_message,
+                    chat_id=chat_id,
+                    text=chunk,
+                    reply_markup=_keyboard(message.buttons) if index == len(chunks) - 1 else None,
+                    reply_parameters=_reply(reply_to if index == 0 else None),
+                )
             )
         assert sent is not None
+        under = _reply(sent.message_id)
+        for attachment in message.attachments:
+            # Photos and files go right under the text they belong to.
+            if attachment.content_type.startswith("image/"):
+                send = partial(bot.send_photo, photo=attachment.content)
+            else:
+                send = partial(bot.send_document, document=attachment.content)
+            await _delivered(
+                partial(send, chat_id=chat_id, filename=attachment.filename, reply_parameters=under)
+            )
         return SendReceipt(
             provider_message_id=f"{chat_id}:{sent.message_id}",
             thread_key=thread_key(chat_id, sent.message_id),
         )
 
-    async def _send_chunk(
-        self, chat_id: str, text: str, *, markup: InlineKeyboardMarkup | None, reply_to: int | None
-    ) -> Message:
-        parameters = (
-            ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        )
-        for attempt in range(2):
-            try:
-                sent: Message = await self.app.bot.send_message(
-                    chat_id=chat_id, text=text, reply_markup=markup, reply_parameters=parameters
-                )
-                return sent
-            except RetryAfter as exc:
-                wait = _seconds(exc)
-                if attempt or wait > _LONGEST_WAIT:
-                    raise TransientSendError(
-                        f"Telegram flood control: retry after {wait:.0f} s"
-                    ) from exc
-                await asyncio.sleep(wait)
-            except Forbidden as exc:
-                raise PermanentSendError(f"Telegram refused: {exc.message}") from exc
-            except BadRequest as exc:
-                raise PermanentSendError(f"Telegram rejected the message: {exc.message}") from exc
-            except TelegramError as exc:
-                raise TransientSendError(f"Telegram: {exc.message}") from exc
-        raise AssertionError("unreachable")
+
+async def _delivered(call: Callable[[], Awaitable[Message]]) -> Message:
+    """One Bot API send, waiting out a short flood-control pause; our errors otherwise."""
+    for attempt in range(2):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            wait = _seconds(exc)
+            if attempt or wait > _LONGEST_WAIT:
+                raise TransientSendError(
+                    f"Telegram flood control: retry after {wait:.0f} s"
+                ) from exc
+            await asyncio.sleep(wait)
+        except Forbidden as exc:
+            raise PermanentSendError(f"Telegram refused: {exc.message}") from exc
+        except BadRequest as exc:
+            raise PermanentSendError(f"Telegram rejected the message: {exc.message}") from exc
+        except TelegramError as exc:
+            raise TransientSendError(f"Telegram: {exc.message}") from exc
+    raise AssertionError("unreachable")
+
+
+def _reply(message_id: int | None) -> ReplyParameters | None:
+    return ReplyParameters(message_id, allow_sending_without_reply=True) if message_id else None
 
 
 # Commands that name no complaint.

@@ -229,6 +229,8 @@ class OutboxMessage(SQLModel, table=True):
     in_reply_to: str | None = Field(default=None, max_length=300)
     # Buttons offered with it, as JSON [{"label", "action", "reference"}]; chat channels only.
     buttons: str | None = Field(default=None, sa_type=sa.Text)
+    # Stored attachments sent with it (a resident's photos to the agency), as a JSON id list.
+    attachment_ids: str | None = Field(default=None, max_length=500)
     status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=_enum(OutboxStatus, 10))
     attempts: int = 0
     next_attempt_at: datetime = _time()

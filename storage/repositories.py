@@ -261,6 +261,14 @@ class MessageRepository:
     def add_attachment(self, attachment: Attachment) -> None:
         self._session.add(attachment)
 
+    async def attachments(self, ids: Sequence[int]) -> Sequence[Attachment]:
+        if not ids:
+            return []
+        result = await self._session.exec(
+            select(Attachment).where(col(Attachment.id).in_(list(ids))).order_by(col(Attachment.id))
+        )
+        return result.all()
+
 
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:

@@ -371,3 +371,16 @@ async def test_admins_check_and_apply_a_rule_file_from_chat(
         api.push_update(api.command_message(admin, "/stats"))
         await api.wait_for_sent(to(admin.id, "30 hari terakhir"))  # type: ignore[arg-type]
     assert service.router.compiled.version == "v2"
+
+
+async def test_the_group_gets_the_residents_photo_under_the_complaint(
+    service: Service, api: FakeBotApi
+) -> None:
+    photo = b"\xff\xd8\xff\xe0 a jpeg of a broken street light"
+    async with service.running():
+        await link_officer_and_group(service, api)
+        api.push_update(api.photo_message(RESIDENT, photo, caption="Lampu jalan mati di Jl. Mawar"))
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        shown = await api.wait_for_sent(lambda m: m.chat_id == GROUP.id and m.method == "sendPhoto")
+    assert shown.photo == photo
+    assert (shown.reply_parameters or {}).get("message_id") == notice.message_id
