@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Annotated, Any, ClassVar
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from telegram import (
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -80,10 +82,17 @@ _COMMANDS = {
     "rules": ActionKind.RULES,
     "stats": ActionKind.STATS,
 }
-# Buttons that need words from the officer: pressing one explains the command to type.
-_NEEDS_TEXT = {
-    ActionKind.ASK: "/ask {ref} pertanyaan untuk warga",
-    ActionKind.REJECT: "/reject {ref} alasan penolakan",
+# Buttons that need words from the officer: pressing one posts a prompt to reply to. The
+# prompt says what it is for, so the reply carries all we need (no state kept here).
+_PROMPTS = {
+    ActionKind.ASK: "Pertanyaan untuk pelapor {ref}: balas pesan ini dengan pertanyaannya.",
+    ActionKind.REJECT: "Alasan menolak {ref}: balas pesan ini dengan alasan untuk pelapor.",
+}
+_PROMPT_PATTERNS = {
+    kind: re.compile(
+        "^" + re.escape(text).replace(re.escape("{ref}"), r"(?P<ref>[0-9A-Z]{4}-[0-9A-Z]{4})")
+    )
+    for kind, text in _PROMPTS.items()
 }
 
 
@@ -305,6 +314,12 @@ class TelegramChannel:
             or message.reply_to_message.from_user.id != bot.id
         ):
             return  # officers talking among themselves
+        for kind, pattern in _PROMPT_PATTERNS.items():
+            if match := pattern.match(message.reply_to_message.text or ""):
+                await self._act(
+                    update, message, kind, reference=match["ref"], text=message.text or ""
+                )
+                return
         await self._act(
             update,
             message,
@@ -359,9 +374,14 @@ class TelegramChannel:
             await query.answer()
             return
         assert pressed.action is not None
-        if pressed.action in _NEEDS_TEXT:
-            hint = _NEEDS_TEXT[pressed.action].format(ref=pressed.reference)
-            await query.answer("Ketik: " + hint, show_alert=True)
+        if pressed.action in _PROMPTS:
+            await query.answer()
+            chat = update.effective_chat
+            assert chat is not None
+            prompt = _PROMPTS[pressed.action].format(ref=pressed.reference)
+            await context.bot.send_message(
+                chat_id=chat.id, text=prompt, reply_markup=ForceReply(selective=True)
+            )
             return
         transfer = pressed.action is ActionKind.TRANSFER
         result = await self._request(

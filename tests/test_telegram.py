@@ -384,3 +384,27 @@ async def test_the_group_gets_the_residents_photo_under_the_complaint(
         shown = await api.wait_for_sent(lambda m: m.chat_id == GROUP.id and m.method == "sendPhoto")
     assert shown.photo == photo
     assert (shown.reply_parameters or {}).get("message_id") == notice.message_id
+
+
+async def test_ask_and_reject_buttons_prompt_for_the_words(
+    service: Service, api: FakeBotApi
+) -> None:
+    async with service.running():
+        await link_officer_and_group(service, api)
+        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati"))
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        [complaint] = await rows(service, Complaint)
+        api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Minta info")))
+        prompt = await api.wait_for_sent(
+            to(GROUP.id, f"Pertanyaan untuk pelapor {complaint.reference}")
+        )  # type: ignore[arg-type]
+        assert (prompt.reply_markup or {}).get("force_reply") is True
+        api.push_update(api.reply_message(OFFICER, prompt, "Nomor tiangnya berapa?"))
+        await api.wait_for_sent(to(RESIDENT.id, "Nomor tiangnya berapa?"))  # type: ignore[arg-type]
+
+        api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Tolak")))
+        reason = await api.wait_for_sent(to(GROUP.id, f"Alasan menolak {complaint.reference}"))  # type: ignore[arg-type]
+        api.push_update(api.reply_message(OFFICER, reason, "Lampu milik PLN, bukan Pemkot."))
+        await api.wait_for_sent(to(RESIDENT.id, "Alasan: Lampu milik PLN"))  # type: ignore[arg-type]
+    [complaint] = await rows(service, Complaint)
+    assert complaint.status is ComplaintStatus.REJECTED
