@@ -408,3 +408,15 @@ async def test_ask_and_reject_buttons_prompt_for_the_words(
         await api.wait_for_sent(to(RESIDENT.id, "Alasan: Lampu milik PLN"))  # type: ignore[arg-type]
     [complaint] = await rows(service, Complaint)
     assert complaint.status is ComplaintStatus.REJECTED
+
+
+async def test_status_command_in_private_chat(service: Service, api: FakeBotApi) -> None:
+    async with service.running():
+        api.push_update(api.text_message(RESIDENT, "Sampah menumpuk di TPS Jl. Melati"))
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))  # type: ignore[arg-type]
+        [complaint] = await rows(service, Complaint)
+        asker = TgUser(77, "Tetangga")
+        api.push_update(api.command_message(asker, f"/status {complaint.reference.lower()}"))
+        answer = await api.wait_for_sent(to(asker.id, f"Pengaduan {complaint.reference}:"))  # type: ignore[arg-type]
+    assert "Dinas Lingkungan Hidup" in (answer.text or "")
+    assert len(await rows(service, Complaint)) == 1
