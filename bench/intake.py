@@ -426,20 +426,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.intake", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--n", type=_positive, default=5000, help="timed messages per backend (default 5000)"
+        "--n",
+        type=report.positive_int,
+        default=5000,
+        help="timed messages per backend (default 5000)",
     )
     parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
     parser.add_argument(
         "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
     )
     return parser.parse_args(argv)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 async def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ section, so benchmarks can be run one at a time without losing each other's tabl
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -68,6 +69,14 @@ def git_commit() -> str:
 def peak_rss_mib() -> float:
     """The process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (`10_000` and `10,000` welcome)."""
+    value = int(text.replace("_", "").replace(",", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:

@@ -530,7 +530,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.routing", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--texts", type=_positive, default=TEXTS, help=f"texts to decide (default {TEXTS})"
+        "--texts",
+        type=report.positive_int,
+        default=TEXTS,
+        help=f"texts to decide (default {TEXTS})",
     )
     parser.add_argument(
         "--sizes",
@@ -540,7 +543,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--repeats",
-        type=_positive,
+        type=report.positive_int,
         default=REPEATS,
         help=f"warm passes over the texts, pooled (default {REPEATS})",
     )
@@ -551,15 +554,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def _sizes(text: str) -> tuple[int, ...]:
-    return tuple(sorted({_positive(part) for part in text.split(",") if part.strip()}))
+    return tuple(sorted({report.positive_int(part) for part in text.split(",") if part.strip()}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -621,11 +621,18 @@ def _plan_block(data: dict[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.sla", description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
-    parser.add_argument("--small", type=_positive, default=SMALL, help=f"default {SMALL:,}")
-    parser.add_argument("--large", type=_positive, default=LARGE, help=f"default {LARGE:,}")
-    parser.add_argument("--due", type=_positive, default=DUE, help=f"default {DUE:,}")
     parser.add_argument(
-        "--repeats", type=_positive, default=REPEATS, help=f"timed rounds (default {REPEATS})"
+        "--small", type=report.positive_int, default=SMALL, help=f"default {SMALL:,}"
+    )
+    parser.add_argument(
+        "--large", type=report.positive_int, default=LARGE, help=f"default {LARGE:,}"
+    )
+    parser.add_argument("--due", type=report.positive_int, default=DUE, help=f"default {DUE:,}")
+    parser.add_argument(
+        "--repeats",
+        type=report.positive_int,
+        default=REPEATS,
+        help=f"timed rounds (default {REPEATS})",
     )
     parser.add_argument(
         "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
@@ -634,13 +641,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not args.due < args.small < args.large:
         parser.error("need --due < --small < --large")
     return args
-
-
-def _positive(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 async def main(argv: Sequence[str] | None = None) -> int:
