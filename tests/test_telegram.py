@@ -76,6 +76,13 @@ async def link_officer_and_group(service: Service, api: FakeBotApi) -> None:
     await api.wait_for_sent(to(GROUP.id, "grup Dinas Perhubungan"))  # type: ignore[arg-type]
 
 
+async def posted_complaint(service: Service, api: FakeBotApi, text: str) -> SentMessage:
+    """A linked officer and group, and the resident's complaint as the group got it."""
+    await link_officer_and_group(service, api)
+    api.push_update(api.text_message(RESIDENT, text))
+    return await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+
+
 async def test_resident_complains_group_sees_it_officer_answers_by_replying(
     service: Service, api: FakeBotApi
 ) -> None:
@@ -114,9 +121,7 @@ async def test_unlinked_user_pressing_a_button_is_refused(
     service: Service, api: FakeBotApi
 ) -> None:
     async with service.running():
-        await link_officer_and_group(service, api)
-        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati sejak Senin"))
-        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        notice = await posted_complaint(service, api, "Lampu jalan di Jl. Mawar mati sejak Senin")
         [complaint] = await rows(service, Complaint)
         stranger = TgUser(999, "Orang", "Lain")
         api.push_update(api.callback_query(stranger, notice, pressed(notice, "Ambil")))
@@ -293,9 +298,9 @@ async def test_transfer_by_buttons_and_rating_after_close(
     service: Service, api: FakeBotApi
 ) -> None:
     async with service.running():
-        await link_officer_and_group(service, api)
-        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati, tiangnya roboh"))
-        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        notice = await posted_complaint(
+            service, api, "Lampu jalan di Jl. Mawar mati, tiangnya roboh"
+        )
         api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Alihkan")))
         picker = await api.wait_for_sent(to(GROUP.id, "ke instansi mana?"))  # type: ignore[arg-type]
         api.push_update(api.callback_query(OFFICER, picker, pressed(picker, "PUPR")))
@@ -390,9 +395,7 @@ async def test_ask_and_reject_buttons_prompt_for_the_words(
     service: Service, api: FakeBotApi
 ) -> None:
     async with service.running():
-        await link_officer_and_group(service, api)
-        api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati"))
-        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        notice = await posted_complaint(service, api, "Lampu jalan di Jl. Mawar mati")
         [complaint] = await rows(service, Complaint)
         api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Minta info")))
         prompt = await api.wait_for_sent(
