@@ -20,7 +20,14 @@ from bot.references import new_reference, parse_reference
 from bot.rule_desk import ADMIN_ACTIONS, RuleDesk
 from bot.templates import format_when
 from channels.base import ActionKind, ActionRequest, ActionResult, Button, Identity
-from storage.models import Complaint, ComplaintStatus, LinkCode, Officer, OfficerRole
+from storage.models import (
+    AuditEntry,
+    Complaint,
+    ComplaintStatus,
+    LinkCode,
+    Officer,
+    OfficerRole,
+)
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -212,6 +219,16 @@ class OfficerDesk:
                 officer.telegram_user_id = identity.user_id
                 said = f"Terhubung sebagai {officer.name} ({officer.role}) di {agency.name}."
             found.used_at, found.used_by = now, f"{identity.channel}:{identity.user_id}"
+            what = "group" if found.officer_id is None else f"officer {found.officer_id}"
+            uow.audit.add(
+                AuditEntry(
+                    actor=found.used_by,
+                    action="link",
+                    detail=f"{what} of {agency.code} linked to "
+                    f"{identity.channel} chat {identity.chat_id}",
+                    created_at=now,
+                )
+            )
             await uow.commit()
         log.info("linked", extra={"agency": agency.code, "group": found.officer_id is None})
         return ActionResult(True, said)

@@ -85,7 +85,9 @@ async def test_linking_officers_and_the_agency_group(
     refused = await desk.handle(say(ActionKind.LIST, "501"))
     assert not refused.ok and "belum terhubung" in refused.message
 
-    _, code = await desk.add_officer("DISHUB", "Sari", OfficerRole.OFFICER, created_by="admin")
+    officer, code = await desk.add_officer(
+        "DISHUB", "Sari", OfficerRole.OFFICER, created_by="admin"
+    )
     assert (
         await desk.handle(say(ActionKind.LINK, "501", group=False, text=code.lower()))
     ).message == ("Terhubung sebagai Sari (officer) di Dinas Perhubungan.")
@@ -98,6 +100,11 @@ async def test_linking_officers_and_the_agency_group(
     assert (await desk.handle(say(ActionKind.LINK, "501", text=group_code))).ok
     [agency] = await rows(desk_service, Agency, Agency.code == "DISHUB")
     assert agency.telegram_chat_id == GROUP
+    links = await rows(desk_service, AuditEntry, AuditEntry.action == "link")
+    assert [entry.detail for entry in links] == [
+        f"officer {officer.id} of DISHUB linked to telegram chat 501",
+        f"group of DISHUB linked to telegram chat {GROUP}",
+    ]
 
     _, late = await desk.add_officer("DISHUB", "Budi", OfficerRole.OFFICER, created_by="admin")
     clock.advance(days=8)
