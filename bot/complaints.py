@@ -25,7 +25,8 @@ OFFICER_MESSAGE_KINDS = frozenset({"officer_reply", "officer_question"})
 
 
 class ActionError(Exception):
-    """An action that cannot be taken; the message says why, for the person who asked."""
+    """An action that cannot be taken; the message says why, in Indonesian, for the officer
+    or admin who asked."""
 
 
 class Role(StrEnum):
@@ -118,7 +119,7 @@ class ComplaintActions:
 
     async def reject(self, reference: str, actor: Actor, *, reason: str) -> Complaint:
         if not reason.strip():
-            raise ActionError("give the reason for rejecting: the resident is told it")
+            raise ActionError("Tuliskan alasan penolakan: alasan itu dikirim ke pelapor.")
         return await self._finish(reference, actor, Event.REJECT, reason)
 
     async def transfer(
@@ -132,11 +133,11 @@ class ComplaintActions:
             complaint = await self._load(uow, reference, actor)
             target = await uow.agencies.by_code(to_agency)
             if target is None or not target.active or target.id is None:
-                raise ActionError(f"no active agency has code {to_agency!r}")
+                raise ActionError(f"Tidak ada instansi aktif dengan kode {to_agency!r}.")
             source = await uow.agencies.get(complaint.agency_id)
             assert source is not None
             if target.id == source.id:
-                raise ActionError(f"{complaint.reference} is already with {target.code}")
+                raise ActionError(f"{complaint.reference} sudah ditangani {target.code}.")
             now = self._clock.now()
             transition(
                 uow,
@@ -192,12 +193,12 @@ class ComplaintActions:
     async def _load(self, uow: UnitOfWork, reference: str, actor: Actor) -> Complaint:
         complaint = await find_by_reference(uow, reference)
         if complaint is None:
-            raise ActionError(f"no complaint has reference {reference!r}")
+            raise ActionError(f"Tidak ada pengaduan dengan nomor {reference!r}.")
         if actor.role is Role.OFFICER and complaint.agency_id != actor.agency_id:
             agency = await uow.agencies.get(complaint.agency_id)
             raise ActionError(
-                f"{complaint.reference} belongs to {agency.code if agency else 'another agency'}; "
-                "officers act only on their own agency's complaints"
+                f"{complaint.reference} milik {agency.code if agency else 'instansi lain'}; "
+                "petugas hanya dapat menangani pengaduan instansinya sendiri."
             )
         return complaint
 

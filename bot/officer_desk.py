@@ -60,7 +60,7 @@ class OfficerDesk:
         async with self._uow() as uow:
             agency = await uow.agencies.by_code(agency_code)
             if agency is None or agency.id is None:
-                raise ActionError(f"no agency has code {agency_code!r}")
+                raise ActionError(f"Tidak ada instansi dengan kode {agency_code!r}.")
             officer = Officer(
                 agency_id=agency.id, name=name, role=role, created_at=self._clock.now()
             )
@@ -75,7 +75,7 @@ class OfficerDesk:
         async with self._uow() as uow:
             agency = await uow.agencies.by_code(agency_code)
             if agency is None or agency.id is None:
-                raise ActionError(f"no agency has code {agency_code!r}")
+                raise ActionError(f"Tidak ada instansi dengan kode {agency_code!r}.")
             code = self._code(uow, agency.id, None, created_by)
             await uow.commit()
             return code

@@ -160,4 +160,7 @@ async def test_officers_commands(service: Service, tmp_path: Path) -> None:
     assert added.stdout.splitlines()[0] == "Sari (supervisor) added to DLH."
     assert added.stdout.splitlines()[-1].startswith("  /link ")
     assert group.stdout.splitlines()[-1].startswith("  /link ")
-    assert (unknown.returncode, unknown.stderr.strip()) == (1, "error: no agency has code 'NOPE'")
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        1,
+        "error: Tidak ada instansi dengan kode 'NOPE'.",
+    )

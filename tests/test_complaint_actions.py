@@ -49,11 +49,11 @@ async def test_transfers_are_counted_per_routing_rule(service: Service) -> None:
 async def test_transfer_refusals_say_why(service: Service) -> None:
     filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
     reference = filed.reference or ""
-    with pytest.raises(ActionError, match="no complaint has reference 'KKKK-7777'"):
+    with pytest.raises(ActionError, match="Tidak ada pengaduan dengan nomor 'KKKK-7777'"):
         await service.actions.transfer("KKKK-7777", "PUPR", ADMIN, reason="x")
-    with pytest.raises(ActionError, match="no active agency has code 'NOPE'"):
+    with pytest.raises(ActionError, match="Tidak ada instansi aktif dengan kode 'NOPE'"):
         await service.actions.transfer(reference, "NOPE", ADMIN, reason="x")
-    with pytest.raises(ActionError, match="is already with DISHUB"):
+    with pytest.raises(ActionError, match="sudah ditangani DISHUB"):
         await service.actions.transfer(reference, "DISHUB", ADMIN, reason="x")
     async with service.uow() as uow:
         complaint = await uow.complaints.by_reference(reference)

@@ -153,7 +153,7 @@ async def test_refusals_say_why(desk_service: Service) -> None:
     no_reference = await desk.handle(say(ActionKind.TAKE, "601"))
     not_a_reference = await desk.handle(say(ActionKind.TAKE, "601", reference="abc"))
     empty_answer = await desk.handle(say(ActionKind.ANSWER, "601", reference=reference))
-    assert "officers act only on their own agency" in other_agency.message
+    assert "petugas hanya dapat menangani pengaduan instansinya sendiri" in other_agency.message
     assert "sebutkan nomor pengaduan" in no_reference.message
     assert "'abc' bukan nomor pengaduan" in not_a_reference.message
     assert empty_answer.message == "Teks kosong: tulis jawaban untuk warga."

@@ -168,7 +168,7 @@ async def test_officers_act_only_on_their_agency(service: Service) -> None:
     filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
     from bot.complaints import ActionError
 
-    with pytest.raises(ActionError, match="belongs to DISHUB; officers act only on their own"):
+    with pytest.raises(ActionError, match="milik DISHUB; petugas hanya dapat menangani"):
         await service.actions.take(filed.reference or "", actor(staff["officer"]))
 
 
