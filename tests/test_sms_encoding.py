@@ -1,0 +1,48 @@
+"""SMS encoding and segments (pure): GSM-7 against UCS-2, and cutting to a budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from channels.sms_encoding import Encoding, fit, measure
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "units", "segments"),
+    [
+        ("Lampu jalan mati", Encoding.GSM7, 16, 1),
+        ("a" * 160, Encoding.GSM7, 160, 1),
+        ("a" * 161, Encoding.GSM7, 161, 2),
+        ("a" * 306, Encoding.GSM7, 306, 2),
+        ("a" * 307, Encoding.GSM7, 307, 3),
+        ("{" * 80, Encoding.GSM7, 160, 1),  # extension characters count twice
+        ("Jalan rusak 😡", Encoding.UCS2, 14, 1),  # the emoji is two UTF-16 units
+        ("😡" * 35, Encoding.UCS2, 70, 1),
+        ("😡" * 36, Encoding.UCS2, 72, 2),
+        ("“Sampah” menumpuk", Encoding.UCS2, 17, 1),  # curly quotes are not GSM
+        ("ꦱꦩ꧀ꦥꦃ", Encoding.UCS2, 5, 1),  # Javanese script
+    ],
+)
+def test_measure(text: str, encoding: Encoding, units: int, segments: int) -> None:
+    size = measure(text)
+    assert (size.encoding, size.units, size.segments) == (encoding, units, segments)
+
+
+def test_fit_cuts_at_a_word_and_keeps_the_tail() -> None:
+    answer = "Petugas sudah memeriksa lokasi dan akan memperbaiki saluran " * 10
+    tail = " … selengkapnya: https://aduan.kota.id/K7QD-4XMP"
+    cut = fit(answer, 2, tail)
+    assert measure(cut).segments == 2
+    assert cut.endswith(tail) and not cut[: -len(tail)].endswith(" ")
+    assert fit("Sudah diperbaiki.", 1, tail) == "Sudah diperbaiki."
+
+
+def test_fit_never_splits_an_emoji() -> None:
+    cut = fit("😡" * 100, 1, "…")
+    assert measure(cut).segments == 1
+    assert cut == "😡" * 34 + "…"
+
+
+def test_fit_refuses_an_impossible_tail() -> None:
+    with pytest.raises(ValueError, match="tail alone does not fit"):
+        fit("x" * 500, 1, "y" * 200)
