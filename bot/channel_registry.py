@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from bot.clock import Clock
 from channels.base import Channel, ChannelName, Lease
+from channels.sms import TwilioSmsChannel
 from channels.telegram import TelegramChannel
 from channels.web import WebChannel
 from config.settings import Settings
@@ -30,9 +31,27 @@ def _telegram(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel 
     )
 
 
+def _sms(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str:
+    if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from):
+        return (
+            "the sms channel is not configured (set ADUAN_TWILIO_ACCOUNT_SID, "
+            "ADUAN_TWILIO_AUTH_TOKEN and ADUAN_TWILIO_FROM)"
+        )
+    return TwilioSmsChannel(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        sender=settings.twilio_from,
+        public_base_url=settings.public_base_url,
+        now=clock.now,
+        api_base=settings.twilio_api_base,
+        max_segments=settings.sms_max_segments,
+    )
+
+
 REGISTRY: dict[ChannelName, ChannelFactory] = {
     ChannelName.WEB: lambda settings, clock, lease: WebChannel(clock.now),
     ChannelName.TELEGRAM: _telegram,
+    ChannelName.SMS: _sms,
 }
 
 

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     # Set it to receive updates by webhook at ADUAN_PUBLIC_BASE_URL/webhooks/telegram.
     telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
 
+    # Twilio SMS: account, token, and a sending number (E.164) or messaging service (MG…).
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_api_base: str | None = None  # tests point the client at a fake
+    sms_max_segments: int = Field(default=3, ge=1, le=10)
+
     agencies_file: Path | None = None
     rules_file: Path | None = None
     rules_refresh_seconds: float = Field(default=2.0, gt=0)
