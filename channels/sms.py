@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import ClassVar
 
 import httpx
-import phonenumbers
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from twilio.base.exceptions import TwilioRestException
@@ -33,27 +32,13 @@ from channels.base import (
     ServiceHandlers,
     TransientSendError,
 )
+from channels.phone import PhoneNumberError, e164
 from channels.sms_encoding import fit
 
 log = logging.getLogger(__name__)
 
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
-
-class SmsNumberError(ValueError):
-    pass
-
-
-def e164(number: str, region: str = "ID") -> str:
-    """'0812 3456 7890' → '+6281234567890'; SmsNumberError for what is not a phone number."""
-    try:
-        parsed = phonenumbers.parse(number, region)
-    except phonenumbers.NumberParseException as exc:
-        raise SmsNumberError(f"{number!r} is not a phone number") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise SmsNumberError(f"{number!r} is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 class TwilioSmsChannel:
@@ -139,7 +124,7 @@ class TwilioSmsChannel:
                 return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
             try:
                 sender = e164(params.get("From", ""))
-            except SmsNumberError as exc:
+            except PhoneNumberError as exc:
                 return JSONResponse({"detail": f"From: {exc}"}, status_code=400)
             sid = params.get("MessageSid") or params.get("SmsSid")
             if not sid:

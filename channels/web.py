@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-import phonenumbers
 from fastapi import APIRouter, Form, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -33,6 +32,7 @@ from channels.base import (
     SendReceipt,
     ServiceHandlers,
 )
+from channels.phone import PhoneNumberError, e164
 
 MAX_TEXT = 10_000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,251}\.[A-Za-z]{2,}$")
@@ -51,16 +51,13 @@ def parse_contact(contact: str) -> Address:
         local, _, domain = contact.rpartition("@")
         return Address(ChannelName.EMAIL, f"{local}@{domain.lower()}")
     try:
-        number = phonenumbers.parse(contact, "ID")
-    except phonenumbers.NumberParseException:
+        return Address(ChannelName.SMS, e164(contact))
+    except PhoneNumberError as exc:
+        if exc.recognised:
+            raise ContactError("contact: this phone number is not valid") from None
         raise ContactError(
             "contact: give a phone number (e.g. 0812 3456 7890) or an email address"
         ) from None
-    if not phonenumbers.is_valid_number(number):
-        raise ContactError("contact: this phone number is not valid")
-    return Address(
-        ChannelName.SMS, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    )
 
 
 def _checked_contact(value: str | None) -> str | None:
