@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.bootstrap import Service, bootstrap
+from bot.bootstrap import Service
 from config.settings import Settings
 from storage.engine import make_engine
+from tests.db import prepared_service
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel
 
 PG_URL = os.environ.get(
@@ -110,6 +111,4 @@ async def service(
     sms: FakeSmsChannel,
     email: FakeEmailChannel,
 ) -> Service:
-    service = bootstrap(settings, clock=clock, channels=[sms, email], engine=engine)
-    await service.prepare_database()
-    return service
+    return await prepared_service(settings, engine, clock, channels=[sms, email])

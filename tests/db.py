@@ -1,14 +1,20 @@
-"""Reading the database directly in tests, to check what the service wrote."""
+"""The service on a test's database, and reading that database directly to check what the
+service wrote."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.bootstrap import Service
+from bot.bootstrap import Service, bootstrap
+from bot.clock import Clock
+from channels.base import Channel
+from config.settings import Settings
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -23,3 +29,19 @@ async def count(service: Service, model: type[SQLModel], *where: Any) -> int:
     async with AsyncSession(service.engine) as session:
         statement = select(sa.func.count()).select_from(model).where(*where)
         return int((await session.exec(statement)).one())
+
+
+async def prepared_service(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: Clock,
+    *,
+    channels: Sequence[Channel] = (),
+    **overrides: object,
+) -> Service:
+    """The service wired by the real composition root on this test's database, migrated
+    and loaded with the defaults; `overrides` change settings (e.g. `sla_working_days=True`)."""
+    configured = settings.model_copy(update=overrides) if overrides else settings
+    service = bootstrap(configured, clock=clock, channels=channels, engine=engine)
+    await service.prepare_database()
+    return service

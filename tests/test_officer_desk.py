@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from bot.bootstrap import Service, bootstrap
+from bot.bootstrap import Service
 from channels.base import (
     ActionKind,
     ActionRequest,
@@ -25,7 +25,7 @@ from storage.models import (
     OfficerRole,
     OutboxMessage,
 )
-from tests.db import rows
+from tests.db import prepared_service, rows
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, FakeTelegramChannel, inbound
 
 _updates = itertools.count(1000)
@@ -46,14 +46,8 @@ async def telegram() -> FakeTelegramChannel:
 async def desk_service(
     settings: Settings, engine, clock: FakeClock, telegram: FakeTelegramChannel
 ) -> Service:  # type: ignore[no-untyped-def]
-    service = bootstrap(
-        settings,
-        clock=clock,
-        engine=engine,
-        channels=[FakeSmsChannel(), FakeEmailChannel(), telegram],
-    )
-    await service.prepare_database()
-    return service
+    channels = [FakeSmsChannel(), FakeEmailChannel(), telegram]
+    return await prepared_service(settings, engine, clock, channels=channels)
 
 
 async def linked(

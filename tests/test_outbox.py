@@ -9,7 +9,7 @@ from bot.bootstrap import Service, bootstrap
 from channels.base import PermanentSendError, TransientSendError
 from config.settings import Settings
 from storage.models import Direction, Message, OutboxMessage, OutboxStatus
-from tests.db import count, rows
+from tests.db import count, prepared_service, rows
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, inbound
 
 
@@ -93,8 +93,7 @@ async def test_unconfigured_channel_waits_with_a_reason_then_goes_out(
     engine,
     clock: FakeClock,  # type: ignore[no-untyped-def]
 ) -> None:
-    without_email = bootstrap(settings, clock=clock, channels=[FakeSmsChannel()], engine=engine)
-    await without_email.prepare_database()
+    without_email = await prepared_service(settings, engine, clock, channels=[FakeSmsChannel()])
     await without_email.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
     await without_email.dispatcher.dispatch_once()
     await without_email.dispatcher.explain_waiting()
@@ -146,8 +145,7 @@ async def test_concurrent_dispatchers_send_every_row_exactly_once(
     clock: FakeClock,  # type: ignore[no-untyped-def]
 ) -> None:
     sms, email = FakeSmsChannel(), FakeEmailChannel()
-    first = bootstrap(settings, clock=clock, channels=[sms, email], engine=engine)
-    await first.prepare_database()
+    first = await prepared_service(settings, engine, clock, channels=[sms, email])
     for i in range(40):
         await first.deliver(inbound(f"Sampah menumpuk di RT {i:02d}", sender=f"+62812555{i:05d}"))
     others = [

@@ -22,7 +22,7 @@ from storage.models import (
     OfficerRole,
     OutboxMessage,
 )
-from tests.db import count, rows
+from tests.db import count, prepared_service, rows
 from tests.fakes import FakeClock, inbound
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -176,9 +176,7 @@ async def test_officers_act_only_on_their_agency(service: Service) -> None:
 async def test_transfer_keeps_or_restarts_the_clock(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, restarts: bool
 ) -> None:
-    configured = settings.model_copy(update={"sla_transfer_restarts_clock": restarts})
-    service = bootstrap(configured, clock=clock, engine=engine)
-    await service.prepare_database()
+    service = await prepared_service(settings, engine, clock, sla_transfer_restarts_clock=restarts)
     filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
     clock.advance(hours=20)
     await service.actions.transfer(
@@ -193,9 +191,7 @@ async def test_complaint_on_the_friday_before_idul_fitri(
     settings: Settings, engine: AsyncEngine
 ) -> None:
     lebaran = FakeClock(datetime(2026, 3, 20, 10, 0, tzinfo=WIB))
-    working = settings.model_copy(update={"sla_working_days": True})
-    service = bootstrap(working, clock=lebaran, engine=engine)
-    await service.prepare_database()
+    service = await prepared_service(settings, engine, lebaran, sla_working_days=True)
     filed = await service.deliver(inbound("Banjir di perumahan kami", at=lebaran.now()))
     # Joint leave runs to Tuesday 24 March: two working days are Wednesday and Thursday.
     assert filed.due_at == datetime(2026, 3, 27, 0, 0, tzinfo=WIB)

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.bootstrap import Service, bootstrap
+from bot.bootstrap import Service
 from config.settings import Settings
 from storage.models import Attachment, Complaint, OutboxMessage, OutboxStatus
-from tests.db import rows
+from tests.db import prepared_service, rows
 from tests.fake_twilio import FakeTwilioApi, running_fake_twilio, signed_post
 from tests.fakes import FakeClock
 
@@ -32,18 +32,16 @@ async def twilio() -> AsyncIterator[FakeTwilioApi]:
 async def service(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, twilio: FakeTwilioApi
 ) -> Service:
-    configured = settings.model_copy(
-        update={
-            "twilio_account_sid": twilio.account_sid,
-            "twilio_auth_token": twilio.auth_token,
-            "twilio_from": "+15005550006",
-            "twilio_api_base": twilio.base_url,
-            "public_base_url": PUBLIC + "/",
-        }
+    return await prepared_service(
+        settings,
+        engine,
+        clock,
+        twilio_account_sid=twilio.account_sid,
+        twilio_auth_token=twilio.auth_token,
+        twilio_from="+15005550006",
+        twilio_api_base=twilio.base_url,
+        public_base_url=PUBLIC + "/",
     )
-    service = bootstrap(configured, clock=clock, engine=engine)
-    await service.prepare_database()
-    return service
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.bootstrap import Service, bootstrap
 from config.settings import Settings
 from storage.models import Complaint, ComplaintStatus, OfficerRole
-from tests.db import rows
+from tests.db import prepared_service, rows
 from tests.fake_telegram import (
     SECRET_HEADER,
     FakeBotApi,
@@ -46,16 +46,14 @@ async def api() -> AsyncIterator[FakeBotApi]:
 async def service(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
 ) -> Service:
-    configured = settings.model_copy(
-        update={
-            "telegram_token": api.token,
-            "telegram_api_base": api.base_url,
-            "telegram_poll_timeout": 1,
-        }
+    return await prepared_service(
+        settings,
+        engine,
+        clock,
+        telegram_token=api.token,
+        telegram_api_base=api.base_url,
+        telegram_poll_timeout=1,
     )
-    service = bootstrap(configured, clock=clock, engine=engine)
-    await service.prepare_database()
-    return service
 
 
 def to(chat_id: int, words: str) -> object:
@@ -144,16 +142,15 @@ async def test_a_redelivered_message_is_one_complaint(service: Service, api: Fak
 async def test_webhook_mode_checks_the_secret_token(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "telegram_token": api.token,
-            "telegram_api_base": api.base_url,
-            "telegram_webhook_secret": "s3cret-token",
-            "public_base_url": "https://aduan.kota.example.go.id/",
-        }
+    service = await prepared_service(
+        settings,
+        engine,
+        clock,
+        telegram_token=api.token,
+        telegram_api_base=api.base_url,
+        telegram_webhook_secret="s3cret-token",
+        public_base_url="https://aduan.kota.example.go.id/",
     )
-    service = bootstrap(configured, clock=clock, engine=engine)
-    await service.prepare_database()
     transport = httpx.ASGITransport(app=service.app)
     update = api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati sejak Senin")
     async with (
