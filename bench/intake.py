@@ -438,14 +438,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    backends = BACKENDS if args.backend == "all" else (args.backend,)
-    results: list[Result] = []
-    for backend in backends:
+async def reachable_backends(choice: str) -> list[str]:
+    """The backends `--backend` names, less PostgreSQL when it cannot be reached (said so)."""
+    reachable = []
+    for backend in BACKENDS if choice == "all" else (choice,):
         if backend == "postgresql" and (problem := await postgres_problem()):
             print(f"postgresql: skipped, cannot connect to {PG_URL} ({problem})")
             continue
+        reachable.append(backend)
+    return reachable
+
+
+async def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: list[Result] = []
+    for backend in await reachable_backends(args.backend):
         print(f"{backend}: {args.n:,} messages (+{WARMUP} warm-up) …", flush=True)
         results.append(await bench_backend(backend, args.n))
     if not results:

@@ -45,13 +45,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 from bench import report, sla_data
-from bench.intake import PG_URL, Database, postgres_problem
+from bench.intake import BACKENDS, PG_URL, Database, reachable_backends
 from bot.bootstrap import Service, bootstrap
 from bot.complaint_log import agency_contact
 from bot.sla_clock import STAGES
 from config.settings import Settings
 
-BACKENDS = ("sqlite", "postgresql")
 SMALL = 10_000
 LARGE = 1_000_000
 DUE = 1_000
@@ -645,12 +644,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 async def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    backends = BACKENDS if args.backend == "all" else (args.backend,)
     results: list[Result] = []
-    for backend in backends:
-        if backend == "postgresql" and (problem := await postgres_problem()):
-            print(f"postgresql: skipped, cannot connect to {PG_URL} ({problem})")
-            continue
+    for backend in await reachable_backends(args.backend):
         results.append(await bench_backend(backend, args.small, args.large, args.due, args.repeats))
     if not results:
         print("nothing measured")
