@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import fields
 
 from channels.base import ActionKind, Button
 
@@ -27,7 +27,7 @@ def rating_buttons() -> tuple[Button, ...]:
 def to_json(buttons: tuple[Button, ...]) -> str | None:
     if not buttons:
         return None
-    return json.dumps([{k: v for k, v in asdict(b).items() if v is not None} for b in buttons])
+    return json.dumps([_fields(button) for button in buttons])
 
 
 def from_json(stored: str | None) -> tuple[Button, ...]:
@@ -43,3 +43,12 @@ def from_json(stored: str | None) -> tuple[Button, ...]:
         )
         for item in json.loads(stored)
     )
+
+
+def _fields(button: Button) -> dict[str, object]:
+    """The button's set fields (asdict would deep-copy each value, for nothing here)."""
+    values = ((name, getattr(button, name)) for name in _BUTTON_FIELDS)
+    return {name: value for name, value in values if value is not None}
+
+
+_BUTTON_FIELDS = tuple(field.name for field in fields(Button))

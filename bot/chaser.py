@@ -22,7 +22,7 @@ from bot.lifecycle import OPEN_STATES
 from bot.sla_clock import BREACH, SlaClock
 from bot.templates import format_when, render
 from channels.base import Address
-from storage.models import Agency, Complaint, Officer, OfficerRole, OutboxMessage
+from storage.models import Agency, Complaint, NewOutboxMessage, Officer, OfficerRole
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Chaser:
             async with self._uow() as uow:
                 due = await uow.complaints.chase_due(now, self._policy.batch)
                 agencies = {agency.id: agency for agency in await uow.agencies.all()}
-                reminders: list[OutboxMessage] = []
+                reminders: list[NewOutboxMessage] = []
                 for complaint in due:
                     reminders += await self._chase(
                         uow, complaint, agencies[complaint.agency_id], now
@@ -110,7 +110,7 @@ class Chaser:
 
     async def _chase(
         self, uow: UnitOfWork, complaint: Complaint, agency: Agency, now: datetime
-    ) -> list[OutboxMessage]:
+    ) -> list[NewOutboxMessage]:
         """The reminders one complaint is due; records the stage and plans the next."""
         if complaint.sla_running_since is None or complaint.status not in OPEN_STATES:
             complaint.next_chase_at = None  # stale: the clock stopped since it was planned
@@ -133,7 +133,7 @@ class Chaser:
                 and (stage < BREACH or self._policy.quiet_hours_apply_to_breaches)
             )
             reminders.append(
-                OutboxMessage(
+                NewOutboxMessage(
                     key=key,
                     kind="chase",
                     channel=to.channel,

@@ -12,11 +12,11 @@ from bot.lifecycle import Event, next_status
 from channels.base import Address, Button, ChannelName
 from storage.models import (
     Agency,
-    AuditEntry,
     Complaint,
     ComplaintStatus,
+    NewAuditEntry,
+    NewOutboxMessage,
     Officer,
-    OutboxMessage,
 )
 from storage.unit_of_work import UnitOfWork
 
@@ -33,7 +33,7 @@ def audit(
     detail: str = "",
 ) -> None:
     uow.audit.add(
-        AuditEntry(
+        NewAuditEntry(
             complaint_id=complaint.id,
             actor=actor,
             action=action,
@@ -98,7 +98,7 @@ def notify_agency(
         )
         return
     uow.outbox.add(
-        OutboxMessage(
+        NewOutboxMessage(
             key=f"agency:{key}",
             kind="agency_notice",
             channel=contact.channel,

@@ -16,7 +16,7 @@ from bot.queries import find_by_reference
 from bot.sla_clock import SlaClock
 from bot.templates import format_when, render
 from channels.base import Button
-from storage.models import Complaint, OutboxMessage
+from storage.models import Complaint, NewOutboxMessage
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 # Outbox kinds of an officer's message to a resident; the first one delivered is the
@@ -217,7 +217,7 @@ class ComplaintActions:
         assert resident is not None and agency is not None
         now = self._clock.now()
         uow.outbox.add(
-            OutboxMessage(
+            NewOutboxMessage(
                 key=f"{kind}:{complaint.reference}:{request_id or uuid.uuid4().hex}",
                 kind=kind,
                 channel=resident.channel,

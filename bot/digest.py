@@ -9,7 +9,7 @@ from bot.clock import Clock
 from bot.complaint_log import agency_contact
 from bot.lifecycle import OPEN_STATES
 from bot.templates import render
-from storage.models import Complaint, OutboxMessage
+from storage.models import Complaint, NewOutboxMessage
 from storage.unit_of_work import UnitOfWorkFactory
 
 _LISTED = 20
@@ -44,7 +44,7 @@ class DailyDigest:
                     if c.sla_running_since and c.due_at.astimezone(self._zone).date() == today
                 ]
                 uow.outbox.add(
-                    OutboxMessage(
+                    NewOutboxMessage(
                         key=key,
                         kind="digest",
                         channel=contact.channel,

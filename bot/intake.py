@@ -45,11 +45,12 @@ from storage.models import (
     Complaint,
     ComplaintStatus,
     Direction,
-    Message,
-    OutboxMessage,
+    NewMessage,
+    NewOutboxMessage,
     Resident,
 )
 from storage.models import Attachment as StoredAttachment
+from storage.repositories import SeenInbound
 from storage.unit_of_work import ConflictError, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -411,7 +412,7 @@ class IntakeService:
     async def _record(self, turn: _Turn, complaint: Complaint | None, kind: str) -> list[int]:
         """Store the inbound message and its attachments; returns the attachments' ids."""
         inbound = turn.inbound
-        message = Message(
+        message = NewMessage(
             complaint_id=complaint.id if complaint else None,
             resident_id=turn.resident_id,
             direction=Direction.INBOUND,
@@ -422,14 +423,13 @@ class IntakeService:
             text=turn.text,
             created_at=inbound.received_at,
         )
-        turn.uow.messages.add(message)
         if not inbound.attachments:
+            turn.uow.messages.add(message)
             return []
-        await turn.uow.flush()
-        assert message.id is not None
+        message_id = await turn.uow.messages.insert(message)
         stored = [
             StoredAttachment(
-                message_id=message.id,
+                message_id=message_id,
                 filename=attachment.filename[:255],
                 content_type=attachment.content_type[:100],
                 size=len(attachment.content),
@@ -446,7 +446,7 @@ class IntakeService:
     def _reply(self, turn: _Turn, text: str, complaint: Complaint | None = None) -> None:
         """Queue the one direct answer this inbound message gets (keyed by it, so once)."""
         turn.uow.outbox.add(
-            OutboxMessage(
+            NewOutboxMessage(
                 key=f"reply:{turn.message_key}",
                 kind="reply",
                 channel=turn.resident.channel,
@@ -527,7 +527,7 @@ class IntakeService:
         )
 
     async def _replay_receipt(
-        self, uow: UnitOfWork, seen: Message, inbound: InboundMessage
+        self, uow: UnitOfWork, seen: SeenInbound, inbound: InboundMessage
     ) -> IntakeReceipt:
         """The same answer the first delivery got, without doing anything again."""
         reply_row = await uow.outbox.by_key(f"reply:{_message_key(inbound)}")

@@ -21,10 +21,10 @@ from bot.rule_desk import ADMIN_ACTIONS, RuleDesk
 from bot.templates import format_when
 from channels.base import ActionKind, ActionRequest, ActionResult, Button, Identity
 from storage.models import (
-    AuditEntry,
     Complaint,
     ComplaintStatus,
     LinkCode,
+    NewAuditEntry,
     Officer,
     OfficerRole,
 )
@@ -221,7 +221,7 @@ class OfficerDesk:
             found.used_at, found.used_by = now, f"{identity.channel}:{identity.user_id}"
             what = "group" if found.officer_id is None else f"officer {found.officer_id}"
             uow.audit.add(
-                AuditEntry(
+                NewAuditEntry(
                     actor=found.used_by,
                     action="link",
                     detail=f"{what} of {agency.code} linked to "

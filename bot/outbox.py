@@ -20,7 +20,7 @@ from bot.buttons import from_json
 from bot.clock import Clock
 from bot.complaints import OFFICER_MESSAGE_KINDS
 from channels.base import Attachment, Channel, OutboundMessage, SendError
-from storage.models import Direction, Message, OutboxMessage, OutboxStatus
+from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class OutboxDispatcher:
             row.provider_message_id = provider_id
             row.last_error = None
             uow.messages.add(
-                Message(
+                NewMessage(
                     complaint_id=row.complaint_id,
                     direction=Direction.OUTBOUND,
                     channel=row.channel,

@@ -20,7 +20,7 @@ from routing.diff import RuleSetDiff, diff_rule_sets
 from routing.loader import LoadedRules, load_rules
 from routing.matcher import CompiledRules
 from routing.rules import RuleSet
-from storage.models import AuditEntry, RuleSetVersion
+from storage.models import NewAuditEntry, RuleSetVersion
 from storage.unit_of_work import ConflictError, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class RuleBook:
                     )
                     uow.rule_sets.add(stored)
                     uow.audit.add(
-                        AuditEntry(
+                        NewAuditEntry(
                             actor=f"admin:{author}"[:64],
                             action="rules_rollback" if restored_from else "rules_apply",
                             detail=f"version {stored.version}: {comment}",

@@ -5,6 +5,7 @@ Times are stored as UTC and always come back timezone-aware, on SQLite as on Pos
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -200,6 +201,25 @@ class Message(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to append to the log (messages are never edited once written).
+
+    Appended rows are plain dataclasses, not table models: intake writes several per
+    message, and building and flushing ORM objects costs ten times a Core INSERT.
+    """
+
+    direction: Direction
+    channel: str
+    kind: str
+    text: str
+    created_at: datetime
+    complaint_id: int | None = None
+    resident_id: int | None = None
+    provider_message_id: str | None = None
+    thread_key: str | None = None
+
+
 class Attachment(SQLModel, table=True):
     __tablename__ = "attachments"
 
@@ -242,6 +262,24 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _optional_time()
 
 
+@dataclass(frozen=True)
+class NewOutboxMessage:
+    """A message to queue; the dispatcher then works on it as an `OutboxMessage`."""
+
+    key: str
+    kind: str
+    channel: str
+    recipient: str
+    text: str
+    next_attempt_at: datetime
+    created_at: datetime
+    complaint_id: int | None = None
+    subject: str | None = None
+    in_reply_to: str | None = None
+    buttons: str | None = None
+    attachment_ids: str | None = None
+
+
 class AuditEntry(SQLModel, table=True):
     """Who did what to which complaint, and when. Rows are only ever added."""
 
@@ -255,6 +293,19 @@ class AuditEntry(SQLModel, table=True):
     to_status: str | None = Field(default=None, max_length=24)
     detail: str = Field(default="", sa_type=sa.Text)
     created_at: datetime = _time()
+
+
+@dataclass(frozen=True)
+class NewAuditEntry:
+    """An audit row to append."""
+
+    actor: str
+    action: str
+    created_at: datetime
+    complaint_id: int | None = None
+    from_status: str | None = None
+    to_status: str | None = None
+    detail: str = ""
 
 
 class RuleSetVersion(SQLModel, table=True):

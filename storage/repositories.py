@@ -1,14 +1,20 @@
-"""Repositories: the queries the service layer needs, named for what they find."""
+"""Repositories: the queries the service layer needs, named for what they find.
+
+The queries every inbound message makes are built once, at import, with bound parameters:
+building a statement costs about as much as SQLite takes to run it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.appends import StagedAppends
 from storage.models import (
     Agency,
     Attachment,
@@ -18,6 +24,9 @@ from storage.models import (
     Direction,
     LinkCode,
     Message,
+    NewAuditEntry,
+    NewMessage,
+    NewOutboxMessage,
     Officer,
     OfficerRole,
     OutboxMessage,
@@ -27,13 +36,49 @@ from storage.models import (
     RuleSetVersion,
 )
 
+_AGENCY_BY_CODE = select(Agency).where(Agency.code == sa.bindparam("code"))
+_RESIDENT_BY_ADDRESS = select(Resident).where(
+    Resident.channel == sa.bindparam("channel"), Resident.address == sa.bindparam("address")
+)
+_INBOUND_SEEN = sa.select(col(Message.kind), col(Message.complaint_id)).where(
+    col(Message.channel) == sa.bindparam("channel"),
+    col(Message.provider_message_id) == sa.bindparam("provider_id"),
+    col(Message.direction) == Direction.INBOUND,
+)
+_COMPLAINT_AWAITING_RESIDENT = (
+    select(Complaint)
+    .where(
+        Complaint.resident_id == sa.bindparam("resident_id"),
+        Complaint.status == ComplaintStatus.WAITING_FOR_RESIDENT,
+    )
+    .order_by(col(Complaint.updated_at).desc())
+    .limit(1)
+)
+_COMPLAINT_LATEST_FOR_RESIDENT = (
+    select(Complaint)
+    .where(
+        Complaint.resident_id == sa.bindparam("resident_id"),
+        Complaint.last_message_at >= sa.bindparam("since"),
+    )
+    .order_by(col(Complaint.last_message_at).desc(), col(Complaint.id).desc())
+    .limit(1)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SeenInbound:
+    """What became of an inbound message already taken: its kind and complaint."""
+
+    kind: str
+    complaint_id: int | None
+
 
 class AgencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def by_code(self, code: str) -> Agency | None:
-        result = await self._session.exec(select(Agency).where(Agency.code == code))
+        result = await self._session.exec(_AGENCY_BY_CODE, params={"code": code})
         return result.first()
 
     async def get(self, agency_id: int) -> Agency | None:
@@ -97,7 +142,7 @@ class ResidentRepository:
 
     async def find(self, channel: str, address: str) -> Resident | None:
         result = await self._session.exec(
-            select(Resident).where(Resident.channel == channel, Resident.address == address)
+            _RESIDENT_BY_ADDRESS, params={"channel": channel, "address": address}
         )
         return result.first()
 
@@ -138,23 +183,15 @@ class ComplaintRepository:
     ) -> Complaint | None:
         """The resident's most recently active complaint, if active since `active_since`."""
         result = await self._session.exec(
-            select(Complaint)
-            .where(Complaint.resident_id == resident_id, Complaint.last_message_at >= active_since)
-            .order_by(col(Complaint.last_message_at).desc(), col(Complaint.id).desc())
-            .limit(1)
+            _COMPLAINT_LATEST_FOR_RESIDENT,
+            params={"resident_id": resident_id, "since": active_since},
         )
         return result.first()
 
     async def awaiting_resident(self, resident_id: int) -> Complaint | None:
         """The resident's newest complaint on which the agency waits for their answer."""
         result = await self._session.exec(
-            select(Complaint)
-            .where(
-                Complaint.resident_id == resident_id,
-                Complaint.status == ComplaintStatus.WAITING_FOR_RESIDENT,
-            )
-            .order_by(col(Complaint.updated_at).desc())
-            .limit(1)
+            _COMPLAINT_AWAITING_RESIDENT, params={"resident_id": resident_id}
         )
         return result.first()
 
@@ -236,18 +273,18 @@ class ComplaintRepository:
 
 
 class MessageRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, appends: StagedAppends) -> None:
         self._session = session
+        self._appends = appends
 
-    async def find_inbound(self, channel: str, provider_message_id: str) -> Message | None:
-        result = await self._session.exec(
-            select(Message).where(
-                Message.channel == channel,
-                Message.provider_message_id == provider_message_id,
-                Message.direction == Direction.INBOUND,
-            )
+    async def find_inbound(self, channel: str, provider_message_id: str) -> SeenInbound | None:
+        """The inbound message this provider id was, if intake already took it."""
+        connection = await self._session.connection()
+        result = await connection.execute(
+            _INBOUND_SEEN, {"channel": channel, "provider_id": provider_message_id}
         )
-        return result.first()
+        row = result.first()
+        return SeenInbound(row.kind, row.complaint_id) if row else None
 
     async def for_complaint(self, complaint_id: int) -> Sequence[Message]:
         result = await self._session.exec(
@@ -255,8 +292,17 @@ class MessageRepository:
         )
         return result.all()
 
-    def add(self, message: Message) -> None:
-        self._session.add(message)
+    def add(self, message: NewMessage) -> None:
+        """Append to the log when the transaction next flushes."""
+        self._appends.add(message)
+
+    async def insert(self, message: NewMessage) -> int:
+        """Append now, for a caller that needs the new row's id (to attach files to it)."""
+        connection = await self._session.connection()
+        result = await connection.execute(sa.insert(Message).values(vars(message)))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def add_attachment(self, attachment: Attachment) -> None:
         self._session.add(attachment)
@@ -271,11 +317,13 @@ class MessageRepository:
 
 
 class OutboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, appends: StagedAppends) -> None:
         self._session = session
+        self._appends = appends
 
-    def add(self, row: OutboxMessage) -> None:
-        self._session.add(row)
+    def add(self, row: NewOutboxMessage) -> None:
+        """Queue when the transaction next flushes."""
+        self._appends.add(row)
 
     async def get(self, row_id: int) -> OutboxMessage | None:
         return await self._session.get(OutboxMessage, row_id)
@@ -371,11 +419,12 @@ class OutboxRepository:
 
 
 class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, appends: StagedAppends) -> None:
         self._session = session
+        self._appends = appends
 
-    def add(self, entry: AuditEntry) -> None:
-        self._session.add(entry)
+    def add(self, entry: NewAuditEntry) -> None:
+        self._appends.add(entry)
 
     async def for_complaint(self, complaint_id: int) -> Sequence[AuditEntry]:
         result = await self._session.exec(

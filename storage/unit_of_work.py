@@ -8,6 +8,7 @@ from sqlalchemy import literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from storage.appends import StagedAppends
 from storage.engine import SessionFactory
 from storage.repositories import (
     AgencyRepository,
@@ -43,13 +44,14 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._session_factory()
         session = self._session
+        self._appends = appends = StagedAppends()
         self.agencies = AgencyRepository(session)
         self.residents = ResidentRepository(session)
         self.officers = OfficerRepository(session)
         self.complaints = ComplaintRepository(session)
-        self.messages = MessageRepository(session)
-        self.outbox = OutboxRepository(session)
-        self.audit = AuditRepository(session)
+        self.messages = MessageRepository(session, appends)
+        self.outbox = OutboxRepository(session, appends)
+        self.audit = AuditRepository(session, appends)
         self.rule_sets = RuleSetRepository(session)
         return self
 
@@ -64,12 +66,16 @@ class UnitOfWork:
         await self._session.close()
 
     async def flush(self) -> None:
+        """Write what was added or changed so far, keeping the transaction open."""
         try:
             await self._session.flush()
+            if self._appends:
+                await self._appends.write(await self._session.connection())
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc
 
     async def commit(self) -> None:
+        await self.flush()
         try:
             await self._session.commit()
         except IntegrityError as exc:
