@@ -12,6 +12,7 @@ from bot.lifecycle import Event, next_status
 from channels.base import Address, Button, ChannelName
 from storage.models import (
     Agency,
+    AnyComplaint,
     Complaint,
     ComplaintStatus,
     NewAuditEntry,
@@ -23,7 +24,7 @@ from storage.unit_of_work import UnitOfWork
 
 def audit(
     uow: UnitOfWork,
-    complaint: Complaint,
+    complaint: AnyComplaint,
     action: str,
     *,
     actor: str,
@@ -73,7 +74,7 @@ def transition(
 def notify_agency(
     uow: UnitOfWork,
     agency: Agency,
-    complaint: Complaint,
+    complaint: AnyComplaint,
     text: str,
     *,
     key: str,

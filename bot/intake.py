@@ -39,19 +39,22 @@ from channels.base import (
     clean_text,
 )
 from routing import Router
+from storage.errors import ConflictError
 from storage.models import (
     ANONYMOUS_PREFIX,
     Agency,
+    AnyComplaint,
     Complaint,
     ComplaintStatus,
     Direction,
+    NewComplaint,
     NewMessage,
     NewOutboxMessage,
     Resident,
 )
 from storage.models import Attachment as StoredAttachment
 from storage.repositories import SeenInbound
-from storage.unit_of_work import ConflictError, UnitOfWork, UnitOfWorkFactory
+from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +95,25 @@ class IntakeService:
         """Take one message; safe to call again with the same message at any time."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return await self._handle_once(message)
+                return await self._handle_once(message, maybe_seen=attempt > 1)
             except ConflictError:
-                # A concurrent delivery of the same message or resident, or a reference
-                # collision: the retry sees the winner's rows.
+                # The message was taken before (the unique index on its provider id said so),
+                # or a concurrent delivery created the same resident, or two references
+                # collided: the retry sees the winner's rows.
                 if attempt == _ATTEMPTS:
                     raise
                 log.info("intake conflict, retrying", extra={"attempt": attempt})
         raise AssertionError("unreachable")
 
-    async def _handle_once(self, inbound: InboundMessage) -> IntakeReceipt:
+    async def _handle_once(self, inbound: InboundMessage, *, maybe_seen: bool) -> IntakeReceipt:
         async with self._uow() as uow:
-            seen = await uow.messages.find_inbound(inbound.channel, inbound.provider_message_id)
-            if seen is not None:
-                return await self._replay_receipt(uow, seen, inbound)
+            # Redeliveries are rare, so the first attempt does not look for the message: the
+            # unique index on (channel, provider id) refuses a second copy at commit, and the
+            # retry after that conflict looks it up and answers as the first time.
+            if maybe_seen:
+                seen = await uow.messages.find_inbound(inbound.channel, inbound.provider_message_id)
+                if seen is not None:
+                    return await self._replay_receipt(uow, seen, inbound)
             text = clean_text(inbound.text)
             resident, is_new = await self._resident(uow, inbound, text)
             turn = _Turn(uow, inbound, resident, text, self._clock.now(), is_new)
@@ -340,7 +348,7 @@ class IntakeService:
                 "and no fallback agency is configured: run `aduan db upgrade` to load the defaults"
             )
         limit = self._policy.max_text_chars
-        complaint = Complaint(
+        complaint = NewComplaint(
             reference=new_reference(),
             resident_id=turn.resident_id,
             channel=inbound.channel,
@@ -362,8 +370,7 @@ class IntakeService:
             updated_at=turn.now,
         )
         self._sla.start(complaint, agency, inbound.received_at)
-        uow.complaints.add(complaint)
-        await uow.flush()
+        await uow.complaints.insert(complaint)
         self._audit(
             turn, complaint, "create", to_status=ComplaintStatus.NEW, detail=inbound.channel
         )
@@ -409,7 +416,7 @@ class IntakeService:
 
     # --- writing ----------------------------------------------------------------------
 
-    async def _record(self, turn: _Turn, complaint: Complaint | None, kind: str) -> list[int]:
+    async def _record(self, turn: _Turn, complaint: AnyComplaint | None, kind: str) -> list[int]:
         """Store the inbound message and its attachments; returns the attachments' ids."""
         inbound = turn.inbound
         message = NewMessage(
@@ -443,7 +450,7 @@ class IntakeService:
         await turn.uow.flush()
         return [row.id for row in stored if row.id is not None]
 
-    def _reply(self, turn: _Turn, text: str, complaint: Complaint | None = None) -> None:
+    def _reply(self, turn: _Turn, text: str, complaint: AnyComplaint | None = None) -> None:
         """Queue the one direct answer this inbound message gets (keyed by it, so once)."""
         turn.uow.outbox.add(
             NewOutboxMessage(
@@ -464,7 +471,7 @@ class IntakeService:
         self,
         turn: _Turn,
         agency: Agency,
-        complaint: Complaint,
+        complaint: AnyComplaint,
         text: str,
         buttons: tuple[Button, ...] = (),
         attachments: list[int] | None = None,
@@ -489,7 +496,7 @@ class IntakeService:
     def _audit(
         self,
         turn: _Turn,
-        complaint: Complaint,
+        complaint: AnyComplaint,
         action: str,
         *,
         from_status: ComplaintStatus | None = None,
@@ -514,7 +521,7 @@ class IntakeService:
         return agency
 
     def _receipt(
-        self, outcome: Outcome, reply: str, complaint: Complaint, agency: Agency
+        self, outcome: Outcome, reply: str, complaint: AnyComplaint, agency: Agency
     ) -> IntakeReceipt:
         return IntakeReceipt(
             outcome,
@@ -593,7 +600,7 @@ def _message_key(inbound: InboundMessage) -> str:
     return f"{inbound.channel}:{inbound.provider_message_id}"
 
 
-def _coordinates(complaint: Complaint) -> str | None:
+def _coordinates(complaint: AnyComplaint) -> str | None:
     if complaint.latitude is None or complaint.longitude is None:
         return None
     return f"{complaint.latitude:.5f}, {complaint.longitude:.5f}"

@@ -20,8 +20,9 @@ from routing.diff import RuleSetDiff, diff_rule_sets
 from routing.loader import LoadedRules, load_rules
 from routing.matcher import CompiledRules
 from routing.rules import RuleSet
+from storage.errors import ConflictError
 from storage.models import NewAuditEntry, RuleSetVersion
-from storage.unit_of_work import ConflictError, UnitOfWorkFactory
+from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

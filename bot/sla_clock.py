@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.sla import SlaPolicy, WorkCalendar
-from storage.models import Agency, Complaint
+from storage.models import Agency, AnyComplaint, Complaint
 
 # Reminder stages: the share of the allowed time used when each falls due.
 STAGES = (0.5, 0.75, 0.9, 1.0)
@@ -35,7 +35,7 @@ class SlaClock:
         self._policies = policies
         self._calendar = policies.calendar
 
-    def start(self, complaint: Complaint, agency: Agency, at: datetime) -> None:
+    def start(self, complaint: AnyComplaint, agency: Agency, at: datetime) -> None:
         """A fresh clock from `at`: new complaints, reopened ones, restarting transfers."""
         policy = self._policies.for_agency(agency)
         complaint.sla_budget_seconds = policy.budget.total_seconds()
@@ -64,7 +64,7 @@ class SlaClock:
         """Answered, closed or rejected: no more reminders."""
         self.pause(complaint, at)
 
-    def stage_at(self, complaint: Complaint, stage: int) -> datetime:
+    def stage_at(self, complaint: AnyComplaint, stage: int) -> datetime:
         """When reminder `stage` (1-based) falls due for a running clock."""
         if stage > BREACH:
             return complaint.due_at + DAILY * (stage - BREACH)
@@ -95,7 +95,7 @@ class SlaClock:
         extra = self._calendar.between(running, at) if running else timedelta(0)
         return timedelta(seconds=complaint.sla_elapsed_seconds) + extra
 
-    def _plan(self, complaint: Complaint) -> None:
+    def _plan(self, complaint: AnyComplaint) -> None:
         assert complaint.sla_running_since is not None
         left = timedelta(seconds=complaint.sla_budget_seconds - complaint.sla_elapsed_seconds)
         complaint.due_at = self._calendar.add(complaint.sla_running_since, max(left, timedelta(0)))

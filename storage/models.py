@@ -179,6 +179,42 @@ class Complaint(SQLModel, table=True):
     updated_at: datetime = _time()
 
 
+@dataclass
+class NewComplaint:
+    """A complaint being filed, before it is a row; `ComplaintRepository.insert` writes it
+    with one Core INSERT and sets its `id`. Later changes load it as a `Complaint`."""
+
+    reference: str
+    resident_id: int
+    channel: str
+    status: ComplaintStatus
+    agency_id: int
+    text: str
+    routing_rule: str
+    routing_explanation: str
+    received_at: datetime
+    due_at: datetime
+    last_message_at: datetime
+    updated_at: datetime
+    routing_version: str | None = None
+    routing_terms: str = ""
+    subject: str | None = None
+    location_text: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    sla_budget_seconds: float = 0
+    sla_elapsed_seconds: float = 0
+    sla_running_since: datetime | None = None
+    chase_stage: int = 0
+    next_chase_at: datetime | None = None
+    id: int | None = None
+
+
+# What the SLA clock, audit rows and notices work on: a stored complaint being changed,
+# or one being filed.
+AnyComplaint = Complaint | NewComplaint
+
+
 class Message(SQLModel, table=True):
     """Every message in or out: the conversation log. Inbound ids deduplicate intake."""
 

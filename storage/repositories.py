@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.appends import StagedAppends
+from storage.errors import ConflictError
 from storage.models import (
     Agency,
     Attachment,
@@ -25,6 +27,7 @@ from storage.models import (
     LinkCode,
     Message,
     NewAuditEntry,
+    NewComplaint,
     NewMessage,
     NewOutboxMessage,
     Officer,
@@ -63,6 +66,9 @@ _COMPLAINT_LATEST_FOR_RESIDENT = (
     .order_by(col(Complaint.last_message_at).desc(), col(Complaint.id).desc())
     .limit(1)
 )
+
+
+_INSERT_COMPLAINT = sa.insert(Complaint).returning(col(Complaint.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +274,15 @@ class ComplaintRepository:
         )
         return result.all()
 
-    def add(self, complaint: Complaint) -> None:
-        self._session.add(complaint)
+    async def insert(self, complaint: NewComplaint) -> None:
+        """Write a new complaint now and set its id."""
+        values = {name: value for name, value in vars(complaint).items() if name != "id"}
+        connection = await self._session.connection()
+        try:
+            result = await connection.execute(_INSERT_COMPLAINT, values)
+        except IntegrityError as exc:
+            raise ConflictError(str(exc.orig)) from exc
+        complaint.id = result.scalar_one()
 
 
 class MessageRepository:
@@ -299,7 +312,10 @@ class MessageRepository:
     async def insert(self, message: NewMessage) -> int:
         """Append now, for a caller that needs the new row's id (to attach files to it)."""
         connection = await self._session.connection()
-        result = await connection.execute(sa.insert(Message).values(vars(message)))
+        try:
+            result = await connection.execute(sa.insert(Message).values(vars(message)))
+        except IntegrityError as exc:
+            raise ConflictError(str(exc.orig)) from exc
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from storage.appends import StagedAppends
 from storage.engine import SessionFactory
+from storage.errors import ConflictError
 from storage.repositories import (
     AgencyRepository,
     AuditRepository,
@@ -20,10 +21,6 @@ from storage.repositories import (
     ResidentRepository,
     RuleSetRepository,
 )
-
-
-class ConflictError(Exception):
-    """Another transaction wrote the same unique row first; retrying will see it."""
 
 
 class UnitOfWork:

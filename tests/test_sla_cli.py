@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
 from bot.complaints import Actor, Role
-from storage.models import AuditEntry, Complaint, ComplaintStatus, OutboxMessage, Resident
+from storage.models import (
+    AuditEntry,
+    Complaint,
+    ComplaintStatus,
+    NewComplaint,
+    OutboxMessage,
+    Resident,
+)
 from tests.db import count, rows
 from tests.fakes import FakeClock, inbound
 from tests.service_process import aduan_executable, clean_env, run_cli
@@ -65,8 +72,8 @@ async def _due_complaints(service: Service, n: int) -> None:
         await uow.flush()
         assert resident.id is not None
         for i in range(n):
-            uow.complaints.add(
-                Complaint(
+            await uow.complaints.insert(
+                NewComplaint(
                     reference=f"C{i:07d}"[:4] + "-" + f"C{i:07d}"[4:],
                     resident_id=resident.id,
                     channel="sms",

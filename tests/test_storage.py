@@ -14,8 +14,8 @@ from sqlmodel import SQLModel
 
 from bot.bootstrap import Prepared, Service
 from storage import migrate
+from storage.errors import ConflictError
 from storage.models import Agency, RuleSetVersion
-from storage.unit_of_work import ConflictError
 from tests.db import count, rows
 
 
