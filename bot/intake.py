@@ -50,7 +50,7 @@ from storage.models import (
     NewComplaint,
     NewMessage,
     NewOutboxMessage,
-    Resident,
+    ResidentContact,
 )
 from storage.models import Attachment as StoredAttachment
 from storage.repositories import SeenInbound
@@ -170,26 +170,30 @@ class IntakeService:
 
     async def _resident(
         self, uow: UnitOfWork, inbound: InboundMessage, text: str
-    ) -> tuple[Resident, bool]:
+    ) -> tuple[ResidentContact, bool]:
         """The sender, and whether they write for the first time."""
         address = inbound.reply_to or Address(
             inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
         )
         resident = await uow.residents.find(address.channel, address.address)
         if resident is None:
-            resident = Resident(
-                channel=address.channel,
-                address=address.address,
-                display_name=inbound.display_name,
+            resident = await uow.residents.insert(
+                address.channel,
+                address.address,
                 language=inbound.language or inbound.language_hint or guess_language(text),
+                display_name=inbound.display_name,
                 created_at=self._clock.now(),
             )
-            uow.residents.add(resident)
-            await uow.flush()
             return resident, True
         if inbound.language and inbound.language != resident.language:
-            resident.language = inbound.language
+            resident = await self._set_language(uow, resident, inbound.language)
         return resident, False
+
+    async def _set_language(
+        self, uow: UnitOfWork, resident: ResidentContact, language: str
+    ) -> ResidentContact:
+        await uow.residents.set_language(resident.id, language)
+        return replace(resident, language=language)
 
     # --- commands ---------------------------------------------------------------------
 
@@ -212,7 +216,7 @@ class IntakeService:
             case LanguageChoice(language=None):
                 reply = render("language_unknown", turn.language)
             case LanguageChoice(language=str(language)):
-                turn.resident.language = language
+                turn.resident = await self._set_language(turn.uow, turn.resident, language)
                 reply = render("language_set", language)
             case RatingGiven(score=score):
                 since = turn.inbound.received_at - self._policy.reopen_window
@@ -568,12 +572,11 @@ class _Turn:
         self,
         uow: UnitOfWork,
         inbound: InboundMessage,
-        resident: Resident,
+        resident: ResidentContact,
         text: str,
         now: datetime,
         first_contact: bool,
     ) -> None:
-        assert resident.id is not None
         # A resident writing for the first time has no complaint to continue.
         self.first_contact = first_contact
         self.uow = uow

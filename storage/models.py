@@ -136,6 +136,21 @@ class Resident(SQLModel, table=True):
         return self.address.startswith(ANONYMOUS_PREFIX)
 
 
+@dataclass(frozen=True, slots=True)
+class ResidentContact:
+    """Who is writing, as intake reads (or has just written) them; changes go through
+    `ResidentRepository` methods, so this copy is never edited in place."""
+
+    id: int
+    channel: str
+    address: str
+    language: str
+
+    @property
+    def anonymous(self) -> bool:
+        return self.address.startswith(ANONYMOUS_PREFIX)
+
+
 class Complaint(SQLModel, table=True):
     __tablename__ = "complaints"
     __table_args__ = (

@@ -35,13 +35,21 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     Resident,
+    ResidentContact,
     RuleProposal,
     RuleSetVersion,
 )
 
 _AGENCY_BY_CODE = select(Agency).where(Agency.code == sa.bindparam("code"))
-_RESIDENT_BY_ADDRESS = select(Resident).where(
-    Resident.channel == sa.bindparam("channel"), Resident.address == sa.bindparam("address")
+_RESIDENT_BY_ADDRESS = sa.select(col(Resident.id), col(Resident.language)).where(
+    col(Resident.channel) == sa.bindparam("channel"),
+    col(Resident.address) == sa.bindparam("address"),
+)
+_INSERT_RESIDENT = sa.insert(Resident).returning(col(Resident.id))
+_SET_LANGUAGE = (
+    sa.update(Resident)
+    .where(col(Resident.id) == sa.bindparam("resident_id"))
+    .values(language=sa.bindparam("language"))
 )
 _INBOUND_SEEN = sa.select(col(Message.kind), col(Message.complaint_id)).where(
     col(Message.channel) == sa.bindparam("channel"),
@@ -146,11 +154,43 @@ class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def find(self, channel: str, address: str) -> Resident | None:
-        result = await self._session.exec(
-            _RESIDENT_BY_ADDRESS, params={"channel": channel, "address": address}
+    async def find(self, channel: str, address: str) -> ResidentContact | None:
+        connection = await self._session.connection()
+        result = await connection.execute(
+            _RESIDENT_BY_ADDRESS, {"channel": channel, "address": address}
         )
-        return result.first()
+        row = result.first()
+        return ResidentContact(int(row.id), channel, address, row.language) if row else None
+
+    async def insert(
+        self,
+        channel: str,
+        address: str,
+        *,
+        language: str,
+        display_name: str | None,
+        created_at: datetime,
+    ) -> ResidentContact:
+        """Write a new resident now."""
+        values = {
+            "channel": channel,
+            "address": address,
+            "language": language,
+            "display_name": display_name[:200] if display_name else None,
+            "created_at": created_at,
+        }
+        connection = await self._session.connection()
+        try:
+            result = await connection.execute(_INSERT_RESIDENT, values)
+        except IntegrityError as exc:
+            raise ConflictError(str(exc.orig)) from exc
+        resident_id = result.scalar_one()
+        assert resident_id is not None
+        return ResidentContact(resident_id, channel, address, language)
+
+    async def set_language(self, resident_id: int, language: str) -> None:
+        connection = await self._session.connection()
+        await connection.execute(_SET_LANGUAGE, {"resident_id": resident_id, "language": language})
 
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)
