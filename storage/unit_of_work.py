@@ -72,8 +72,11 @@ class UnitOfWork:
             raise ConflictError(str(exc.orig)) from exc
 
     async def commit(self) -> None:
-        await self.flush()
         try:
+            # Appended rows can only point at rows already flushed (an id exists only then),
+            # so they go first and the commit flushes the ORM's changes after them.
+            if self._appends:
+                await self._appends.write(await self._session.connection())
             await self._session.commit()
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc
