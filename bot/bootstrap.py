@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +26,7 @@ from bot.channel_registry import build_channels
 from bot.chaser import ChasePolicy, Chaser, QuietHours
 from bot.clock import Clock, SystemClock
 from bot.complaints import ComplaintActions
+from bot.delivery import DeliveryReports
 from bot.digest import DailyDigest
 from bot.intake import IntakePolicy, IntakeService
 from bot.officer_desk import OfficerDesk
@@ -32,14 +35,16 @@ from bot.rule_desk import RuleDesk
 from bot.rulebook import LiveRouter, RuleBook
 from bot.sla import OfficeHours, WorkCalendar, indonesian_holidays
 from bot.sla_clock import SlaClock, SlaPolicies
+from bot.tracking import TrackingLinks
 from bot.web_app import create_app
-from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
+from channels.base import Channel, InboundMessage, IntakeReceipt, Outcome, ServiceHandlers
 from channels.web import ContactError, WebChannel, parse_contact
 from config.settings import Settings, SettingsError
 from routing import CompiledRules, load_rules
 from storage import migrate
 from storage.engine import make_engine, make_session_factory
 from storage.lease import LeaderLease
+from storage.service_values import shared_value
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,8 @@ class Service:
     desk: OfficerDesk
     channels: dict[str, Channel]
     unconfigured: dict[str, str]
+    delivery: DeliveryReports
+    links: TrackingLinks
     app: FastAPI = field(init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -78,6 +85,11 @@ class Service:
         """The one callback every channel gets: intake, then nudge the dispatcher."""
         receipt = await self.intake.handle(message)
         self.dispatcher.wake()
+        if receipt.outcome is Outcome.COMPLAINT and receipt.reference:
+            # Only the filer gets the link that opens the conversation; anyone may add to an
+            # anonymous complaint by its reference, but not read what the agency answered.
+            url = await self.links.url(receipt.reference)
+            receipt = dataclasses.replace(receipt, tracking_url=url)
         return receipt
 
     async def prepare_database(self) -> Prepared:
@@ -109,7 +121,9 @@ class Service:
         self._stopping.clear()
         await self.router.refresh()
         for channel in self.channels.values():
-            await channel.start(ServiceHandlers(self.deliver, self.desk.handle))
+            await channel.start(
+                ServiceHandlers(self.deliver, self.desk.handle, self.delivery.record)
+            )
         await self.dispatcher.explain_waiting()
         dispatcher = asyncio.create_task(self.dispatcher.run(self._stopping), name="outbox")
         scheduler = self._scheduler()
@@ -210,6 +224,13 @@ def chase_policy(settings: Settings) -> ChasePolicy:
     )
 
 
+async def _secret_key(settings: Settings, engine: AsyncEngine, clock: Clock) -> str:
+    """ADUAN_SECRET_KEY, or the key generated once and kept in the database for all instances."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    return await shared_value(engine, "secret_key", lambda: secrets.token_urlsafe(32), clock.now())
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -225,6 +246,7 @@ def bootstrap(
     for channel in channels:
         ready[channel.name] = channel
         unconfigured.pop(channel.name, None)
+    links = TrackingLinks(settings.public_base_url, lambda: _secret_key(settings, engine, clock))
     rules_file = settings.rules_file or DEFAULT_RULES
     # The file's rules serve until the database's newest version is read at start-up.
     initial = load_rules(
@@ -243,6 +265,9 @@ def bootstrap(
             reopen_window=timedelta(days=settings.reopen_window_days),
             max_text_chars=settings.max_text_chars,
             merging_channels=frozenset(name for name, ch in ready.items() if ch.merges_bursts),
+            short_text_channels=frozenset(
+                name for name, ch in ready.items() if ch.prefers_short_text
+            ),
         ),
     )
     dispatcher = OutboxDispatcher(
@@ -256,6 +281,7 @@ def bootstrap(
             poll_interval=settings.outbox_poll_seconds,
         ),
         unconfigured,
+        links=links,
     )
     rulebook = RuleBook(uow, clock)
     actions = ComplaintActions(
@@ -280,6 +306,8 @@ def bootstrap(
         OfficerDesk(uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router)),
         ready,
         unconfigured,
+        DeliveryReports(uow, clock),
+        links,
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):
@@ -300,6 +328,8 @@ def bootstrap(
         ],
         uow=uow,
         clock=clock,
+        links=links,
+        zone=settings.zone,
         health=service.health,
         max_request_bytes=settings.max_request_bytes,
         lifespan=lifespan,

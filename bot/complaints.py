@@ -22,6 +22,8 @@ from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 # Outbox kinds of an officer's message to a resident; the first one delivered is the
 # complaint's response, which the SLA measures.
 OFFICER_MESSAGE_KINDS = frozenset({"officer_reply", "officer_question"})
+# Outbox kinds of everything the agency tells a resident about their complaint.
+TO_RESIDENT_KINDS = OFFICER_MESSAGE_KINDS | {"closure", "rejection"}
 
 
 class ActionError(Exception):

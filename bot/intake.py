@@ -74,6 +74,8 @@ class IntakePolicy:
     max_text_chars: int = 10_000
     # Channels whose residents split one complaint over several quick messages.
     merging_channels: frozenset[str] = frozenset()
+    # Channels whose residents pay per SMS segment: they get the short replies.
+    short_text_channels: frozenset[str] = frozenset()
 
 
 class IntakeService:
@@ -244,10 +246,10 @@ class IntakeService:
         return render(
             "status",
             turn.language,
+            short=self._short(turn),
             reference=complaint.reference,
             status=status_label(complaint.status, turn.language),
-            agency=agency.name,
-            due=format_when(complaint.due_at, turn.language, self._policy.zone),
+            **self._agency_and_due(turn, agency, complaint),
         )
 
     # --- follow-ups -------------------------------------------------------------------
@@ -406,19 +408,36 @@ class IntakeService:
             buttons=complaint_buttons(complaint.reference),
             attachments=attachments,
         )
+        short = self._short(turn)
         reply = render(
             "ack_new",
             turn.language,
+            short=short,
             reference=complaint.reference,
-            agency=agency.name,
-            due=format_when(complaint.due_at, turn.language, self._policy.zone),
+            **self._agency_and_due(turn, agency, complaint),
         )
         if len(turn.text) > limit:
-            reply += render("long_text_kept", turn.language)
+            reply += render("long_text_kept", turn.language, short=short)
         self._reply(turn, reply, complaint)
         return self._receipt(Outcome.COMPLAINT, reply, complaint, agency)
 
     # --- writing ----------------------------------------------------------------------
+
+    def _short(self, turn: _Turn) -> bool:
+        """Whether the resident's answers go where each segment costs (SMS)."""
+        return turn.resident.channel in self._policy.short_text_channels
+
+    def _agency_and_due(
+        self, turn: _Turn, agency: Agency, complaint: AnyComplaint
+    ) -> dict[str, str]:
+        """The values a reply names its agency and due date with, long and short."""
+        zone = self._policy.zone
+        return {
+            "agency": agency.name,
+            "agency_code": agency.code,
+            "due": format_when(complaint.due_at, turn.language, zone),
+            "due_short": format_when(complaint.due_at, turn.language, zone, short=True),
+        }
 
     async def _record(self, turn: _Turn, complaint: AnyComplaint | None, kind: str) -> list[int]:
         """Store the inbound message and its attachments; returns the attachments' ids."""

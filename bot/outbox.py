@@ -5,6 +5,10 @@ the same row), sent outside any transaction, and settled in another. A process t
 between sending and settling leaves a claim that expires; the row is then retried only
 where the channel says a resend is harmless, and otherwise marked failed with the reason,
 because a resident must never get the same message twice.
+
+On channels that cut long texts (SMS), the agency's messages to a resident carry the link
+to the complaint's tracking page, where the whole text can be read: the adapter ends its
+cut with it, and the secret behind the link never leaves the service.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from datetime import timedelta
 
 from bot.buttons import from_json
 from bot.clock import Clock
-from bot.complaints import OFFICER_MESSAGE_KINDS
+from bot.complaints import OFFICER_MESSAGE_KINDS, TO_RESIDENT_KINDS
+from bot.tracking import TrackingLinks
 from channels.base import Attachment, Channel, OutboundMessage, SendError
 from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWorkFactory
@@ -44,11 +49,14 @@ class OutboxDispatcher:
         clock: Clock,
         policy: OutboxPolicy,
         unconfigured: Mapping[str, str] | None = None,
+        *,
+        links: TrackingLinks,
     ) -> None:
         self._uow = uow
         self._channels = channels
         self._clock = clock
         self._policy = policy
+        self._links = links
         # Why a channel with queued rows is not sending, per channel name.
         self._unconfigured = dict(unconfigured or {})
         self._wakeup = asyncio.Event()
@@ -92,12 +100,31 @@ class OutboxDispatcher:
 
     async def _send(self, row: OutboxMessage) -> None:
         channel = self._channels[row.channel]
+        try:
+            # Preparing is inside the try: a failure before anything went out is retried,
+            # not left as a claim that looks like a send interrupted half-way.
+            receipt = await channel.send(await self._outbound(row, channel))
+        except SendError as exc:
+            await self._settle_failure(row, exc, permanent=exc.permanent)
+        except Exception as exc:
+            log.exception("sending outbox row %s on %s raised", row.id, row.channel)
+            await self._settle_failure(row, exc, permanent=False)
+        else:
+            await self._settle_success(row, receipt.provider_message_id, receipt.thread_key)
+
+    async def _outbound(self, row: OutboxMessage, channel: Channel) -> OutboundMessage:
         attachments: tuple[Attachment, ...] = ()
         if row.attachment_ids and channel.supports_attachments:
             async with self._uow() as uow:
                 stored = await uow.messages.attachments(json.loads(row.attachment_ids))
             attachments = tuple(Attachment(a.filename, a.content_type, a.content) for a in stored)
-        outbound = OutboundMessage(
+        read_more = None
+        if channel.prefers_short_text and row.kind in TO_RESIDENT_KINDS and row.complaint_id:
+            async with self._uow() as uow:
+                complaint = await uow.complaints.get(row.complaint_id)
+            if complaint is not None:
+                read_more = await self._links.url(complaint.reference)
+        return OutboundMessage(
             recipient=row.recipient,
             text=row.text,
             key=row.key,
@@ -105,16 +132,8 @@ class OutboxDispatcher:
             in_reply_to=row.in_reply_to,
             buttons=from_json(row.buttons),
             attachments=attachments,
+            read_more_url=read_more,
         )
-        try:
-            receipt = await channel.send(outbound)
-        except SendError as exc:
-            await self._settle_failure(row, exc, permanent=exc.permanent)
-        except Exception as exc:
-            log.exception("channel %s raised while sending outbox row %s", row.channel, row.id)
-            await self._settle_failure(row, exc, permanent=False)
-        else:
-            await self._settle_success(row, receipt.provider_message_id, receipt.thread_key)
 
     async def _settle_success(
         self, claimed: OutboxMessage, provider_id: str | None, thread_key: str | None

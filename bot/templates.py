@@ -1,4 +1,9 @@
-"""What residents and agencies read: every text in Indonesian and English."""
+"""What residents and agencies read: every text in Indonesian and English.
+
+A key ending in `_short` is the variant for residents who pay per SMS segment: it must fit
+one GSM-7 segment (160 characters) with any default agency and date, so it names the
+agency by its code and the due date without the year.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "{agency}; jawaban paling lambat {due}. Cek status: kirim STATUS {reference}.",
         "en": "Thank you, your complaint is registered as {reference}. It is handled by "
         "{agency}; expect an answer by {due}. To check: send STATUS {reference}.",
+    },
+    "ack_new_short": {
+        "id": "Aduan diterima, no. {reference}. Ditangani {agency_code}, dijawab paling lambat "
+        "{due_short}. Cek: STATUS {reference}.",
+        "en": "Complaint {reference} received. {agency_code} will answer by {due_short}. "
+        "Check: STATUS {reference}.",
     },
     "ack_follow_up": {
         "id": "Tambahan informasi untuk pengaduan {reference} sudah kami terima dan diteruskan "
@@ -34,9 +45,18 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": " Pesan Anda sangat panjang; teks lengkapnya kami simpan sebagai lampiran.",
         "en": " Your message was very long; we kept the full text as an attachment.",
     },
+    "long_text_kept_short": {
+        "id": " Teks lengkap disimpan.",
+        "en": " Full text kept.",
+    },
     "status": {
         "id": "Pengaduan {reference}: {status}. Instansi: {agency}. Batas jawaban: {due}.",
         "en": "Complaint {reference}: {status}. Agency: {agency}. Answer due: {due}.",
+    },
+    "status_short": {
+        "id": "Pengaduan {reference}: {status}. Instansi: {agency_code}. Batas jawaban: "
+        "{due_short}.",
+        "en": "Complaint {reference}: {status}. Agency: {agency_code}. Answer due: {due_short}.",
     },
     "status_unknown": {
         "id": "Nomor pengaduan {typed} tidak ditemukan. Periksa kembali nomornya, contoh: "
@@ -177,8 +197,12 @@ _MONTHS_ID = (
 )
 
 
-def render(key: str, language: str, **values: object) -> str:
-    texts = _TEXTS[key]
+def render(key: str, language: str, *, short: bool = False, **values: object) -> str:
+    """The text `key` in `language` (Indonesian if there is none in it) with `values`.
+
+    `short` picks the key's one-segment SMS variant where it has one.
+    """
+    texts = (_TEXTS.get(f"{key}_short") if short else None) or _TEXTS[key]
     return texts.get(language, texts["id"]).format(**values)
 
 
@@ -187,12 +211,17 @@ def status_label(status: ComplaintStatus, language: str) -> str:
     return english if language == "en" else indonesian
 
 
-def format_when(moment: datetime, language: str, zone: ZoneInfo) -> str:
-    """'Selasa, 1 Desember 2026 14.05 WIB' / 'Tuesday 1 December 2026 14:05 WIB'."""
+def format_when(moment: datetime, language: str, zone: ZoneInfo, *, short: bool = False) -> str:
+    """'Selasa, 1 Desember 2026 14.05 WIB' / 'Tuesday 1 December 2026 14:05 WIB'.
+
+    `short` leaves out the year (due dates are days away): 'Selasa, 1 Desember 14.05 WIB'.
+    """
     local = moment.astimezone(zone)
+    year = "" if short else f" {local.year}"
+    zone_name = local.tzname() or ""
     if language == "en":
-        return local.strftime("%A %-d %B %Y %H:%M ") + (local.tzname() or "")
+        return f"{local:%A} {local.day} {local:%B}{year} {local:%H:%M} {zone_name}".strip()
     return (
-        f"{_DAYS_ID[local.weekday()]}, {local.day} {_MONTHS_ID[local.month - 1]} {local.year} "
-        f"{local:%H.%M} {local.tzname() or ''}"
+        f"{_DAYS_ID[local.weekday()]}, {local.day} {_MONTHS_ID[local.month - 1]}{year} "
+        f"{local:%H.%M} {zone_name}"
     ).strip()

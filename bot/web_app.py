@@ -1,20 +1,31 @@
-"""The HTTP surface: the web channel's routes, public lookups, health, OpenAPI."""
+"""The HTTP surface: the web channel's routes, public lookups and tracking pages, health,
+OpenAPI."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.clock import Clock
 from bot.queries import PublicComplaint, public_complaint
-from channels.web import ErrorOut, WebChannel
+from bot.templates import format_when, status_label
+from bot.tracking import TrackingLinks, conversation
+from channels.web import TEMPLATES, ErrorOut, WebChannel
+from storage.models import ComplaintStatus
 from storage.unit_of_work import UnitOfWorkFactory
+
+# The service's own pages, framed by the web channel's base.html.
+_PAGES = Path(__file__).parent / "pages"
 
 
 class BodySizeLimit:
@@ -81,6 +92,8 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     uow: UnitOfWorkFactory,
     clock: Clock,
+    links: TrackingLinks,
+    zone: ZoneInfo,
     health: HealthCheck,
     max_request_bytes: int,
     lifespan: Any = None,
@@ -124,6 +137,46 @@ def create_app(
         if found is None:
             raise HTTPException(404, f"no complaint has reference {reference!r}")
         return found
+
+    pages = Jinja2Templates(directory=[_PAGES, TEMPLATES])
+
+    @app.get("/lacak/{reference}", response_class=HTMLResponse, include_in_schema=False)
+    async def tracking_page(
+        request: Request, reference: str, k: str | None = None, lang: str = "id"
+    ) -> HTMLResponse:
+        """The resident's page: the public view, and the conversation with a valid `k`.
+
+        A wrong or missing token shows the public view, exactly as for anyone else.
+        """
+        language = "en" if lang == "en" else "id"
+        found = await public_complaint(uow, reference, clock.now())
+        opened = found is not None and await links.opens(found.reference, k)
+        messages = await conversation(uow, found.reference) if found and opened else None
+
+        def when(moment: datetime) -> str:
+            return format_when(moment, language, zone)
+
+        def label(status: str) -> str:
+            return status_label(ComplaintStatus(status), language)
+
+        response = pages.TemplateResponse(
+            request,
+            "tracking.html",
+            {
+                "lang": language,
+                "typed": reference[:40],
+                "complaint": found,
+                "conversation": messages,
+                "token": k if opened else None,
+                "when": when,
+                "label": label,
+            },
+            status_code=200 if found else 404,
+        )
+        # The address carries the token: never cached, never sent on as a referrer.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
 
     @app.get("/healthz", tags=["operations"], summary="Database and channel health")
     async def healthz() -> JSONResponse:

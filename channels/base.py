@@ -94,6 +94,8 @@ class IntakeReceipt:
     due_at: datetime | None = None
     status: str | None = None
     duplicate: bool = False
+    # The tracking page with the conversation; given only to whoever filed the complaint.
+    tracking_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,8 @@ class OutboundMessage:
     attachments: tuple[Attachment, ...] = field(default=())
     # Actions the recipient may take on it, where the channel can offer buttons.
     buttons: tuple[Button, ...] = ()
+    # Where the whole text can be read, for a channel that has to cut it (an SMS budget).
+    read_more_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,16 +212,43 @@ class ActionResult:
     buttons: tuple[Button, ...] = ()
 
 
+class DeliveryStatus(StrEnum):
+    """What became of a sent message, as the provider reports it later."""
+
+    QUEUED = "queued"  # taken by the provider, not yet passed on
+    SENDING = "sending"
+    SENT = "sent"  # handed to the carrier
+    DELIVERED = "delivered"  # the recipient's device has it
+    READ = "read"
+    UNDELIVERED = "undelivered"  # the carrier could not deliver it
+    FAILED = "failed"  # the provider could not send it
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """A provider's word on a message we sent, found again by its provider message id."""
+
+    channel: ChannelName
+    provider_message_id: str
+    status: DeliveryStatus
+    reported_at: datetime
+    # The provider's reason when it did not deliver (e.g. Twilio's 30003), as it gave it.
+    error_code: str | None = None
+
+
 InboundHandler = Callable[[InboundMessage], Awaitable[IntakeReceipt]]
 ActionHandler = Callable[[ActionRequest], Awaitable[ActionResult]]
+ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceHandlers:
-    """The two callbacks into the service layer every adapter gets."""
+    """The callbacks into the service layer every adapter gets."""
 
     deliver: InboundHandler  # a resident's message
     act: ActionHandler  # an officer's action
+    report: ReportHandler  # a delivery report on a message we sent
 
 
 class Lease(Protocol):
@@ -240,6 +271,9 @@ class Channel(Protocol):
     resend_is_safe: ClassVar[bool]
     # Residents on chat-like channels split one complaint over several quick messages.
     merges_bursts: ClassVar[bool]
+    # Residents pay per segment (SMS): the service sends the short variants of its replies,
+    # and gives long ones a `read_more_url` for the adapter to end its cut with.
+    prefers_short_text: ClassVar[bool]
 
     async def start(self, handlers: ServiceHandlers) -> None: ...
 

@@ -5,6 +5,10 @@ The webhook checks `X-Twilio-Signature` against the public address Twilio was gi
 reverse proxy. It answers Twilio only after intake has committed; answers to the resident
 go through the outbox, never as TwiML, so a redelivered webhook (same MessageSid) is
 deduplicated by intake and answered once.
+
+Every message sent asks Twilio for status callbacks at `/webhooks/twilio/status`, signed
+the same way; each becomes a `DeliveryReport` for the service. A long text is cut to
+`ADUAN_SMS_MAX_SEGMENTS`, ending with the link the service gave to read it whole.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from twilio.rest import Client
 from channels.base import (
     Attachment,
     ChannelName,
+    DeliveryReport,
+    DeliveryStatus,
     InboundMessage,
     OutboundMessage,
     PermanentSendError,
@@ -33,12 +39,27 @@ from channels.base import (
     TransientSendError,
 )
 from channels.phone import PhoneNumberError, e164
-from channels.sms_encoding import fit
+from channels.sms_encoding import ellipsis_for, fit
 
 log = logging.getLogger(__name__)
 
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+# Twilio's MessageStatus values for messages we send; "accepted" and "scheduled" are a
+# messaging service's ways of saying queued.
+_DELIVERY_STATUSES = {
+    "accepted": DeliveryStatus.QUEUED,
+    "scheduled": DeliveryStatus.QUEUED,
+    "queued": DeliveryStatus.QUEUED,
+    "sending": DeliveryStatus.SENDING,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.READ,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.CANCELED,
+}
 
 
 class TwilioSmsChannel:
@@ -48,6 +69,7 @@ class TwilioSmsChannel:
     max_messages_per_second: ClassVar[float] = 1.0
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
+    prefers_short_text: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -90,7 +112,9 @@ class TwilioSmsChannel:
     async def send(self, message: OutboundMessage) -> SendReceipt:
         if self._client is None:
             raise TransientSendError("the SMS channel is not started")
-        body = fit(message.text, self._max_segments, " …")
+        mark = ellipsis_for(message.text)
+        tail = f" {mark} {message.read_more_url}" if message.read_more_url else f" {mark}"
+        body = fit(message.text, self._max_segments, tail)
         sender = (
             {"messaging_service_sid": self._sender}
             if self._sender.startswith("MG")
@@ -139,6 +163,37 @@ class TwilioSmsChannel:
                     attachments=await self._media(params),
                 )
             )
+            return Response(_EMPTY_TWIML, media_type="text/xml")
+
+        @router.post("/webhooks/twilio/status", include_in_schema=False)
+        async def status(request: Request) -> Response:
+            params = await self._verified(request)
+            if params is None:
+                return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)
+            if self._handlers is None:
+                return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
+            sid = params.get("MessageSid") or params.get("SmsSid")
+            if not sid:
+                return JSONResponse({"detail": "MessageSid: missing"}, status_code=400)
+            reported = params.get("MessageStatus") or params.get("SmsStatus") or ""
+            delivery = _DELIVERY_STATUSES.get(reported.lower())
+            if delivery is None:
+                known = ", ".join(_DELIVERY_STATUSES)
+                return JSONResponse(
+                    {"detail": f"MessageStatus: {reported!r} is not one of {known}"},
+                    status_code=400,
+                )
+            await self._handlers.report(
+                DeliveryReport(
+                    channel=ChannelName.SMS,
+                    provider_message_id=sid,
+                    status=delivery,
+                    reported_at=self._now(),
+                    error_code=params.get("ErrorCode") or None,
+                )
+            )
+            # Answered 200 whatever the service made of it (even a message it does not know),
+            # or Twilio would keep calling back.
             return Response(_EMPTY_TWIML, media_type="text/xml")
 
         return router

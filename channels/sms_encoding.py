@@ -79,7 +79,18 @@ def fit(text: str, max_segments: int, tail: str = "") -> str:
         kept.append(ch)
         used += cost
     head = "".join(kept)
-    cut = head.rfind(" ")
-    if cut > len(head) // 2:
-        head = head[:cut]
+    if len(head) < len(text) and not text[len(head)].isspace():
+        # Mid-word: back to the last space, unless one long word (a URL) fills the budget.
+        cut = max(head.rfind(" "), head.rfind("\n"))
+        if cut > len(head) // 2:
+            head = head[:cut]
     return head.rstrip() + tail
+
+
+def ellipsis_for(text: str) -> str:
+    """The mark that ends a cut text without changing its encoding.
+
+    "…" is one unit in UCS-2 but is not in the GSM alphabet: after a GSM-7 text it would
+    turn the whole message into UCS-2 and cost it more than half of its budget.
+    """
+    return "…" if encoding_of(text) is Encoding.UCS2 else "..."

@@ -108,6 +108,7 @@ class TelegramChannel:
     max_messages_per_second: ClassVar[float] = 25.0
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
+    prefers_short_text: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -35,6 +35,8 @@ from channels.base import (
 from channels.phone import PhoneNumberError, e164
 
 MAX_TEXT = 10_000
+# The public pages' templates; base.html gives every public page the same frame.
+TEMPLATES = Path(__file__).parent / "templates"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,251}\.[A-Za-z]{2,}$")
 
 
@@ -126,6 +128,10 @@ class ReceiptOut(BaseModel):
     due_at: datetime | None
     status: str | None
     message: str
+    tracking_url: str | None = Field(
+        default=None,
+        description="The complaint's tracking page with its conversation (new complaints only)",
+    )
 
 
 class ErrorOut(BaseModel):
@@ -141,11 +147,12 @@ class WebChannel:
     max_messages_per_second: ClassVar[float] = 1000.0
     resend_is_safe: ClassVar[bool] = True
     merges_bursts: ClassVar[bool] = False
+    prefers_short_text: ClassVar[bool] = False
 
     def __init__(self, now: Callable[[], datetime]) -> None:
         self._now = now
         self._deliver: InboundHandler | None = None
-        self._templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+        self._templates = Jinja2Templates(directory=TEMPLATES)
         self.router = self._routes()
 
     async def start(self, handlers: ServiceHandlers) -> None:
@@ -346,6 +353,7 @@ def _answer(receipt: IntakeReceipt, response: Response) -> ReceiptOut:
         due_at=receipt.due_at,
         status=receipt.status,
         message=receipt.reply_text,
+        tracking_url=receipt.tracking_url,
     )
 
 

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8000"
+    # Signs the links that open a complaint's conversation on its tracking page. Unset, one
+    # is generated on first use and kept in the database, so every instance shares it.
+    secret_key: SecretStr | None = Field(default=None, min_length=32)
     timezone: str = "Asia/Jakarta"
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")

@@ -287,7 +287,11 @@ class OutboxMessage(SQLModel, table=True):
     """A message waiting to be sent. `key` makes each intended send unique."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+        # Delivery reports find the row they are about by the provider's id.
+        sa.Index("ix_outbox_channel_provider_id", "channel", "provider_message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=300, unique=True)
@@ -311,6 +315,11 @@ class OutboxMessage(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, max_length=200)
     created_at: datetime = _time()
     sent_at: datetime | None = _optional_time()
+    # The provider's latest word on it after sending (a `channels.base.DeliveryStatus`
+    # value), when that came, and the provider's error code when it was not delivered.
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_status_at: datetime | None = _optional_time()
+    delivery_error: str | None = Field(default=None, max_length=32)
 
 
 @dataclass(frozen=True)
@@ -404,3 +413,13 @@ class RuleProposal(SQLModel, table=True):
     decided_at: datetime | None = _optional_time()
     # "applied" (with the version it became) or "cancelled"; None while pending.
     decision: str | None = Field(default=None, max_length=40)
+
+
+class ServiceValue(SQLModel, table=True):
+    """A value every instance must share, made once (e.g. the generated secret key)."""
+
+    __tablename__ = "service_values"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=sa.Text)
+    created_at: datetime = _time()

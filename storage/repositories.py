@@ -6,7 +6,7 @@ building a statement costs about as much as SQLite takes to run it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -387,6 +387,46 @@ class OutboxRepository:
     async def by_key(self, key: str) -> OutboxMessage | None:
         result = await self._session.exec(select(OutboxMessage).where(OutboxMessage.key == key))
         return result.first()
+
+    async def by_provider_id(self, channel: str, provider_message_id: str) -> OutboxMessage | None:
+        """The row the provider knows by this id (the newest, should a provider reuse ids)."""
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.provider_message_id == provider_message_id,
+            )
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(1)
+        )
+        return result.first()
+
+    async def advance_delivery(
+        self,
+        row_id: int,
+        status: str,
+        replaces: Collection[str],
+        *,
+        at: datetime,
+        error: str | None,
+    ) -> bool:
+        """Record a delivery status where the row has none yet or one of `replaces`.
+
+        One conditional UPDATE, so two reports racing on the same row cannot both win.
+        Returns whether it was recorded.
+        """
+        result = await self._session.exec(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == row_id,
+                sa.or_(
+                    col(OutboxMessage.delivery_status).is_(None),
+                    col(OutboxMessage.delivery_status).in_(list(replaces)),
+                ),
+            )
+            .values(delivery_status=status, delivery_status_at=at, delivery_error=error)
+        )
+        return bool(result.rowcount)
 
     async def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of `keys` are already queued (or sent)."""

@@ -38,6 +38,8 @@ class FakeChannel:
     max_messages_per_second: ClassVar[float] = 100.0
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
+    # Full-length replies, so intake tests read the ordinary templates.
+    prefers_short_text: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.sent: list[OutboundMessage] = []

@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
+from bot.complaints import Actor, Role
+from channels.sms_encoding import Encoding, SmsSize, measure
 from config.settings import Settings
-from storage.models import Attachment, Complaint, OutboxMessage, OutboxStatus
+from storage.models import Attachment, AuditEntry, Complaint, OutboxMessage, OutboxStatus
 from tests.db import prepared_service, rows
-from tests.fake_twilio import FakeTwilioApi, running_fake_twilio, signed_post
+from tests.fake_twilio import (
+    FakeMessage,
+    FakeTwilioApi,
+    count_segments,
+    running_fake_twilio,
+    signed_post,
+)
 from tests.fakes import FakeClock
 
 PUBLIC = "https://aduan.kota.example.go.id"
@@ -152,3 +161,257 @@ async def test_rate_limited_send_is_retried_later(
         await asyncio.sleep(0.05)
     assert reply.status is OutboxStatus.PENDING
     assert "Twilio 429" in (reply.last_error or "")
+
+
+# --- delivery status callbacks ---------------------------------------------------------
+
+STATUS_WEBHOOK = f"{PUBLIC}/webhooks/twilio/status"
+ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
+
+
+async def sent_row(service: Service, message: FakeMessage) -> OutboxMessage:
+    """The outbox row of a message the fake received, once the dispatcher has settled it."""
+    for _ in range(200):
+        found = await rows(service, OutboxMessage, OutboxMessage.provider_message_id == message.sid)
+        if found:
+            return found[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no outbox row settled with {message.sid}")
+
+
+async def report(
+    client: httpx.AsyncClient, twilio: FakeTwilioApi, sid: str, status: str, **extra: str
+) -> httpx.Response:
+    params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": twilio.account_sid}
+    return await signed_post(STATUS_WEBHOOK, {**params, **extra}, twilio.auth_token, client=client)
+
+
+async def filed_by_sms(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi, sid: str
+) -> tuple[Complaint, FakeMessage]:
+    """A complaint sent by SMS, and its acknowledgement as the fake Twilio received it."""
+    params = sms(sid, "Saluran air di Jl. Anggrek tersumbat sampah, banjir tiap hujan")
+    assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
+    ack = await twilio.wait_for_message(lambda m: m.to == NUMBER)
+    [complaint] = await rows(service, Complaint)
+    return complaint, ack
+
+
+async def answered(
+    service: Service, twilio: FakeTwilioApi, complaint: Complaint, text: str
+) -> FakeMessage:
+    """An officer's answer to the complaint, as the fake Twilio received it, once the
+    dispatcher has recorded it as sent."""
+    await service.actions.answer(complaint.reference, text, ADMIN)
+    service.dispatcher.wake()
+    message = await twilio.wait_for_message(lambda m: m.to == NUMBER and text[:30] in m.body)
+    await sent_row(service, message)
+    return message
+
+
+async def test_delivery_statuses_only_move_forward(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    _, ack = await filed_by_sms(service, client, twilio, "SM" + "a" * 32)
+    await sent_row(service, ack)
+    # Out of order and repeated, as Twilio may deliver them.
+    for status in ("sent", "delivered", "sent", "queued", "delivered", "undelivered"):
+        response = await report(client, twilio, ack.sid, status)
+        assert response.status_code == 200
+    row = await sent_row(service, ack)
+    assert (row.delivery_status, row.delivery_error) == ("delivered", None)
+    assert row.delivery_status_at is not None
+    assert row.status is OutboxStatus.SENT
+    assert await rows(service, AuditEntry, AuditEntry.action == "undelivered") == []
+
+
+async def test_status_callbacks_are_signed_known_and_well_formed(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    _, ack = await filed_by_sms(service, client, twilio, "SM" + "b" * 32)
+    await sent_row(service, ack)
+    params = {"MessageSid": ack.sid, "MessageStatus": "delivered"}
+    forged = await signed_post(STATUS_WEBHOOK, params, "not-the-token", client=client)
+    unsigned = await client.post("/webhooks/twilio/status", data=params)
+    assert (forged.status_code, unsigned.status_code) == (403, 403)
+
+    unknown_status = await report(client, twilio, ack.sid, "teleported")
+    assert unknown_status.status_code == 400
+    assert unknown_status.json()["detail"].startswith("MessageStatus: 'teleported' is not one of")
+    no_sid = await signed_post(
+        STATUS_WEBHOOK, {"MessageStatus": "sent"}, twilio.auth_token, client=client
+    )
+    assert no_sid.status_code == 400 and no_sid.json()["detail"] == "MessageSid: missing"
+    # A message this service never sent: acknowledged, so Twilio stops calling, and ignored.
+    stranger = await report(client, twilio, "SM" + "f" * 32, "delivered")
+    assert stranger.status_code == 200
+
+    assert (await sent_row(service, ack)).delivery_status is None
+    # Twilio's own names for a messaging service's queue are understood.
+    assert (await report(client, twilio, ack.sid, "accepted")).status_code == 200
+    assert (await sent_row(service, ack)).delivery_status == "queued"
+
+
+async def test_an_undelivered_answer_is_audited_and_is_no_response(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    complaint, _ = await filed_by_sms(service, client, twilio, "SM" + "c" * 32)
+    answer = await answered(service, twilio, complaint, "Saluran sudah kami bersihkan.")
+    row = await sent_row(service, answer)
+    [complaint] = await rows(service, Complaint)
+    assert complaint.first_response_at == row.sent_at
+
+    response = await report(client, twilio, answer.sid, "undelivered", ErrorCode="30003")
+    assert response.status_code == 200
+    await report(client, twilio, answer.sid, "undelivered", ErrorCode="30003")  # repeated
+
+    row = await sent_row(service, answer)
+    assert (row.delivery_status, row.delivery_error) == ("undelivered", "30003")
+    [entry] = await rows(service, AuditEntry, AuditEntry.action == "undelivered")
+    assert entry.complaint_id == complaint.id and entry.actor == "system"
+    assert entry.detail == (
+        f"officer_reply (outbox #{row.id}) by sms: undelivered, provider error 30003; "
+        "it no longer counts as the first response"
+    )
+    [complaint] = await rows(service, Complaint)
+    assert complaint.first_response_at is None
+
+    # The agency tries again, and this answer arrives: that is the response.
+    again = await answered(service, twilio, complaint, "Saluran sudah bersih, mohon dicek.")
+    row = await sent_row(service, again)
+    await report(client, twilio, again.sid, "delivered")
+    [complaint] = await rows(service, Complaint)
+    assert complaint.first_response_at == row.sent_at
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (400, OutboxStatus.FAILED),  # e.g. 21211 an invalid 'To' number: retrying cannot help
+        (401, OutboxStatus.FAILED),
+        (404, OutboxStatus.FAILED),
+        (500, OutboxStatus.PENDING),
+        (503, OutboxStatus.PENDING),
+    ],
+)
+async def test_permanent_errors_are_not_retried_and_transient_ones_are(
+    service: Service,
+    client: httpx.AsyncClient,
+    twilio: FakeTwilioApi,
+    clock: FakeClock,
+    status: int,
+    outcome: OutboxStatus,
+) -> None:
+    twilio.fail_next(status=status, times=1)
+    params = sms("SM" + "d" * 32, "Lampu jalan mati di Jl. Melati")
+    await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+    for _ in range(200):
+        [reply] = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
+        if reply.last_error:
+            break
+        await asyncio.sleep(0.02)
+    assert (reply.status, reply.attempts) == (outcome, 1)
+    assert f"Twilio {status}" in (reply.last_error or "")
+    if outcome is OutboxStatus.PENDING:
+        assert reply.next_attempt_at == clock.now() + timedelta(seconds=5)
+        clock.advance(seconds=5)
+        service.dispatcher.wake()
+        await twilio.wait_for_message(lambda m: m.to == NUMBER)
+    assert len(twilio.attempts) == (2 if outcome is OutboxStatus.PENDING else 1)
+
+
+async def test_an_unreachable_twilio_is_retried(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, twilio: FakeTwilioApi
+) -> None:
+    offline = await prepared_service(
+        settings,
+        engine,
+        clock,
+        twilio_account_sid=twilio.account_sid,
+        twilio_auth_token=twilio.auth_token,
+        twilio_from="+15005550006",
+        twilio_api_base="http://127.0.0.1:9",  # nothing listens there
+        public_base_url=PUBLIC,
+    )
+    transport = httpx.ASGITransport(app=offline.app)
+    async with (
+        offline.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://10.0.0.7") as client,
+    ):
+        params = sms("SM" + "7" * 32, "Lampu jalan mati di Jl. Kenanga")
+        await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+        for _ in range(200):
+            [reply] = await rows(offline, OutboxMessage, OutboxMessage.kind == "reply")
+            if reply.last_error:
+                break
+            await asyncio.sleep(0.02)
+    assert reply.status is OutboxStatus.PENDING
+    assert (reply.last_error or "").startswith("TransientSendError: Twilio unreachable")
+
+
+# --- SMS-sized text ---------------------------------------------------------------------
+
+
+async def test_the_acknowledgement_is_one_gsm_segment(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    complaint, ack = await filed_by_sms(service, client, twilio, "SM" + "e" * 32)
+    assert measure(ack.body) == SmsSize(Encoding.GSM7, len(ack.body), 1)
+    assert ack.body.startswith(f"Aduan diterima, no. {complaint.reference}. Ditangani ")
+
+
+def cut_and_link(body: str) -> tuple[str, str]:
+    """The text before the ellipsis, and the link after it."""
+    head, _, link = body.rpartition(" ")
+    return head.rsplit(" ", 1)[0], link
+
+
+async def test_a_long_answer_is_cut_to_the_budget_with_a_link_to_all_of_it(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    complaint, _ = await filed_by_sms(service, client, twilio, "SM" + "1" * 31 + "a")
+    text = " ".join(
+        f"Langkah {i}: petugas memeriksa saluran, mengangkat sampah dan lumpur yang menyumbat."
+        for i in range(1, 13)
+    )
+    assert len(text) > 990
+    answer = await answered(service, twilio, complaint, text)
+
+    assert measure(answer.body).encoding is Encoding.GSM7
+    assert measure(answer.body).segments == count_segments(answer.body) == 3
+    head, link = cut_and_link(answer.body)
+    assert answer.body == f"{head} ... {link}"
+    [row] = await rows(service, OutboxMessage, OutboxMessage.kind == "officer_reply")
+    assert row.text.startswith(head) and row.text[len(head)] == " "  # cut between words
+    assert link.startswith(f"{PUBLIC}/lacak/{complaint.reference}?k=")
+
+    page = await client.get(link.removeprefix(PUBLIC))
+    assert page.status_code == 200 and text in page.text
+    assert "Saluran air di Jl. Anggrek tersumbat" in page.text  # what the resident wrote
+    assert page.headers["cache-control"] == "no-store"
+    public = await client.get(f"/lacak/{complaint.reference}")
+    forged = await client.get(f"/lacak/{complaint.reference}?k=AAAAAAAAAAAA")
+    for view in (public, forged):
+        assert view.status_code == 200
+        assert text not in view.text and "tersumbat" not in view.text
+        assert 'id="conversation-hidden"' in view.text
+        assert "sudah dijawab" in view.text  # the status and its timeline stay public
+    for view in (page, public, forged):
+        assert NUMBER not in view.text and "1234567890" not in view.text
+
+
+async def test_an_answer_with_emoji_is_measured_and_cut_as_ucs2(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    complaint, _ = await filed_by_sms(service, client, twilio, "SM" + "2" * 31 + "a")
+    text = "Terima kasih 🙏 saluran sudah bersih dan air mengalir lancar lagi 👍 " * 6
+    answer = await answered(service, twilio, complaint, text)
+
+    size = measure(answer.body)
+    assert size.encoding is Encoding.UCS2 and size.segments == count_segments(answer.body) == 3
+    assert size.units <= 3 * 67
+    head, link = cut_and_link(answer.body)
+    assert answer.body == f"{head} … {link}"
+    assert link.startswith(f"{PUBLIC}/lacak/{complaint.reference}?k=")
+    page = await client.get(link.removeprefix(PUBLIC))
+    assert text.strip() in page.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.sms_encoding import Encoding, fit, measure
+from channels.sms_encoding import Encoding, ellipsis_for, fit, measure
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,18 @@ def test_fit_never_splits_an_emoji() -> None:
 def test_fit_refuses_an_impossible_tail() -> None:
     with pytest.raises(ValueError, match="tail alone does not fit"):
         fit("x" * 500, 1, "y" * 200)
+
+
+def test_fit_keeps_a_word_that_ends_right_at_the_budget() -> None:
+    assert fit("abcd " * 40, 1, "!") == ("abcd " * 32).rstrip() + "!"
+
+
+def test_fit_cuts_at_a_line_break_too() -> None:
+    assert fit("x" * 100 + "\n" + "y" * 100, 1) == "x" * 100
+
+
+def test_the_ellipsis_keeps_the_encoding() -> None:
+    assert ellipsis_for("Jalan sudah diperbaiki") == "..."
+    assert ellipsis_for("Jalan sudah diperbaiki 👍") == "…"
+    cut = fit("Jalan sudah diperbaiki. " * 20, 2, " " + ellipsis_for("Jalan"))
+    assert measure(cut).encoding is Encoding.GSM7 and measure(cut).segments == 2
