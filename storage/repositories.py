@@ -261,6 +261,14 @@ class MessageRepository:
     def add_attachment(self, attachment: Attachment) -> None:
         self._session.add(attachment)
 
+    async def attachment_ids(self, message_id: int) -> list[int]:
+        result = await self._session.exec(
+            select(Attachment.id)
+            .where(Attachment.message_id == message_id)
+            .order_by(col(Attachment.id))
+        )
+        return [row for row in result.all() if row is not None]
+
     async def attachments(self, ids: Sequence[int]) -> Sequence[Attachment]:
         if not ids:
             return []
