@@ -464,14 +464,14 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
     return f"""\
 `.venv/bin/python -m bench.webhook [--n N] [--clients C] [--backend sqlite|postgresql|all]`
 
-- **Ours**: N signed Twilio SMS webhooks (`POST {PATH}`, the form fields Twilio sends, the
-  `X-Twilio-Signature` of twilio's `RequestValidator` for the public address) to the service
-  as production runs it: `aduan db upgrade`, then `aduan run` in its own process (web app,
-  outbox dispatcher, scheduler) on a fresh database. Each webhook is a new sender's
-  complaint (varied Indonesian texts from `bench/workload.py`, distinct MessageSids): a
-  resident, a complaint, a message, 2 audit rows and 2 outbox rows, committed before the
-  answer. The acknowledgements go by SMS to a stand-in for Twilio's REST API in a third
-  process, while the webhooks arrive, as in production.
+- **Ours**: N signed Twilio SMS webhooks (`POST {PATH}`, the form fields Twilio
+  sends, the `X-Twilio-Signature` of twilio's `RequestValidator` for the public address)
+  to the service as production runs it: `aduan db upgrade`, then `aduan run` in its own
+  process (web app, outbox dispatcher, scheduler) on a fresh database. Each webhook is a
+  new sender's complaint (varied Indonesian texts from `bench/workload.py`, distinct
+  MessageSids): a resident, a complaint, a message, 2 audit rows and 2 outbox rows,
+  committed before the answer. The acknowledgements go by SMS to a stand-in for Twilio's
+  REST API in a third process, while the webhooks arrive, as in production.
 - **Floor**: a bare FastAPI endpoint at the same path that parses the same form body and
   answers the same empty TwiML (`bench/webhook_servers.py`), served by uvicorn with the
   options and logging of `aduan run`, in its own process.
@@ -484,7 +484,11 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   would mean the service costs no more than parsing the webhook), in brackets the middle
   half of the ratios of single turns (how much a shared machine's load moved them);
   latency percentiles over every timed request; server CPU is the server process's CPU time
-  (all threads) per webhook, for ours including sending the acknowledgement.
+  (all threads) per webhook, for ours including sending the acknowledgement. Where the
+  floor server's CPU per request is far below its wall time per request, the floor is
+  bounded by the load generator on the same machine, not by the endpoint: the ratio then
+  says how far the service is from what this client can send, and the CPU column what
+  the service's work costs next to parsing the webhook.
 - **Checks**: every webhook answered 200 by both, and one complaint per webhook.
 
 {report.markdown_table(header, rows)}
