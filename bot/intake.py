@@ -432,10 +432,11 @@ class IntakeService:
         if turn.text in complaint.text:
             # The complaint was made from this transcript: the agency has read it.
             return self._receipt(Outcome.FOLLOW_UP, "", complaint, agency)
-        if voice.kind == "complaint":
-            complaint.text = f"{turn.text}\n\n{complaint.text}"[: self._policy.max_text_chars]
         complaint.updated_at = turn.now
-        target = await self._reroute(turn, complaint, agency, voice.id)
+        target = None
+        if voice.kind == "complaint":  # not a follow-up: the transcript is the complaint's text
+            complaint.text = f"{turn.text}\n\n{complaint.text}"[: self._policy.max_text_chars]
+            target = await self._reroute(turn, complaint, agency, voice.id)
         if target is None:
             self._notify_agency(
                 turn,
@@ -461,6 +462,7 @@ class IntakeService:
         target = await uow.agencies.by_code(decision.agency_code)
         if target is None or target.id is None or target.id == source.id or not target.active:
             return None
+        # The due date stays: the caller was told it by SMS, and the time already ran.
         complaint.agency_id = target.id
         complaint.routing_rule = decision.rule_id
         complaint.routing_version = decision.version

@@ -381,3 +381,28 @@ async def test_a_failed_transcription_adds_nothing(
     response = await call.transcribed(twiml, sid, url, "", status="failed")
     assert response.status_code == 204
     assert await count(service, Message) == 0
+
+
+async def test_a_caller_is_the_same_resident_as_their_sms_number(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    sms = {"MessageSid": new_sid("SM"), "From": CALLER, "To": "+15005550006", "Body": SMOKE}
+    assert (
+        await signed_post(f"{PUBLIC}/webhooks/twilio/sms", sms, twilio.auth_token, client=client)
+    ).status_code == 200
+    [complaint] = await rows(service, Complaint)
+    await service.actions.ask_resident(
+        complaint.reference, "Pabrik yang mana?", Actor(Role.ADMIN, 1, "Admin Kota")
+    )
+    call = Call(client, twilio)
+    twiml = await call.answer()
+    sid, url = twilio.add_recording(AUDIO)
+    await call.recording_done(twiml, sid, url)
+    # The agency asked, the resident called back: the message answers it, no new complaint.
+    [complaint] = await rows(service, Complaint)
+    assert complaint.status is ComplaintStatus.IN_PROGRESS
+    inbound = await rows(service, Message, Message.direction == Direction.INBOUND)
+    assert [(m.channel, m.kind, m.complaint_id) for m in inbound] == [
+        ("sms", "complaint", complaint.id),
+        ("voice", "follow_up", complaint.id),
+    ]
