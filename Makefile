@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.sla
+	$(BIN)/python -m bench.webhook
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

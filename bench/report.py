@@ -34,8 +34,10 @@ the same engine and durability settings (SQLite WAL with `synchronous=NORMAL` an
 `BEGIN IMMEDIATE`; PostgreSQL defaults), the bare cost of the writes the work cannot avoid:
 the same rows written with plain SQLAlchemy Core statements, one transaction per unit of
 work, no reads, no ORM, no service logic. **Ratio** = ours ÷ floor: 1.0 would mean the
-service adds nothing on top of the database writes it must make. Comparing with a floor
-measured in the same run makes results from different machines and moments comparable.
+service adds nothing on top of the database writes it must make. (The webhook benchmark's
+floor is the HTTP side instead: a bare endpoint that parses the same webhook.) Comparing
+with a floor measured in the same run makes results from different machines and moments
+comparable.
 """
 
 

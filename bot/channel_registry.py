@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.clock import Clock
+from bot.templates import render
 from channels.base import Channel, ChannelName, Lease
 from channels.sms import TwilioSmsChannel
 from channels.telegram import TelegramChannel
+from channels.voice import Line, TwilioVoiceChannel, VoiceScript
 from channels.web import WebChannel
 from config.settings import Settings
 
@@ -48,10 +50,43 @@ def _sms(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str
     )
 
 
+def _voice(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str:
+    # Callers are answered by SMS, so voice needs everything SMS needs.
+    if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from):
+        return (
+            "the voice channel is not configured (set ADUAN_TWILIO_ACCOUNT_SID, "
+            "ADUAN_TWILIO_AUTH_TOKEN and ADUAN_TWILIO_FROM)"
+        )
+    return TwilioVoiceChannel(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        public_base_url=settings.public_base_url,
+        script=_voice_script(),
+        now=clock.now,
+        max_seconds=settings.voice_max_seconds,
+        transcribe=settings.voice_transcribe,
+    )
+
+
+def _voice_script() -> VoiceScript:
+    def spoken(key: str) -> tuple[Line, ...]:
+        return (("id-ID", render(key, "id")), ("en-US", render(key, "en")))
+
+    return VoiceScript(
+        greeting=spoken("voice_greeting"),
+        goodbye=spoken("voice_goodbye"),
+        nothing_recorded=spoken("voice_nothing_recorded"),
+        hidden_number=spoken("voice_hidden_number"),
+        recorded=lambda seconds: render("voice_message", "id", seconds=seconds),
+        transcribed=lambda text: render("voice_transcribed", "id", text=text),
+    )
+
+
 REGISTRY: dict[ChannelName, ChannelFactory] = {
     ChannelName.WEB: lambda settings, clock, lease: WebChannel(clock.now),
     ChannelName.TELEGRAM: _telegram,
     ChannelName.SMS: _sms,
+    ChannelName.VOICE: _voice,
 }
 
 

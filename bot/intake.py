@@ -38,7 +38,7 @@ from channels.base import (
     Outcome,
     clean_text,
 )
-from routing import Router
+from routing import Decision, Router
 from storage.errors import ConflictError
 from storage.models import (
     ANONYMOUS_PREFIX,
@@ -126,6 +126,8 @@ class IntakeService:
 
     async def _decide(self, turn: _Turn) -> IntakeReceipt:
         inbound = turn.inbound
+        if inbound.transcript_of is not None:
+            return await self._transcript(turn, inbound.transcript_of)
         if inbound.reference is not None:
             complaint = await find_by_reference(turn.uow, inbound.reference)
             if complaint is None:
@@ -389,22 +391,11 @@ class IntakeService:
             detail=f"{agency.code} by {decision.rule_id}: {decision.explanation_en}",
         )
         attachments = await self._record(turn, complaint, "complaint")
-        due_local = format_when(complaint.due_at, "id", self._policy.zone)
         self._notify_agency(
             turn,
             agency,
             complaint,
-            render(
-                "agency_new",
-                "id",
-                reference=complaint.reference,
-                channel=inbound.channel,
-                contact=mask_contact(turn.resident.address),
-                text=complaint.text,
-                location=complaint.location_text or _coordinates(complaint) or "-",
-                why=decision.explanation_id,
-                due=due_local,
-            ),
+            self._new_complaint_notice(turn, complaint, decision),
             buttons=complaint_buttons(complaint.reference),
             attachments=attachments,
         )
@@ -420,6 +411,113 @@ class IntakeService:
             reply += render("long_text_kept", turn.language, short=short)
         self._reply(turn, reply, complaint)
         return self._receipt(Outcome.COMPLAINT, reply, complaint, agency)
+
+    def _new_complaint_notice(
+        self, turn: _Turn, complaint: AnyComplaint, decision: Decision
+    ) -> str:
+        return render(
+            "agency_new",
+            "id",
+            reference=complaint.reference,
+            channel=complaint.channel,
+            contact=mask_contact(turn.resident.address),
+            text=complaint.text,
+            location=complaint.location_text or _coordinates(complaint) or "-",
+            why=decision.explanation_id,
+            due=format_when(complaint.due_at, "id", self._policy.zone),
+        )
+
+    # --- transcripts of voice messages -----------------------------------------------
+
+    async def _transcript(self, turn: _Turn, voice_id: str) -> IntakeReceipt:
+        """A machine transcript of an earlier voice message, added to that message's
+        complaint; the complaint is routed again by it while it waits untouched at the
+        fallback agency, where a recording without text is routed."""
+        uow = turn.uow
+        voice = await uow.messages.find_inbound(turn.inbound.channel, voice_id)
+        complaint = (
+            await uow.complaints.get(voice.complaint_id)
+            if voice is not None and voice.complaint_id is not None
+            else None
+        )
+        if voice is None or complaint is None:
+            # Transcribed before the recording was reported: the channel delivers the
+            # recording with this text, then this transcript again.
+            return IntakeReceipt(Outcome.UNKNOWN_REFERENCE, "")
+        await self._record(turn, complaint, "transcript")
+        agency = await self._agency(uow, complaint.agency_id)
+        if turn.text in complaint.text:
+            # The complaint was made from this transcript: the agency has read it.
+            return self._receipt(Outcome.FOLLOW_UP, "", complaint, agency)
+        complaint.updated_at = turn.now
+        target = None
+        if voice.kind == "complaint":  # not a follow-up: the transcript is the complaint's text
+            complaint.text = f"{turn.text}\n\n{complaint.text}"[: self._policy.max_text_chars]
+            target = await self._reroute(turn, complaint, agency, voice.id)
+        if target is None:
+            self._notify_agency(
+                turn,
+                agency,
+                complaint,
+                render("agency_transcript", "id", reference=complaint.reference, text=turn.text),
+            )
+        return self._receipt(Outcome.FOLLOW_UP, "", complaint, target or agency)
+
+    async def _reroute(
+        self, turn: _Turn, complaint: Complaint, source: Agency, voice_id: int
+    ) -> Agency | None:
+        """Route the complaint by its transcript if nobody has acted on it at the fallback
+        agency; the agency it went to, or None where it stays."""
+        uow = turn.uow
+        # Assigned is the status nobody has acted on yet (taking it makes it in progress).
+        if complaint.status is not ComplaintStatus.ASSIGNED:
+            return None
+        fallback = await uow.agencies.fallback()
+        if fallback is None or fallback.id != source.id:
+            return None
+        decision = self._router.decide(turn.text, turn.inbound.channel)
+        target = await uow.agencies.by_code(decision.agency_code)
+        if target is None or target.id is None or target.id == source.id or not target.active:
+            return None
+        # The due date stays: the caller was told it by SMS, and the time already ran.
+        complaint.agency_id = target.id
+        complaint.routing_rule = decision.rule_id
+        complaint.routing_version = decision.version
+        complaint.routing_terms = ", ".join(decision.matched_terms)[:1000]
+        complaint.routing_explanation = decision.explanation_id
+        self._audit(
+            turn,
+            complaint,
+            Event.ASSIGN.value,
+            from_status=complaint.status,
+            to_status=complaint.status,
+            detail=f"{source.code} → {target.code} by {decision.rule_id} from the voice "
+            f"message's transcript: {decision.explanation_en}",
+        )
+        self._notify_agency(
+            turn,
+            target,
+            complaint,
+            self._new_complaint_notice(turn, complaint, decision),
+            buttons=complaint_buttons(complaint.reference),
+            attachments=await uow.messages.attachment_ids(voice_id),
+        )
+        notify_agency(
+            uow,
+            source,
+            complaint,
+            render(
+                "agency_rerouted",
+                "id",
+                reference=complaint.reference,
+                agency=target.name,
+                text=turn.text,
+            ),
+            key=f"{turn.message_key}:rerouted",
+            actor=turn.actor,
+            at=turn.now,
+        )
+        return target
 
     # --- writing ----------------------------------------------------------------------
 
@@ -579,6 +677,7 @@ _OUTCOME_OF_KIND = {
     "follow_up": Outcome.FOLLOW_UP,
     "command": Outcome.COMMAND,
     "needs_detail": Outcome.NEEDS_DETAIL,
+    "transcript": Outcome.FOLLOW_UP,
 }
 
 

@@ -162,6 +162,49 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Complaint {reference} was transferred to you from {source}. Reason: {reason}\n"
         "{text}\n\nAnswer due: {due}",
     },
+    "agency_transcript": {
+        "id": "Transkripsi otomatis pesan suara untuk {reference}:\n{text}",
+        "en": "Machine transcript of the voice message for {reference}:\n{text}",
+    },
+    "agency_rerouted": {
+        "id": "Pengaduan {reference} dialihkan ke {agency} menurut transkripsi otomatis pesan "
+        "suaranya:\n{text}",
+        "en": "Complaint {reference} went to {agency}, as the machine transcript of its voice "
+        "message shows:\n{text}",
+    },
+    # A phone call: what the caller hears (Indonesian, then English), and how the recorded
+    # message reads as text.
+    "voice_greeting": {
+        "id": "Selamat datang di layanan pengaduan. Setelah nada, sampaikan masalahnya dan "
+        "lokasinya. Tekan tanda pagar atau tutup telepon bila selesai; nomor pengaduan kami "
+        "kirim lewat SMS.",
+        "en": "Welcome to the complaints service. After the tone, tell us the problem and where "
+        "it is. Press the hash key or hang up when you are done; we will send your complaint "
+        "number by SMS.",
+    },
+    "voice_goodbye": {
+        "id": "Terima kasih, pesan Anda sudah kami terima. Nomor pengaduan kami kirim lewat SMS.",
+        "en": "Thank you, we have your message. Your complaint number will come by SMS.",
+    },
+    "voice_nothing_recorded": {
+        "id": "Maaf, kami tidak mendengar pesan. Silakan telepon kembali, atau kirim pengaduan "
+        "lewat SMS.",
+        "en": "Sorry, we did not hear a message. Please call again, or send your complaint by SMS.",
+    },
+    "voice_hidden_number": {
+        "id": "Maaf, nomor Anda tersembunyi, jadi kami tidak dapat mengirim nomor pengaduan. "
+        "Telepon kembali dengan nomor yang terlihat, atau kirim pengaduan lewat SMS.",
+        "en": "Sorry, your number is hidden, so we cannot send you a complaint number. Please "
+        "call again showing your number, or send your complaint by SMS.",
+    },
+    "voice_message": {
+        "id": "(Pesan suara, {seconds} detik)",
+        "en": "(Voice message, {seconds} seconds)",
+    },
+    "voice_transcribed": {
+        "id": "{text}\n\n(Transkripsi otomatis dari pesan suara)",
+        "en": "{text}\n\n(Machine transcript of a voice message)",
+    },
     "agency_reopened": {
         "id": "Pengaduan {reference} dibuka kembali oleh pelapor:\n{text}\n\nBatas jawaban: {due}",
         "en": "The resident reopened {reference}:\n{text}\n\nAnswer due: {due}",

@@ -20,6 +20,8 @@ class ChannelName(StrEnum):
     SMS = "sms"
     EMAIL = "email"
     TELEGRAM = "telegram"
+    # A phone call's recorded message; the caller is answered by SMS.
+    VOICE = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ class InboundMessage:
     language: str | None = None
     # What the sender's app says they read: only a first guess for a new resident.
     language_hint: str | None = None
+    # For a machine transcript of an earlier voice message: that message's provider id.
+    transcript_of: str | None = None
 
 
 class Outcome(StrEnum):

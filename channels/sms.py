@@ -1,10 +1,9 @@
 """The SMS channel through Twilio: signed inbound webhooks, outbound with the real client.
 
-The webhook checks `X-Twilio-Signature` against the public address Twilio was given
-(`ADUAN_PUBLIC_BASE_URL`), not the address the request arrived at, so it holds behind a
-reverse proxy. It answers Twilio only after intake has committed; answers to the resident
-go through the outbox, never as TwiML, so a redelivered webhook (same MessageSid) is
-deduplicated by intake and answered once.
+The webhook is checked as every Twilio webhook is (`channels.twilio_webhook`). It answers
+Twilio only after intake has committed; answers to the resident go through the outbox,
+never as TwiML, so a redelivered webhook (same MessageSid) is deduplicated by intake and
+answered once.
 
 Every message sent asks Twilio for status callbacks at `/webhooks/twilio/status`, signed
 the same way; each becomes a `DeliveryReport` for the service. A long text is cut to
@@ -13,7 +12,6 @@ the same way; each becomes a `DeliveryReport` for the service. A long text is cu
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
@@ -23,7 +21,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from channels.base import (
@@ -40,10 +37,8 @@ from channels.base import (
 )
 from channels.phone import PhoneNumberError, e164
 from channels.sms_encoding import ellipsis_for, fit
+from channels.twilio_webhook import TwilioWebhooks
 
-log = logging.getLogger(__name__)
-
-MAX_MEDIA_BYTES = 5 * 1024 * 1024
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 # Twilio's MessageStatus values for messages we send; "accepted" and "scheduled" are a
@@ -86,11 +81,10 @@ class TwilioSmsChannel:
         self._token = auth_token
         # A phone number sends as From; an MG… id as a messaging service.
         self._sender = sender
-        self._public = public_base_url.rstrip("/")
+        self._twilio = TwilioWebhooks(account_sid, auth_token, public_base_url)
         self._now = now
         self._api_base = api_base
         self._max_segments = max_segments
-        self._validator = RequestValidator(auth_token)
         self._handlers: ServiceHandlers | None = None
         self._http: AsyncTwilioHttpClient | None = None
         self._client: Client | None = None
@@ -124,7 +118,7 @@ class TwilioSmsChannel:
             sent = await self._client.messages.create_async(
                 to=message.recipient,
                 body=body,
-                status_callback=f"{self._public}/webhooks/twilio/status",
+                status_callback=f"{self._twilio.public}/webhooks/twilio/status",
                 **sender,
             )
         except TwilioRestException as exc:
@@ -141,7 +135,7 @@ class TwilioSmsChannel:
 
         @router.post("/webhooks/twilio/sms", include_in_schema=False)
         async def inbound(request: Request) -> Response:
-            params = await self._verified(request)
+            params = await self._twilio.verified(request)
             if params is None:
                 return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)
             if self._handlers is None:
@@ -167,7 +161,7 @@ class TwilioSmsChannel:
 
         @router.post("/webhooks/twilio/status", include_in_schema=False)
         async def status(request: Request) -> Response:
-            params = await self._verified(request)
+            params = await self._twilio.verified(request)
             if params is None:
                 return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)
             if self._handlers is None:
@@ -198,30 +192,14 @@ class TwilioSmsChannel:
 
         return router
 
-    async def _verified(self, request: Request) -> dict[str, str] | None:
-        """The webhook's form fields, if Twilio signed them for our public address."""
-        form = await request.form()
-        params = {key: str(value) for key, value in form.items()}
-        url = (
-            self._public + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
-        signature = request.headers.get("X-Twilio-Signature", "")
-        return params if signature and self._validator.validate(url, params, signature) else None
-
     async def _media(self, params: dict[str, str]) -> tuple[Attachment, ...]:
         count = int(params.get("NumMedia", "0") or 0)
         found = []
-        async with httpx.AsyncClient(auth=(self._sid, self._token), follow_redirects=True) as http:
-            for index in range(count):
-                url, kind = params.get(f"MediaUrl{index}"), params.get(f"MediaContentType{index}")
-                if not url:
-                    continue
-                response = await http.get(url)
-                response.raise_for_status()
-                if len(response.content) > MAX_MEDIA_BYTES:
-                    log.warning("MMS media over %d bytes not kept", MAX_MEDIA_BYTES)
-                    continue
+        for index in range(count):
+            url, kind = params.get(f"MediaUrl{index}"), params.get(f"MediaContentType{index}")
+            content = await self._twilio.fetch(url) if url else None
+            if content is not None:
                 found.append(
-                    Attachment(f"mms-{index}", kind or "application/octet-stream", response.content)
+                    Attachment(f"mms-{index}", kind or "application/octet-stream", content)
                 )
         return tuple(found)

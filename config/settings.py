@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     twilio_api_base: str | None = None  # tests point the client at a fake
     sms_max_segments: int = Field(default=3, ge=1, le=10)
+    # Twilio Voice (same account): the longest message a caller may leave, in seconds, and
+    # whether Twilio transcribes it (paid; recordings of at most two minutes).
+    voice_max_seconds: int = Field(default=120, ge=10, le=600)
+    voice_transcribe: bool = False
 
     agencies_file: Path | None = None
     rules_file: Path | None = None

@@ -51,7 +51,7 @@ _SET_LANGUAGE = (
     .where(col(Resident.id) == sa.bindparam("resident_id"))
     .values(language=sa.bindparam("language"))
 )
-_INBOUND_SEEN = sa.select(col(Message.kind), col(Message.complaint_id)).where(
+_INBOUND_SEEN = sa.select(col(Message.id), col(Message.kind), col(Message.complaint_id)).where(
     col(Message.channel) == sa.bindparam("channel"),
     col(Message.provider_message_id) == sa.bindparam("provider_id"),
     col(Message.direction) == Direction.INBOUND,
@@ -81,8 +81,9 @@ _INSERT_COMPLAINT = sa.insert(Complaint).returning(col(Complaint.id))
 
 @dataclass(frozen=True, slots=True)
 class SeenInbound:
-    """What became of an inbound message already taken: its kind and complaint."""
+    """An inbound message already taken: its id, its kind and its complaint."""
 
+    id: int
     kind: str
     complaint_id: int | None
 
@@ -337,7 +338,7 @@ class MessageRepository:
             _INBOUND_SEEN, {"channel": channel, "provider_id": provider_message_id}
         )
         row = result.first()
-        return SeenInbound(row.kind, row.complaint_id) if row else None
+        return SeenInbound(int(row.id), row.kind, row.complaint_id) if row else None
 
     async def for_complaint(self, complaint_id: int) -> Sequence[Message]:
         result = await self._session.exec(
@@ -362,6 +363,14 @@ class MessageRepository:
 
     def add_attachment(self, attachment: Attachment) -> None:
         self._session.add(attachment)
+
+    async def attachment_ids(self, message_id: int) -> list[int]:
+        result = await self._session.exec(
+            select(Attachment.id)
+            .where(Attachment.message_id == message_id)
+            .order_by(col(Attachment.id))
+        )
+        return [row for row in result.all() if row is not None]
 
     async def attachments(self, ids: Sequence[int]) -> Sequence[Attachment]:
         if not ids:

@@ -48,11 +48,19 @@ Media: ``url = fake.add_media("image/jpeg", data)`` serves the bytes at a Twilio
 URL (``.../Messages/MM.../Media/ME...``) that requires basic auth, like Twilio's media URLs
 with HTTP auth enabled; hand it out as ``MediaUrl0`` in inbound MMS webhooks.
 
+Recordings: ``sid, url = fake.add_recording(data)`` serves a call recording at
+``.../Recordings/RE...`` (the ``RecordingUrl`` of recording and transcription callbacks),
+with ``.mp3`` or ``.wav`` appended as Twilio allows (the same bytes either way: the fake does
+not convert audio), basic auth required. ``fake.fetches`` lists the path of every media or
+recording GET; ``fake.fail_next_fetch(status=500, times=1)`` answers the next fetches with
+that error.
+
 Inbound webhooks: ``twilio_signature(url, params, auth_token)``, ``signed_headers(...)`` and
 ``await signed_post(url, params, auth_token)`` sign a form POST exactly as Twilio does
 (``RequestValidator.compute_signature``). Sign the URL the application will reconstruct.
 
-Not modelled: fetching/listing/updating messages, status callbacks, other resources (404).
+Not modelled: fetching/listing/updating messages, calls, status callbacks, other resources
+(404).
 """
 
 from __future__ import annotations
@@ -245,7 +253,10 @@ class FakeTwilioApi:
         self.messages: list[FakeMessage] = []
         self.attempts: list[dict[str, str]] = []
         self.media: dict[str, StoredMedia] = {}
+        self.recordings: dict[str, bytes] = {}
+        self.fetches: list[str] = []
         self._failures: deque[_Failure] = deque()
+        self._fetch_failures: deque[_Failure] = deque()
         self._changed = asyncio.Event()
         self._server = LoopbackServer(self._build_app())
 
@@ -280,6 +291,11 @@ class FakeTwilioApi:
                     self._get_media,
                     methods=["GET"],
                 ),
+                Route(
+                    f"{prefix}/Recordings/{{recording_file}}",
+                    self._get_recording,
+                    methods=["GET"],
+                ),
             ]
         )
 
@@ -297,6 +313,17 @@ class FakeTwilioApi:
         default_code, default_message = DEFAULT_ERRORS.get(status, (status, "Error"))
         error = TwilioApiError(status, code or default_code, message or default_message)
         self._failures.append(_Failure(error, times))
+
+    def fail_next_fetch(self, status: int = 500, *, times: int = 1) -> None:
+        """Answer the next ``times`` authenticated media or recording GETs with this error."""
+        code, message = DEFAULT_ERRORS.get(status, (status, "Error"))
+        self._fetch_failures.append(_Failure(TwilioApiError(status, code, message), times))
+
+    def add_recording(self, data: bytes) -> tuple[str, str]:
+        """Serve ``data`` as a new recording; its ``(RecordingSid, RecordingUrl)``."""
+        sid = new_sid("RE")
+        self.recordings[sid] = data
+        return sid, f"{self.account_url}/Recordings/{sid}"
 
     def add_media(self, content_type: str, data: bytes) -> str:
         """Serve ``data`` at a new auth-protected media URL and return that URL."""
@@ -335,14 +362,15 @@ class FakeTwilioApi:
                 404, 20404, f"The requested resource {request.url.path} was not found"
             )
 
-    def _take_failure(self) -> TwilioApiError | None:
-        """The injected failure to answer now, if any."""
-        if not self._failures:
+    def _take_failure(self, queue: deque[_Failure] | None = None) -> TwilioApiError | None:
+        """The injected failure to answer now, if any (creates' queue unless told)."""
+        queue = self._failures if queue is None else queue
+        if not queue:
             return None
-        failure = self._failures[0]
+        failure = queue[0]
         failure.times -= 1
         if failure.times <= 0:
-            self._failures.popleft()
+            queue.popleft()
         return failure.error
 
     async def _create_message(self, request: Request) -> Response:
@@ -412,15 +440,39 @@ class FakeTwilioApi:
     async def _get_media(self, request: Request) -> Response:
         """``GET .../Messages/{MM}/Media/{ME}``: the registered bytes (basic auth required)."""
         try:
-            self._authenticate(request)
+            self._authenticate_fetch(request)
         except TwilioApiError as error:
             return error.response()
         media = self.media.get(request.path_params["media_sid"])
         if media is None:
-            return TwilioApiError(
-                404, 20404, f"The requested resource {request.url.path} was not found"
-            ).response()
+            return _not_found(request)
         return Response(media.data, media_type=media.content_type)
+
+    async def _get_recording(self, request: Request) -> Response:
+        """``GET .../Recordings/{RE}[.mp3|.wav]``: the recording (basic auth required)."""
+        try:
+            self._authenticate_fetch(request)
+        except TwilioApiError as error:
+            return error.response()
+        sid, _, extension = request.path_params["recording_file"].partition(".")
+        data = self.recordings.get(sid)
+        if data is None or extension not in ("", "mp3", "wav"):
+            return _not_found(request)
+        return Response(data, media_type="audio/mpeg" if extension == "mp3" else "audio/x-wav")
+
+    def _authenticate_fetch(self, request: Request) -> None:
+        """Authenticate a media or recording GET, record it, and raise an injected failure."""
+        self._authenticate(request)
+        self.fetches.append(request.url.path)
+        failure = self._take_failure(self._fetch_failures)
+        if failure is not None:
+            raise failure
+
+
+def _not_found(request: Request) -> Response:
+    return TwilioApiError(
+        404, 20404, f"The requested resource {request.url.path} was not found"
+    ).response()
 
 
 def validate_message(fields: Mapping[str, str], media_urls: tuple[str, ...]) -> None:

@@ -1,0 +1,62 @@
+"""Twilio's side of every Twilio channel: webhooks checked against the public address, and
+media fetched with the account's credentials.
+
+A webhook's `X-Twilio-Signature` is checked against the public address Twilio was given
+(`ADUAN_PUBLIC_BASE_URL`), not the address the request arrived at, so it holds behind a
+reverse proxy. The query string is part of what Twilio signs, so values we put in a
+callback URL come back as trustworthy as the form fields.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from fastapi import Request
+from twilio.request_validator import RequestValidator
+
+log = logging.getLogger(__name__)
+
+MAX_MEDIA_BYTES = 5 * 1024 * 1024
+
+
+class MediaFetchError(Exception):
+    """Twilio did not hand over a media file or recording; worth asking again later."""
+
+
+class TwilioWebhooks:
+    def __init__(self, account_sid: str, auth_token: str, public_base_url: str) -> None:
+        self._auth = (account_sid, auth_token)
+        self._validator = RequestValidator(auth_token)
+        self.public = public_base_url.rstrip("/")
+
+    async def verified(self, request: Request) -> dict[str, str] | None:
+        """The webhook's form fields, if Twilio signed them for our public address."""
+        form = await request.form()
+        params = {key: str(value) for key, value in form.items()}
+        query = f"?{request.url.query}" if request.url.query else ""
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = self.public + request.url.path + query
+        return params if signature and self._validator.validate(url, params, signature) else None
+
+    async def fetch(self, url: str, *, max_bytes: int = MAX_MEDIA_BYTES) -> bytes | None:
+        """The file at `url` (a media or recording URL), or None when it is over `max_bytes`.
+
+        Read as a stream, so an oversized file is dropped without being held in memory.
+        """
+        try:
+            async with (
+                httpx.AsyncClient(auth=self._auth, follow_redirects=True) as http,
+                http.stream("GET", url) as response,
+            ):
+                if response.is_error:
+                    raise MediaFetchError(f"Twilio answered {response.status_code} for {url}")
+                content = bytearray()
+                async for chunk in response.aiter_bytes():
+                    content += chunk
+                    if len(content) > max_bytes:
+                        log.warning("Twilio media over %d bytes not kept", max_bytes)
+                        return None
+                return bytes(content)
+        except httpx.HTTPError as exc:
+            raise MediaFetchError(f"Twilio media unreachable: {exc}") from exc

@@ -1,0 +1,287 @@
+"""Complaints by phone through Twilio Voice: the caller leaves a recorded message, which
+becomes a complaint; the reference and every answer go to the caller's number by SMS.
+
+`POST /webhooks/twilio/voice` answers the call with TwiML: the greeting in Indonesian then
+English, then `<Record>`. When the caller has finished, Twilio requests the record's
+`action` (we say goodbye and hang up); when the recording is empty Twilio skips the action
+and goes on with the verbs after `<Record>` (we say nothing was heard and hang up).
+
+The complaint is made from the recording status callback, sent once Twilio holds the whole
+recording: the audio is fetched with the account's credentials and delivered as one
+message whose provider id is the RecordingSid, so a redelivered callback makes one
+complaint. A recording callback does not say who called, so the caller's number travels in
+the callback URL we give Twilio, which Twilio signs with the form.
+
+With transcription on, the transcription callback delivers the text as a transcript of the
+recording, which the service adds to the complaint. When Twilio transcribes before it
+reports the recording, the transcript has nothing to join yet: the recording is then
+fetched and delivered with the transcript as its text, and the transcript after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from channels.base import (
+    Address,
+    Attachment,
+    ChannelName,
+    InboundMessage,
+    OutboundMessage,
+    Outcome,
+    PermanentSendError,
+    SendReceipt,
+    ServiceHandlers,
+)
+from channels.phone import PhoneNumberError, e164
+from channels.twilio_webhook import MAX_MEDIA_BYTES, MediaFetchError, TwilioWebhooks
+
+log = logging.getLogger(__name__)
+
+# Seconds of silence that end a recording: callers pause to think, so more than Twilio's 5.
+_SILENCE_SECONDS = 10
+
+# (language Twilio speaks it in, text)
+Line = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceScript:
+    """What callers hear and how their message reads as text; the service owns the words."""
+
+    greeting: tuple[Line, ...]
+    goodbye: tuple[Line, ...]
+    nothing_recorded: tuple[Line, ...]
+    hidden_number: tuple[Line, ...]
+    # The text of a voice message: from its length in seconds, or from Twilio's transcript.
+    recorded: Callable[[int], str]
+    transcribed: Callable[[str], str]
+
+
+class TwilioVoiceChannel:
+    name: ClassVar[ChannelName] = ChannelName.VOICE
+    # It only receives: callers are answered on the SMS channel.
+    max_body_chars: ClassVar[int] = 0
+    supports_attachments: ClassVar[bool] = False
+    max_messages_per_second: ClassVar[float] = 0.0
+    resend_is_safe: ClassVar[bool] = False
+    merges_bursts: ClassVar[bool] = False
+    prefers_short_text: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        public_base_url: str,
+        script: VoiceScript,
+        now: Callable[[], datetime],
+        max_seconds: int = 120,
+        transcribe: bool = False,
+    ) -> None:
+        self._twilio = TwilioWebhooks(account_sid, auth_token, public_base_url)
+        self._script = script
+        self._now = now
+        self._max_seconds = max_seconds
+        self._transcribe = transcribe
+        self._handlers: ServiceHandlers | None = None
+        self.router = self._routes()
+
+    async def start(self, handlers: ServiceHandlers) -> None:
+        self._handlers = handlers
+
+    async def stop(self) -> None:
+        self._handlers = None
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        raise PermanentSendError("the voice channel does not send: callers are answered by SMS")
+
+    def _routes(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False)
+
+        @router.post("/webhooks/twilio/voice")
+        async def call(request: Request) -> Response:
+            params = await self._twilio.verified(request)
+            if params is None:
+                return _forged()
+            try:
+                caller = e164(params.get("From", ""))
+            except PhoneNumberError:
+                return _twiml(self._hang_up(self._script.hidden_number))
+            return _twiml(self._greeting(caller))
+
+        @router.post("/webhooks/twilio/voice/recorded")
+        async def recorded(request: Request) -> Response:
+            if await self._twilio.verified(request) is None:
+                return _forged()
+            return _twiml(self._hang_up(self._script.goodbye))
+
+        @router.post("/webhooks/twilio/recording")
+        async def recording(request: Request) -> Response:
+            checked = await self._checked(request)
+            if isinstance(checked, Response):
+                return checked
+            params, caller, handlers = checked
+            sid, url = params.get("RecordingSid"), params.get("RecordingUrl")
+            if not sid:
+                return _bad("RecordingSid: missing")
+            seconds = _whole_seconds(params.get("RecordingDuration"))
+            if params.get("RecordingStatus", "completed") != "completed" or not url or not seconds:
+                log.info("empty recording ignored", extra={"recording": sid})
+                return Response(status_code=204)
+            try:
+                audio = await self._audio(sid, url)
+            except MediaFetchError as exc:
+                return _fetch_failed(exc)
+            await handlers.deliver(
+                self._message(sid, caller, self._script.recorded(seconds), audio)
+            )
+            return Response(status_code=204)
+
+        @router.post("/webhooks/twilio/transcription")
+        async def transcription(request: Request) -> Response:
+            checked = await self._checked(request)
+            if isinstance(checked, Response):
+                return checked
+            params, caller, handlers = checked
+            recording_sid, sid = params.get("RecordingSid"), params.get("TranscriptionSid")
+            url = params.get("RecordingUrl")
+            if not (recording_sid and sid and url):
+                return _bad("RecordingSid, RecordingUrl and TranscriptionSid: all needed")
+            text = params.get("TranscriptionText", "").strip()
+            if params.get("TranscriptionStatus") != "completed" or not text:
+                return Response(status_code=204)
+            transcript = InboundMessage(
+                channel=ChannelName.VOICE,
+                sender=caller,
+                text=text,
+                received_at=self._now(),
+                provider_message_id=sid,
+                reply_to=Address(ChannelName.SMS, caller),
+                language_hint="id",
+                transcript_of=recording_sid,
+            )
+            receipt = await handlers.deliver(transcript)
+            if receipt.outcome is Outcome.UNKNOWN_REFERENCE:
+                try:
+                    audio = await self._audio(recording_sid, url)
+                except MediaFetchError as exc:
+                    return _fetch_failed(exc)
+                voice = self._message(recording_sid, caller, self._script.transcribed(text), audio)
+                await handlers.deliver(voice)
+                await handlers.deliver(transcript)
+            return Response(status_code=204)
+
+        return router
+
+    async def _checked(
+        self, request: Request
+    ) -> tuple[dict[str, str], str, ServiceHandlers] | Response:
+        """A recording or transcription callback's fields, caller and the service, or the
+        answer that refuses it."""
+        params = await self._twilio.verified(request)
+        if params is None:
+            return _forged()
+        if self._handlers is None:
+            return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
+        try:
+            caller = e164(request.query_params.get("caller", ""))
+        except PhoneNumberError as exc:
+            return _bad(f"caller: {exc}")
+        return params, caller, self._handlers
+
+    def _greeting(self, caller: str) -> VoiceResponse:
+        twiml = VoiceResponse()
+        _say(twiml, self._script.greeting)
+        public, query = self._twilio.public, urlencode({"caller": caller})
+        transcription = (
+            {
+                "transcribe": True,
+                "transcribe_callback": f"{public}/webhooks/twilio/transcription?{query}",
+            }
+            if self._transcribe
+            else {}
+        )
+        twiml.record(
+            action=f"{public}/webhooks/twilio/voice/recorded",
+            method="POST",
+            max_length=self._max_seconds,
+            timeout=_SILENCE_SECONDS,
+            finish_on_key="#",
+            play_beep=True,
+            trim="trim-silence",
+            recording_status_callback=f"{public}/webhooks/twilio/recording?{query}",
+            recording_status_callback_method="POST",
+            **transcription,
+        )
+        # Reached only when the recording is empty: then Twilio skips the action.
+        _say(twiml, self._script.nothing_recorded)
+        twiml.hangup()
+        return twiml
+
+    def _hang_up(self, lines: tuple[Line, ...]) -> VoiceResponse:
+        twiml = VoiceResponse()
+        _say(twiml, lines)
+        twiml.hangup()
+        return twiml
+
+    async def _audio(self, sid: str, url: str) -> bytes | None:
+        """The recording as MP3, which Twilio serves on request and is smaller than its WAV."""
+        audio = await self._twilio.fetch(f"{url}.mp3", max_bytes=MAX_MEDIA_BYTES)
+        if audio is None:
+            log.error(
+                "recording too large to keep; the complaint has no audio", extra={"recording": sid}
+            )
+        return audio
+
+    def _message(self, sid: str, caller: str, text: str, audio: bytes | None) -> InboundMessage:
+        return InboundMessage(
+            channel=ChannelName.VOICE,
+            sender=caller,
+            text=text,
+            received_at=self._now(),
+            provider_message_id=sid,
+            attachments=(Attachment(f"{sid}.mp3", "audio/mpeg", audio),) if audio else (),
+            # Answers go to the caller's number by SMS; the greeting was Indonesian first.
+            reply_to=Address(ChannelName.SMS, caller),
+            language_hint="id",
+        )
+
+
+def _forged() -> JSONResponse:
+    return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)
+
+
+def _twiml(twiml: VoiceResponse) -> Response:
+    return Response(str(twiml), media_type="text/xml")
+
+
+def _say(twiml: VoiceResponse, lines: tuple[Line, ...]) -> None:
+    for language, text in lines:
+        twiml.say(text, language=language)
+
+
+def _bad(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=400)
+
+
+def _fetch_failed(exc: MediaFetchError) -> JSONResponse:
+    # A 5xx makes Twilio try the callback again; nothing has been written.
+    log.warning("recording not fetched", extra={"error": str(exc)})
+    return JSONResponse({"detail": f"{exc}; retry"}, status_code=502)
+
+
+def _whole_seconds(value: str | None) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except ValueError:
+        return 0
