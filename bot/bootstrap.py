@@ -25,7 +25,7 @@ from bot.chaser import ChasePolicy, Chaser, QuietHours
 from bot.clock import Clock, SystemClock
 from bot.complaints import ComplaintActions
 from bot.digest import DailyDigest
-from bot.intake import IntakePolicy, IntakeService
+from bot.intake import IntakePolicy, IntakeService, RateLimit
 from bot.officer_desk import OfficerDesk
 from bot.outbox import OutboxDispatcher, OutboxPolicy
 from bot.rule_desk import RuleDesk
@@ -243,6 +243,7 @@ def bootstrap(
             reopen_window=timedelta(days=settings.reopen_window_days),
             max_text_chars=settings.max_text_chars,
             merging_channels=frozenset(name for name, ch in ready.items() if ch.merges_bursts),
+            rate_limit=RateLimit(*rate) if (rate := settings.sender_rate) else None,
         ),
     )
     dispatcher = OutboxDispatcher(

@@ -19,7 +19,8 @@ from datetime import timedelta
 from bot.buttons import from_json
 from bot.clock import Clock
 from bot.complaints import OFFICER_MESSAGE_KINDS
-from channels.base import Attachment, Channel, OutboundMessage, SendError
+from bot.subscriptions import hold_back, refused_by_provider
+from channels.base import Attachment, Channel, OutboundMessage, RecipientOptedOut, SendError
 from storage.models import Direction, Message, OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -79,16 +80,17 @@ class OutboxDispatcher:
                 waiter.cancel()
 
     async def dispatch_once(self) -> int:
-        """Claim and send one batch of due rows; returns how many were attempted."""
+        """Claim and send (or hold back) one batch of due rows; returns how many it took."""
         now = self._clock.now()
         async with self._uow() as uow:
-            rows = await uow.outbox.claim_due(
+            claimed = await uow.outbox.claim_due(
                 now, self._channels.keys(), self._policy.batch_size, self._policy.lease
             )
+            rows = await hold_back(uow, claimed, now)
             await uow.commit()
         for row in rows:
             await self._send(row)
-        return len(rows)
+        return len(claimed)
 
     async def _send(self, row: OutboxMessage) -> None:
         channel = self._channels[row.channel]
@@ -108,6 +110,8 @@ class OutboxDispatcher:
         )
         try:
             receipt = await channel.send(outbound)
+        except RecipientOptedOut as exc:
+            await self._settle_opted_out(row, exc)
         except SendError as exc:
             await self._settle_failure(row, exc, permanent=exc.permanent)
         except Exception as exc:
@@ -176,6 +180,16 @@ class OutboxDispatcher:
                     extra={"outbox_id": row.id, "attempt": row.attempts, "error": row.last_error},
                 )
             await uow.commit()
+
+    async def _settle_opted_out(self, claimed: OutboxMessage, error: RecipientOptedOut) -> None:
+        assert claimed.id is not None
+        async with self._uow() as uow:
+            row = await uow.outbox.get(claimed.id)
+            if row is None or row.status is not OutboxStatus.SENDING:
+                return
+            await refused_by_provider(uow, row, str(error), self._clock.now())
+            await uow.commit()
+        log.warning("recipient opted out with the provider", extra={"outbox_id": row.id})
 
     def _backoff(self, attempts: int) -> timedelta:
         delay: timedelta = self._policy.backoff * (2 ** max(attempts - 1, 0))

@@ -28,6 +28,7 @@ from channels.base import (
     InboundMessage,
     OutboundMessage,
     PermanentSendError,
+    RecipientOptedOut,
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Twilio's "Attempt to send to unsubscribed recipient": the number texted STOP to us.
+_UNSUBSCRIBED = 21610
 
 
 class TwilioSmsChannel:
@@ -107,6 +110,8 @@ class TwilioSmsChannel:
             detail = f"Twilio {exc.status} (code {exc.code}): {exc.msg}"
             if exc.status == 429 or exc.status >= 500:
                 raise TransientSendError(detail) from exc
+            if exc.code == _UNSUBSCRIBED:
+                raise RecipientOptedOut(detail) from exc
             raise PermanentSendError(detail) from exc
         except (httpx.HTTPError, OSError) as exc:
             raise TransientSendError(f"Twilio unreachable: {exc}") from exc

@@ -25,6 +25,7 @@ from storage.models import (
     Resident,
     RuleProposal,
     RuleSetVersion,
+    UTCDateTime,
 )
 
 
@@ -101,8 +102,51 @@ class ResidentRepository:
         )
         return result.first()
 
+    async def arrived(
+        self, channel: str, address: str, at: datetime, window: timedelta
+    ) -> Resident | None:
+        """The resident at this address with one more message counted in their rate window
+        (a new window when the last one is over); None when the address is new.
+
+        One statement, read and counted atomically, so instances sharing the database
+        count every message between them.
+        """
+        started = col(Resident.window_started_at)
+        over = sa.or_(started.is_(None), started <= at - window)
+        result = await self._session.exec(
+            sa.update(Resident)
+            .where(col(Resident.channel) == channel, col(Resident.address) == address)
+            .values(
+                window_started_at=sa.case((over, sa.literal(at, UTCDateTime)), else_=started),
+                window_messages=sa.case((over, 1), else_=col(Resident.window_messages) + 1),
+            )
+            .returning(Resident)
+        )
+        return result.scalars().first()
+
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)
+
+    async def opted_out_among(self, addresses: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (channel, address) pairs belong to residents who opted out."""
+        pairs = list(set(addresses))
+        if not pairs:
+            return set()
+        result = await self._session.exec(
+            select(Resident.channel, Resident.address).where(
+                sa.tuple_(col(Resident.channel), col(Resident.address)).in_(pairs),
+                col(Resident.opted_out_at).is_not(None),
+            )
+        )
+        return {(channel, address) for channel, address in result.all()}
+
+    async def blocked(self) -> Sequence[Resident]:
+        result = await self._session.exec(
+            select(Resident)
+            .where(col(Resident.blocked_at).is_not(None))
+            .order_by(col(Resident.blocked_at), col(Resident.id))
+        )
+        return result.all()
 
     def add(self, resident: Resident) -> None:
         self._session.add(resident)
