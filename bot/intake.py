@@ -202,13 +202,7 @@ class IntakeService:
         address = inbound.reply_to or Address(
             inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
         )
-        limit = self._policy.rate_limit
-        if limit is None:
-            resident = await uow.residents.find(address.channel, address.address)
-        else:
-            resident = await uow.residents.arrived(
-                address.channel, address.address, inbound.received_at, limit.window
-            )
+        resident = await uow.residents.find(address.channel, address.address)
         if resident is None:
             resident = Resident(
                 channel=address.channel,
@@ -224,6 +218,9 @@ class IntakeService:
             return resident, True
         if inbound.language and inbound.language != resident.language:
             resident.language = inbound.language
+        if self._policy.rate_limit is not None:
+            window = self._policy.rate_limit.window
+            await uow.residents.count_message(resident, inbound.received_at, window)
         return resident, False
 
     # --- commands ---------------------------------------------------------------------

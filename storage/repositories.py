@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
@@ -92,6 +93,9 @@ class OfficerRepository:
         self._session.add(officer)
 
 
+_RESIDENTS = SQLModel.metadata.tables["residents"]
+
+
 class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -102,27 +106,28 @@ class ResidentRepository:
         )
         return result.first()
 
-    async def arrived(
-        self, channel: str, address: str, at: datetime, window: timedelta
-    ) -> Resident | None:
-        """The resident at this address with one more message counted in their rate window
-        (a new window when the last one is over); None when the address is new.
+    async def count_message(self, resident: Resident, at: datetime, window: timedelta) -> None:
+        """Count one more message from `resident` in their rate window, a new window when the
+        last one is over, and load the stored count into `resident`.
 
-        One statement, read and counted atomically, so instances sharing the database
-        count every message between them.
+        Counted in one UPDATE, so instances sharing the database count every message
+        between them (on PostgreSQL the row stays locked until this transaction ends).
         """
         started = col(Resident.window_started_at)
         over = sa.or_(started.is_(None), started <= at - window)
         result = await self._session.exec(
-            sa.update(Resident)
-            .where(col(Resident.channel) == channel, col(Resident.address) == address)
+            sa.update(_RESIDENTS)
+            .where(_RESIDENTS.c.id == resident.id)
             .values(
                 window_started_at=sa.case((over, sa.literal(at, UTCDateTime)), else_=started),
                 window_messages=sa.case((over, 1), else_=col(Resident.window_messages) + 1),
             )
-            .returning(Resident)
+            .returning(started, col(Resident.window_messages))
         )
-        return result.scalars().first()
+        window_started_at, window_messages = result.one()
+        # What the database holds now, not a change for the session to write back.
+        set_committed_value(resident, "window_started_at", window_started_at)
+        set_committed_value(resident, "window_messages", window_messages)
 
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)
