@@ -28,7 +28,7 @@ from bot.clock import Clock, SystemClock
 from bot.complaints import ComplaintActions
 from bot.delivery import DeliveryReports
 from bot.digest import DailyDigest
-from bot.intake import IntakePolicy, IntakeService
+from bot.intake import IntakePolicy, IntakeService, RateLimit
 from bot.officer_desk import OfficerDesk
 from bot.outbox import OutboxDispatcher, OutboxPolicy
 from bot.rule_desk import RuleDesk
@@ -268,6 +268,7 @@ def bootstrap(
             short_text_channels=frozenset(
                 name for name, ch in ready.items() if ch.prefers_short_text
             ),
+            rate_limit=RateLimit(*rate) if (rate := settings.sender_rate) else None,
         ),
     )
     dispatcher = OutboxDispatcher(

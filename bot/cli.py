@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bot.bootstrap import Prepared, Service
+from bot.cli_block import block_app
 from bot.cli_officers import officers_app
 from bot.cli_rules import rules_app
 from bot.cli_sla import sla_app
@@ -27,6 +28,7 @@ app.add_typer(complaint_app, name="complaint")
 app.add_typer(rules_app, name="rules")
 app.add_typer(sla_app, name="sla")
 app.add_typer(officers_app, name="officers")
+app.add_typer(block_app, name="block")
 
 
 @app.command()

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import typer
 
+from bot.blocklist import BlocklistError
 from bot.bootstrap import Service, bootstrap
 from bot.complaints import ActionError
 from bot.log_setup import configure_logging
@@ -20,7 +21,7 @@ from routing import RuleFileError
 T = TypeVar("T")
 
 # Errors a person can act on: printed as they are, exit status 1, no traceback.
-_EXPECTED = (ActionError, RuleBookError, RuleFileError)
+_EXPECTED = (ActionError, BlocklistError, RuleBookError, RuleFileError)
 
 
 def settings_or_exit(**overrides: object) -> Settings:

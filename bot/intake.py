@@ -18,7 +18,11 @@ from bot.buttons import complaint_buttons
 from bot.clock import Clock
 from bot.complaint_log import audit, notify_agency, transition
 from bot.intent import (
+    Command,
+    HelpRequest,
     LanguageChoice,
+    OptIn,
+    OptOut,
     RatingGiven,
     StatusQuery,
     guess_language,
@@ -29,10 +33,12 @@ from bot.privacy import mask_contact
 from bot.queries import find_by_reference
 from bot.references import find_reference, new_reference
 from bot.sla_clock import SlaClock
+from bot.subscriptions import OPT_OUT_CONFIRMATION, opt_in, opt_out
 from bot.templates import format_when, render, status_label
 from channels.base import (
     Address,
     Button,
+    ChannelName,
     InboundMessage,
     IntakeReceipt,
     Outcome,
@@ -67,6 +73,24 @@ class IntakeError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `messages` from one sender per `window`.
+
+    Windows are fixed: one starts with the first message after the previous one ended.
+    Messages over the limit are kept but start nothing; the first of them is told once.
+    """
+
+    messages: int
+    window: timedelta
+
+    def exceeded_by(self, counted: int) -> bool:
+        return counted > self.messages
+
+    def notice_due(self, counted: int) -> bool:
+        return counted == self.messages + 1
+
+
+@dataclass(frozen=True, slots=True)
 class IntakePolicy:
     zone: ZoneInfo
     merge_window: timedelta = timedelta(minutes=10)
@@ -76,6 +100,8 @@ class IntakePolicy:
     merging_channels: frozenset[str] = frozenset()
     # Channels whose residents pay per SMS segment: they get the short replies.
     short_text_channels: frozenset[str] = frozenset()
+    # Per sender address, on every channel; None for no limit.
+    rate_limit: RateLimit | None = None
 
 
 class IntakeService:
@@ -126,8 +152,20 @@ class IntakeService:
 
     async def _decide(self, turn: _Turn) -> IntakeReceipt:
         inbound = turn.inbound
+        if turn.resident.blocked:
+            await self._record(turn, None, "blocked")
+            return IntakeReceipt(Outcome.BLOCKED, "")
         if inbound.transcript_of is not None:
             return await self._transcript(turn, inbound.transcript_of)
+        command = self._command_in(turn)
+        limit = self._policy.rate_limit
+        # Stopping messages is always possible, however much the resident sent.
+        if (
+            limit is not None
+            and limit.exceeded_by(turn.resident.window_messages)
+            and not _changes_subscription(turn.resident, command)
+        ):
+            return await self._over_limit(turn, limit)
         if inbound.reference is not None:
             complaint = await find_by_reference(turn.uow, inbound.reference)
             if complaint is None:
@@ -141,10 +179,8 @@ class IntakeService:
                     render("not_complainant", turn.language, reference=complaint.reference),
                 )
             return await self._follow_up(turn, complaint, explicit=True)
-        if not inbound.attachments:
-            command = parse_command(turn.text)
-            if command is not None:
-                return await self._command(turn, command)
+        if command is not None:
+            return await self._command(turn, command)
         complaint, explicit = await self._follow_up_target(turn)
         if complaint is not None:
             return await self._follow_up(turn, complaint, explicit=explicit)
@@ -179,7 +215,7 @@ class IntakeService:
         address = inbound.reply_to or Address(
             inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
         )
-        resident = await uow.residents.find(address.channel, address.address)
+        resident = await uow.residents.contact(address.channel, address.address)
         if resident is None:
             resident = await uow.residents.insert(
                 address.channel,
@@ -187,10 +223,15 @@ class IntakeService:
                 language=inbound.language or inbound.language_hint or guess_language(text),
                 display_name=inbound.display_name,
                 created_at=self._clock.now(),
+                window_started_at=inbound.received_at,
+                window_messages=1,
             )
             return resident, True
         if inbound.language and inbound.language != resident.language:
             resident = await self._set_language(uow, resident, inbound.language)
+        if self._policy.rate_limit is not None:
+            window = self._policy.rate_limit.window
+            resident = await uow.residents.count_message(resident, inbound.received_at, window)
         return resident, False
 
     async def _set_language(
@@ -201,10 +242,24 @@ class IntakeService:
 
     # --- commands ---------------------------------------------------------------------
 
-    async def _command(
-        self, turn: _Turn, command: StatusQuery | RatingGiven | LanguageChoice
-    ) -> IntakeReceipt:
+    def _command_in(self, turn: _Turn) -> Command | None:
+        """The command this message is, if any: only text alone, with no reference named."""
+        inbound = turn.inbound
+        if inbound.attachments or inbound.reference is not None:
+            return None
+        command = parse_command(turn.text)
+        if isinstance(command, OptOut | OptIn) and inbound.reply_to is not None:
+            # Only the address itself may stop or restart messages to it; a web form names a
+            # contact its sender need not own.
+            return None
+        if isinstance(command, OptIn) and command.only_after_opt_out:
+            return command if turn.resident.opted_out else None
+        return command
+
+    async def _command(self, turn: _Turn, command: Command) -> IntakeReceipt:
         complaint: Complaint | None = None
+        reply: str | None
+        kind = "reply"
         match command:
             case StatusQuery(reference=None, typed=typed):
                 reply = render(
@@ -234,11 +289,27 @@ class IntakeService:
                     reply = render(
                         "rating_thanks", turn.language, score=score, reference=complaint.reference
                     )
+            case HelpRequest():
+                reply = render("help", turn.language)
+            case OptOut(keyword=keyword):
+                # Confirmed once: a second STOP changes nothing and is not answered.
+                reply = None
+                if opted_out := await opt_out(turn.uow, turn.resident, at=turn.now, via=keyword):
+                    turn.resident = opted_out
+                    reply = render("opted_out", turn.language, medium=_medium(turn))
+                kind = OPT_OUT_CONFIRMATION
+            case OptIn(keyword=keyword):
+                if opted_in := await opt_in(turn.uow, turn.resident, at=turn.now, via=keyword):
+                    turn.resident = opted_in
+                    reply = render("opted_in", turn.language, medium=_medium(turn))
+                else:
+                    reply = render("help", turn.language)
         await self._record(turn, complaint, "command")
-        self._reply(turn, reply, complaint)
+        if reply is not None:
+            self._reply(turn, reply, complaint, kind=kind)
         return IntakeReceipt(
             Outcome.COMMAND,
-            reply,
+            reply or "",
             reference=complaint.reference if complaint else None,
             status=complaint.status if complaint else None,
         )
@@ -252,6 +323,25 @@ class IntakeService:
             reference=complaint.reference,
             status=status_label(complaint.status, turn.language),
             **self._agency_and_due(turn, agency, complaint),
+        )
+
+    # --- over the rate limit ---------------------------------------------------------
+
+    async def _over_limit(self, turn: _Turn, limit: RateLimit) -> IntakeReceipt:
+        """Keep the message with the resident's open complaint, if any, and start nothing:
+        no complaint, no agency notice, and one notice to the resident per window."""
+        resident = turn.resident
+        started = resident.window_started_at or turn.inbound.received_at
+        latest = await turn.uow.complaints.latest_for_resident(turn.resident_id, started)
+        complaint = latest if latest is not None and latest.status in OPEN_STATES else None
+        await self._record(turn, complaint, "throttled")
+        reply = ""
+        if limit.notice_due(resident.window_messages):
+            until = format_when(started + limit.window, turn.language, self._policy.zone)
+            reply = render("throttled", turn.language, until=until)
+            self._reply(turn, reply, complaint)
+        return IntakeReceipt(
+            Outcome.THROTTLED, reply, reference=complaint.reference if complaint else None
         )
 
     # --- follow-ups -------------------------------------------------------------------
@@ -304,7 +394,8 @@ class IntakeService:
             turn,
             agency,
             complaint,
-            render("agency_follow_up", "id", reference=complaint.reference, text=turn.text),
+            render("agency_follow_up", "id", reference=complaint.reference, text=turn.text)
+            + _unreachable(turn),
             attachments=attachments,
         )
         reply = render(
@@ -326,7 +417,8 @@ class IntakeService:
             turn,
             agency,
             complaint,
-            render("agency_reopened", "id", reference=complaint.reference, text=turn.text, due=due),
+            render("agency_reopened", "id", reference=complaint.reference, text=turn.text, due=due)
+            + _unreachable(turn),
         )
         reply = render(
             "ack_reopened", turn.language, reference=complaint.reference, agency=agency.name
@@ -395,7 +487,7 @@ class IntakeService:
             turn,
             agency,
             complaint,
-            self._new_complaint_notice(turn, complaint, decision),
+            self._new_complaint_notice(turn, complaint, decision) + _unreachable(turn),
             buttons=complaint_buttons(complaint.reference),
             attachments=attachments,
         )
@@ -571,12 +663,19 @@ class IntakeService:
         await turn.uow.flush()
         return [row.id for row in stored if row.id is not None]
 
-    def _reply(self, turn: _Turn, text: str, complaint: AnyComplaint | None = None) -> None:
+    def _reply(
+        self,
+        turn: _Turn,
+        text: str,
+        complaint: AnyComplaint | None = None,
+        *,
+        kind: str = "reply",
+    ) -> None:
         """Queue the one direct answer this inbound message gets (keyed by it, so once)."""
         turn.uow.outbox.add(
             NewOutboxMessage(
                 key=f"reply:{turn.message_key}",
-                kind="reply",
+                kind=kind,
                 channel=turn.resident.channel,
                 recipient=turn.resident.address,
                 complaint_id=complaint.id if complaint else None,
@@ -678,6 +777,8 @@ _OUTCOME_OF_KIND = {
     "command": Outcome.COMMAND,
     "needs_detail": Outcome.NEEDS_DETAIL,
     "transcript": Outcome.FOLLOW_UP,
+    "throttled": Outcome.THROTTLED,
+    "blocked": Outcome.BLOCKED,
 }
 
 
@@ -719,6 +820,24 @@ class _Turn:
 
 def _message_key(inbound: InboundMessage) -> str:
     return f"{inbound.channel}:{inbound.provider_message_id}"
+
+
+def _changes_subscription(resident: ResidentContact, command: Command | None) -> bool:
+    if isinstance(command, OptOut):
+        return not resident.opted_out
+    return isinstance(command, OptIn) and resident.opted_out
+
+
+def _medium(turn: _Turn) -> str:
+    """What the resident would stop or start receiving, in words they know."""
+    if turn.resident.channel == ChannelName.SMS:
+        return "SMS"
+    return render("messages", turn.language)
+
+
+def _unreachable(turn: _Turn) -> str:
+    """A line telling officers their answers will not reach this resident, or nothing."""
+    return render("agency_opted_out", "id") if turn.resident.opted_out else ""
 
 
 def _coordinates(complaint: AnyComplaint) -> str | None:

@@ -34,7 +34,42 @@ class LanguageChoice:
     language: str | None
 
 
-Command = StatusQuery | RatingGiven | LanguageChoice
+@dataclass(frozen=True, slots=True)
+class HelpRequest:
+    """`BANTUAN`, `HELP`, `INFO`: what can be sent here."""
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """`BERHENTI`, `STOP` and the carriers' synonyms: no more messages to this address."""
+
+    keyword: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptIn:
+    """`MULAI`, `START`, `UNSTOP`, `YES`: messages again.
+
+    `only_after_opt_out` marks a word that is an ordinary answer ("yes") unless the
+    resident has opted out, as Twilio also reads it.
+    """
+
+    keyword: str
+    only_after_opt_out: bool = False
+
+
+Command = StatusQuery | RatingGiven | LanguageChoice | HelpRequest | OptOut | OptIn
+
+# A keyword counts only when it is the whole message, give or take spaces, punctuation,
+# emoji and a chat client's leading slash: "stop banjir di jalan" is a complaint.
+_KEYWORD = re.compile(r"^[\W_]*([a-z]+)[\W_]*$", re.IGNORECASE)
+_HELP_WORDS = frozenset({"bantuan", "help", "info"})
+# Twilio's default opt-out words, and Indonesian ones (UNREG is the carriers' own).
+_OPT_OUT_WORDS = frozenset(
+    {"berhenti", "unreg", "stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
+)
+_OPT_IN_WORDS = frozenset({"mulai", "start", "unstop"})
+_OPT_IN_AFTER_OPT_OUT = frozenset({"yes"})
 
 _STATUS = re.compile(r"^/?(?:status|cek|lacak|track)\b[\s:#]*(.*)$", re.IGNORECASE | re.DOTALL)
 _LANGUAGE = re.compile(r"^/?(?:bahasa|language|lang)\b[\s:]*(.*)$", re.IGNORECASE | re.DOTALL)
@@ -56,6 +91,8 @@ _LANGUAGE_NAMES = {
 
 def parse_command(text: str) -> Command | None:
     stripped = text.strip()
+    if keyword := _keyword(stripped):
+        return keyword
     if match := _STATUS.match(stripped):
         typed = match.group(1).strip()
         return StatusQuery(parse_reference(typed) if typed else None, typed)
@@ -65,6 +102,20 @@ def parse_command(text: str) -> Command | None:
         return RatingGiven(int(match.group(1)))
     if _STARS.match(stripped):
         return RatingGiven(len(stripped))
+    return None
+
+
+def _keyword(text: str) -> HelpRequest | OptOut | OptIn | None:
+    match = _KEYWORD.match(text)
+    if match is None:
+        return None
+    word = match.group(1).lower()
+    if word in _HELP_WORDS:
+        return HelpRequest()
+    if word in _OPT_OUT_WORDS:
+        return OptOut(word.upper())
+    if word in _OPT_IN_WORDS or word in _OPT_IN_AFTER_OPT_OUT:
+        return OptIn(word.upper(), only_after_opt_out=word in _OPT_IN_AFTER_OPT_OUT)
     return None
 
 

@@ -18,7 +18,7 @@ from bot.complaints import ActionError, Actor, ComplaintActions, Role
 from bot.lifecycle import OPEN_STATES, IllegalTransition
 from bot.references import new_reference, parse_reference
 from bot.rule_desk import ADMIN_ACTIONS, RuleDesk
-from bot.templates import format_when
+from bot.templates import format_when, render
 from channels.base import ActionKind, ActionRequest, ActionResult, Button, Identity
 from storage.models import (
     Complaint,
@@ -33,6 +33,8 @@ from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 CODE_LIFETIME = timedelta(days=7)
+# Actions that message the resident.
+_TO_RESIDENT = frozenset({ActionKind.ASK, ActionKind.ANSWER, ActionKind.CLOSE, ActionKind.REJECT})
 _LISTED = 15
 
 
@@ -167,7 +169,15 @@ class OfficerDesk:
                 said = f"Catatan internal disimpan pada {done.reference}."
             case _:
                 raise ActionError(f"tindakan {request.kind} tidak dikenal")
+        if request.kind in _TO_RESIDENT and await self._opted_out(done):
+            said += " " + render("agency_opted_out", "id").strip()
         return ActionResult(True, said, done.reference)
+
+    async def _opted_out(self, complaint: Complaint) -> bool:
+        """Whether the resident asked for no more messages, so what was sent will not reach them."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get(complaint.resident_id)
+            return resident is not None and resident.opted_out
 
     async def _transfer_choices(self, reference: str, officer: Officer) -> ActionResult:
         """The agencies a complaint can be transferred to, as buttons."""

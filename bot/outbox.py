@@ -23,8 +23,15 @@ from datetime import timedelta
 from bot.buttons import from_json
 from bot.clock import Clock
 from bot.complaints import OFFICER_MESSAGE_KINDS, TO_RESIDENT_KINDS
+from bot.subscriptions import hold_back, refused_by_provider
 from bot.tracking import TrackingLinks
-from channels.base import Attachment, Channel, OutboundMessage, SendError
+from channels.base import (
+    Attachment,
+    Channel,
+    OutboundMessage,
+    RecipientOptedOut,
+    SendError,
+)
 from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -87,16 +94,17 @@ class OutboxDispatcher:
                 waiter.cancel()
 
     async def dispatch_once(self) -> int:
-        """Claim and send one batch of due rows; returns how many were attempted."""
+        """Claim and send (or hold back) one batch of due rows; returns how many it took."""
         now = self._clock.now()
         async with self._uow() as uow:
-            rows = await uow.outbox.claim_due(
+            claimed = await uow.outbox.claim_due(
                 now, self._channels.keys(), self._policy.batch_size, self._policy.lease
             )
+            rows = await hold_back(uow, claimed, now)
             await uow.commit()
         for row in rows:
             await self._send(row)
-        return len(rows)
+        return len(claimed)
 
     async def _send(self, row: OutboxMessage) -> None:
         channel = self._channels[row.channel]
@@ -104,6 +112,8 @@ class OutboxDispatcher:
             # Preparing is inside the try: a failure before anything went out is retried,
             # not left as a claim that looks like a send interrupted half-way.
             receipt = await channel.send(await self._outbound(row, channel))
+        except RecipientOptedOut as exc:
+            await self._settle_opted_out(row, exc)
         except SendError as exc:
             await self._settle_failure(row, exc, permanent=exc.permanent)
         except Exception as exc:
@@ -195,6 +205,16 @@ class OutboxDispatcher:
                     extra={"outbox_id": row.id, "attempt": row.attempts, "error": row.last_error},
                 )
             await uow.commit()
+
+    async def _settle_opted_out(self, claimed: OutboxMessage, error: RecipientOptedOut) -> None:
+        assert claimed.id is not None
+        async with self._uow() as uow:
+            row = await uow.outbox.get(claimed.id)
+            if row is None or row.status is not OutboxStatus.SENDING:
+                return
+            await refused_by_provider(uow, row, str(error), self._clock.now())
+            await uow.commit()
+        log.warning("recipient opted out with the provider", extra={"outbox_id": row.id})
 
     def _backoff(self, attempts: int) -> timedelta:
         delay: timedelta = self._policy.backoff * (2 ** max(attempts - 1, 0))

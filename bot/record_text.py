@@ -18,7 +18,9 @@ def render_record(record: ComplaintRecord, zone: ZoneInfo) -> str:
         f"{c.reference}  {c.status}  {agency.code} ({agency.name})",
         f"  from      {resident.channel}:{resident.address}"
         + (f" ({resident.display_name})" if resident.display_name else "")
-        + f", language {resident.language}",
+        + f", language {resident.language}"
+        + (f", opted out (STOP) since {when(resident.opted_out_at)}" if resident.opted_out else "")
+        + (f", blocked since {when(resident.blocked_at)}" if resident.blocked else ""),
         f"  received  {when(c.received_at)} via {c.channel}",
         f"  due       {when(c.due_at)}",
         f"  routed    {c.routing_rule}: {c.routing_explanation}",

@@ -92,6 +92,38 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": 'Please describe the problem: what happened and where. For example: "The street '
         'light at Jl. Mawar 12 has been out since Monday".',
     },
+    "help": {
+        "id": "Layanan pengaduan kota. Kirim masalah dan lokasinya dalam satu pesan. "
+        "STATUS <nomor>: cek pengaduan. BAHASA EN: English. 1-5: nilai jawaban. "
+        "BERHENTI: stop pesan. MULAI: aktif lagi.",
+        "en": "City complaint service. Send the problem and where it is in one message. "
+        "STATUS <number>: check a complaint. BAHASA ID: Indonesian. 1-5: rate an answer. "
+        "STOP: no more messages. START: resume.",
+    },
+    "opted_out": {
+        "id": "Anda tidak akan menerima {medium} lagi dari layanan ini. Kirim MULAI untuk "
+        "berlangganan kembali.",
+        "en": "You will not receive any more {medium} from this service. Send START to "
+        "subscribe again.",
+    },
+    "opted_in": {
+        "id": "Anda akan menerima {medium} lagi dari layanan ini. Kirim BANTUAN untuk petunjuk.",
+        "en": "You will receive {medium} from this service again. Send HELP for instructions.",
+    },
+    # What {medium} is on channels other than SMS.
+    "messages": {"id": "pesan", "en": "messages"},
+    "throttled": {
+        "id": "Pesan Anda terlalu banyak; coba lagi nanti. Pesan berikutnya tetap kami simpan, "
+        "tetapi baru kami balas setelah {until}.",
+        "en": "You have sent too many messages; please try again later. We keep what you send "
+        "but will not answer before {until}.",
+    },
+    "agency_opted_out": {
+        "id": "\nCatatan: pelapor meminta berhenti menerima pesan (BERHENTI); jawaban tidak "
+        "sampai kepadanya sampai ia mengirim MULAI.",
+        "en": "\nNote: the resident asked for no more messages (STOP); answers will not reach "
+        "them until they send START.",
+    },
     "agency_new": {
         "id": "Pengaduan baru {reference} (via {channel}, dari {contact}).\n{text}\n\n"
         "Lokasi: {location}\nAlasan diteruskan: {why}\nBatas jawaban: {due}",

@@ -84,6 +84,10 @@ class Outcome(StrEnum):
     NEEDS_DETAIL = "needs_detail"
     UNKNOWN_REFERENCE = "unknown_reference"
     NOT_COMPLAINANT = "not_complainant"
+    # Kept, but over the sender's rate limit: no complaint, at most one notice per window.
+    THROTTLED = "throttled"
+    # Kept, from an address an admin blocked: nothing else happens, no answer.
+    BLOCKED = "blocked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,10 @@ class PermanentSendError(SendError):
     """Retrying cannot help: an invalid address, a blocked recipient."""
 
     permanent = True
+
+
+class RecipientOptedOut(PermanentSendError):
+    """The provider refuses because the recipient unsubscribed with it (e.g. texted STOP)."""
 
 
 class ActionKind(StrEnum):

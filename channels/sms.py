@@ -31,6 +31,7 @@ from channels.base import (
     InboundMessage,
     OutboundMessage,
     PermanentSendError,
+    RecipientOptedOut,
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
@@ -40,6 +41,8 @@ from channels.sms_encoding import ellipsis_for, fit
 from channels.twilio_webhook import TwilioWebhooks
 
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Twilio's "Attempt to send to unsubscribed recipient": the number texted STOP to us.
+_UNSUBSCRIBED = 21610
 
 # Twilio's MessageStatus values for messages we send; "accepted" and "scheduled" are a
 # messaging service's ways of saying queued.
@@ -125,6 +128,8 @@ class TwilioSmsChannel:
             detail = f"Twilio {exc.status} (code {exc.code}): {exc.msg}"
             if exc.status == 429 or exc.status >= 500:
                 raise TransientSendError(detail) from exc
+            if exc.code == _UNSUBSCRIBED:
+                raise RecipientOptedOut(detail) from exc
             raise PermanentSendError(detail) from exc
         except (httpx.HTTPError, OSError) as exc:
             raise TransientSendError(f"Twilio unreachable: {exc}") from exc

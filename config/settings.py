@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     reopen_window_days: int = Field(default=7, ge=0)
     max_text_chars: int = Field(default=10_000, ge=500)
     max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    # Per sender address on every channel: "20/hour" (a count per minute, hour or day) or
+    # "off". Messages over it are kept but start nothing.
+    sender_rate_limit: str = "20/hour"
     # SLA: days to answer, counted as calendar days or as working days (Monday–Friday minus
     # Indonesian public holidays and joint leave), optionally only within office hours.
     sla_days: float = Field(default=2, gt=0)
@@ -111,6 +115,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: the start and end must differ")
         return value
 
+    @field_validator("sender_rate_limit")
+    @classmethod
+    def _rate_limit_readable(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
@@ -124,6 +134,28 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def sender_rate(self) -> tuple[int, timedelta] | None:
+        """The sender rate limit as (messages, window), or None when it is off."""
+        return parse_rate_limit(self.sender_rate_limit)
+
+
+_PERIODS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+_RATE = re.compile(r"(\d+)\s*/\s*(minute|hour|day)")
+
+
+def parse_rate_limit(text: str) -> tuple[int, timedelta] | None:
+    """'20/hour' → (20, 1 hour); 'off' → None; ValueError saying what to write otherwise."""
+    cleaned = text.strip().lower()
+    if cleaned == "off":
+        return None
+    match = _RATE.fullmatch(cleaned)
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(
+            f"{text!r}: give a number of messages per minute, hour or day, e.g. 20/hour, or off"
+        )
+    return int(match.group(1)), _PERIODS[match.group(2)]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -76,6 +76,8 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # Not sent, on purpose: the recipient asked for no more messages (STOP). Never retried.
+    SUPPRESSED = "suppressed"
 
 
 class OfficerRole(StrEnum):
@@ -130,10 +132,27 @@ class Resident(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=200)
     language: str = Field(default="id", max_length=2)
     created_at: datetime = _time()
+    # Set while the resident wants no more messages (STOP, BERHENTI …); START clears it.
+    opted_out_at: datetime | None = _optional_time()
+    # Set while an admin blocks this address: its messages are kept, nothing else happens.
+    blocked_at: datetime | None = _optional_time()
+    blocked_reason: str | None = Field(default=None, max_length=500)
+    blocked_by: str | None = Field(default=None, max_length=64)
+    # The sender rate limit's fixed window: when it began and how many messages it holds.
+    window_started_at: datetime | None = _optional_time()
+    window_messages: int = 0
 
     @property
     def anonymous(self) -> bool:
         return self.address.startswith(ANONYMOUS_PREFIX)
+
+    @property
+    def opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+    @property
+    def blocked(self) -> bool:
+        return self.blocked_at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +164,11 @@ class ResidentContact:
     channel: str
     address: str
     language: str
+    opted_out: bool = False
+    blocked: bool = False
+    # The sender rate limit's window (see `Resident`).
+    window_started_at: datetime | None = None
+    window_messages: int = 0
 
     @property
     def anonymous(self) -> bool:

@@ -7,7 +7,7 @@ building a statement costs about as much as SQLite takes to run it.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,12 +38,44 @@ from storage.models import (
     ResidentContact,
     RuleProposal,
     RuleSetVersion,
+    UTCDateTime,
 )
 
 _AGENCY_BY_CODE = select(Agency).where(Agency.code == sa.bindparam("code"))
-_RESIDENT_BY_ADDRESS = sa.select(col(Resident.id), col(Resident.language)).where(
+_RESIDENT_BY_ADDRESS = sa.select(
+    col(Resident.id),
+    col(Resident.language),
+    col(Resident.opted_out_at),
+    col(Resident.blocked_at),
+    col(Resident.window_started_at),
+    col(Resident.window_messages),
+).where(
     col(Resident.channel) == sa.bindparam("channel"),
     col(Resident.address) == sa.bindparam("address"),
+)
+_RESIDENT_ROW_BY_ADDRESS = select(Resident).where(
+    Resident.channel == sa.bindparam("channel"), Resident.address == sa.bindparam("address")
+)
+_WINDOW_STARTED = col(Resident.window_started_at)
+_WINDOW_OVER = sa.or_(
+    _WINDOW_STARTED.is_(None),
+    sa.bindparam("window_start", type_=UTCDateTime) >= _WINDOW_STARTED,
+)
+_COUNT_MESSAGE = (
+    sa.update(Resident)
+    .where(col(Resident.id) == sa.bindparam("resident_id"))
+    .values(
+        window_started_at=sa.case(
+            (_WINDOW_OVER, sa.bindparam("at", type_=UTCDateTime)), else_=_WINDOW_STARTED
+        ),
+        window_messages=sa.case((_WINDOW_OVER, 1), else_=col(Resident.window_messages) + 1),
+    )
+    .returning(_WINDOW_STARTED, col(Resident.window_messages))
+)
+_SET_OPTED_OUT = (
+    sa.update(Resident)
+    .where(col(Resident.id) == sa.bindparam("resident_id"))
+    .values(opted_out_at=sa.bindparam("since", type_=UTCDateTime))
 )
 _INSERT_RESIDENT = sa.insert(Resident).returning(col(Resident.id))
 _SET_LANGUAGE = (
@@ -155,13 +187,32 @@ class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def find(self, channel: str, address: str) -> ResidentContact | None:
+    async def contact(self, channel: str, address: str) -> ResidentContact | None:
+        """Who writes from this address, as intake needs them (a cheap read, no ORM)."""
         connection = await self._session.connection()
         result = await connection.execute(
             _RESIDENT_BY_ADDRESS, {"channel": channel, "address": address}
         )
         row = result.first()
-        return ResidentContact(int(row.id), channel, address, row.language) if row else None
+        if row is None:
+            return None
+        return ResidentContact(
+            int(row.id),
+            channel,
+            address,
+            row.language,
+            opted_out=row.opted_out_at is not None,
+            blocked=row.blocked_at is not None,
+            window_started_at=row.window_started_at,
+            window_messages=row.window_messages,
+        )
+
+    async def find(self, channel: str, address: str) -> Resident | None:
+        """The resident writing from this address, to change (block, unblock)."""
+        result = await self._session.exec(
+            _RESIDENT_ROW_BY_ADDRESS, params={"channel": channel, "address": address}
+        )
+        return result.first()
 
     async def insert(
         self,
@@ -171,6 +222,8 @@ class ResidentRepository:
         language: str,
         display_name: str | None,
         created_at: datetime,
+        window_started_at: datetime | None = None,
+        window_messages: int = 0,
     ) -> ResidentContact:
         """Write a new resident now."""
         values = {
@@ -179,6 +232,8 @@ class ResidentRepository:
             "language": language,
             "display_name": display_name[:200] if display_name else None,
             "created_at": created_at,
+            "window_started_at": window_started_at,
+            "window_messages": window_messages,
         }
         connection = await self._session.connection()
         try:
@@ -187,14 +242,64 @@ class ResidentRepository:
             raise ConflictError(str(exc.orig)) from exc
         resident_id = result.scalar_one()
         assert resident_id is not None
-        return ResidentContact(resident_id, channel, address, language)
+        return ResidentContact(
+            resident_id,
+            channel,
+            address,
+            language,
+            window_started_at=window_started_at,
+            window_messages=window_messages,
+        )
 
     async def set_language(self, resident_id: int, language: str) -> None:
         connection = await self._session.connection()
         await connection.execute(_SET_LANGUAGE, {"resident_id": resident_id, "language": language})
 
+    async def set_opted_out(self, resident_id: int, since: datetime | None) -> None:
+        """Opt the resident out from `since`, or (None) back in."""
+        connection = await self._session.connection()
+        await connection.execute(_SET_OPTED_OUT, {"resident_id": resident_id, "since": since})
+
+    async def count_message(
+        self, resident: ResidentContact, at: datetime, window: timedelta
+    ) -> ResidentContact:
+        """Count one more message from `resident` in their rate window, a new window when the
+        last one is over; the resident with the stored count.
+
+        Counted in one UPDATE, so instances sharing the database count every message
+        between them (on PostgreSQL the row stays locked until this transaction ends).
+        """
+        connection = await self._session.connection()
+        result = await connection.execute(
+            _COUNT_MESSAGE,
+            {"resident_id": resident.id, "at": at, "window_start": at - window},
+        )
+        started, counted = result.one()
+        return replace(resident, window_started_at=started, window_messages=counted)
+
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)
+
+    async def opted_out_among(self, addresses: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (channel, address) pairs belong to residents who opted out."""
+        pairs = list(set(addresses))
+        if not pairs:
+            return set()
+        result = await self._session.exec(
+            select(Resident.channel, Resident.address).where(
+                sa.tuple_(col(Resident.channel), col(Resident.address)).in_(pairs),
+                col(Resident.opted_out_at).is_not(None),
+            )
+        )
+        return {(channel, address) for channel, address in result.all()}
+
+    async def blocked(self) -> Sequence[Resident]:
+        result = await self._session.exec(
+            select(Resident)
+            .where(col(Resident.blocked_at).is_not(None))
+            .order_by(col(Resident.blocked_at), col(Resident.id))
+        )
+        return result.all()
 
     def add(self, resident: Resident) -> None:
         self._session.add(resident)

@@ -164,3 +164,38 @@ async def test_officers_commands(service: Service, tmp_path: Path) -> None:
         1,
         "error: Tidak ada instansi dengan kode 'NOPE'.",
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_block_commands(service: Service, tmp_path: Path) -> None:
+    url = service.settings.database_url
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return aduan("block", *args, cwd=tmp_path, database_url=url)
+
+    added = run("add", "sms", "0812 3456 7890", "--reason", "flood", "--admin", "rina")
+    again = run("add", "sms", "+6281234567890", "--reason", "flood")
+    bad = run("add", "sms", "12345", "--reason", "flood")
+    no_reason = run("add", "email", "spam@example.com")
+    listed = run("list")
+    removed = run("remove", "sms", "+62 812-3456-7890", "--admin", "rina")
+    not_blocked = run("remove", "sms", "+6281234567890")
+
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "blocked sms +6281234567890: flood"
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: sms +6281234567890 is already blocked (since ")
+    assert again.stderr.rstrip().endswith("by rina: flood)")
+    assert (bad.returncode, bad.stderr.strip()) == (
+        1,
+        "error: '12345': this phone number is not valid",
+    )
+    assert no_reason.returncode == 2 and "Missing option '--reason'" in no_reason.stderr
+    assert listed.stdout.split()[:2] == ["sms", "+6281234567890"]
+    assert listed.stdout.rstrip().endswith("by rina: flood")
+    assert removed.stdout.strip() == "unblocked sms +6281234567890"
+    assert (not_blocked.returncode, not_blocked.stderr.strip()) == (
+        1,
+        "error: sms +6281234567890 is not blocked",
+    )
+    assert run("list").stdout.strip() == "no blocked addresses"

@@ -280,7 +280,8 @@ async def check_database(engine: AsyncEngine, plan: list[Planned], replay: Run) 
 def launcher(database: tuple[str, str | None], tmp_path: Path) -> Iterator[Launcher]:
     """`aduan` processes on this test's database; killed before the database is dropped."""
     url, schema = database
-    launcher = Launcher(clean_env(url, schema), tmp_path)
+    # Up to 20 messages per contact arrive within seconds; throttling is not what this tests.
+    launcher = Launcher(clean_env(url, schema, sender_rate_limit="off"), tmp_path)
     yield launcher
     launcher.close()
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intent import LanguageChoice, RatingGiven, StatusQuery, guess_language, parse_command
+from bot.intent import (
+    HelpRequest,
+    LanguageChoice,
+    OptIn,
+    OptOut,
+    RatingGiven,
+    StatusQuery,
+    guess_language,
+    parse_command,
+)
 
 
 @pytest.mark.parametrize(
@@ -24,6 +33,24 @@ from bot.intent import LanguageChoice, RatingGiven, StatusQuery, guess_language,
         ("nilai 4", RatingGiven(4)),
         ("3/5", RatingGiven(3)),
         ("⭐⭐", RatingGiven(2)),
+        ("BANTUAN", HelpRequest()),
+        ("  help! ", HelpRequest()),
+        ("Info?", HelpRequest()),
+        ("/help", HelpRequest()),
+        ("STOP", OptOut("STOP")),
+        ("stop.", OptOut("STOP")),
+        ("Stop 🙏", OptOut("STOP")),
+        ("berhenti", OptOut("BERHENTI")),
+        ("UNREG", OptOut("UNREG")),
+        ("STOPALL", OptOut("STOPALL")),
+        ("unsubscribe", OptOut("UNSUBSCRIBE")),
+        ("Cancel", OptOut("CANCEL")),
+        ("END", OptOut("END")),
+        ("quit", OptOut("QUIT")),
+        ("MULAI", OptIn("MULAI")),
+        ("start", OptIn("START")),
+        ("UNSTOP", OptIn("UNSTOP")),
+        ("Yes", OptIn("YES", only_after_opt_out=True)),
     ],
 )
 def test_commands(text: str, command: object) -> None:
@@ -38,6 +65,19 @@ def test_commands(text: str, command: object) -> None:
         "0",
         "statusnya bagaimana ya pengaduan saya",
         "12 lampu mati",
+        # A keyword is a command only when it is the whole message.
+        "stop banjir di jalan",
+        "tolong bantuan air mati",
+        "Mohon bantuan, lampu jalan mati",
+        "help me the road is flooded",
+        "info jadwal pengangkutan sampah",
+        "berhenti di halte tapi bus tidak datang",
+        "mulai kapan diperbaiki?",
+        "yes the hole is still there",
+        "end of the street is dark",
+        "STOP2",
+        "startup",
+        "stop stop",
     ],
 )
 def test_free_text_is_not_a_command(text: str) -> None:

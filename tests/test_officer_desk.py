@@ -106,6 +106,22 @@ async def test_linking_officers_and_the_agency_group(
     assert not expired.ok and "kedaluwarsa" in expired.message
 
 
+async def test_an_officer_answering_someone_opted_out_is_told_it_will_not_reach_them(
+    desk_service: Service, telegram: FakeTelegramChannel, clock: FakeClock
+) -> None:
+    filed, _ = await posted_to_the_group(desk_service, telegram)
+    await desk_service.deliver(inbound("BERHENTI", at=clock.advance(minutes=5)))
+    answered = await desk_service.desk.handle(
+        say(ActionKind.ANSWER, "501", reference=filed.reference or "", text="Sudah diganti.")
+    )
+
+    assert answered.ok
+    assert answered.message == (
+        f"Jawaban dikirim ke pelapor {filed.reference}. Catatan: pelapor meminta berhenti "
+        "menerima pesan (BERHENTI); jawaban tidak sampai kepadanya sampai ia mengirim MULAI."
+    )
+
+
 async def test_officers_work_a_complaint_from_the_group(
     desk_service: Service, telegram: FakeTelegramChannel
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from config.settings import SettingsError, load_settings
@@ -29,6 +31,17 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "mysql://x",
             "ADUAN_DATABASE_URL: Value error, must start with sqlite",
         ),
+        (
+            "ADUAN_SENDER_RATE_LIMIT",
+            "20 per jam",
+            "ADUAN_SENDER_RATE_LIMIT: Value error, '20 per jam': give a number of messages per "
+            "minute, hour or day, e.g. 20/hour, or off",
+        ),
+        (
+            "ADUAN_SENDER_RATE_LIMIT",
+            "0/hour",
+            "ADUAN_SENDER_RATE_LIMIT: Value error, '0/hour'",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -38,3 +51,19 @@ def test_bad_values_name_the_variable(
     with pytest.raises(SettingsError) as caught:
         load_settings(_env_file=None)
     assert complaint in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("20/hour", (20, timedelta(hours=1))),
+        (" 5 / Minute ", (5, timedelta(minutes=1))),
+        ("300/day", (300, timedelta(days=1))),
+        ("off", None),
+    ],
+)
+def test_sender_rate_limit(
+    monkeypatch: pytest.MonkeyPatch, value: str, parsed: tuple[int, timedelta] | None
+) -> None:
+    monkeypatch.setenv("ADUAN_SENDER_RATE_LIMIT", value)
+    assert load_settings(_env_file=None).sender_rate == parsed

@@ -11,12 +11,22 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.blocklist import Blocklist
 from bot.bootstrap import Service
 from bot.complaints import Actor, Role
+from channels.base import ChannelName
 from channels.sms_encoding import Encoding, SmsSize, measure
 from config.settings import Settings
-from storage.models import Attachment, AuditEntry, Complaint, OutboxMessage, OutboxStatus
-from tests.db import prepared_service, rows
+from storage.models import (
+    Attachment,
+    AuditEntry,
+    Complaint,
+    Message,
+    OutboxMessage,
+    OutboxStatus,
+    Resident,
+)
+from tests.db import count, prepared_service, rows
 from tests.fake_twilio import (
     FakeMessage,
     FakeTwilioApi,
@@ -415,3 +425,109 @@ async def test_an_answer_with_emoji_is_measured_and_cut_as_ucs2(
     assert link.startswith(f"{PUBLIC}/lacak/{complaint.reference}?k=")
     page = await client.get(link.removeprefix(PUBLIC))
     assert text.strip() in page.text
+
+
+async def settled(service: Service, *where: object) -> list[OutboxMessage]:
+    """The outbox rows matching `where`, once the running dispatcher has dealt with them all."""
+    for _ in range(200):
+        found = await rows(service, OutboxMessage, *where)
+        if found and all(
+            r.status not in (OutboxStatus.PENDING, OutboxStatus.SENDING) for r in found
+        ):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"outbox rows still unsent: {found}")
+
+
+async def test_stop_holds_back_answers_until_start(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    admin = Actor(Role.ADMIN, 1, "Admin")
+
+    async def text(sid: str, body: str) -> None:
+        response = await signed_post(WEBHOOK, sms(sid, body), twilio.auth_token, client=client)
+        assert response.status_code == 200
+
+    await text("SM" + "7" * 32, "Lampu jalan di Jl. Mawar mati sejak Senin")
+    [complaint] = await rows(service, Complaint)
+    await text("SM" + "8" * 32, "STOP")
+    await text("SM" + "9" * 32, "stop")
+    confirmation = await twilio.wait_for_message(lambda m: "Kirim MULAI" in m.body)
+    assert confirmation.body == (
+        "Anda tidak akan menerima SMS lagi dari layanan ini. Kirim MULAI untuk berlangganan "
+        "kembali."
+    )
+
+    await service.actions.answer(complaint.reference, "Lampu sudah diganti.", admin)
+    service.dispatcher.wake()
+    [held] = await settled(service, OutboxMessage.kind == "officer_reply")
+    assert held.status is OutboxStatus.SUPPRESSED
+    assert held.last_error == "suppressed: the recipient opted out (STOP); not sent and not retried"
+    assert not any("Lampu sudah diganti" in attempt.get("Body", "") for attempt in twilio.attempts)
+    assert sum("Kirim MULAI" in m.body for m in twilio.messages) == 1
+
+    await text("SM" + "a" * 32, "START")
+    await twilio.wait_for_message(lambda m: m.body.startswith("Anda akan menerima SMS lagi"))
+    await service.actions.answer(complaint.reference, "Tiang juga sudah dicat.", admin)
+    service.dispatcher.wake()
+    await twilio.wait_for_message(lambda m: "Tiang juga sudah dicat." in m.body)
+
+
+async def test_twilio_refusing_an_unsubscribed_number_opts_the_resident_out(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    twilio.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
+    params = sms("SM" + "b" * 32, "Air PDAM mati sejak pagi di Perum Griya Asri")
+    assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
+
+    [ack] = await settled(service, OutboxMessage.kind == "reply")
+    assert ack.status is OutboxStatus.SUPPRESSED
+    assert ack.last_error == (
+        "suppressed: the recipient opted out with the provider (Twilio 400 (code 21610): "
+        "Unable to create record: Attempt to send to unsubscribed recipient)"
+    )
+    [resident] = await rows(service, Resident)
+    assert resident.opted_out and twilio.messages == []
+
+
+async def test_a_flood_from_one_number_gets_one_answer_and_one_notice(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    for n in range(50):
+        params = sms(f"SM{n:032x}", f"Jalan rusak di gang {n}, mohon segera diperbaiki")
+        response = await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+        assert response.status_code == 200
+
+    await settled(service, OutboxMessage.recipient == NUMBER)
+    # The burst merges into one complaint (SMS), acknowledged once; beyond the limit of 20
+    # an hour the rest are kept with it, and the sender is told once.
+    assert await count(service, Complaint) == 1
+    assert await count(service, Message, Message.kind == "throttled") == 30
+    bodies = [m.body for m in twilio.messages if m.to == NUMBER]
+    assert len(bodies) == 2
+    assert bodies[0].startswith("Aduan diterima, no. ")
+    assert bodies[1].startswith("Pesan Anda terlalu banyak; coba lagi nanti.")
+
+
+async def test_a_blocked_number_is_answered_200_and_nothing_else(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    await Blocklist(service.uow, clock).add(ChannelName.SMS, NUMBER, reason="spam", admin="rina")
+    params = sms("SM" + "c" * 32, "Beli pulsa murah hubungi 0812xxxx")
+    response = await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+
+    assert response.status_code == 200 and response.text.endswith("<Response/>")
+    assert await count(service, Complaint) == 0
+    assert await count(service, OutboxMessage) == 0  # so nothing can ever be sent
+    [kept] = await rows(service, Message)
+    assert kept.kind == "blocked"
+
+
+async def test_a_keyword_inside_a_complaint_is_a_complaint(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    params = sms("SM" + "d" * 32, "stop banjir di jalan depan SD 3")
+    await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+    answer = await twilio.wait_for_message(lambda m: m.to == NUMBER)
+    [complaint] = await rows(service, Complaint)
+    assert complaint.reference in answer.body
