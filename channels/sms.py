@@ -12,6 +12,7 @@ the same way; each becomes a `DeliveryReport` for the service. A long text is cu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
@@ -38,7 +39,9 @@ from channels.base import (
 )
 from channels.phone import PhoneNumberError, e164
 from channels.sms_encoding import ellipsis_for, fit
-from channels.twilio_webhook import TwilioWebhooks
+from channels.twilio_webhook import MediaFetchError, TwilioWebhooks
+
+log = logging.getLogger(__name__)
 
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # Twilio's "Attempt to send to unsubscribed recipient": the number texted STOP to us.
@@ -152,14 +155,15 @@ class TwilioSmsChannel:
             sid = params.get("MessageSid") or params.get("SmsSid")
             if not sid:
                 return JSONResponse({"detail": "MessageSid: missing"}, status_code=400)
+            attachments, lost = await self._media(params)
             await self._handlers.deliver(
                 InboundMessage(
                     channel=ChannelName.SMS,
                     sender=sender,
-                    text=params.get("Body", ""),
+                    text="\n\n".join(part for part in (params.get("Body", ""), lost) if part),
                     received_at=self._now(),
                     provider_message_id=sid,
-                    attachments=await self._media(params),
+                    attachments=attachments,
                 )
             )
             return Response(_EMPTY_TWIML, media_type="text/xml")
@@ -197,14 +201,23 @@ class TwilioSmsChannel:
 
         return router
 
-    async def _media(self, params: dict[str, str]) -> tuple[Attachment, ...]:
+    async def _media(self, params: dict[str, str]) -> tuple[tuple[Attachment, ...], str]:
+        """The MMS files, and a note for the text naming those Twilio did not hand over."""
         count = int(params.get("NumMedia", "0") or 0)
-        found = []
+        found, lost = [], []
         for index in range(count):
             url, kind = params.get(f"MediaUrl{index}"), params.get(f"MediaContentType{index}")
-            content = await self._twilio.fetch(url) if url else None
+            if not url:
+                continue
+            try:
+                content = await self._twilio.fetch(url)
+            except MediaFetchError as exc:
+                log.error("MMS media not fetched; delivered without it", extra={"error": str(exc)})
+                lost.append(kind or "file")
+                continue
             if content is not None:
                 found.append(
                     Attachment(f"mms-{index}", kind or "application/octet-stream", content)
                 )
-        return tuple(found)
+        note = f"[lampiran MMS tidak dapat diambil: {', '.join(lost)}]" if lost else ""
+        return tuple(found), note

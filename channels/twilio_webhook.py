@@ -1,6 +1,10 @@
 """Twilio's side of every Twilio channel: webhooks checked against the public address, and
 media fetched with the account's credentials.
 
+A media file that cannot be fetched never costs the message it came with: Twilio does not
+call a webhook again after a 5xx (only after a failed connection, within 15 s), so the
+fetch is tried a few times and then the message is delivered without the file, saying so.
+
 A webhook's `X-Twilio-Signature` is checked against the public address Twilio was given
 (`ADUAN_PUBLIC_BASE_URL`), not the address the request arrived at, so it holds behind a
 reverse proxy. The query string is part of what Twilio signs, so values we put in a
@@ -9,6 +13,7 @@ callback URL come back as trustworthy as the form fields.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -18,6 +23,8 @@ from twilio.request_validator import RequestValidator
 log = logging.getLogger(__name__)
 
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
+# Pauses between tries of a media fetch: well inside the 15 s Twilio waits for an answer.
+FETCH_PAUSES = (0.5, 1.5)
 
 
 class MediaFetchError(Exception):
@@ -40,10 +47,18 @@ class TwilioWebhooks:
         return params if signature and self._validator.validate(url, params, signature) else None
 
     async def fetch(self, url: str, *, max_bytes: int = MAX_MEDIA_BYTES) -> bytes | None:
-        """The file at `url` (a media or recording URL), or None when it is over `max_bytes`.
+        """The file at `url` (a media or recording URL), or None when it is over `max_bytes`;
+        MediaFetchError when Twilio did not hand it over after a few tries."""
+        for pause in FETCH_PAUSES:
+            try:
+                return await self._fetch_once(url, max_bytes)
+            except MediaFetchError as exc:
+                log.warning("media fetch failed, trying again", extra={"error": str(exc)})
+                await asyncio.sleep(pause)
+        return await self._fetch_once(url, max_bytes)
 
-        Read as a stream, so an oversized file is dropped without being held in memory.
-        """
+    async def _fetch_once(self, url: str, max_bytes: int) -> bytes | None:
+        # Read as a stream, so an oversized file is dropped without being held in memory.
         try:
             async with (
                 httpx.AsyncClient(auth=self._auth, follow_redirects=True) as http,

@@ -138,13 +138,8 @@ class TwilioVoiceChannel:
             if params.get("RecordingStatus", "completed") != "completed" or not url or not seconds:
                 log.info("empty recording ignored", extra={"recording": sid})
                 return Response(status_code=204)
-            try:
-                audio = await self._audio(sid, url)
-            except MediaFetchError as exc:
-                return _fetch_failed(exc)
-            await handlers.deliver(
-                self._message(sid, caller, self._script.recorded(seconds), audio)
-            )
+            text, audio = await self._recording(sid, url, self._script.recorded(seconds))
+            await handlers.deliver(self._message(sid, caller, text, audio))
             return Response(status_code=204)
 
         @router.post("/webhooks/twilio/transcription")
@@ -172,11 +167,10 @@ class TwilioVoiceChannel:
             )
             receipt = await handlers.deliver(transcript)
             if receipt.outcome is Outcome.UNKNOWN_REFERENCE:
-                try:
-                    audio = await self._audio(recording_sid, url)
-                except MediaFetchError as exc:
-                    return _fetch_failed(exc)
-                voice = self._message(recording_sid, caller, self._script.transcribed(text), audio)
+                said, audio = await self._recording(
+                    recording_sid, url, self._script.transcribed(text)
+                )
+                voice = self._message(recording_sid, caller, said, audio)
                 await handlers.deliver(voice)
                 await handlers.deliver(transcript)
             return Response(status_code=204)
@@ -234,14 +228,20 @@ class TwilioVoiceChannel:
         twiml.hangup()
         return twiml
 
-    async def _audio(self, sid: str, url: str) -> bytes | None:
-        """The recording as MP3, which Twilio serves on request and is smaller than its WAV."""
-        audio = await self._twilio.fetch(f"{url}.mp3", max_bytes=MAX_MEDIA_BYTES)
+    async def _recording(self, sid: str, url: str, text: str) -> tuple[str, bytes | None]:
+        """The message's text and its recording as MP3 (which Twilio serves on request and is
+        smaller than its WAV). A recording Twilio does not hand over is named in the text,
+        so the complaint is made all the same and officers can find the audio in Twilio."""
+        try:
+            audio = await self._twilio.fetch(f"{url}.mp3", max_bytes=MAX_MEDIA_BYTES)
+        except MediaFetchError as exc:
+            log.error("recording not fetched; complaint made without it", extra={"error": str(exc)})
+            return f"{text} [rekaman {sid} tidak dapat diambil dari Twilio]", None
         if audio is None:
             log.error(
                 "recording too large to keep; the complaint has no audio", extra={"recording": sid}
             )
-        return audio
+        return text, audio
 
     def _message(self, sid: str, caller: str, text: str, audio: bytes | None) -> InboundMessage:
         return InboundMessage(
@@ -272,12 +272,6 @@ def _say(twiml: VoiceResponse, lines: tuple[Line, ...]) -> None:
 
 def _bad(detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=400)
-
-
-def _fetch_failed(exc: MediaFetchError) -> JSONResponse:
-    # A 5xx makes Twilio try the callback again; nothing has been written.
-    log.warning("recording not fetched", extra={"error": str(exc)})
-    return JSONResponse({"detail": f"{exc}; retry"}, status_code=502)
 
 
 def _whole_seconds(value: str | None) -> int:

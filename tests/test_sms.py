@@ -150,6 +150,25 @@ async def test_mms_media_is_fetched_with_the_credentials(
     assert (stored.content_type, stored.content) == ("image/jpeg", photo)
 
 
+async def test_mms_media_twilio_will_not_hand_over_costs_the_file_not_the_message(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    url = twilio.add_media("image/jpeg", b"\xff\xd8 jpeg")
+    twilio.fail_next_fetch(status=503, times=10)
+    params = sms(
+        "MM" + "7" * 32,
+        "Pohon tumbang menutup jalan",
+        NumMedia="1",
+        MediaUrl0=url,
+        MediaContentType0="image/jpeg",
+    )
+    assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
+    [complaint] = await rows(service, Complaint)
+    assert complaint.text.startswith("Pohon tumbang menutup jalan")
+    assert "[lampiran MMS tidak dapat diambil: image/jpeg]" in complaint.text
+    assert await count(service, Attachment) == 0
+
+
 async def test_bad_sender_number_is_a_clear_400(
     service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
 ) -> None:

@@ -288,20 +288,26 @@ async def test_an_empty_recording_makes_nothing(
     assert twilio.fetches == []
 
 
-async def test_a_failed_recording_fetch_is_a_5xx_and_writes_nothing(
+async def test_a_recording_twilio_will_not_hand_over_still_makes_the_complaint(
     service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
 ) -> None:
+    # Twilio does not call back again after a 5xx: a brief outage is tried through, and a
+    # longer one costs the audio, never the complaint.
     call = Call(client, twilio)
     twiml = await call.answer()
     sid, url = twilio.add_recording(AUDIO)
-    twilio.fail_next_fetch(status=500)
-    failed = await call.recording_done(twiml, sid, url)
-    assert failed.status_code == 502 and "retry" in failed.json()["detail"]
-    assert await count(service, Message) == 0
-    assert await count(service, OutboxMessage) == 0
-    # Twilio tries again: now the complaint is made, once.
+    twilio.fail_next_fetch(status=500, times=1)
     assert (await call.recording_done(twiml, sid, url)).status_code == 204
-    await answered_by_sms(service, twilio)
+    assert await count(service, Attachment) == 1
+
+    sid, url = twilio.add_recording(AUDIO)
+    twilio.fail_next_fetch(status=500, times=10)
+    assert (await call.recording_done(twiml, sid, url)).status_code == 204
+    complaints = await rows(service, Complaint)
+    assert len(complaints) == 2  # the second call is its own complaint
+    lost = next(c for c in complaints if sid in c.text)
+    assert "tidak dapat diambil dari Twilio" in lost.text
+    assert await count(service, Attachment) == 1
 
 
 @pytest.mark.parametrize("transcribe", [True])
