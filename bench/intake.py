@@ -131,6 +131,7 @@ class BurstySms:
     max_messages_per_second: ClassVar[float] = 100.0
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
+    prefers_short_text: ClassVar[bool] = True
 
     async def start(self, handlers: ServiceHandlers) -> None:
         """Nothing to receive: the benchmark calls intake itself."""

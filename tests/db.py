@@ -3,6 +3,7 @@ service wrote."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from bot.bootstrap import Service, bootstrap
 from bot.clock import Clock
 from channels.base import Channel
 from config.settings import Settings
+from storage.models import OutboxMessage, OutboxStatus
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -45,3 +47,16 @@ async def prepared_service(
     service = bootstrap(configured, clock=clock, channels=channels, engine=engine)
     await service.prepare_database()
     return service
+
+
+async def settled(service: Service, *where: Any) -> list[OutboxMessage]:
+    """The outbox rows matching `where`, once the running dispatcher has dealt with them all."""
+    found: list[OutboxMessage] = []
+    for _ in range(200):
+        found = await rows(service, OutboxMessage, *where)
+        if found and all(
+            r.status not in (OutboxStatus.PENDING, OutboxStatus.SENDING) for r in found
+        ):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"outbox rows still unsent: {found}")

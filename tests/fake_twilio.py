@@ -272,6 +272,17 @@ class FakeTwilioApi:
         """The account's resource root, ``{base_url}/2010-04-01/Accounts/{sid}``."""
         return f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}"
 
+    def service_settings(self, public_base_url: str) -> dict[str, str]:
+        """The settings that point a service at this fake, receiving webhooks at the given
+        public address (which signatures are made for)."""
+        return {
+            "twilio_account_sid": self.account_sid,
+            "twilio_auth_token": self.auth_token,
+            "twilio_from": "+15005550006",
+            "twilio_api_base": self.base_url,
+            "public_base_url": public_base_url,
+        }
+
     async def start(self) -> None:
         """Start serving on a free loopback port."""
         await self._server.start()

@@ -26,7 +26,7 @@ from storage.models import (
     OutboxStatus,
     Resident,
 )
-from tests.db import count, prepared_service, rows
+from tests.db import count, prepared_service, rows, settled
 from tests.fake_twilio import (
     FakeMessage,
     FakeTwilioApi,
@@ -55,11 +55,7 @@ async def service(
         settings,
         engine,
         clock,
-        twilio_account_sid=twilio.account_sid,
-        twilio_auth_token=twilio.auth_token,
-        twilio_from="+15005550006",
-        twilio_api_base=twilio.base_url,
-        public_base_url=PUBLIC + "/",
+        **twilio.service_settings(PUBLIC + "/"),
     )
 
 
@@ -356,11 +352,10 @@ async def test_an_unreachable_twilio_is_retried(
         settings,
         engine,
         clock,
-        twilio_account_sid=twilio.account_sid,
-        twilio_auth_token=twilio.auth_token,
-        twilio_from="+15005550006",
-        twilio_api_base="http://127.0.0.1:9",  # nothing listens there
-        public_base_url=PUBLIC,
+        **{
+            **twilio.service_settings(PUBLIC),
+            "twilio_api_base": "http://127.0.0.1:9",  # nothing listens there
+        },
     )
     transport = httpx.ASGITransport(app=offline.app)
     async with (
@@ -444,18 +439,6 @@ async def test_an_answer_with_emoji_is_measured_and_cut_as_ucs2(
     assert link.startswith(f"{PUBLIC}/lacak/{complaint.reference}?k=")
     page = await client.get(link.removeprefix(PUBLIC))
     assert text.strip() in page.text
-
-
-async def settled(service: Service, *where: object) -> list[OutboxMessage]:
-    """The outbox rows matching `where`, once the running dispatcher has dealt with them all."""
-    for _ in range(200):
-        found = await rows(service, OutboxMessage, *where)
-        if found and all(
-            r.status not in (OutboxStatus.PENDING, OutboxStatus.SENDING) for r in found
-        ):
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"outbox rows still unsent: {found}")
 
 
 async def test_stop_holds_back_answers_until_start(

@@ -63,11 +63,7 @@ async def service(
         settings,
         engine,
         clock,
-        twilio_account_sid=twilio.account_sid,
-        twilio_auth_token=twilio.auth_token,
-        twilio_from="+15005550006",
-        twilio_api_base=twilio.base_url,
-        public_base_url=PUBLIC + "/",
+        **twilio.service_settings(PUBLIC + "/"),
         voice_transcribe=transcribe,
     )
 
