@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Where residents and providers reach this service (links, webhook signatures); unset,
+    # the address it listens on.
+    public_base_url: str = ""
     # Signs the links that open a complaint's conversation on its tracking page. Unset, one
     # is generated on first use and kept in the database, so every instance shares it.
     secret_key: SecretStr | None = Field(default=None, min_length=32)
@@ -120,6 +122,13 @@ class Settings(BaseSettings):
     def _rate_limit_readable(cls, value: str) -> str:
         parse_rate_limit(value)
         return value
+
+    @model_validator(mode="after")
+    def _public_address_defaults_to_listening_one(self) -> Settings:
+        if not self.public_base_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+            self.public_base_url = f"http://{host}:{self.port}"
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -14,6 +14,17 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(_env_file=None)
     assert settings.database_url == "sqlite+aiosqlite:///./data/aduan.db"
     assert (settings.port, settings.timezone) == (8000, "Asia/Jakarta")
+    assert settings.public_base_url == "http://127.0.0.1:8000"
+
+
+def test_the_public_address_follows_the_listening_one_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADUAN_PORT", "8011")
+    monkeypatch.setenv("ADUAN_HOST", "0.0.0.0")
+    assert load_settings(_env_file=None).public_base_url == "http://127.0.0.1:8011"
+    monkeypatch.setenv("ADUAN_PUBLIC_BASE_URL", "https://aduan.example.go.id")
+    assert load_settings(_env_file=None).public_base_url == "https://aduan.example.go.id"
 
 
 @pytest.mark.parametrize(
