@@ -10,6 +10,7 @@ arrive no longer counts as the complaint's first response.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.clock import Clock
@@ -45,27 +46,46 @@ def replaceable_by(status: DeliveryStatus) -> frozenset[str]:
     return frozenset(other.value for other, earlier in _PROGRESS.items() if earlier < rank)
 
 
+# How long to wait, and again, for the send a report is about to be recorded: a provider
+# can report on a message in the moment between accepting it and our recording its id.
+WAITS_FOR_THE_SEND = (0.2, 0.5, 1.0)
+
+
 class DeliveryReports:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        waits: tuple[float, ...] = WAITS_FOR_THE_SEND,
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._waits = waits
 
     async def record(self, report: DeliveryReport) -> None:
         """Record one report; a report on a message we do not know is logged and dropped."""
+        for wait in (*self._waits, None):
+            if await self._record(report):
+                return
+            if wait is not None:
+                await asyncio.sleep(wait)
+        # Not ours (another application on the same account), or sent before the outbox
+        # kept ids. The provider must not retry it forever, so it is not an error.
+        log.warning(
+            "delivery report for a message not in the outbox",
+            extra={
+                "channel": report.channel,
+                "provider_message_id": report.provider_message_id,
+                "status": report.status,
+            },
+        )
+
+    async def _record(self, report: DeliveryReport) -> bool:
+        """Record the report on its row; False when no row has its provider id (yet)."""
         async with self._uow() as uow:
             row = await uow.outbox.by_provider_id(report.channel, report.provider_message_id)
             if row is None or row.id is None:
-                # Not ours (another application on the same account), or sent before the
-                # outbox kept ids. The provider must not retry it forever, so it is not an error.
-                log.warning(
-                    "delivery report for a message not in the outbox",
-                    extra={
-                        "channel": report.channel,
-                        "provider_message_id": report.provider_message_id,
-                        "status": report.status,
-                    },
-                )
-                return
+                return False
             recorded = await uow.outbox.advance_delivery(
                 row.id,
                 report.status.value,
@@ -78,7 +98,7 @@ class DeliveryReports:
                     "delivery report older than the recorded status, ignored",
                     extra={"outbox_id": row.id, "status": report.status},
                 )
-                return
+                return True
             if report.status in NOT_DELIVERED and row.complaint_id is not None:
                 await self._not_delivered(uow, row, report)
             await uow.commit()
@@ -86,6 +106,7 @@ class DeliveryReports:
             "delivery status recorded",
             extra={"outbox_id": row.id, "status": report.status, "error": report.error_code},
         )
+        return True
 
     async def _not_delivered(
         self, uow: UnitOfWork, row: OutboxMessage, report: DeliveryReport

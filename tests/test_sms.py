@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.blocklist import Blocklist
 from bot.bootstrap import Service
 from bot.complaints import Actor, Role
-from channels.base import ChannelName
+from channels.base import ChannelName, DeliveryReport, DeliveryStatus
 from channels.sms_encoding import Encoding, SmsSize, measure
 from config.settings import Settings
 from storage.models import (
@@ -248,6 +248,28 @@ async def test_delivery_statuses_only_move_forward(
     assert row.delivery_status_at is not None
     assert row.status is OutboxStatus.SENT
     assert await rows(service, AuditEntry, AuditEntry.action == "undelivered") == []
+
+
+async def test_a_report_that_comes_before_the_send_is_recorded_waits_for_it(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    # Twilio may call back in the moment between accepting a message and the dispatcher
+    # recording its id: the report waits for the record instead of being dropped.
+    _, ack = await filed_by_sms(service, client, twilio, "SM" + "c" * 32)
+    row = await sent_row(service, ack)
+    early = DeliveryReport(
+        ChannelName.SMS, "SM" + "e" * 32, DeliveryStatus.FAILED, service.clock.now(), "30006"
+    )
+    waiting = asyncio.create_task(service.delivery.record(early))
+    await asyncio.sleep(0.1)
+    async with service.uow() as uow:
+        stored = await uow.outbox.get(row.id or 0)
+        assert stored is not None
+        stored.provider_message_id = early.provider_message_id
+        await uow.commit()
+    await waiting
+    [recorded] = await rows(service, OutboxMessage, OutboxMessage.id == row.id)
+    assert (recorded.delivery_status, recorded.delivery_error) == ("failed", "30006")
 
 
 async def test_status_callbacks_are_signed_known_and_well_formed(
