@@ -8,15 +8,15 @@ provider only after this returns, so a crash anywhere loses nothing and repeats 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.buttons import complaint_buttons
 from bot.clock import Clock
-from bot.complaint_log import audit, notify_agency, transition
+from bot.complaint_log import notify_agency
+from bot.intake_turn import Turn, message_key
 from bot.intent import (
     Command,
     HelpRequest,
@@ -37,8 +37,6 @@ from bot.subscriptions import OPT_OUT_CONFIRMATION, opt_in, opt_out
 from bot.templates import format_when, render, status_label
 from channels.base import (
     Address,
-    Button,
-    ChannelName,
     InboundMessage,
     IntakeReceipt,
     Outcome,
@@ -52,13 +50,9 @@ from storage.models import (
     AnyComplaint,
     Complaint,
     ComplaintStatus,
-    Direction,
     NewComplaint,
-    NewMessage,
-    NewOutboxMessage,
     ResidentContact,
 )
-from storage.models import Attachment as StoredAttachment
 from storage.repositories import SeenInbound
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -144,16 +138,16 @@ class IntakeService:
                     return await self._replay_receipt(uow, seen, inbound)
             text = clean_text(inbound.text)
             resident, is_new = await self._resident(uow, inbound, text)
-            turn = _Turn(uow, inbound, resident, text, self._clock.now(), is_new)
+            turn = Turn(uow, inbound, resident, text, self._clock.now(), is_new)
             receipt = await self._decide(turn)
             if receipt.outcome not in _REFUSED:
                 await uow.commit()
             return receipt
 
-    async def _decide(self, turn: _Turn) -> IntakeReceipt:
+    async def _decide(self, turn: Turn) -> IntakeReceipt:
         inbound = turn.inbound
         if turn.resident.blocked:
-            await self._record(turn, None, "blocked")
+            await turn.record(None, "blocked")
             return IntakeReceipt(Outcome.BLOCKED, "")
         if inbound.transcript_of is not None:
             return await self._transcript(turn, inbound.transcript_of)
@@ -190,14 +184,14 @@ class IntakeService:
             and _letters(turn.text) < _MIN_LETTERS
         ):
             reply = render("too_short", turn.language)
-            await self._record(turn, None, "needs_detail")
-            self._reply(turn, reply)
+            await turn.record(None, "needs_detail")
+            turn.reply(reply)
             return IntakeReceipt(Outcome.NEEDS_DETAIL, reply)
         return await self._new_complaint(turn)
 
     # --- who is writing -------------------------------------------------------------
 
-    async def _is_complainant(self, turn: _Turn, complaint: Complaint) -> bool:
+    async def _is_complainant(self, turn: Turn, complaint: Complaint) -> bool:
         """Whether this sender may add to the complaint they named by its reference.
 
         A complaint filed with a phone number or email takes additions only from that
@@ -242,7 +236,7 @@ class IntakeService:
 
     # --- commands ---------------------------------------------------------------------
 
-    def _command_in(self, turn: _Turn) -> Command | None:
+    def _command_in(self, turn: Turn) -> Command | None:
         """The command this message is, if any: only text alone, with no reference named."""
         inbound = turn.inbound
         if inbound.attachments or inbound.reference is not None:
@@ -256,7 +250,7 @@ class IntakeService:
             return command if turn.resident.opted_out else None
         return command
 
-    async def _command(self, turn: _Turn, command: Command) -> IntakeReceipt:
+    async def _command(self, turn: Turn, command: Command) -> IntakeReceipt:
         complaint: Complaint | None = None
         reply: str | None
         kind = "reply"
@@ -285,7 +279,7 @@ class IntakeService:
                 else:
                     complaint.rating = score
                     complaint.updated_at = turn.now
-                    self._audit(turn, complaint, "rate", detail=f"rating {score}/5")
+                    turn.audit(complaint, "rate", detail=f"rating {score}/5")
                     reply = render(
                         "rating_thanks", turn.language, score=score, reference=complaint.reference
                     )
@@ -296,17 +290,17 @@ class IntakeService:
                 reply = None
                 if opted_out := await opt_out(turn.uow, turn.resident, at=turn.now, via=keyword):
                     turn.resident = opted_out
-                    reply = render("opted_out", turn.language, medium=_medium(turn))
+                    reply = render("opted_out", turn.language, medium=turn.medium())
                 kind = OPT_OUT_CONFIRMATION
             case OptIn(keyword=keyword):
                 if opted_in := await opt_in(turn.uow, turn.resident, at=turn.now, via=keyword):
                     turn.resident = opted_in
-                    reply = render("opted_in", turn.language, medium=_medium(turn))
+                    reply = render("opted_in", turn.language, medium=turn.medium())
                 else:
                     reply = render("help", turn.language)
-        await self._record(turn, complaint, "command")
+        await turn.record(complaint, "command")
         if reply is not None:
-            self._reply(turn, reply, complaint, kind=kind)
+            turn.reply(reply, complaint, kind=kind)
         return IntakeReceipt(
             Outcome.COMMAND,
             reply or "",
@@ -314,7 +308,7 @@ class IntakeService:
             status=complaint.status if complaint else None,
         )
 
-    async def _status_text(self, turn: _Turn, complaint: Complaint) -> str:
+    async def _status_text(self, turn: Turn, complaint: Complaint) -> str:
         agency = await self._agency(turn.uow, complaint.agency_id)
         return render(
             "status",
@@ -327,26 +321,26 @@ class IntakeService:
 
     # --- over the rate limit ---------------------------------------------------------
 
-    async def _over_limit(self, turn: _Turn, limit: RateLimit) -> IntakeReceipt:
+    async def _over_limit(self, turn: Turn, limit: RateLimit) -> IntakeReceipt:
         """Keep the message with the resident's open complaint, if any, and start nothing:
         no complaint, no agency notice, and one notice to the resident per window."""
         resident = turn.resident
         started = resident.window_started_at or turn.inbound.received_at
         latest = await turn.uow.complaints.latest_for_resident(turn.resident_id, started)
         complaint = latest if latest is not None and latest.status in OPEN_STATES else None
-        await self._record(turn, complaint, "throttled")
+        await turn.record(complaint, "throttled")
         reply = ""
         if limit.notice_due(resident.window_messages):
             until = format_when(started + limit.window, turn.language, self._policy.zone)
             reply = render("throttled", turn.language, until=until)
-            self._reply(turn, reply, complaint)
+            turn.reply(reply, complaint)
         return IntakeReceipt(
             Outcome.THROTTLED, reply, reference=complaint.reference if complaint else None
         )
 
     # --- follow-ups -------------------------------------------------------------------
 
-    async def _follow_up_target(self, turn: _Turn) -> tuple[Complaint | None, bool]:
+    async def _follow_up_target(self, turn: Turn) -> tuple[Complaint | None, bool]:
         """The complaint this message continues, and whether the resident said so explicitly."""
         uow, inbound = turn.uow, turn.inbound
         if inbound.thread_keys:
@@ -375,7 +369,7 @@ class IntakeService:
         return None, False
 
     async def _follow_up(
-        self, turn: _Turn, complaint: Complaint, *, explicit: bool
+        self, turn: Turn, complaint: Complaint, *, explicit: bool
     ) -> IntakeReceipt:
         if complaint.status not in OPEN_STATES:
             closed_at = complaint.closed_at or complaint.updated_at
@@ -384,51 +378,49 @@ class IntakeService:
             return await self._reopen(turn, complaint)
         if complaint.status is ComplaintStatus.WAITING_FOR_RESIDENT:
             # The resident answered the agency's question: the SLA clock runs again.
-            self._transition(turn, complaint, Event.RESIDENT_REPLIED)
+            turn.transition(complaint, Event.RESIDENT_REPLIED)
             self._sla.resume(complaint, turn.inbound.received_at)
         complaint.last_message_at = max(complaint.last_message_at, turn.inbound.received_at)
         complaint.updated_at = turn.now
-        attachments = await self._record(turn, complaint, "follow_up")
+        attachments = await turn.record(complaint, "follow_up")
         agency = await self._agency(turn.uow, complaint.agency_id)
-        self._notify_agency(
-            turn,
+        turn.notify_agency(
             agency,
             complaint,
             render("agency_follow_up", "id", reference=complaint.reference, text=turn.text)
-            + _unreachable(turn),
+            + turn.unreachable(),
             attachments=attachments,
         )
         reply = render(
             "ack_follow_up", turn.language, reference=complaint.reference, agency=agency.name
         )
         if explicit:
-            self._reply(turn, reply, complaint)
+            turn.reply(reply, complaint)
         return self._receipt(Outcome.FOLLOW_UP, reply, complaint, agency)
 
-    async def _reopen(self, turn: _Turn, complaint: Complaint) -> IntakeReceipt:
-        self._transition(turn, complaint, Event.REOPEN)
+    async def _reopen(self, turn: Turn, complaint: Complaint) -> IntakeReceipt:
+        turn.transition(complaint, Event.REOPEN)
         agency = await self._agency(turn.uow, complaint.agency_id)
         complaint.closed_at = None
         self._sla.start(complaint, agency, turn.inbound.received_at)
         complaint.last_message_at = turn.inbound.received_at
-        await self._record(turn, complaint, "follow_up")
+        await turn.record(complaint, "follow_up")
         due = format_when(complaint.due_at, "id", self._policy.zone)
-        self._notify_agency(
-            turn,
+        turn.notify_agency(
             agency,
             complaint,
             render("agency_reopened", "id", reference=complaint.reference, text=turn.text, due=due)
-            + _unreachable(turn),
+            + turn.unreachable(),
         )
         reply = render(
             "ack_reopened", turn.language, reference=complaint.reference, agency=agency.name
         )
-        self._reply(turn, reply, complaint)
+        turn.reply(reply, complaint)
         return self._receipt(Outcome.REOPENED, reply, complaint, agency)
 
     # --- new complaints ---------------------------------------------------------------
 
-    async def _new_complaint(self, turn: _Turn) -> IntakeReceipt:
+    async def _new_complaint(self, turn: Turn) -> IntakeReceipt:
         inbound, uow = turn.inbound, turn.uow
         location = inbound.location
         routed_text = "\n".join(
@@ -471,23 +463,19 @@ class IntakeService:
         )
         self._sla.start(complaint, agency, inbound.received_at)
         await uow.complaints.insert(complaint)
-        self._audit(
-            turn, complaint, "create", to_status=ComplaintStatus.NEW, detail=inbound.channel
-        )
-        self._audit(
-            turn,
+        turn.audit(complaint, "create", to_status=ComplaintStatus.NEW, detail=inbound.channel)
+        turn.audit(
             complaint,
             Event.ASSIGN.value,
             from_status=ComplaintStatus.NEW,
             to_status=complaint.status,
             detail=f"{agency.code} by {decision.rule_id}: {decision.explanation_en}",
         )
-        attachments = await self._record(turn, complaint, "complaint")
-        self._notify_agency(
-            turn,
+        attachments = await turn.record(complaint, "complaint")
+        turn.notify_agency(
             agency,
             complaint,
-            self._new_complaint_notice(turn, complaint, decision) + _unreachable(turn),
+            self._new_complaint_notice(turn, complaint, decision) + turn.unreachable(),
             buttons=complaint_buttons(complaint.reference),
             attachments=attachments,
         )
@@ -501,12 +489,10 @@ class IntakeService:
         )
         if len(turn.text) > limit:
             reply += render("long_text_kept", turn.language, short=short)
-        self._reply(turn, reply, complaint)
+        turn.reply(reply, complaint)
         return self._receipt(Outcome.COMPLAINT, reply, complaint, agency)
 
-    def _new_complaint_notice(
-        self, turn: _Turn, complaint: AnyComplaint, decision: Decision
-    ) -> str:
+    def _new_complaint_notice(self, turn: Turn, complaint: AnyComplaint, decision: Decision) -> str:
         return render(
             "agency_new",
             "id",
@@ -521,7 +507,7 @@ class IntakeService:
 
     # --- transcripts of voice messages -----------------------------------------------
 
-    async def _transcript(self, turn: _Turn, voice_id: str) -> IntakeReceipt:
+    async def _transcript(self, turn: Turn, voice_id: str) -> IntakeReceipt:
         """A machine transcript of an earlier voice message, added to that message's
         complaint; the complaint is routed again by it while it waits untouched at the
         fallback agency, where a recording without text is routed."""
@@ -536,7 +522,7 @@ class IntakeService:
             # Transcribed before the recording was reported: the channel delivers the
             # recording with this text, then this transcript again.
             return IntakeReceipt(Outcome.UNKNOWN_REFERENCE, "")
-        await self._record(turn, complaint, "transcript")
+        await turn.record(complaint, "transcript")
         agency = await self._agency(uow, complaint.agency_id)
         if turn.text in complaint.text:
             # The complaint was made from this transcript: the agency has read it.
@@ -547,8 +533,7 @@ class IntakeService:
             complaint.text = f"{turn.text}\n\n{complaint.text}"[: self._policy.max_text_chars]
             target = await self._reroute(turn, complaint, agency, voice.id)
         if target is None:
-            self._notify_agency(
-                turn,
+            turn.notify_agency(
                 agency,
                 complaint,
                 render("agency_transcript", "id", reference=complaint.reference, text=turn.text),
@@ -556,7 +541,7 @@ class IntakeService:
         return self._receipt(Outcome.FOLLOW_UP, "", complaint, target or agency)
 
     async def _reroute(
-        self, turn: _Turn, complaint: Complaint, source: Agency, voice_id: int
+        self, turn: Turn, complaint: Complaint, source: Agency, voice_id: int
     ) -> Agency | None:
         """Route the complaint by its transcript if nobody has acted on it at the fallback
         agency; the agency it went to, or None where it stays."""
@@ -577,8 +562,7 @@ class IntakeService:
         complaint.routing_version = decision.version
         complaint.routing_terms = ", ".join(decision.matched_terms)[:1000]
         complaint.routing_explanation = decision.explanation_id
-        self._audit(
-            turn,
+        turn.audit(
             complaint,
             Event.ASSIGN.value,
             from_status=complaint.status,
@@ -586,8 +570,7 @@ class IntakeService:
             detail=f"{source.code} → {target.code} by {decision.rule_id} from the voice "
             f"message's transcript: {decision.explanation_en}",
         )
-        self._notify_agency(
-            turn,
+        turn.notify_agency(
             target,
             complaint,
             self._new_complaint_notice(turn, complaint, decision),
@@ -613,12 +596,12 @@ class IntakeService:
 
     # --- writing ----------------------------------------------------------------------
 
-    def _short(self, turn: _Turn) -> bool:
+    def _short(self, turn: Turn) -> bool:
         """Whether the resident's answers go where each segment costs (SMS)."""
         return turn.resident.channel in self._policy.short_text_channels
 
     def _agency_and_due(
-        self, turn: _Turn, agency: Agency, complaint: AnyComplaint
+        self, turn: Turn, agency: Agency, complaint: AnyComplaint
     ) -> dict[str, str]:
         """The values a reply names its agency and due date with, long and short."""
         zone = self._policy.zone
@@ -628,111 +611,6 @@ class IntakeService:
             "due": format_when(complaint.due_at, turn.language, zone),
             "due_short": format_when(complaint.due_at, turn.language, zone, short=True),
         }
-
-    async def _record(self, turn: _Turn, complaint: AnyComplaint | None, kind: str) -> list[int]:
-        """Store the inbound message and its attachments; returns the attachments' ids."""
-        inbound = turn.inbound
-        message = NewMessage(
-            complaint_id=complaint.id if complaint else None,
-            resident_id=turn.resident_id,
-            direction=Direction.INBOUND,
-            channel=inbound.channel,
-            provider_message_id=inbound.provider_message_id,
-            thread_key=inbound.thread_keys[0] if inbound.thread_keys else None,
-            kind=kind,
-            text=turn.text,
-            created_at=inbound.received_at,
-        )
-        if not inbound.attachments:
-            turn.uow.messages.add(message)
-            return []
-        message_id = await turn.uow.messages.insert(message)
-        stored = [
-            StoredAttachment(
-                message_id=message_id,
-                filename=attachment.filename[:255],
-                content_type=attachment.content_type[:100],
-                size=len(attachment.content),
-                sha256=hashlib.sha256(attachment.content).hexdigest(),
-                content=attachment.content,
-            )
-            for attachment in inbound.attachments
-        ]
-        for row in stored:
-            turn.uow.messages.add_attachment(row)
-        await turn.uow.flush()
-        return [row.id for row in stored if row.id is not None]
-
-    def _reply(
-        self,
-        turn: _Turn,
-        text: str,
-        complaint: AnyComplaint | None = None,
-        *,
-        kind: str = "reply",
-    ) -> None:
-        """Queue the one direct answer this inbound message gets (keyed by it, so once)."""
-        turn.uow.outbox.add(
-            NewOutboxMessage(
-                key=f"reply:{turn.message_key}",
-                kind=kind,
-                channel=turn.resident.channel,
-                recipient=turn.resident.address,
-                complaint_id=complaint.id if complaint else None,
-                text=text,
-                subject=f"Pengaduan {complaint.reference}" if complaint else None,
-                in_reply_to=turn.inbound.thread_keys[0] if turn.inbound.thread_keys else None,
-                next_attempt_at=turn.now,
-                created_at=turn.now,
-            )
-        )
-
-    def _notify_agency(
-        self,
-        turn: _Turn,
-        agency: Agency,
-        complaint: AnyComplaint,
-        text: str,
-        buttons: tuple[Button, ...] = (),
-        attachments: list[int] | None = None,
-    ) -> None:
-        notify_agency(
-            turn.uow,
-            agency,
-            complaint,
-            text,
-            key=turn.message_key,
-            actor=turn.actor,
-            at=turn.now,
-            buttons=buttons,
-            attachments=attachments or [],
-        )
-
-    def _transition(
-        self, turn: _Turn, complaint: Complaint, event: Event, detail: str = ""
-    ) -> None:
-        transition(turn.uow, complaint, event, actor=turn.actor, at=turn.now, detail=detail)
-
-    def _audit(
-        self,
-        turn: _Turn,
-        complaint: AnyComplaint,
-        action: str,
-        *,
-        from_status: ComplaintStatus | None = None,
-        to_status: ComplaintStatus | None = None,
-        detail: str = "",
-    ) -> None:
-        audit(
-            turn.uow,
-            complaint,
-            action,
-            actor=turn.actor,
-            at=turn.now,
-            from_status=from_status,
-            to_status=to_status,
-            detail=detail,
-        )
 
     async def _agency(self, uow: UnitOfWork, agency_id: int) -> Agency:
         agency = await uow.agencies.get(agency_id)
@@ -757,7 +635,7 @@ class IntakeService:
         self, uow: UnitOfWork, seen: SeenInbound, inbound: InboundMessage
     ) -> IntakeReceipt:
         """The same answer the first delivery got, without doing anything again."""
-        reply_row = await uow.outbox.by_key(f"reply:{_message_key(inbound)}")
+        reply_row = await uow.outbox.by_key(f"reply:{message_key(inbound)}")
         reply = reply_row.text if reply_row else ""
         outcome = _OUTCOME_OF_KIND.get(seen.kind, Outcome.COMMAND)
         if seen.complaint_id is None:
@@ -782,62 +660,10 @@ _OUTCOME_OF_KIND = {
 }
 
 
-class _Turn:
-    """One inbound message being handled: what every step needs, gathered once."""
-
-    __slots__ = ("first_contact", "inbound", "now", "resident", "resident_id", "text", "uow")
-
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        inbound: InboundMessage,
-        resident: ResidentContact,
-        text: str,
-        now: datetime,
-        first_contact: bool,
-    ) -> None:
-        # A resident writing for the first time has no complaint to continue.
-        self.first_contact = first_contact
-        self.uow = uow
-        self.inbound = inbound
-        self.resident = resident
-        self.resident_id: int = resident.id
-        self.text = text
-        self.now = now
-
-    @property
-    def language(self) -> str:
-        return self.resident.language
-
-    @property
-    def actor(self) -> str:
-        return f"resident:{self.resident_id}"
-
-    @property
-    def message_key(self) -> str:
-        return _message_key(self.inbound)
-
-
-def _message_key(inbound: InboundMessage) -> str:
-    return f"{inbound.channel}:{inbound.provider_message_id}"
-
-
 def _changes_subscription(resident: ResidentContact, command: Command | None) -> bool:
     if isinstance(command, OptOut):
         return not resident.opted_out
     return isinstance(command, OptIn) and resident.opted_out
-
-
-def _medium(turn: _Turn) -> str:
-    """What the resident would stop or start receiving, in words they know."""
-    if turn.resident.channel == ChannelName.SMS:
-        return "SMS"
-    return render("messages", turn.language)
-
-
-def _unreachable(turn: _Turn) -> str:
-    """A line telling officers their answers will not reach this resident, or nothing."""
-    return render("agency_opted_out", "id") if turn.resident.opted_out else ""
 
 
 def _coordinates(complaint: AnyComplaint) -> str | None:
