@@ -16,7 +16,7 @@ from datetime import datetime
 
 from bot.clock import Clock
 from channels.base import ChannelName
-from channels.web import ContactError, parse_contact
+from channels.contact import ContactError, parse_contact
 from storage.errors import ConflictError
 from storage.models import NewAuditEntry, Resident
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory

@@ -38,7 +38,8 @@ from bot.sla_clock import SlaClock, SlaPolicies
 from bot.tracking import TrackingLinks
 from bot.web_app import create_app
 from channels.base import Channel, InboundMessage, IntakeReceipt, Outcome, ServiceHandlers
-from channels.web import ContactError, WebChannel, parse_contact
+from channels.contact import ContactError, parse_contact
+from channels.web import WebChannel
 from config.settings import Settings, SettingsError
 from routing import CompiledRules, load_rules
 from storage import migrate

@@ -8,7 +8,6 @@ id), so a double click or a client retry files one complaint, not two.
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -21,7 +20,6 @@ from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from channels.base import (
-    Address,
     ChannelName,
     InboundHandler,
     InboundMessage,
@@ -32,34 +30,11 @@ from channels.base import (
     SendReceipt,
     ServiceHandlers,
 )
-from channels.phone import PhoneNumberError, e164
+from channels.contact import ContactError, parse_contact
 
 MAX_TEXT = 10_000
 # The public pages' templates; base.html gives every public page the same frame.
 TEMPLATES = Path(__file__).parent / "templates"
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,251}\.[A-Za-z]{2,}$")
-
-
-class ContactError(ValueError):
-    pass
-
-
-def parse_contact(contact: str) -> Address:
-    """A phone number (Indonesian by default) or an email address, in canonical form."""
-    contact = contact.strip()
-    if "@" in contact:
-        if not _EMAIL.match(contact):
-            raise ContactError("contact: not a valid email address")
-        local, _, domain = contact.rpartition("@")
-        return Address(ChannelName.EMAIL, f"{local}@{domain.lower()}")
-    try:
-        return Address(ChannelName.SMS, e164(contact))
-    except PhoneNumberError as exc:
-        if exc.recognised:
-            raise ContactError("contact: this phone number is not valid") from None
-        raise ContactError(
-            "contact: give a phone number (e.g. 0812 3456 7890) or an email address"
-        ) from None
 
 
 def _checked_contact(value: str | None) -> str | None:
