@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,37 @@ async def test_agency_file_sets_sla_overrides(service: Service, tmp_path: Path) 
         AgencyFileError, match="agency #1: sla_days: Input should be greater than 0"
     ):
         load_agency_file(good)
+
+
+async def test_a_transaction_waiting_its_turn_leaves_the_event_loop_running(
+    service: Service,
+) -> None:
+    # On SQLite the engine runs SQLite on the loop's own thread: a second transaction must
+    # queue for the connection without blocking the loop (and so the first one) meanwhile.
+    # On PostgreSQL it does not wait at all: it reads what was committed before.
+    sqlite = service.settings.database_url.startswith("sqlite")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    running = asyncio.create_task(ticker())
+    async with service.uow() as first:
+        first.agencies.add(Agency(code="WAIT", name="Dinas Antre", created_at=datetime.now(UTC)))
+        await first.flush()
+
+        async def second_reads() -> int:
+            async with service.uow() as second:
+                return await second.agencies.count()
+
+        waiting = asyncio.create_task(second_reads())
+        before = ticks
+        await asyncio.sleep(0.2)
+        assert waiting.done() is not sqlite
+        assert ticks - before >= 5  # the loop kept running all along
+        await first.commit()
+    assert await waiting == (12 if sqlite else 11)
+    running.cancel()
