@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from bot.queries import find_by_reference
 from bot.sla_clock import SlaClock
 from bot.templates import format_when, render
 from channels.base import Button
-from storage.models import Complaint, NewOutboxMessage
+from storage.models import Complaint, NewOutboxMessage, OutboxMessage
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 # Outbox kinds of an officer's message to a resident; the first one delivered is the
@@ -24,6 +25,16 @@ from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 OFFICER_MESSAGE_KINDS = frozenset({"officer_reply", "officer_question"})
 # Outbox kinds of everything the agency tells a resident about their complaint.
 TO_RESIDENT_KINDS = OFFICER_MESSAGE_KINDS | {"closure", "rejection"}
+
+
+async def count_as_response(uow: UnitOfWork, row: OutboxMessage, at: datetime) -> None:
+    """Record `row`, settled at `at`, as its complaint's response if it is the agency's
+    first message to the resident (sent, or held back because the resident opted out)."""
+    if row.kind not in OFFICER_MESSAGE_KINDS or row.complaint_id is None:
+        return
+    complaint = await uow.complaints.get(row.complaint_id)
+    if complaint is not None and complaint.first_response_at is None:
+        complaint.first_response_at = at
 
 
 class ActionError(Exception):

@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from bot.buttons import from_json
 from bot.clock import Clock
-from bot.complaints import OFFICER_MESSAGE_KINDS, TO_RESIDENT_KINDS
+from bot.complaints import TO_RESIDENT_KINDS, count_as_response
 from bot.subscriptions import hold_back, refused_by_provider
 from bot.tracking import TrackingLinks
 from channels.base import (
@@ -157,11 +157,8 @@ class OutboxDispatcher:
                 return
             row.status = OutboxStatus.SENT
             row.sent_at = now
-            if row.kind in OFFICER_MESSAGE_KINDS and row.complaint_id is not None:
-                complaint = await uow.complaints.get(row.complaint_id)
-                if complaint is not None and complaint.first_response_at is None:
-                    # The SLA measures the first officer message the resident received.
-                    complaint.first_response_at = now
+            # The SLA measures the first officer message the resident received.
+            await count_as_response(uow, row, now)
             row.claimed_until = None
             row.provider_message_id = provider_id
             row.last_error = None

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bot.complaints import OFFICER_MESSAGE_KINDS
+from bot.complaints import count_as_response
 from storage.models import NewAuditEntry, OutboxMessage, OutboxStatus, ResidentContact
 from storage.unit_of_work import UnitOfWork
 
@@ -95,10 +95,8 @@ async def _suppress(uow: UnitOfWork, row: OutboxMessage, reason: str, at: dateti
     row.status = OutboxStatus.SUPPRESSED
     row.claimed_until = None
     row.last_error = reason
-    if row.kind in OFFICER_MESSAGE_KINDS and row.complaint_id is not None:
-        complaint = await uow.complaints.get(row.complaint_id)
-        if complaint is not None and complaint.first_response_at is None:
-            complaint.first_response_at = at
+    # The agency answered; the resident chose not to receive it.
+    await count_as_response(uow, row, at)
 
 
 def _audit(

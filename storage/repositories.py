@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -106,9 +107,20 @@ _COMPLAINT_LATEST_FOR_RESIDENT = (
     .order_by(col(Complaint.last_message_at).desc(), col(Complaint.id).desc())
     .limit(1)
 )
-
-
 _INSERT_COMPLAINT = sa.insert(Complaint).returning(col(Complaint.id))
+_INSERT_MESSAGE = sa.insert(Message)
+
+
+async def _write(
+    session: AsyncSession, statement: sa.Executable, values: dict[str, Any]
+) -> sa.CursorResult[Any]:
+    """Run one Core write in the session's transaction; a unique index that refuses it is a
+    ConflictError, as it is when the unit of work flushes."""
+    connection = await session.connection()
+    try:
+        return await connection.execute(statement, values)
+    except IntegrityError as exc:
+        raise ConflictError(str(exc.orig)) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,11 +247,7 @@ class ResidentRepository:
             "window_started_at": window_started_at,
             "window_messages": window_messages,
         }
-        connection = await self._session.connection()
-        try:
-            result = await connection.execute(_INSERT_RESIDENT, values)
-        except IntegrityError as exc:
-            raise ConflictError(str(exc.orig)) from exc
+        result = await _write(self._session, _INSERT_RESIDENT, values)
         resident_id = result.scalar_one()
         assert resident_id is not None
         return ResidentContact(
@@ -423,11 +431,7 @@ class ComplaintRepository:
     async def insert(self, complaint: NewComplaint) -> None:
         """Write a new complaint now and set its id."""
         values = {name: value for name, value in vars(complaint).items() if name != "id"}
-        connection = await self._session.connection()
-        try:
-            result = await connection.execute(_INSERT_COMPLAINT, values)
-        except IntegrityError as exc:
-            raise ConflictError(str(exc.orig)) from exc
+        result = await _write(self._session, _INSERT_COMPLAINT, values)
         complaint.id = result.scalar_one()
 
 
@@ -457,11 +461,7 @@ class MessageRepository:
 
     async def insert(self, message: NewMessage) -> int:
         """Append now, for a caller that needs the new row's id (to attach files to it)."""
-        connection = await self._session.connection()
-        try:
-            result = await connection.execute(sa.insert(Message).values(vars(message)))
-        except IntegrityError as exc:
-            raise ConflictError(str(exc.orig)) from exc
+        result = await _write(self._session, _INSERT_MESSAGE, vars(message))
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
