@@ -143,11 +143,10 @@ class TwilioSmsChannel:
 
         @router.post("/webhooks/twilio/sms", include_in_schema=False)
         async def inbound(request: Request) -> Response:
-            params = await self._twilio.verified(request)
-            if params is None:
-                return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)
-            if self._handlers is None:
-                return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
+            accepted = await self._twilio.accepted(request, self._handlers)
+            if isinstance(accepted, Response):
+                return accepted
+            params, handlers = accepted
             try:
                 sender = e164(params.get("From", ""))
             except PhoneNumberError as exc:
@@ -156,7 +155,7 @@ class TwilioSmsChannel:
             if not sid:
                 return JSONResponse({"detail": "MessageSid: missing"}, status_code=400)
             attachments, lost = await self._media(params)
-            await self._handlers.deliver(
+            await handlers.deliver(
                 InboundMessage(
                     channel=ChannelName.SMS,
                     sender=sender,
@@ -170,11 +169,10 @@ class TwilioSmsChannel:
 
         @router.post("/webhooks/twilio/status", include_in_schema=False)
         async def status(request: Request) -> Response:
-            params = await self._twilio.verified(request)
-            if params is None:
-                return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)
-            if self._handlers is None:
-                return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
+            accepted = await self._twilio.accepted(request, self._handlers)
+            if isinstance(accepted, Response):
+                return accepted
+            params, handlers = accepted
             sid = params.get("MessageSid") or params.get("SmsSid")
             if not sid:
                 return JSONResponse({"detail": "MessageSid: missing"}, status_code=400)
@@ -186,7 +184,7 @@ class TwilioSmsChannel:
                     {"detail": f"MessageStatus: {reported!r} is not one of {known}"},
                     status_code=400,
                 )
-            await self._handlers.report(
+            await handlers.report(
                 DeliveryReport(
                     channel=ChannelName.SMS,
                     provider_message_id=sid,

@@ -17,8 +17,11 @@ import asyncio
 import logging
 
 import httpx
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
+
+from channels.base import ServiceHandlers
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,18 @@ class TwilioWebhooks:
         signature = request.headers.get("X-Twilio-Signature", "")
         url = self.public + request.url.path + query
         return params if signature and self._validator.validate(url, params, signature) else None
+
+    async def accepted(
+        self, request: Request, handlers: ServiceHandlers | None
+    ) -> tuple[dict[str, str], ServiceHandlers] | Response:
+        """The webhook's fields and the service to hand them to, or the answer refusing it:
+        403 for a signature Twilio did not make, 503 while the service starts or stops."""
+        params = await self.verified(request)
+        if params is None:
+            return forged()
+        if handlers is None:
+            return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
+        return params, handlers
 
     async def fetch(self, url: str, *, max_bytes: int = MAX_MEDIA_BYTES) -> bytes | None:
         """The file at `url` (a media or recording URL), or None when it is over `max_bytes`;
@@ -75,3 +90,8 @@ class TwilioWebhooks:
                 return bytes(content)
         except httpx.HTTPError as exc:
             raise MediaFetchError(f"Twilio media unreachable: {exc}") from exc
+
+
+def forged() -> JSONResponse:
+    """The answer to a request Twilio did not sign for our public address."""
+    return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)

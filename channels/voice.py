@@ -43,7 +43,7 @@ from channels.base import (
     ServiceHandlers,
 )
 from channels.phone import PhoneNumberError, e164
-from channels.twilio_webhook import MAX_MEDIA_BYTES, MediaFetchError, TwilioWebhooks
+from channels.twilio_webhook import MAX_MEDIA_BYTES, MediaFetchError, TwilioWebhooks, forged
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class TwilioVoiceChannel:
         async def call(request: Request) -> Response:
             params = await self._twilio.verified(request)
             if params is None:
-                return _forged()
+                return forged()
             try:
                 caller = e164(params.get("From", ""))
             except PhoneNumberError:
@@ -122,7 +122,7 @@ class TwilioVoiceChannel:
         @router.post("/webhooks/twilio/voice/recorded")
         async def recorded(request: Request) -> Response:
             if await self._twilio.verified(request) is None:
-                return _forged()
+                return forged()
             return _twiml(self._hang_up(self._script.goodbye))
 
         @router.post("/webhooks/twilio/recording")
@@ -182,16 +182,15 @@ class TwilioVoiceChannel:
     ) -> tuple[dict[str, str], str, ServiceHandlers] | Response:
         """A recording or transcription callback's fields, caller and the service, or the
         answer that refuses it."""
-        params = await self._twilio.verified(request)
-        if params is None:
-            return _forged()
-        if self._handlers is None:
-            return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
+        accepted = await self._twilio.accepted(request, self._handlers)
+        if isinstance(accepted, Response):
+            return accepted
+        params, handlers = accepted
         try:
             caller = e164(request.query_params.get("caller", ""))
         except PhoneNumberError as exc:
             return _bad(f"caller: {exc}")
-        return params, caller, self._handlers
+        return params, caller, handlers
 
     def _greeting(self, caller: str) -> VoiceResponse:
         twiml = VoiceResponse()
@@ -255,10 +254,6 @@ class TwilioVoiceChannel:
             reply_to=Address(ChannelName.SMS, caller),
             language_hint="id",
         )
-
-
-def _forged() -> JSONResponse:
-    return JSONResponse({"detail": "invalid X-Twilio-Signature"}, status_code=403)
 
 
 def _twiml(twiml: VoiceResponse) -> Response:
