@@ -1,10 +1,12 @@
 """The floor: the same rows the service wrote, written again with nothing else around them.
 
 After the service has handled some messages, `RowReader` reads back every row it wrote and
-`plan` groups the rows by the inbound message that caused them. `Replayer` then writes each
-group into a fresh database of the same engine settings with bare SQLAlchemy Core
-statements, one transaction per message, no reads: the fastest the same writes can go.
-A follow-up also updates its complaint (last message time), so the floor does that too.
+`plan` groups the rows by the inbound message that caused them. `Replayer` then writes the
+groups into a fresh database of the same engine settings with bare SQLAlchemy Core
+statements and no reads, in as many transactions as the service took for them (one per
+message when they came one at a time; fewer when concurrent messages shared a commit):
+the fastest the same writes can go. A follow-up also updates its complaint (last message
+time), so the floor does that too.
 """
 
 from __future__ import annotations
@@ -105,17 +107,32 @@ def plan(rows: dict[str, list[Row]]) -> list[Writes]:
     inbound = [m for m in rows[MESSAGES.name] if m["direction"] == "in"]
     groups = [Writes(message=_without_id(message)) for message in inbound]
     by_key = {f"{w.message['channel']}:{w.message['provider_message_id']}": w for w in groups}
-    by_moment = {(w.message["complaint_id"], w.message["created_at"]): w for w in groups}
     _attach_residents(groups, rows[RESIDENTS.name])
     _attach_complaints(groups, rows[COMPLAINTS.name])
     for entry in rows[AUDIT.name]:
-        # Intake stamps audit rows with the clock, which the benchmark holds at arrival time.
-        writes = _lookup(by_moment, (entry["complaint_id"], entry["created_at"]), entry)
-        writes.audit.append(_without_id(entry))
+        _audit_writer(groups, entry).audit.append(_without_id(entry))
     for row in rows[OUTBOX.name]:
         # Outbox keys are "<purpose>:<channel>:<provider message id>".
         _lookup(by_key, row["key"].split(":", 1)[1], row).outbox.append(_without_id(row))
     return groups
+
+
+def _audit_writer(groups: Sequence[Writes], entry: Row) -> Writes:
+    """The message that wrote an audit row: the one that created its complaint, else the
+    complaint's latest message by the row's time. (Audit rows carry the service clock's
+    time at handling, which concurrent messages share, so time alone cannot tell.)"""
+    complaint_id = entry["complaint_id"]
+    writer: Writes | None = None
+    for writes in groups:
+        if writes.message["complaint_id"] != complaint_id:
+            continue
+        if writes.complaint is not None:
+            return writes
+        if writes.message["created_at"] <= entry["created_at"]:
+            writer = writes
+    if writer is None:
+        raise FloorPlanError(f"no inbound message wrote this row: {entry!r}")
+    return writer
 
 
 def _attach_residents(groups: Sequence[Writes], residents: Iterable[Row]) -> None:
@@ -162,31 +179,35 @@ class Replayer:
         self._engine = engine
         self._ids: dict[tuple[str, int], int] = {}
 
-    async def replay(self, groups: Sequence[Writes]) -> None:
-        """Write every group, one transaction each, in order."""
-        for writes in groups:
-            await _write(self._engine, writes, self._ids)
+    async def replay(self, groups: Sequence[Writes], transactions: int) -> None:
+        """Write every group, in order, in `transactions` transactions of near-equal size."""
+        transactions = max(1, min(transactions, len(groups)))
+        size, extra = divmod(len(groups), transactions)
+        start = 0
+        for index in range(transactions):
+            end = start + size + (index < extra)
+            async with self._engine.begin() as connection:
+                for writes in groups[start:end]:
+                    await _write(connection, writes, self._ids)
+            start = end
 
 
-async def _write(engine: AsyncEngine, writes: Writes, ids: dict[tuple[str, int], int]) -> None:
-    async with engine.begin() as connection:
-        if writes.resident is not None:
-            old_id, resident = writes.resident
-            ids["resident", old_id] = await _insert(connection, RESIDENTS, resident)
-        if writes.complaint is not None:
-            old_id, complaint = writes.complaint
-            ids["complaint", old_id] = await _insert(
-                connection, COMPLAINTS, _linked(complaint, ids)
-            )
-        elif writes.touch is not None:
-            complaint_id, moment = writes.touch
-            await connection.execute(
-                _TOUCH, {"cid": ids["complaint", complaint_id], "moment": moment}
-            )
-        await connection.execute(MESSAGES.insert(), _linked(writes.message, ids))
-        for table, rows in ((AUDIT, writes.audit), (OUTBOX, writes.outbox)):
-            if rows:
-                await connection.execute(table.insert(), [_linked(row, ids) for row in rows])
+async def _write(
+    connection: AsyncConnection, writes: Writes, ids: dict[tuple[str, int], int]
+) -> None:
+    if writes.resident is not None:
+        old_id, resident = writes.resident
+        ids["resident", old_id] = await _insert(connection, RESIDENTS, resident)
+    if writes.complaint is not None:
+        old_id, complaint = writes.complaint
+        ids["complaint", old_id] = await _insert(connection, COMPLAINTS, _linked(complaint, ids))
+    elif writes.touch is not None:
+        complaint_id, moment = writes.touch
+        await connection.execute(_TOUCH, {"cid": ids["complaint", complaint_id], "moment": moment})
+    await connection.execute(MESSAGES.insert(), _linked(writes.message, ids))
+    for table, rows in ((AUDIT, writes.audit), (OUTBOX, writes.outbox)):
+        if rows:
+            await connection.execute(table.insert(), [_linked(row, ids) for row in rows])
 
 
 _TOUCH = (

@@ -1,14 +1,18 @@
 """Intake throughput: N SMS messages through the real service, against the floor.
 
     .venv/bin/python -m bench.intake [--n 5000] [--backend sqlite|postgresql|all]
+                                     [--in-flight 1,32]
 
 The service is built by the real composition root (`bot.bootstrap`) on a fresh database
-(a SQLite file, or a fresh PostgreSQL schema) and handles the messages one after another,
-one transaction each, as an adapter would deliver them. The floor writes the very rows the
-service wrote into another fresh database with the same engine settings, with bare
-SQLAlchemy Core statements (see `bench.floor`); the two take turns, CHUNK messages at a
-time. Prints messages per second for both and the ratio; saves
-`bench/results/intake-<backend>.json` and the "Intake" section of BENCHMARKS.md.
+(a SQLite file, or a fresh PostgreSQL schema). Its adapters deliver the messages in
+arrival order with a given number in flight: 1 is one message after another, each in a
+transaction of its own; 32 is a busy hour's webhooks, whose messages share transactions
+(`bot.group_commit`). The floor writes the very rows the service wrote into another fresh
+database with the same engine settings and as many transactions, with bare SQLAlchemy
+Core statements (see `bench.floor`); the two take turns, CHUNK messages at a time. Prints
+messages per second for both and the ratio; saves
+`bench/results/intake-<backend>-<in flight>.json` and the "Intake" section of
+BENCHMARKS.md.
 PostgreSQL is `ADUAN_BENCH_POSTGRES_URL` (default: the test database on 127.0.0.1); when it
 cannot be reached the run says so and goes on with SQLite alone.
 """
@@ -51,9 +55,11 @@ PG_URL = os.environ.get(
 # handled (and replayed by the floor) but not timed.
 WARMUP = 200
 # Ours and the floor take turns, this many messages each, so that a change in the load of a
-# shared machine hits both alike.
-CHUNK = 100
-# The brief's aims, checked on SQLite.
+# shared machine hits both alike; several times the most in flight, so that a turn's start
+# and end, when fewer are in flight, weigh little.
+CHUNK = 250
+IN_FLIGHT = (1, 32)
+# The brief's aims, checked on SQLite with the most messages in flight.
 AIM_RATE = 1_000.0
 AIM_RATIO = 0.5
 
@@ -72,11 +78,13 @@ class Result:
 
     backend: str
     n: int
+    in_flight: int
     ours_seconds: float
     floor_seconds: float
     ours_cpu_seconds: float
     floor_cpu_seconds: float
     ratio_quartiles: tuple[float, float] = (0.0, 0.0)
+    transactions: int = 0
     warmup: int = WARMUP
     chunk: int = CHUNK
     mix: dict[str, int] = field(default_factory=dict)
@@ -229,14 +237,20 @@ class Stopwatch:
 
 
 async def run_intake(
-    service: Service, clock: SteppedClock, messages: Sequence[InboundMessage]
+    service: Service, clock: SteppedClock, messages: Sequence[InboundMessage], in_flight: int
 ) -> Counter[str]:
-    """Hand each message to intake in order, as an adapter would; what intake made of them."""
+    """Deliver the messages in order, `in_flight` at a time, as adapters would (each takes
+    the next message as soon as its last one is answered); what intake made of them."""
     outcomes: Counter[str] = Counter()
-    for message in messages:
-        clock.current = message.received_at
-        receipt = await service.intake.handle(message)
-        outcomes[str(receipt.outcome)] += 1
+    arriving = iter(messages)
+
+    async def adapter() -> None:
+        for message in arriving:
+            clock.current = message.received_at
+            receipt = await service.intake.handle(message)
+            outcomes[str(receipt.outcome)] += 1
+
+    await asyncio.gather(*(adapter() for _ in range(in_flight)))
     return outcomes
 
 
@@ -255,6 +269,7 @@ class Measurement:
     floor: Stopwatch = field(default_factory=Stopwatch)
     outcomes: Counter[str] = field(default_factory=Counter)
     chunk_ratios: list[float] = field(default_factory=list)
+    transactions: int = 0
 
     def ratio_quartiles(self) -> tuple[float, float]:
         """The middle half of the per-chunk ratios: how much the machine's load moved them."""
@@ -266,29 +281,38 @@ class Measurement:
 
 
 async def measure(
-    service: Service, bare: Service, clock: SteppedClock, messages: Sequence[InboundMessage]
+    service: Service,
+    bare: Service,
+    clock: SteppedClock,
+    messages: Sequence[InboundMessage],
+    in_flight: int,
 ) -> Measurement:
     """Ours and the floor, taking turns chunk by chunk so both see the same machine load."""
     reader = await floor.RowReader.after(service.engine)
     replayer = floor.Replayer(bare.engine)
+    stats = service.intake.stats
     result = Measurement()
     for index, chunk in enumerate(chunks(messages)):
+        transactions_before = stats.transactions
         if index == 0:  # warm-up: both run it, neither is timed
-            await run_intake(service, clock, chunk)
-            await replayer.replay(floor.plan(await reader.read_new()))
+            await run_intake(service, clock, chunk, in_flight)
+            groups = floor.plan(await reader.read_new())
+            await replayer.replay(groups, stats.transactions - transactions_before)
             continue
         ours_before, floor_before = result.ours.seconds, result.floor.seconds
         with result.ours.timing():
-            result.outcomes.update(await run_intake(service, clock, chunk))
+            result.outcomes.update(await run_intake(service, clock, chunk, in_flight))
+        transactions = stats.transactions - transactions_before
+        result.transactions += transactions
         groups = floor.plan(await reader.read_new())
         with result.floor.timing():
-            await replayer.replay(groups)
+            await replayer.replay(groups, transactions)
         ours_took = result.ours.seconds - ours_before
         result.chunk_ratios.append((result.floor.seconds - floor_before) / ours_took)
     return result
 
 
-async def bench_backend(backend: str, n: int) -> Result:
+async def bench_backend(backend: str, n: int, in_flight: int) -> Result:
     """Ours and the floor on `backend`, each on its own fresh database."""
     messages = workload.build(WARMUP + n)
     clock = SteppedClock(workload.START)
@@ -297,7 +321,7 @@ async def bench_backend(backend: str, n: int) -> Result:
         service_on(ours_db, clock) as service,
         service_on(floor_db, clock) as bare,
     ):
-        measured = await measure(service, bare, clock, messages.messages)
+        measured = await measure(service, bare, clock, messages.messages, in_flight)
         rows = await floor.count_rows(service.engine)
         floor_rows = await floor.count_rows(bare.engine)
     if floor_rows != rows:
@@ -305,11 +329,13 @@ async def bench_backend(backend: str, n: int) -> Result:
     return Result(
         backend=backend,
         n=n,
+        in_flight=in_flight,
         ours_seconds=measured.ours.seconds,
         floor_seconds=measured.floor.seconds,
         ours_cpu_seconds=measured.ours.cpu_seconds,
         floor_cpu_seconds=measured.floor.cpu_seconds,
         ratio_quartiles=measured.ratio_quartiles(),
+        transactions=measured.transactions,
         mix=messages.mix(WARMUP),
         outcomes=dict(measured.outcomes),
         expected_outcomes=messages.expected_outcomes(WARMUP),
@@ -323,6 +349,8 @@ async def bench_backend(backend: str, n: int) -> Result:
 HEADER = [
     "backend",
     "N",
+    "in flight",
+    "msg/txn",
     "ours msg/s",
     "floor msg/s",
     "ratio (chunks' IQR)",
@@ -337,9 +365,12 @@ def table_row(result: Result | dict[str, Any]) -> list[str]:
     data = result.as_json() if isinstance(result, Result) else result
     spread = data.get("ratio_quartiles")
     cpu = (data.get("ours_cpu_ms_per_msg"), data.get("floor_cpu_ms_per_msg"))
+    transactions = data.get("transactions")
     return [
         data["backend"],
         f"{data['n']:,}",
+        str(data.get("in_flight", 1)),
+        f"{data['n'] / transactions:.1f}" if transactions else "1.0",
         f"{data['ours_msg_per_s']:,.0f}",
         f"{data['floor_msg_per_s']:,.0f}",
         f"{data['ratio']:.2f}" + (f" ({spread[0]:.2f}–{spread[1]:.2f})" if spread else ""),
@@ -359,8 +390,9 @@ def verdict(result: Result) -> str:
     """Whether SQLite meets the aims (≥ AIM_RATE msg/s and ≥ AIM_RATIO × the floor)."""
     met = result.ours >= AIM_RATE and result.ratio >= AIM_RATIO
     return (
-        f"aim on sqlite (≥ {AIM_RATE:,.0f} msg/s and ≥ {AIM_RATIO} × floor): "
-        f"{'met' if met else 'NOT met'} ({result.ours:,.0f} msg/s, {result.ratio:.2f} × floor)"
+        f"aim on sqlite, {result.in_flight} in flight (≥ {AIM_RATE:,.0f} msg/s and "
+        f"≥ {AIM_RATIO} × floor): {'met' if met else 'NOT met'} "
+        f"({result.ours:,.0f} msg/s, {result.ratio:.2f} × floor)"
     )
 
 
@@ -369,14 +401,15 @@ def outcome_warning(result: Result) -> str | None:
     if result.outcomes == result.expected_outcomes:
         return None
     return (
-        f"warning: {result.backend}: intake's outcomes {result.outcomes} differ from the "
-        f"workload's plan {result.expected_outcomes}; the mix is not what it claims to be"
+        f"warning: {result.backend}, {result.in_flight} in flight: intake's outcomes "
+        f"{result.outcomes} differ from the workload's plan {result.expected_outcomes}; "
+        "the mix is not what it claims to be"
     )
 
 
 def save(results: Sequence[Result]) -> None:
     """JSON per backend, then the Intake section from every saved intake result."""
-    jsons = {f"intake-{result.backend}": result.as_json() for result in results}
+    jsons = {f"intake-{result.backend}-{result.in_flight}": result.as_json() for result in results}
     report.publish(jsons, "Intake", section_body, "intake-")
 
 
@@ -387,20 +420,24 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
     machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
     share = _shares(next((data["mix"] for data in saved if "mix" in data), {}))
     return f"""\
-`.venv/bin/python -m bench.intake [--n N] [--backend sqlite|postgresql|all]`
+`.venv/bin/python -m bench.intake [--n N] [--backend sqlite|postgresql|all] [--in-flight 1,32]`
 
 - **Ours**: N SMS messages handled by `IntakeService.handle` of the service built by the
-  real composition root, one after another, one transaction each, after {WARMUP} untimed
-  warm-up messages.
+  real composition root, after {WARMUP} untimed warm-up messages, delivered in arrival
+  order by adapters that each hand in the next message once their last is answered. With
+  1 in flight every message has a transaction of its own; with more, the messages that
+  arrive while a transaction runs share the next one (group commit, `bot/group_commit.py`,
+  at most 32 to a transaction): "msg/txn" is how many they were on average.
 - **Mix**: {share[workload.Kind.NEW]} new senders with a new complaint (a resident, a
   complaint, a message, 2 audit rows, 2 outbox rows each); {share[workload.Kind.RETURNING]}
   returning senders with a new complaint; {share[workload.Kind.FOLLOW_UP]} follow-ups merged
   into the sender's complaint of a few minutes before (a message, an agency notice, a
   complaint update). Varied Indonesian complaint texts, routed by the default configuration.
 - **Floor**: the same rows, read back from the service's database, written into a fresh one
-  with bare Core statements. Ours and the floor take turns every {CHUNK} messages, so both
-  see the same machine load.
-- **Aim**: ≥ {AIM_RATE:,.0f} msg/s and ≥ {AIM_RATIO} × the floor on SQLite.
+  with bare Core statements, in as many transactions as ours took for them. Ours and the
+  floor take turns every {CHUNK} messages, so both see the same machine load.
+- **Aim**: ≥ {AIM_RATE:,.0f} msg/s and ≥ {AIM_RATIO} × the floor on SQLite, with
+  {max(IN_FLIGHT)} in flight.
 - **Columns**: the ratio is ours ÷ floor over the whole run, in brackets the middle half of
   the ratios of single {CHUNK}-message turns (how much a shared machine's load moved them).
   CPU is the process's CPU time, all threads, per message: well below the wall time per
@@ -434,9 +471,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
     parser.add_argument(
+        "--in-flight",
+        type=_counts,
+        default=IN_FLIGHT,
+        help="messages in flight, one run each (default %(default)s)",
+    )
+    parser.add_argument(
         "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
     )
     return parser.parse_args(argv)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """`--in-flight`: comma-separated positive whole numbers."""
+    return tuple(report.positive_int(part) for part in text.split(","))
 
 
 async def reachable_backends(choice: str) -> list[str]:
@@ -454,8 +502,12 @@ async def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results: list[Result] = []
     for backend in await reachable_backends(args.backend):
-        print(f"{backend}: {args.n:,} messages (+{WARMUP} warm-up) …", flush=True)
-        results.append(await bench_backend(backend, args.n))
+        for in_flight in args.in_flight:
+            print(
+                f"{backend}: {args.n:,} messages (+{WARMUP} warm-up), {in_flight} in flight …",
+                flush=True,
+            )
+            results.append(await bench_backend(backend, args.n, in_flight))
     if not results:
         print("nothing measured")
         return 1
@@ -464,8 +516,9 @@ async def main(argv: Sequence[str] | None = None) -> int:
     for result in results:
         if warning := outcome_warning(result):
             print(warning)
-        if result.backend == "sqlite":
-            print(verdict(result))
+    sqlite = [result for result in results if result.backend == "sqlite"]
+    if sqlite:
+        print(verdict(max(sqlite, key=lambda result: result.in_flight)))
     if not args.no_save:
         save(results)
     return 0

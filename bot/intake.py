@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.buttons import complaint_buttons
 from bot.clock import Clock
 from bot.complaint_log import notify_agency
+from bot.group_commit import GroupCommit, GroupCommitStats, NeedsOwnTransaction
 from bot.intake_turn import Turn, message_key
 from bot.intent import (
     Command,
@@ -59,6 +60,9 @@ from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 _ATTEMPTS = 5
+# Messages in one transaction at most: on SQLite, the one connection is busy this long
+# (about 1 ms a message) before the dispatcher and web requests get their turn.
+_MAX_SHARED = 32
 _MIN_LETTERS = 5
 
 
@@ -112,12 +116,32 @@ class IntakeService:
         self._sla = sla
         self._clock = clock
         self._policy = policy
+        self._group = GroupCommit(
+            uow, shared=self._take_shared, alone=self._handle_alone, max_items=_MAX_SHARED
+        )
+
+    @property
+    def stats(self) -> GroupCommitStats:
+        """Messages taken and the transactions they took."""
+        return self._group.stats
 
     async def handle(self, message: InboundMessage) -> IntakeReceipt:
-        """Take one message; safe to call again with the same message at any time."""
+        """Take one message; safe to call again with the same message at any time.
+
+        Messages handed in while another transaction runs share the next one (see
+        `GroupCommit`); each caller has its receipt once its message is committed.
+        """
+        return await self._group.submit(message)
+
+    async def _handle_alone(self, message: InboundMessage) -> IntakeReceipt:
+        """Take one message in a transaction of its own, retrying conflicts."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return await self._handle_once(message, maybe_seen=attempt > 1)
+                async with self._uow() as uow:
+                    receipt = await self._take(uow, message, maybe_seen=attempt > 1)
+                    if receipt.outcome not in _REFUSED:
+                        await uow.commit()
+                    return receipt
             except ConflictError:
                 # The message was taken before (the unique index on its provider id said so),
                 # or a concurrent delivery created the same resident, or two references
@@ -127,22 +151,30 @@ class IntakeService:
                 log.info("intake conflict, retrying", extra={"attempt": attempt})
         raise AssertionError("unreachable")
 
-    async def _handle_once(self, inbound: InboundMessage, *, maybe_seen: bool) -> IntakeReceipt:
-        async with self._uow() as uow:
-            # Redeliveries are rare, so the first attempt does not look for the message: the
-            # unique index on (channel, provider id) refuses a second copy at commit, and the
-            # retry after that conflict looks it up and answers as the first time.
-            if maybe_seen:
-                seen = await uow.messages.find_inbound(inbound.channel, inbound.provider_message_id)
-                if seen is not None:
-                    return await self._replay_receipt(uow, seen, inbound)
-            text = clean_text(inbound.text)
-            resident, is_new = await self._resident(uow, inbound, text)
-            turn = Turn(uow, inbound, resident, text, self._clock.now(), is_new)
-            receipt = await self._decide(turn)
-            if receipt.outcome not in _REFUSED:
-                await uow.commit()
-            return receipt
+    async def _take_shared(self, uow: UnitOfWork, message: InboundMessage) -> IntakeReceipt:
+        """Take one message in a transaction shared with others, without committing."""
+        receipt = await self._take(uow, message, maybe_seen=False)
+        if receipt.outcome in _REFUSED:
+            # Nothing of it may be stored, but it may have written its sender already.
+            raise NeedsOwnTransaction(receipt.outcome)
+        # The next message of the transaction may continue this one's complaint.
+        await uow.flush_changes()
+        return receipt
+
+    async def _take(
+        self, uow: UnitOfWork, inbound: InboundMessage, *, maybe_seen: bool
+    ) -> IntakeReceipt:
+        # Redeliveries are rare, so the first attempt does not look for the message: the
+        # unique index on (channel, provider id) refuses a second copy at commit, and the
+        # retry after that conflict looks it up and answers as the first time.
+        if maybe_seen:
+            seen = await uow.messages.find_inbound(inbound.channel, inbound.provider_message_id)
+            if seen is not None:
+                return await self._replay_receipt(uow, seen, inbound)
+        text = clean_text(inbound.text)
+        resident, is_new = await self._resident(uow, inbound, text)
+        turn = Turn(uow, inbound, resident, text, self._clock.now(), is_new)
+        return await self._decide(turn)
 
     async def _decide(self, turn: Turn) -> IntakeReceipt:
         inbound = turn.inbound
@@ -673,4 +705,4 @@ def _coordinates(complaint: AnyComplaint) -> str | None:
 
 
 def _letters(text: str) -> int:
-    return sum(ch.isalpha() for ch in text)
+    return sum(map(str.isalpha, text))

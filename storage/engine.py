@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.sqlite_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from storage.sqlite_inline import inline_connector
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -39,20 +40,22 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
-    database = make_url(url).database
-    if database and database != ":memory:":
+    database = make_url(url).database or ":memory:"
+    in_file = database != ":memory:"
+    if in_file:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    connect = inline_connector(database or ":memory:", timeout=30, check_same_thread=False)
+    connect = inline_connector(database, timeout=30, check_same_thread=False)
 
     async def creator() -> aiosqlite.Connection:
         return await connect()
 
-    engine = create_async_engine(
-        url, echo=echo, async_creator=creator, pool_size=1, max_overflow=0, pool_timeout=60
-    )
+    # One connection per file (see storage.sqlite_inline); SQLAlchemy gives a database in
+    # memory its one shared connection by itself.
+    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if in_file else {}
+    engine = create_async_engine(url, echo=echo, async_creator=creator, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy, not the driver, open transactions, so we can open them IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -61,9 +64,19 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         # on power loss, not on a process kill.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        if in_file:
+            checkpointer = record.info["checkpointer"] = WalCheckpointer(database)
+            checkpointer.start()
+
+    @event.listens_for(engine.sync_engine.pool, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        # Before the connection closes, so that the last one out may remove the log.
+        if checkpointer := record.info.pop("checkpointer", None):
+            checkpointer.stop()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -111,12 +112,27 @@ _INSERT_COMPLAINT = sa.insert(Complaint).returning(col(Complaint.id))
 _INSERT_MESSAGE = sa.insert(Message)
 
 
+async def session_connection(session: AsyncSession) -> AsyncConnection:
+    """The connection of the session's transaction, for Core statements.
+
+    Asking the session each time costs a trip through SQLAlchemy's greenlet bridge per
+    statement; the connection stays the same until the transaction ends.
+    """
+    connection: AsyncConnection | None = session.info.get(_CONNECTION)
+    if connection is None or connection.closed or not connection.in_transaction():
+        connection = session.info[_CONNECTION] = await session.connection()
+    return connection
+
+
+_CONNECTION = "aduan.connection"
+
+
 async def _write(
     session: AsyncSession, statement: sa.Executable, values: dict[str, Any]
 ) -> sa.CursorResult[Any]:
     """Run one Core write in the session's transaction; a unique index that refuses it is a
     ConflictError, as it is when the unit of work flushes."""
-    connection = await session.connection()
+    connection = await session_connection(session)
     try:
         return await connection.execute(statement, values)
     except IntegrityError as exc:
@@ -135,10 +151,17 @@ class SeenInbound:
 class AgencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # A transaction of many messages looks up the same dozen agencies again and again.
+        self._by_code: dict[str, Agency] = {}
 
     async def by_code(self, code: str) -> Agency | None:
+        if (known := self._by_code.get(code)) is not None:
+            return known
         result = await self._session.exec(_AGENCY_BY_CODE, params={"code": code})
-        return result.first()
+        agency: Agency | None = result.first()
+        if agency is not None:
+            self._by_code[code] = agency
+        return agency
 
     async def get(self, agency_id: int) -> Agency | None:
         return await self._session.get(Agency, agency_id)
@@ -201,7 +224,7 @@ class ResidentRepository:
 
     async def contact(self, channel: str, address: str) -> ResidentContact | None:
         """Who writes from this address, as intake needs them (a cheap read, no ORM)."""
-        connection = await self._session.connection()
+        connection = await session_connection(self._session)
         result = await connection.execute(
             _RESIDENT_BY_ADDRESS, {"channel": channel, "address": address}
         )
@@ -260,12 +283,12 @@ class ResidentRepository:
         )
 
     async def set_language(self, resident_id: int, language: str) -> None:
-        connection = await self._session.connection()
+        connection = await session_connection(self._session)
         await connection.execute(_SET_LANGUAGE, {"resident_id": resident_id, "language": language})
 
     async def set_opted_out(self, resident_id: int, since: datetime | None) -> None:
         """Opt the resident out from `since`, or (None) back in."""
-        connection = await self._session.connection()
+        connection = await session_connection(self._session)
         await connection.execute(_SET_OPTED_OUT, {"resident_id": resident_id, "since": since})
 
     async def count_message(
@@ -277,7 +300,7 @@ class ResidentRepository:
         Counted in one UPDATE, so instances sharing the database count every message
         between them (on PostgreSQL the row stays locked until this transaction ends).
         """
-        connection = await self._session.connection()
+        connection = await session_connection(self._session)
         result = await connection.execute(
             _COUNT_MESSAGE,
             {"resident_id": resident.id, "at": at, "window_start": at - window},
@@ -442,7 +465,7 @@ class MessageRepository:
 
     async def find_inbound(self, channel: str, provider_message_id: str) -> SeenInbound | None:
         """The inbound message this provider id was, if intake already took it."""
-        connection = await self._session.connection()
+        connection = await session_connection(self._session)
         result = await connection.execute(
             _INBOUND_SEEN, {"channel": channel, "provider_id": provider_message_id}
         )

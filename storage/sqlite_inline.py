@@ -9,8 +9,8 @@ That is safe only while nothing waits on SQLite's lock inside the loop. `storage
 ensures it: the engine holds one connection, so transactions of one process queue in
 SQLAlchemy's asyncio-aware pool instead of in SQLite's busy handler. Another process
 writing the same file can still make a call wait (up to the busy timeout): the embedded
-default is one instance; several instances share PostgreSQL. The loop also waits for the
-WAL checkpoint a commit runs now and then (every thousand pages written, a few ms).
+default is one instance; several instances share PostgreSQL. Checkpoints, which sync the
+disk, run on a thread of their own (`storage.sqlite_checkpoint`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from storage.repositories import (
     OutboxRepository,
     ResidentRepository,
     RuleSetRepository,
+    session_connection,
 )
 
 
@@ -67,7 +68,18 @@ class UnitOfWork:
         try:
             await self._session.flush()
             if self._appends:
-                await self._appends.write(await self._session.connection())
+                await self._appends.write(await session_connection(self._session))
+        except IntegrityError as exc:
+            raise ConflictError(str(exc.orig)) from exc
+
+    async def flush_changes(self) -> None:
+        """Write the changed ORM objects, so later queries of this transaction see them;
+        staged appends wait for the commit, as nothing reads them back before it."""
+        session = self._session
+        if not (session.new or session.dirty or session.deleted):
+            return
+        try:
+            await session.flush()
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc
 
@@ -76,7 +88,7 @@ class UnitOfWork:
             # Appended rows can only point at rows already flushed (an id exists only then),
             # so they go first and the commit flushes the ORM's changes after them.
             if self._appends:
-                await self._appends.write(await self._session.connection())
+                await self._appends.write(await session_connection(self._session))
             await self._session.commit()
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc

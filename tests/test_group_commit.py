@@ -1,0 +1,199 @@
+"""Group commit against real storage (SQLite and PostgreSQL): messages handed to intake
+concurrently share transactions, and each still ends exactly as it would alone."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from bot.bootstrap import Service
+from bot.group_commit import GroupCommit, NeedsOwnTransaction
+from channels.base import Outcome
+from storage.models import (
+    AuditEntry,
+    Complaint,
+    Message,
+    NewAuditEntry,
+    OutboxMessage,
+    Resident,
+)
+from storage.unit_of_work import UnitOfWork
+from tests.db import count, rows
+from tests.fakes import FakeClock, inbound
+
+PROBLEMS = (
+    "Jalan berlubang besar di Jl. Mawar depan SD 3",
+    "Sampah menumpuk di TPS Jl. Melati sudah seminggu",
+    "Lampu jalan di Jl. Kenanga mati semua",
+    "Air PDAM mati sejak pagi di Perum Griya Asri",
+    "Pohon tumbang menutup jalan di Jl. Merpati",
+)
+
+
+def _senders(n: int) -> list[str]:
+    return [f"+62812000{i:05d}" for i in range(n)]
+
+
+async def test_concurrent_messages_share_one_transaction_and_each_gets_its_answer(
+    service: Service,
+) -> None:
+    before = service.intake.stats.transactions
+    messages = [
+        inbound(PROBLEMS[i % len(PROBLEMS)], sender=sender) for i, sender in enumerate(_senders(20))
+    ]
+    receipts = await asyncio.gather(*(service.deliver(message) for message in messages))
+
+    assert service.intake.stats.transactions - before == 1
+    assert [r.outcome for r in receipts] == [Outcome.COMPLAINT] * 20
+    assert len({r.reference for r in receipts}) == 20
+    complaints = {c.reference: c for c in await rows(service, Complaint)}
+    residents = {r.id: r.address for r in await rows(service, Resident)}
+    for message, receipt in zip(messages, receipts, strict=True):
+        # Each answer belongs to its own message, not to a neighbour in the transaction.
+        assert receipt.reference is not None
+        assert residents[complaints[receipt.reference].resident_id] == message.sender
+        assert message.text in complaints[receipt.reference].text
+    assert await count(service, Message) == 20
+    assert await count(service, OutboxMessage) == 40
+
+
+async def test_a_burst_in_one_transaction_merges_as_it_would_one_by_one(
+    service: Service, clock: FakeClock
+) -> None:
+    start = clock.now()
+    burst = [
+        inbound("Ada pohon tumbang menutup jalan", at=start),
+        inbound("di Jl. Merpati dekat masjid", at=start + timedelta(minutes=2)),
+        inbound("tolong cepat", at=start + timedelta(minutes=3)),
+    ]
+    first, second, third = await asyncio.gather(*(service.deliver(m) for m in burst))
+
+    assert first.outcome is Outcome.COMPLAINT
+    assert (second.outcome, third.outcome) == (Outcome.FOLLOW_UP, Outcome.FOLLOW_UP)
+    assert second.reference == third.reference == first.reference
+    assert await count(service, Complaint) == 1
+    assert await count(service, Resident) == 1
+    [complaint] = await rows(service, Complaint)
+    assert complaint.last_message_at == burst[2].received_at
+
+
+async def test_a_refused_message_leaves_no_trace_and_its_neighbours_are_kept(
+    service: Service,
+) -> None:
+    stranger = "+6281399990000"
+    messages = [
+        inbound(PROBLEMS[0], sender="+6281200000001"),
+        inbound("tambahan info", sender=stranger, reference="KKKK-7777"),
+        inbound(PROBLEMS[1], sender="+6281200000002"),
+    ]
+    before = service.intake.stats.shared_rolled_back
+    receipts = await asyncio.gather(*(service.deliver(m) for m in messages))
+
+    assert [r.outcome for r in receipts] == [
+        Outcome.COMPLAINT,
+        Outcome.UNKNOWN_REFERENCE,
+        Outcome.COMPLAINT,
+    ]
+    # The shared transaction rolled back and each message ran again on its own.
+    assert service.intake.stats.shared_rolled_back - before == 1
+    assert await count(service, Complaint) == 2
+    assert await count(service, Message) == 2
+    assert stranger not in {r.address for r in await rows(service, Resident)}
+
+
+async def test_a_message_delivered_twice_in_one_transaction_is_one_complaint(
+    service: Service,
+) -> None:
+    message = inbound(PROBLEMS[2], provider_id="SMdup")
+    other = inbound(PROBLEMS[3], sender="+6281200000009")
+    receipts = await asyncio.gather(*(service.deliver(m) for m in (message, other, message)))
+
+    assert [r.duplicate for r in receipts] == [False, False, True]
+    assert receipts[2].reference == receipts[0].reference
+    assert receipts[2].reply_text == receipts[0].reply_text
+    assert await count(service, Complaint) == 2
+    assert await count(service, OutboxMessage) == 4
+
+
+# --- GroupCommit itself, with work of our own on real storage ---------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+async def _write_marker(uow: UnitOfWork, item: str, service: Service) -> str:
+    if item == "boom":
+        raise Boom(item)
+    if item == "alone":
+        raise NeedsOwnTransaction(item)
+    uow.audit.add(_marker(item, service))
+    return item.upper()
+
+
+def _marker(item: str, service: Service) -> NewAuditEntry:
+    return NewAuditEntry(actor="test", action=f"marker:{item}", created_at=service.clock.now())
+
+
+def _group(service: Service, *, max_items: int = 32) -> GroupCommit[str, str]:
+    async def shared(uow: UnitOfWork, item: str) -> str:
+        return await _write_marker(uow, item, service)
+
+    async def alone(item: str) -> str:
+        async with service.uow() as uow:
+            if item == "boom":
+                raise Boom(item)
+            uow.audit.add(_marker(item, service))
+            await uow.commit()
+        return item.upper()
+
+    return GroupCommit(service.uow, shared=shared, alone=alone, max_items=max_items)
+
+
+async def _markers(service: Service) -> list[str]:
+    entries = await rows(service, AuditEntry, AuditEntry.actor == "test")
+    return [entry.action.removeprefix("marker:") for entry in entries]
+
+
+async def test_an_error_reaches_only_its_own_caller_and_nothing_is_written_twice(
+    service: Service,
+) -> None:
+    group = _group(service)
+    items = ["a", "b", "boom", "c", "alone"]
+    results = await asyncio.gather(*(group.submit(i) for i in items), return_exceptions=True)
+
+    assert results[:2] == ["A", "B"] and results[3:] == ["C", "ALONE"]
+    assert isinstance(results[2], Boom)
+    assert await _markers(service) == ["a", "b", "c", "alone"]
+    assert group.stats.shared_rolled_back == 1
+    assert group.stats.items == 4
+
+
+async def test_transactions_hold_at_most_max_items_in_arrival_order(service: Service) -> None:
+    group = _group(service, max_items=4)
+    items = [f"m{i}" for i in range(10)]
+    await asyncio.gather(*(group.submit(i) for i in items))
+
+    assert group.stats.transactions == 3  # 4 + 4 + 2
+    assert await _markers(service) == items
+
+
+async def test_a_caller_that_gives_up_before_its_transaction_has_nothing_done(
+    service: Service,
+) -> None:
+    group = _group(service)
+    waiting = [asyncio.ensure_future(group.submit(i)) for i in ("x", "y", "z")]
+    await asyncio.sleep(0)  # all three are queued; their transaction has not begun
+    waiting[1].cancel()
+    done = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert done[0] == "X" and done[2] == "Z"
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert await _markers(service) == ["x", "z"]
+
+
+def test_max_items_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(None, shared=None, alone=None, max_items=0)  # type: ignore[arg-type]
