@@ -151,12 +151,19 @@ class SeenInbound:
 class AgencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        # A transaction of many messages looks up the same dozen agencies again and again.
+        # Agencies this transaction looked up, by code; all of them once it asked for a
+        # second one, as a transaction of many messages asks for the same few dozen again
+        # and again (a city has tens of agencies, not thousands).
         self._by_code: dict[str, Agency] = {}
+        self._read_all = False
 
     async def by_code(self, code: str) -> Agency | None:
-        if (known := self._by_code.get(code)) is not None:
-            return known
+        if code in self._by_code or self._read_all:
+            return self._by_code.get(code)
+        if self._by_code:
+            self._by_code = {agency.code: agency for agency in await self.all()}
+            self._read_all = True
+            return self._by_code.get(code)
         result = await self._session.exec(_AGENCY_BY_CODE, params={"code": code})
         agency: Agency | None = result.first()
         if agency is not None:
