@@ -434,7 +434,8 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   into the sender's complaint of a few minutes before (a message, an agency notice, a
   complaint update). Varied Indonesian complaint texts, routed by the default configuration.
 - **Floor**: the same rows, read back from the service's database, written into a fresh one
-  with bare Core statements, in as many transactions as ours took for them. Ours and the
+  with bare Core statements, in as many transactions as ours took for them (each
+  transaction's messages, audit and outbox rows in one statement per table, as ours). Ours and the
   floor take turns every {CHUNK} messages, so both see the same machine load.
 - **Aim**: ≥ {AIM_RATE:,.0f} msg/s and ≥ {AIM_RATIO} × the floor on SQLite, with
   {max(IN_FLIGHT)} in flight.

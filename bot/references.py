@@ -13,6 +13,7 @@ import secrets
 ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
 DIGITS = frozenset("34679")
 LENGTH = 8
+_VALUES = len(ALPHABET) ** LENGTH
 
 _CANDIDATE = re.compile(
     rf"(?<![0-9A-Z])([{ALPHABET}]{{4}})[ -]?([{ALPHABET}]{{4}})(?![0-9A-Z])", re.IGNORECASE
@@ -21,7 +22,14 @@ _CANDIDATE = re.compile(
 
 def new_reference() -> str:
     while True:
-        raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+        # One draw of 25**8 values, written in base 25: as uniform as eight draws, and
+        # one call to the system's random source instead of eight.
+        number = secrets.randbelow(_VALUES)
+        chars = []
+        for _ in range(LENGTH):
+            number, digit = divmod(number, len(ALPHABET))
+            chars.append(ALPHABET[digit])
+        raw = "".join(chars)
         if DIGITS.intersection(raw) and not DIGITS.issuperset(raw):
             return f"{raw[:4]}-{raw[4:]}"
 
