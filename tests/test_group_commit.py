@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.bootstrap import Service
+from bot.bootstrap import Service, bootstrap
 from bot.group_commit import GroupCommit, NeedsOwnTransaction
 from channels.base import Outcome
 from storage.models import (
@@ -21,7 +21,7 @@ from storage.models import (
 )
 from storage.unit_of_work import UnitOfWork
 from tests.db import count, rows
-from tests.fakes import FakeClock, inbound
+from tests.fakes import FakeClock, FakeSmsChannel, inbound
 
 PROBLEMS = (
     "Jalan berlubang besar di Jl. Mawar depan SD 3",
@@ -197,3 +197,39 @@ async def test_a_caller_that_gives_up_before_its_transaction_has_nothing_done(
 def test_max_items_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(None, shared=None, alone=None, max_items=0)  # type: ignore[arg-type]
+
+
+async def test_two_instances_taking_the_same_senders_in_opposite_orders_lose_nothing(
+    service: Service, clock: FakeClock
+) -> None:
+    # Each instance's shared transaction locks its senders' rows as it counts their
+    # messages; in opposite orders the two can deadlock on PostgreSQL, which then aborts
+    # one: that instance's messages must go through again one by one, nothing lost.
+    other = bootstrap(
+        service.settings, clock=clock, channels=[FakeSmsChannel()], engine=service.engine
+    )
+    senders = _senders(8)
+    for sender in senders:  # known residents, so every message updates their row
+        await service.deliver(inbound(PROBLEMS[0], sender=sender))
+    later = clock.advance(hours=1)
+    ours = [inbound(PROBLEMS[1], sender=s, at=later) for s in senders]
+    theirs = [inbound(PROBLEMS[2], sender=s, at=later) for s in reversed(senders)]
+    fresh = [inbound(PROBLEMS[3], sender=s, at=later) for s in _senders(12)[8:]]
+
+    receipts = await asyncio.gather(
+        *(service.deliver(m) for m in [*ours, *fresh]),
+        *(other.deliver(m) for m in [*theirs, *fresh]),
+    )
+
+    # Each message is exactly one thing; each fresh sender's message, delivered to both
+    # instances, is one complaint and one duplicate.
+    assert sum(r.duplicate for r in receipts) == len(fresh)
+    assert await count(service, Message) == 3 * len(senders) + len(fresh)
+    assert await count(service, Resident) == 12
+    # Each sender's two later messages came within the merge window: whichever instance
+    # took one first made a complaint, and the other's merged into it.
+    assert await count(service, Complaint) == 2 * len(senders) + len(fresh)
+    follow_ups = [r for r in receipts if r.outcome is Outcome.FOLLOW_UP]
+    assert len(follow_ups) == len(senders)
+    replies = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
+    assert len({r.key for r in replies}) == len(replies)
