@@ -55,8 +55,10 @@ class GroupCommit(Generic[T, R]):
 
     `shared(uow, item)` does one item's work inside a transaction it shares with others
     and must not commit; `alone(item)` does it in a transaction of its own and commits
-    (retrying conflicts as it sees fit). At most `max_items` share a transaction, which
-    bounds how long the others wait for the database meanwhile.
+    (retrying conflicts as it sees fit). `prepare(uow, items)`, if given, runs first in
+    each shared transaction: to read at once what every item will look up. At most
+    `max_items` share a transaction, which bounds how long the others wait for the
+    database meanwhile.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class GroupCommit(Generic[T, R]):
         *,
         shared: Callable[[UnitOfWork, T], Awaitable[R]],
         alone: Callable[[T], Awaitable[R]],
+        prepare: Callable[[UnitOfWork, list[T]], Awaitable[None]] | None = None,
         max_items: int,
     ) -> None:
         if max_items < 1:
@@ -72,6 +75,7 @@ class GroupCommit(Generic[T, R]):
         self._uow = uow
         self._shared = shared
         self._alone = alone
+        self._prepare = prepare
         self._max_items = max_items
         self._queue: list[_Waiting[T, R]] = []
         self._runner: asyncio.Task[None] | None = None
@@ -109,6 +113,8 @@ class GroupCommit(Generic[T, R]):
         """Run the batch in one transaction and answer everyone; False if it rolled back."""
         try:
             async with self._uow() as uow:
+                if self._prepare is not None:
+                    await self._prepare(uow, [waiting.item for waiting in batch])
                 results = [await self._shared(uow, waiting.item) for waiting in batch]
                 await uow.commit()
         except Exception as exc:  # every item runs again alone, where its error belongs

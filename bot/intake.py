@@ -117,7 +117,11 @@ class IntakeService:
         self._clock = clock
         self._policy = policy
         self._group = GroupCommit(
-            uow, shared=self._take_shared, alone=self._handle_alone, max_items=_MAX_SHARED
+            uow,
+            shared=self._take_shared,
+            alone=self._handle_alone,
+            prepare=self._prepare_shared,
+            max_items=_MAX_SHARED,
         )
 
     @property
@@ -150,6 +154,11 @@ class IntakeService:
                     raise
                 log.info("intake conflict, retrying", extra={"attempt": attempt})
         raise AssertionError("unreachable")
+
+    async def _prepare_shared(self, uow: UnitOfWork, messages: list[InboundMessage]) -> None:
+        """Read the senders of a shared transaction's messages in one query."""
+        addresses = (_sender_address(message) for message in messages)
+        await uow.residents.prefetch((a.channel, a.address) for a in addresses)
 
     async def _take_shared(self, uow: UnitOfWork, message: InboundMessage) -> IntakeReceipt:
         """Take one message in a transaction shared with others, without committing."""
@@ -238,9 +247,7 @@ class IntakeService:
         self, uow: UnitOfWork, inbound: InboundMessage, text: str
     ) -> tuple[ResidentContact, bool]:
         """The sender, and whether they write for the first time."""
-        address = inbound.reply_to or Address(
-            inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
-        )
+        address = _sender_address(inbound)
         resident = await uow.residents.contact(address.channel, address.address)
         if resident is None:
             resident = await uow.residents.insert(
@@ -388,16 +395,15 @@ class IntakeService:
                 return complaint, True
         if turn.first_contact:
             return None, False
+        merges = inbound.channel in self._policy.merging_channels and self._policy.merge_window
+        since = inbound.received_at - self._policy.merge_window if merges else None
+        waiting, latest = await uow.complaints.awaiting_or_active(turn.resident_id, since)
         # The agency asked this resident a question: their next message is the answer,
         # however long they took, on channels that cannot thread a reply (SMS).
-        waiting = await uow.complaints.awaiting_resident(turn.resident_id)
         if waiting is not None:
             return waiting, True
-        if inbound.channel in self._policy.merging_channels and self._policy.merge_window:
-            since = inbound.received_at - self._policy.merge_window
-            complaint = await uow.complaints.latest_for_resident(turn.resident_id, since)
-            if complaint is not None and complaint.status in OPEN_STATES:
-                return complaint, False
+        if latest is not None and latest.status in OPEN_STATES:
+            return latest, False
         return None, False
 
     async def _follow_up(
@@ -690,6 +696,13 @@ _OUTCOME_OF_KIND = {
     "throttled": Outcome.THROTTLED,
     "blocked": Outcome.BLOCKED,
 }
+
+
+def _sender_address(inbound: InboundMessage) -> Address:
+    """Where the resident who sent this is answered: their resident row's address."""
+    return inbound.reply_to or Address(
+        inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
+    )
 
 
 def _changes_subscription(resident: ResidentContact, command: Command | None) -> bool:

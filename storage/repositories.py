@@ -44,16 +44,24 @@ from storage.models import (
 )
 
 _AGENCY_BY_CODE = select(Agency).where(Agency.code == sa.bindparam("code"))
-_RESIDENT_BY_ADDRESS = sa.select(
+_RESIDENT_CONTACT = sa.select(
     col(Resident.id),
+    col(Resident.channel),
+    col(Resident.address),
     col(Resident.language),
     col(Resident.opted_out_at),
     col(Resident.blocked_at),
     col(Resident.window_started_at),
     col(Resident.window_messages),
-).where(
+)
+_RESIDENT_BY_ADDRESS = _RESIDENT_CONTACT.where(
     col(Resident.channel) == sa.bindparam("channel"),
     col(Resident.address) == sa.bindparam("address"),
+)
+_RESIDENTS_AT = _RESIDENT_CONTACT.where(
+    sa.tuple_(col(Resident.channel), col(Resident.address)).in_(
+        sa.bindparam("addresses", expanding=True)
+    )
 )
 _RESIDENT_ROW_BY_ADDRESS = select(Resident).where(
     Resident.channel == sa.bindparam("channel"), Resident.address == sa.bindparam("address")
@@ -90,14 +98,16 @@ _INBOUND_SEEN = sa.select(col(Message.id), col(Message.kind), col(Message.compla
     col(Message.provider_message_id) == sa.bindparam("provider_id"),
     col(Message.direction) == Direction.INBOUND,
 )
-_COMPLAINT_AWAITING_RESIDENT = (
-    select(Complaint)
-    .where(
-        Complaint.resident_id == sa.bindparam("resident_id"),
-        Complaint.status == ComplaintStatus.WAITING_FOR_RESIDENT,
-    )
-    .order_by(col(Complaint.updated_at).desc())
-    .limit(1)
+_AWAITING_RESIDENT = col(Complaint.status) == ComplaintStatus.WAITING_FOR_RESIDENT
+_COMPLAINTS_AWAITING_RESIDENT = select(Complaint).where(
+    Complaint.resident_id == sa.bindparam("resident_id"), _AWAITING_RESIDENT
+)
+_COMPLAINTS_AWAITING_OR_ACTIVE = select(Complaint).where(
+    Complaint.resident_id == sa.bindparam("resident_id"),
+    sa.or_(
+        _AWAITING_RESIDENT,
+        col(Complaint.last_message_at) >= sa.bindparam("since", type_=UTCDateTime),
+    ),
 )
 _COMPLAINT_LATEST_FOR_RESIDENT = (
     select(Complaint)
@@ -137,6 +147,20 @@ async def _write(
         return await connection.execute(statement, values)
     except IntegrityError as exc:
         raise ConflictError(str(exc.orig)) from exc
+
+
+def _contact(row: Any) -> ResidentContact:
+    """A row of _RESIDENT_CONTACT as the dataclass intake uses."""
+    return ResidentContact(
+        int(row.id),
+        row.channel,
+        row.address,
+        row.language,
+        opted_out=row.opted_out_at is not None,
+        blocked=row.blocked_at is not None,
+        window_started_at=row.window_started_at,
+        window_messages=row.window_messages,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,29 +252,38 @@ class OfficerRepository:
 class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # Who writes from each address, as this transaction read or wrote them (None: no
+        # resident yet); the writes below keep it true.
+        self._contacts: dict[tuple[str, str], ResidentContact | None] = {}
+
+    async def prefetch(self, addresses: Iterable[tuple[str, str]]) -> None:
+        """Read the residents of these (channel, address) pairs in one query, so that
+        `contact` answers for them without one: a transaction taking many messages."""
+        wanted = [address for address in set(addresses) if address not in self._contacts]
+        if not wanted:
+            return
+        connection = await session_connection(self._session)
+        result = await connection.execute(_RESIDENTS_AT, {"addresses": wanted})
+        found = {(row.channel, row.address): _contact(row) for row in result}
+        for address in wanted:
+            self._contacts[address] = found.get(address)
 
     async def contact(self, channel: str, address: str) -> ResidentContact | None:
         """Who writes from this address, as intake needs them (a cheap read, no ORM)."""
+        key = (channel, address)
+        if key in self._contacts:
+            return self._contacts[key]
         connection = await session_connection(self._session)
         result = await connection.execute(
             _RESIDENT_BY_ADDRESS, {"channel": channel, "address": address}
         )
         row = result.first()
-        if row is None:
-            return None
-        return ResidentContact(
-            int(row.id),
-            channel,
-            address,
-            row.language,
-            opted_out=row.opted_out_at is not None,
-            blocked=row.blocked_at is not None,
-            window_started_at=row.window_started_at,
-            window_messages=row.window_messages,
-        )
+        self._contacts[key] = contact = _contact(row) if row is not None else None
+        return contact
 
     async def find(self, channel: str, address: str) -> Resident | None:
         """The resident writing from this address, to change (block, unblock)."""
+        self._contacts.pop((channel, address), None)  # the caller is about to change it
         result = await self._session.exec(
             _RESIDENT_ROW_BY_ADDRESS, params={"channel": channel, "address": address}
         )
@@ -280,7 +313,7 @@ class ResidentRepository:
         result = await _write(self._session, _INSERT_RESIDENT, values)
         resident_id = result.scalar_one()
         assert resident_id is not None
-        return ResidentContact(
+        contact = ResidentContact(
             resident_id,
             channel,
             address,
@@ -288,13 +321,17 @@ class ResidentRepository:
             window_started_at=window_started_at,
             window_messages=window_messages,
         )
+        self._contacts[channel, address] = contact
+        return contact
 
     async def set_language(self, resident_id: int, language: str) -> None:
+        self._forget(resident_id)
         connection = await session_connection(self._session)
         await connection.execute(_SET_LANGUAGE, {"resident_id": resident_id, "language": language})
 
     async def set_opted_out(self, resident_id: int, since: datetime | None) -> None:
         """Opt the resident out from `since`, or (None) back in."""
+        self._forget(resident_id)
         connection = await session_connection(self._session)
         await connection.execute(_SET_OPTED_OUT, {"resident_id": resident_id, "since": since})
 
@@ -313,7 +350,15 @@ class ResidentRepository:
             {"resident_id": resident.id, "at": at, "window_start": at - window},
         )
         started, counted = result.one()
-        return replace(resident, window_started_at=started, window_messages=counted)
+        counted_contact = replace(resident, window_started_at=started, window_messages=counted)
+        self._contacts[resident.channel, resident.address] = counted_contact
+        return counted_contact
+
+    def _forget(self, resident_id: int) -> None:
+        """Drop what this transaction knew of a resident about to change (read again)."""
+        for key, known in list(self._contacts.items()):
+            if known is not None and known.id == resident_id:
+                del self._contacts[key]
 
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)
@@ -378,12 +423,25 @@ class ComplaintRepository:
         )
         return result.first()
 
-    async def awaiting_resident(self, resident_id: int) -> Complaint | None:
-        """The resident's newest complaint on which the agency waits for their answer."""
-        result = await self._session.exec(
-            _COMPLAINT_AWAITING_RESIDENT, params={"resident_id": resident_id}
+    async def awaiting_or_active(
+        self, resident_id: int, active_since: datetime | None
+    ) -> tuple[Complaint | None, Complaint | None]:
+        """In one query: the resident's newest complaint on which the agency waits for
+        their answer, and (given `active_since`) their most recently active complaint if
+        it was active since then."""
+        params: dict[str, Any] = {"resident_id": resident_id}
+        if active_since is None:
+            statement = _COMPLAINTS_AWAITING_RESIDENT
+        else:
+            statement = _COMPLAINTS_AWAITING_OR_ACTIVE
+            params["since"] = active_since
+        found = (await self._session.exec(statement, params=params)).all()
+        awaiting = [c for c in found if c.status is ComplaintStatus.WAITING_FOR_RESIDENT]
+        active = [c for c in found if active_since and c.last_message_at >= active_since]
+        return (
+            max(awaiting, key=lambda c: c.updated_at, default=None),
+            max(active, key=lambda c: (c.last_message_at, c.id or 0), default=None),
         )
-        return result.first()
 
     async def awaiting_rating(self, resident_id: int, closed_since: datetime) -> Complaint | None:
         result = await self._session.exec(

@@ -117,6 +117,32 @@ async def test_a_message_delivered_twice_in_one_transaction_is_one_complaint(
     assert await count(service, OutboxMessage) == 4
 
 
+async def test_what_a_message_changes_about_its_sender_holds_for_the_next_in_its_transaction(
+    service: Service, clock: FakeClock
+) -> None:
+    # The sender's row is read once for the whole transaction; each change to it (a new
+    # resident, a language, an opt-out and back) must reach the messages after it.
+    sender = "+6281377770000"
+    messages = [
+        inbound("BAHASA en", sender=sender),
+        inbound("BERHENTI", sender=sender, at=clock.advance(minutes=1)),
+        inbound("MULAI", sender=sender, at=clock.advance(minutes=1)),
+        inbound(PROBLEMS[0], sender=sender, at=clock.advance(minutes=1)),
+    ]
+    before = service.intake.stats.transactions
+    language, stop, start, complaint = await asyncio.gather(
+        *(service.deliver(m) for m in messages)
+    )
+
+    assert service.intake.stats.transactions - before == 1
+    assert "English" in language.reply_text
+    assert stop.reply_text and start.reply_text  # MULAI counts only after an opt-out
+    assert complaint.outcome is Outcome.COMPLAINT
+    assert complaint.reply_text.startswith("Thank you, your complaint")
+    [resident] = await rows(service, Resident, Resident.address == sender)
+    assert (resident.language, resident.opted_out_at) == ("en", None)
+
+
 # --- GroupCommit itself, with work of our own on real storage ---------------------------
 
 
