@@ -130,9 +130,7 @@ async def test_what_a_message_changes_about_its_sender_holds_for_the_next_in_its
         inbound(PROBLEMS[0], sender=sender, at=clock.advance(minutes=1)),
     ]
     before = service.intake.stats.transactions
-    language, stop, start, complaint = await asyncio.gather(
-        *(service.deliver(m) for m in messages)
-    )
+    language, stop, start, complaint = await asyncio.gather(*(service.deliver(m) for m in messages))
 
     assert service.intake.stats.transactions - before == 1
     assert "English" in language.reply_text
