@@ -13,6 +13,8 @@ An item that cannot share (its work raises, or asks for a transaction of its own
 raising `NeedsOwnTransaction`) makes the shared transaction roll back; every item of it
 then runs again alone, in the same order. Nothing of a rolled-back transaction was
 committed, so nothing is done twice, and a failure reaches only the caller it belongs to.
+(A COMMIT whose answer was lost with the connection may have committed all the same:
+`alone` must then find its item done, as intake does by the message's provider id.)
 """
 
 from __future__ import annotations
