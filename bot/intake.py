@@ -156,13 +156,17 @@ class IntakeService:
         raise AssertionError("unreachable")
 
     async def _prepare_shared(self, uow: UnitOfWork, messages: list[InboundMessage]) -> None:
-        """Read the senders of a shared transaction's messages in one query."""
+        """Look up a shared transaction's messages (redelivered?) and their senders, each
+        in one query."""
+        await uow.messages.prefetch_inbound((m.channel, m.provider_message_id) for m in messages)
         addresses = (_sender_address(message) for message in messages)
         await uow.residents.prefetch((a.channel, a.address) for a in addresses)
 
     async def _take_shared(self, uow: UnitOfWork, message: InboundMessage) -> IntakeReceipt:
         """Take one message in a transaction shared with others, without committing."""
-        receipt = await self._take(uow, message, maybe_seen=False)
+        # A provider's retry comes when it is busy, thus when transactions are shared:
+        # answered from the look-up above, it does not send the others through again.
+        receipt = await self._take(uow, message, maybe_seen=True)
         if receipt.outcome in _REFUSED:
             # Nothing of it may be stored, but it may have written its sender already.
             raise NeedsOwnTransaction(receipt.outcome)

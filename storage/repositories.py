@@ -93,10 +93,21 @@ _SET_LANGUAGE = (
     .where(col(Resident.id) == sa.bindparam("resident_id"))
     .values(language=sa.bindparam("language"))
 )
-_INBOUND_SEEN = sa.select(col(Message.id), col(Message.kind), col(Message.complaint_id)).where(
+_INBOUND = sa.select(
+    col(Message.id),
+    col(Message.kind),
+    col(Message.complaint_id),
+    col(Message.channel),
+    col(Message.provider_message_id),
+).where(col(Message.direction) == Direction.INBOUND)
+_INBOUND_SEEN = _INBOUND.where(
     col(Message.channel) == sa.bindparam("channel"),
     col(Message.provider_message_id) == sa.bindparam("provider_id"),
-    col(Message.direction) == Direction.INBOUND,
+)
+_INBOUND_SEEN_AMONG = _INBOUND.where(
+    sa.tuple_(col(Message.channel), col(Message.provider_message_id)).in_(
+        sa.bindparam("keys", expanding=True)
+    )
 )
 _AWAITING_RESIDENT = col(Complaint.status) == ComplaintStatus.WAITING_FOR_RESIDENT
 _COMPLAINTS_AWAITING_RESIDENT = select(Complaint).where(
@@ -161,6 +172,11 @@ def _contact(row: Any) -> ResidentContact:
         window_started_at=row.window_started_at,
         window_messages=row.window_messages,
     )
+
+
+def _seen(row: Any) -> SeenInbound:
+    """A row of _INBOUND as what intake needs of a message it took before."""
+    return SeenInbound(int(row.id), row.kind, row.complaint_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,15 +543,32 @@ class MessageRepository:
     def __init__(self, session: AsyncSession, appends: StagedAppends) -> None:
         self._session = session
         self._appends = appends
+        # Inbound messages looked up together by `prefetch_inbound` (None: not taken).
+        self._inbound: dict[tuple[str, str], SeenInbound | None] = {}
+
+    async def prefetch_inbound(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Look up in one query which of these (channel, provider id) messages intake
+        took before, so that `find_inbound` answers for them without one."""
+        wanted = [key for key in set(keys) if key not in self._inbound]
+        if not wanted:
+            return
+        connection = await session_connection(self._session)
+        result = await connection.execute(_INBOUND_SEEN_AMONG, {"keys": wanted})
+        found = {(row.channel, row.provider_message_id): _seen(row) for row in result}
+        for key in wanted:
+            self._inbound[key] = found.get(key)
 
     async def find_inbound(self, channel: str, provider_message_id: str) -> SeenInbound | None:
-        """The inbound message this provider id was, if intake already took it."""
+        """The inbound message this provider id was, if intake already took it (in an
+        earlier transaction: what this one appends is not looked at)."""
+        if (channel, provider_message_id) in self._inbound:
+            return self._inbound[channel, provider_message_id]
         connection = await session_connection(self._session)
         result = await connection.execute(
             _INBOUND_SEEN, {"channel": channel, "provider_id": provider_message_id}
         )
         row = result.first()
-        return SeenInbound(int(row.id), row.kind, row.complaint_id) if row else None
+        return _seen(row) if row else None
 
     async def for_complaint(self, complaint_id: int) -> Sequence[Message]:
         result = await self._session.exec(

@@ -141,6 +141,25 @@ async def test_what_a_message_changes_about_its_sender_holds_for_the_next_in_its
     assert (resident.language, resident.opted_out_at) == ("en", None)
 
 
+async def test_a_redelivered_message_is_answered_again_without_rolling_back_its_neighbours(
+    service: Service,
+) -> None:
+    first = await service.deliver(inbound(PROBLEMS[0], provider_id="SMretry"))
+    before = service.intake.stats.shared_rolled_back
+    batch = [
+        inbound(PROBLEMS[1], sender="+6281200000011"),
+        inbound(PROBLEMS[0], provider_id="SMretry"),  # the provider's retry
+        inbound(PROBLEMS[2], sender="+6281200000012"),
+    ]
+    receipts = await asyncio.gather(*(service.deliver(m) for m in batch))
+
+    assert service.intake.stats.shared_rolled_back == before
+    assert [r.duplicate for r in receipts] == [False, True, False]
+    assert (receipts[1].reference, receipts[1].reply_text) == (first.reference, first.reply_text)
+    assert await count(service, Complaint) == 3
+    assert await count(service, Message) == 3
+
+
 # --- GroupCommit itself, with work of our own on real storage ---------------------------
 
 
