@@ -6,10 +6,10 @@ building a statement costs about as much as SQLite takes to run it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -60,7 +60,7 @@ _RESIDENT_BY_ADDRESS = _RESIDENT_CONTACT.where(
 )
 _RESIDENTS_AT = _RESIDENT_CONTACT.where(
     sa.tuple_(col(Resident.channel), col(Resident.address)).in_(
-        sa.bindparam("addresses", expanding=True)
+        sa.bindparam("keys", expanding=True)
     )
 )
 _RESIDENT_ROW_BY_ADDRESS = select(Resident).where(
@@ -158,6 +158,30 @@ async def _write(
         return await connection.execute(statement, values)
     except IntegrityError as exc:
         raise ConflictError(str(exc.orig)) from exc
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+async def _read_among(
+    session: AsyncSession,
+    statement: sa.Executable,
+    keys: Iterable[K],
+    known: dict[K, V | None],
+    *,
+    key: Callable[[Any], K],
+    build: Callable[[Any], V],
+) -> None:
+    """Add to `known` every one of `keys` it lacks, in one query (`statement` with the
+    keys bound to "keys"): what `build` makes of its row, or None where there is none."""
+    wanted = [k for k in set(keys) if k not in known]
+    if not wanted:
+        return
+    connection = await session_connection(session)
+    found = {key(row): build(row) for row in await connection.execute(statement, {"keys": wanted})}
+    for k in wanted:
+        known[k] = found.get(k)
 
 
 def _contact(row: Any) -> ResidentContact:
@@ -275,14 +299,14 @@ class ResidentRepository:
     async def prefetch(self, addresses: Iterable[tuple[str, str]]) -> None:
         """Read the residents of these (channel, address) pairs in one query, so that
         `contact` answers for them without one: a transaction taking many messages."""
-        wanted = [address for address in set(addresses) if address not in self._contacts]
-        if not wanted:
-            return
-        connection = await session_connection(self._session)
-        result = await connection.execute(_RESIDENTS_AT, {"addresses": wanted})
-        found = {(row.channel, row.address): _contact(row) for row in result}
-        for address in wanted:
-            self._contacts[address] = found.get(address)
+        await _read_among(
+            self._session,
+            _RESIDENTS_AT,
+            addresses,
+            self._contacts,
+            key=lambda row: (row.channel, row.address),
+            build=_contact,
+        )
 
     async def contact(self, channel: str, address: str) -> ResidentContact | None:
         """Who writes from this address, as intake needs them (a cheap read, no ORM)."""
@@ -549,14 +573,14 @@ class MessageRepository:
     async def prefetch_inbound(self, keys: Iterable[tuple[str, str]]) -> None:
         """Look up in one query which of these (channel, provider id) messages intake
         took before, so that `find_inbound` answers for them without one."""
-        wanted = [key for key in set(keys) if key not in self._inbound]
-        if not wanted:
-            return
-        connection = await session_connection(self._session)
-        result = await connection.execute(_INBOUND_SEEN_AMONG, {"keys": wanted})
-        found = {(row.channel, row.provider_message_id): _seen(row) for row in result}
-        for key in wanted:
-            self._inbound[key] = found.get(key)
+        await _read_among(
+            self._session,
+            _INBOUND_SEEN_AMONG,
+            keys,
+            self._inbound,
+            key=lambda row: (row.channel, row.provider_message_id),
+            build=_seen,
+        )
 
     async def find_inbound(self, channel: str, provider_message_id: str) -> SeenInbound | None:
         """The inbound message this provider id was, if intake already took it (in an
