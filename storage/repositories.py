@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,14 +55,10 @@ _RESIDENT_CONTACT = sa.select(
     col(Resident.window_started_at),
     col(Resident.window_messages),
 )
+_ADDRESS = (col(Resident.channel), col(Resident.address))
 _RESIDENT_BY_ADDRESS = _RESIDENT_CONTACT.where(
     col(Resident.channel) == sa.bindparam("channel"),
     col(Resident.address) == sa.bindparam("address"),
-)
-_RESIDENTS_AT = _RESIDENT_CONTACT.where(
-    sa.tuple_(col(Resident.channel), col(Resident.address)).in_(
-        sa.bindparam("keys", expanding=True)
-    )
 )
 _RESIDENT_ROW_BY_ADDRESS = select(Resident).where(
     Resident.channel == sa.bindparam("channel"), Resident.address == sa.bindparam("address")
@@ -100,14 +97,10 @@ _INBOUND = sa.select(
     col(Message.channel),
     col(Message.provider_message_id),
 ).where(col(Message.direction) == Direction.INBOUND)
+_PROVIDER_ID = (col(Message.channel), col(Message.provider_message_id))
 _INBOUND_SEEN = _INBOUND.where(
     col(Message.channel) == sa.bindparam("channel"),
     col(Message.provider_message_id) == sa.bindparam("provider_id"),
-)
-_INBOUND_SEEN_AMONG = _INBOUND.where(
-    sa.tuple_(col(Message.channel), col(Message.provider_message_id)).in_(
-        sa.bindparam("keys", expanding=True)
-    )
 )
 _AWAITING_RESIDENT = col(Complaint.status) == ComplaintStatus.WAITING_FOR_RESIDENT
 _COMPLAINTS_AWAITING_RESIDENT = select(Complaint).where(
@@ -160,26 +153,40 @@ async def _write(
         raise ConflictError(str(exc.orig)) from exc
 
 
-K = TypeVar("K")
 V = TypeVar("V")
+
+
+def _pairs_in(
+    first: Mapped[Any], second: Mapped[Any], pairs: Iterable[tuple[Any, Any]]
+) -> sa.ColumnElement[bool]:
+    """`(first, second) IN pairs`, written as `first = a AND second IN (...)` for each `a`:
+    SQLite reads a whole table for a list of row values, but searches an index on (first,
+    second) for this form."""
+    by_first: dict[Any, list[Any]] = {}
+    for a, b in pairs:
+        by_first.setdefault(a, []).append(b)
+    return sa.or_(*(sa.and_(first == a, second.in_(bs)) for a, bs in by_first.items()))
 
 
 async def _read_among(
     session: AsyncSession,
-    statement: sa.Executable,
-    keys: Iterable[K],
-    known: dict[K, V | None],
+    query: sa.Select[*tuple[Any, ...]],
+    columns: tuple[Mapped[Any], Mapped[Any]],
+    keys: Iterable[tuple[Any, Any]],
+    known: dict[tuple[Any, Any], V | None],
     *,
-    key: Callable[[Any], K],
+    key: Callable[[Any], tuple[Any, Any]],
     build: Callable[[Any], V],
 ) -> None:
-    """Add to `known` every one of `keys` it lacks, in one query (`statement` with the
-    keys bound to "keys"): what `build` makes of its row, or None where there is none."""
+    """Add to `known` every one of `keys` it lacks, in one query (`query` where the pair of
+    `columns` is among them): what `build` makes of each row (whose `key` it is), or None
+    where there is none."""
     wanted = [k for k in set(keys) if k not in known]
     if not wanted:
         return
     connection = await session_connection(session)
-    found = {key(row): build(row) for row in await connection.execute(statement, {"keys": wanted})}
+    result = await connection.execute(query.where(_pairs_in(*columns, wanted)))
+    found = {key(row): build(row) for row in result}
     for k in wanted:
         known[k] = found.get(k)
 
@@ -301,7 +308,8 @@ class ResidentRepository:
         `contact` answers for them without one: a transaction taking many messages."""
         await _read_among(
             self._session,
-            _RESIDENTS_AT,
+            _RESIDENT_CONTACT,
+            _ADDRESS,
             addresses,
             self._contacts,
             key=lambda row: (row.channel, row.address),
@@ -410,7 +418,7 @@ class ResidentRepository:
             return set()
         result = await self._session.exec(
             select(Resident.channel, Resident.address).where(
-                sa.tuple_(col(Resident.channel), col(Resident.address)).in_(pairs),
+                _pairs_in(*_ADDRESS, pairs),
                 col(Resident.opted_out_at).is_not(None),
             )
         )
@@ -575,7 +583,8 @@ class MessageRepository:
         took before, so that `find_inbound` answers for them without one."""
         await _read_among(
             self._session,
-            _INBOUND_SEEN_AMONG,
+            _INBOUND,
+            _PROVIDER_ID,
             keys,
             self._inbound,
             key=lambda row: (row.channel, row.provider_message_id),

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlmodel import SQLModel
 
 from bot.bootstrap import Service, bootstrap
 from bot.group_commit import GroupCommit, NeedsOwnTransaction
 from channels.base import Outcome
+from storage.engine import make_engine, make_session_factory
 from storage.models import (
     AuditEntry,
     Complaint,
@@ -276,3 +281,36 @@ async def test_two_instances_taking_the_same_senders_in_opposite_orders_lose_not
     assert len(follow_ups) == len(senders)
     replies = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
     assert len({r.key for r in replies}) == len(replies)
+
+
+async def test_a_shared_transactions_look_ups_search_indexes_not_whole_tables(
+    tmp_path: Path,
+) -> None:
+    # SQLite reads a whole table for `(a, b) IN ((?, ?), …)`: at a million messages, every
+    # shared transaction would. What prefetch and opted_out_among run must search.
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        statements: list[tuple[str, Any]] = []
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append((statement, parameters))
+
+        addresses = [("sms", "+6281200000001"), ("sms", "+6281200000002"), ("email", "a@b.id")]
+        async with UnitOfWork(make_session_factory(engine)) as uow:
+            await uow.residents.prefetch(addresses)
+            await uow.messages.prefetch_inbound([("sms", "SM1"), ("email", "<m@b.id>")])
+            await uow.residents.opted_out_among(addresses)
+        assert len(statements) == 3
+        async with engine.connect() as connection:
+            for statement, parameters in statements:
+                plan = await connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", parameters
+                )
+                steps = [row[-1] for row in plan]
+                assert not [s for s in steps if s.startswith("SCAN")], (statement, steps)
+    finally:
+        await engine.dispose()
