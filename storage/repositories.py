@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,10 +54,13 @@ _RESIDENT_CONTACT = sa.select(
     col(Resident.window_started_at),
     col(Resident.window_messages),
 )
-_ADDRESS = (col(Resident.channel), col(Resident.address))
 _RESIDENT_BY_ADDRESS = _RESIDENT_CONTACT.where(
     col(Resident.channel) == sa.bindparam("channel"),
     col(Resident.address) == sa.bindparam("address"),
+)
+_RESIDENTS_AT = _RESIDENT_CONTACT.where(
+    col(Resident.channel) == sa.bindparam("channel"),
+    col(Resident.address).in_(sa.bindparam("values", expanding=True)),
 )
 _RESIDENT_ROW_BY_ADDRESS = select(Resident).where(
     Resident.channel == sa.bindparam("channel"), Resident.address == sa.bindparam("address")
@@ -97,10 +99,13 @@ _INBOUND = sa.select(
     col(Message.channel),
     col(Message.provider_message_id),
 ).where(col(Message.direction) == Direction.INBOUND)
-_PROVIDER_ID = (col(Message.channel), col(Message.provider_message_id))
 _INBOUND_SEEN = _INBOUND.where(
     col(Message.channel) == sa.bindparam("channel"),
     col(Message.provider_message_id) == sa.bindparam("provider_id"),
+)
+_INBOUND_AMONG = _INBOUND.where(
+    col(Message.channel) == sa.bindparam("channel"),
+    col(Message.provider_message_id).in_(sa.bindparam("values", expanding=True)),
 )
 _AWAITING_RESIDENT = col(Complaint.status) == ComplaintStatus.WAITING_FOR_RESIDENT
 _COMPLAINTS_AWAITING_RESIDENT = select(Complaint).where(
@@ -156,39 +161,34 @@ async def _write(
 V = TypeVar("V")
 
 
-def _pairs_in(
-    first: Mapped[Any], second: Mapped[Any], pairs: Iterable[tuple[Any, Any]]
-) -> sa.ColumnElement[bool]:
-    """`(first, second) IN pairs`, written as `first = a AND second IN (...)` for each `a`:
-    SQLite reads a whole table for a list of row values, but searches an index on (first,
-    second) for this form."""
-    by_first: dict[Any, list[Any]] = {}
-    for a, b in pairs:
-        by_first.setdefault(a, []).append(b)
-    return sa.or_(*(sa.and_(first == a, second.in_(bs)) for a, bs in by_first.items()))
-
-
 async def _read_among(
     session: AsyncSession,
-    query: sa.Select[*tuple[Any, ...]],
-    columns: tuple[Mapped[Any], Mapped[Any]],
-    keys: Iterable[tuple[Any, Any]],
-    known: dict[tuple[Any, Any], V | None],
+    statement: sa.Executable,
+    keys: Iterable[tuple[str, str]],
+    known: dict[tuple[str, str], V | None],
     *,
-    key: Callable[[Any], tuple[Any, Any]],
+    key: Callable[[Any], tuple[str, str]],
     build: Callable[[Any], V],
 ) -> None:
-    """Add to `known` every one of `keys` it lacks, in one query (`query` where the pair of
-    `columns` is among them): what `build` makes of each row (whose `key` it is), or None
-    where there is none."""
-    wanted = [k for k in set(keys) if k not in known]
-    if not wanted:
+    """Add to `known` every one of `keys`, (channel, value) pairs, it lacks: what `build`
+    makes of the row `statement` finds for it, or None where there is none.
+
+    `statement` takes one channel ("channel") and its values ("values"), run once per
+    channel: SQLite searches the unique index on (channel, value) for that form, but reads
+    the whole table for a list of pairs.
+    """
+    by_channel: dict[str, list[str]] = {}
+    for channel, value in set(keys):
+        if (channel, value) not in known:
+            by_channel.setdefault(channel, []).append(value)
+    if not by_channel:
         return
     connection = await session_connection(session)
-    result = await connection.execute(query.where(_pairs_in(*columns, wanted)))
-    found = {key(row): build(row) for row in result}
-    for k in wanted:
-        known[k] = found.get(k)
+    for channel, values in by_channel.items():
+        params = {"channel": channel, "values": values}
+        found = {key(row): build(row) for row in await connection.execute(statement, params)}
+        for value in values:
+            known[channel, value] = found.get((channel, value))
 
 
 def _contact(row: Any) -> ResidentContact:
@@ -308,8 +308,7 @@ class ResidentRepository:
         `contact` answers for them without one: a transaction taking many messages."""
         await _read_among(
             self._session,
-            _RESIDENT_CONTACT,
-            _ADDRESS,
+            _RESIDENTS_AT,
             addresses,
             self._contacts,
             key=lambda row: (row.channel, row.address),
@@ -413,16 +412,9 @@ class ResidentRepository:
 
     async def opted_out_among(self, addresses: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (channel, address) pairs belong to residents who opted out."""
-        pairs = list(set(addresses))
-        if not pairs:
-            return set()
-        result = await self._session.exec(
-            select(Resident.channel, Resident.address).where(
-                _pairs_in(*_ADDRESS, pairs),
-                col(Resident.opted_out_at).is_not(None),
-            )
-        )
-        return {(channel, address) for channel, address in result.all()}
+        pairs = set(addresses)
+        await self.prefetch(pairs)
+        return {pair for pair in pairs if (known := self._contacts[pair]) and known.opted_out}
 
     async def blocked(self) -> Sequence[Resident]:
         result = await self._session.exec(
@@ -583,8 +575,7 @@ class MessageRepository:
         took before, so that `find_inbound` answers for them without one."""
         await _read_among(
             self._session,
-            _INBOUND,
-            _PROVIDER_ID,
+            _INBOUND_AMONG,
             keys,
             self._inbound,
             key=lambda row: (row.channel, row.provider_message_id),
