@@ -4,6 +4,7 @@ concurrently share transactions, and each still ends exactly as it would alone."
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -206,17 +207,21 @@ async def _markers(service: Service) -> list[str]:
 
 
 async def test_an_error_reaches_only_its_own_caller_and_nothing_is_written_twice(
-    service: Service,
+    service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
     group = _group(service)
     items = ["a", "b", "boom", "c", "alone"]
-    results = await asyncio.gather(*(group.submit(i) for i in items), return_exceptions=True)
+    with caplog.at_level(logging.DEBUG, logger="bot.group_commit"):
+        results = await asyncio.gather(*(group.submit(i) for i in items), return_exceptions=True)
 
     assert results[:2] == ["A", "B"] and results[3:] == ["C", "ALONE"]
     assert isinstance(results[2], Boom)
     assert await _markers(service) == ["a", "b", "c", "alone"]
     assert group.stats.shared_rolled_back == 1
     assert group.stats.items == 4
+    # An error the sharing did not expect is said: it could fail every shared transaction.
+    [said] = [r for r in caplog.records if "rolled back" in r.getMessage()]
+    assert said.levelno == logging.WARNING and "Boom" in said.getMessage()
 
 
 async def test_transactions_hold_at_most_max_items_in_arrival_order(service: Service) -> None:
