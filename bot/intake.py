@@ -177,9 +177,10 @@ class IntakeService:
     async def _take(
         self, uow: UnitOfWork, inbound: InboundMessage, *, maybe_seen: bool
     ) -> IntakeReceipt:
-        # Redeliveries are rare, so the first attempt does not look for the message: the
-        # unique index on (channel, provider id) refuses a second copy at commit, and the
-        # retry after that conflict looks it up and answers as the first time.
+        # Redeliveries are rare, so a message alone is not looked for at first: the unique
+        # index on (channel, provider id) refuses a second copy at commit, and the retry
+        # after that conflict looks it up and answers as the first time. (A shared
+        # transaction looked all its messages up at once before it began.)
         if maybe_seen:
             seen = await uow.messages.find_inbound(inbound.channel, inbound.provider_message_id)
             if seen is not None:
