@@ -19,6 +19,12 @@ def complaint_buttons(reference: str) -> tuple[Button, ...]:
     )
 
 
+def complaint_buttons_json(reference: str) -> str:
+    """`to_json(complaint_buttons(reference))`, filled into JSON made once: every new
+    complaint's notice carries these, and encoding them each time cost more than routing."""
+    return _COMPLAINT_BUTTONS_JSON.replace(_REFERENCE_SLOT, json.dumps(reference)[1:-1])
+
+
 def rating_buttons() -> tuple[Button, ...]:
     """A resident rates a closed complaint: pressing 4 is as if they typed "4"."""
     return tuple(Button("⭐" * score, says=str(score)) for score in range(1, 6))
@@ -52,3 +58,7 @@ def _fields(button: Button) -> dict[str, object]:
 
 
 _BUTTON_FIELDS = tuple(field.name for field in fields(Button))
+_REFERENCE_SLOT = "{reference}"
+_COMPLAINT_BUTTONS_JSON = json.dumps(
+    [_fields(button) for button in complaint_buttons(_REFERENCE_SLOT)]
+)

@@ -7,9 +7,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.buttons import to_json
+from bot.buttons import complaint_buttons_json
 from bot.lifecycle import Event, next_status
-from channels.base import Address, Button, ChannelName
+from channels.base import Address, ChannelName
 from storage.models import (
     Agency,
     AnyComplaint,
@@ -80,11 +80,12 @@ def notify_agency(
     key: str,
     actor: str,
     at: datetime,
-    buttons: tuple[Button, ...] = (),
+    actions: bool = False,
     attachments: Sequence[int] = (),
 ) -> None:
     """Queue a notice to the agency's first contact; audit it when the agency has none.
 
+    `actions` puts the complaint's buttons under it (take, ask, transfer, close, reject);
     `attachments` are stored attachment ids (a resident's photos) to send along.
     """
     contact = agency_contact(agency)
@@ -107,7 +108,7 @@ def notify_agency(
             complaint_id=complaint.id,
             subject=f"[{complaint.reference}] Pengaduan untuk {agency.code}",
             text=text,
-            buttons=to_json(buttons),
+            buttons=complaint_buttons_json(complaint.reference) if actions else None,
             attachment_ids=json.dumps(list(attachments)) if attachments else None,
             next_attempt_at=at,
             created_at=at,

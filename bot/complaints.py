@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.buttons import complaint_buttons, rating_buttons, to_json
+from bot.buttons import rating_buttons, to_json
 from bot.clock import Clock
 from bot.complaint_log import audit, notify_agency, transition
 from bot.lifecycle import Event
@@ -182,7 +182,7 @@ class ComplaintActions:
                 key=key,
                 actor=actor.label,
                 at=now,
-                buttons=complaint_buttons(complaint.reference),
+                actions=True,
             )
             await uow.commit()
             return complaint

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from bot.buttons import complaint_buttons
 from bot.clock import Clock
 from bot.complaint_log import notify_agency
 from bot.group_commit import GroupCommit, GroupCommitStats, NeedsOwnTransaction
@@ -156,11 +155,12 @@ class IntakeService:
         raise AssertionError("unreachable")
 
     async def _prepare_shared(self, uow: UnitOfWork, messages: list[InboundMessage]) -> None:
-        """Look up a shared transaction's messages (redelivered?) and their senders, each
-        in one query."""
+        """Look up a shared transaction's messages (redelivered?), their senders and the
+        agencies, each in one query."""
         await uow.messages.prefetch_inbound((m.channel, m.provider_message_id) for m in messages)
         addresses = (_sender_address(message) for message in messages)
         await uow.residents.prefetch((a.channel, a.address) for a in addresses)
+        await uow.agencies.prefetch()
 
     async def _take_shared(self, uow: UnitOfWork, message: InboundMessage) -> IntakeReceipt:
         """Take one message in a transaction shared with others, without committing."""
@@ -423,8 +423,7 @@ class IntakeService:
             # The resident answered the agency's question: the SLA clock runs again.
             turn.transition(complaint, Event.RESIDENT_REPLIED)
             self._sla.resume(complaint, turn.inbound.received_at)
-        complaint.last_message_at = max(complaint.last_message_at, turn.inbound.received_at)
-        complaint.updated_at = turn.now
+        await turn.uow.complaints.touch(complaint, message_at=turn.inbound.received_at, at=turn.now)
         attachments = await turn.record(complaint, "follow_up")
         agency = await self._agency(turn.uow, complaint.agency_id)
         turn.notify_agency(
@@ -519,7 +518,7 @@ class IntakeService:
             agency,
             complaint,
             self._new_complaint_notice(turn, complaint, decision) + turn.unreachable(),
-            buttons=complaint_buttons(complaint.reference),
+            actions=True,
             attachments=attachments,
         )
         short = self._short(turn)
@@ -617,7 +616,7 @@ class IntakeService:
             target,
             complaint,
             self._new_complaint_notice(turn, complaint, decision),
-            buttons=complaint_buttons(complaint.reference),
+            actions=True,
             attachments=await uow.messages.attachment_ids(voice_id),
         )
         notify_agency(

@@ -14,7 +14,7 @@ from datetime import datetime
 from bot.complaint_log import audit, notify_agency, transition
 from bot.lifecycle import Event
 from bot.templates import render
-from channels.base import Button, ChannelName, InboundMessage
+from channels.base import ChannelName, InboundMessage
 from storage.models import (
     Agency,
     AnyComplaint,
@@ -132,7 +132,8 @@ class Turn:
         agency: Agency,
         complaint: AnyComplaint,
         text: str,
-        buttons: tuple[Button, ...] = (),
+        *,
+        actions: bool = False,
         attachments: list[int] | None = None,
     ) -> None:
         notify_agency(
@@ -143,7 +144,7 @@ class Turn:
             key=self.message_key,
             actor=self.actor,
             at=self.now,
-            buttons=buttons,
+            actions=actions,
             attachments=attachments or [],
         )
 

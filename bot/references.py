@@ -7,13 +7,13 @@ holds at least one digit so an ordinary word is never mistaken for one.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
+import threading
 
 ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
 DIGITS = frozenset("34679")
 LENGTH = 8
-_VALUES = len(ALPHABET) ** LENGTH
 
 _CANDIDATE = re.compile(
     rf"(?<![0-9A-Z])([{ALPHABET}]{{4}})[ -]?([{ALPHABET}]{{4}})(?![0-9A-Z])", re.IGNORECASE
@@ -22,16 +22,40 @@ _CANDIDATE = re.compile(
 
 def new_reference() -> str:
     while True:
-        # One draw of 25**8 values, written in base 25: as uniform as eight draws, and
-        # one call to the system's random source instead of eight.
-        number = secrets.randbelow(_VALUES)
-        chars = []
-        for _ in range(LENGTH):
-            number, digit = divmod(number, len(ALPHABET))
-            chars.append(ALPHABET[digit])
-        raw = "".join(chars)
+        raw = _RANDOM.characters(LENGTH)
         if DIGITS.intersection(raw) and not DIGITS.issuperset(raw):
             return f"{raw[:4]}-{raw[4:]}"
+
+
+class _RandomCharacters:
+    """Characters of ALPHABET drawn from the system's random source (as `secrets` draws),
+    read a few kilobytes at a time: one system call per hundreds of references, not one
+    each. A forked child reads afresh, never its parent's bytes."""
+
+    _CHUNK = 4096
+    # A byte below 250 is uniform over 250 values, so its value modulo 25 is uniform over
+    # the alphabet; bytes 250-255 are dropped.
+    _TABLE = bytes(ord(ALPHABET[value % len(ALPHABET)]) for value in range(250)) + bytes(6)
+    _DROPPED = bytes(range(250, 256))
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._buffer = b""
+
+    def characters(self, count: int) -> str:
+        with self._lock:
+            while len(self._buffer) < count:
+                fresh = os.urandom(self._CHUNK).translate(self._TABLE, self._DROPPED)
+                self._buffer += fresh
+            taken, self._buffer = self._buffer[:count], self._buffer[count:]
+        return taken.decode("ascii")
+
+
+_RANDOM = _RandomCharacters()
 
 
 def parse_reference(text: str) -> str | None:

@@ -256,6 +256,7 @@ _STATUS_LABELS: dict[ComplaintStatus, tuple[str, str]] = {
 }
 
 _DAYS_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+_DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS_ID = (
     "Januari",
     "Februari",
@@ -269,6 +270,20 @@ _MONTHS_ID = (
     "Oktober",
     "November",
     "Desember",
+)
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 
@@ -290,13 +305,17 @@ def format_when(moment: datetime, language: str, zone: ZoneInfo, *, short: bool 
     """'Selasa, 1 Desember 2026 14.05 WIB' / 'Tuesday 1 December 2026 14:05 WIB'.
 
     `short` leaves out the year (due dates are days away): 'Selasa, 1 Desember 14.05 WIB'.
+    Names come from the tables above, not strftime: its %A and %B follow the process's
+    locale, and it costs several times as much on every acknowledgement.
     """
     local = moment.astimezone(zone)
     year = "" if short else f" {local.year}"
     zone_name = local.tzname() or ""
     if language == "en":
-        return f"{local:%A} {local.day} {local:%B}{year} {local:%H:%M} {zone_name}".strip()
+        day, month, separator, time = _DAYS_EN, _MONTHS_EN, " ", ":"
+    else:
+        day, month, separator, time = _DAYS_ID, _MONTHS_ID, ", ", "."
     return (
-        f"{_DAYS_ID[local.weekday()]}, {local.day} {_MONTHS_ID[local.month - 1]}{year} "
-        f"{local:%H.%M} {zone_name}"
+        f"{day[local.weekday()]}{separator}{local.day} {month[local.month - 1]}{year} "
+        f"{local.hour:02d}{time}{local.minute:02d} {zone_name}"
     ).strip()
