@@ -15,6 +15,7 @@ from bot.complaint_log import audit, notify_agency, transition
 from bot.lifecycle import Event
 from bot.templates import render
 from channels.base import ChannelName, InboundMessage
+from routing import Decision
 from storage.models import (
     Agency,
     AnyComplaint,
@@ -32,7 +33,16 @@ from storage.unit_of_work import UnitOfWork
 class Turn:
     """One inbound message being handled: what every step needs, gathered once."""
 
-    __slots__ = ("first_contact", "inbound", "now", "resident", "resident_id", "text", "uow")
+    __slots__ = (
+        "decision",
+        "first_contact",
+        "inbound",
+        "now",
+        "resident",
+        "resident_id",
+        "text",
+        "uow",
+    )
 
     def __init__(
         self,
@@ -51,6 +61,8 @@ class Turn:
         self.resident_id: int = resident.id
         self.text = text
         self.now = now
+        # Where routing sends the message as a new complaint, when decided ahead.
+        self.decision: Decision | None = None
 
     @property
     def language(self) -> str:
