@@ -177,7 +177,9 @@ class IntakeService:
         messages = [arrival.inbound for arrival in arrivals]
         await uow.messages.prefetch_inbound((m.channel, m.provider_message_id) for m in messages)
         addresses = (_sender_address(message) for message in messages)
-        await uow.residents.prefetch((a.channel, a.address) for a in addresses)
+        # Held (locked) when every message is counted against its sender's rate limit.
+        hold = self._policy.rate_limit is not None
+        await uow.residents.prefetch(((a.channel, a.address) for a in addresses), hold=hold)
         await uow.agencies.prefetch()
 
     async def _take_shared(self, uow: UnitOfWork, arrival: Arrival) -> IntakeReceipt:

@@ -64,6 +64,9 @@ _RESIDENTS_AT = _RESIDENT_CONTACT.where(
     col(Resident.channel) == sa.bindparam("channel"),
     col(Resident.address).in_(sa.bindparam("values", expanding=True)),
 )
+# Locks the rows on PostgreSQL until the transaction ends; SQLite's transaction holds the
+# whole database already (BEGIN IMMEDIATE), and SQLAlchemy leaves the clause out there.
+_RESIDENTS_AT_HELD = _RESIDENTS_AT.with_for_update()
 _RESIDENT_ROW_BY_ADDRESS = select(Resident).where(
     Resident.channel == sa.bindparam("channel"), Resident.address == sa.bindparam("address")
 )
@@ -82,6 +85,14 @@ _COUNT_MESSAGE = (
         window_messages=sa.case((_WINDOW_OVER, 1), else_=col(Resident.window_messages) + 1),
     )
     .returning(_WINDOW_STARTED, col(Resident.window_messages))
+)
+_SET_WINDOW = (
+    sa.update(Resident)
+    .where(col(Resident.id) == sa.bindparam("resident_id"))
+    .values(
+        window_started_at=sa.bindparam("started", type_=UTCDateTime),
+        window_messages=sa.bindparam("counted"),
+    )
 )
 _SET_OPTED_OUT = (
     sa.update(Resident)
@@ -215,6 +226,17 @@ def _contact(row: Any) -> ResidentContact:
     )
 
 
+def _window_count(
+    resident: ResidentContact, at: datetime, window: timedelta
+) -> tuple[datetime, int]:
+    """_COUNT_MESSAGE's new window start and count, for a row no other transaction can
+    change meanwhile: a new window when the last one is over, else one more in it."""
+    started = resident.window_started_at
+    if started is None or at - window >= started:
+        return at, 1
+    return started, resident.window_messages + 1
+
+
 def _seen(row: Any) -> SeenInbound:
     """A row of _INBOUND as what intake needs of a message it took before."""
     return SeenInbound(int(row.id), row.kind, row.complaint_id)
@@ -318,18 +340,31 @@ class ResidentRepository:
         # Who writes from each address, as this transaction read or wrote them (None: no
         # resident yet); the writes below keep it true.
         self._contacts: dict[tuple[str, str], ResidentContact | None] = {}
+        # Residents whose rows this transaction holds (read with `hold`, or created by it),
+        # and the rate counts `count_message` kept for them, written when it flushes.
+        self._held: set[int] = set()
+        self._counts: dict[int, tuple[datetime, int]] = {}
 
-    async def prefetch(self, addresses: Iterable[tuple[str, str]]) -> None:
+    async def prefetch(self, addresses: Iterable[tuple[str, str]], *, hold: bool = False) -> None:
         """Read the residents of these (channel, address) pairs in one query, so that
-        `contact` answers for them without one: a transaction taking many messages."""
+        `contact` answers for them without one: a transaction taking many messages.
+
+        `hold` keeps the rows this reads locked until the transaction ends, as counting a
+        message would: `count_message` then counts them without a statement each.
+        """
         await _read_among(
             self._session,
-            _RESIDENTS_AT,
+            _RESIDENTS_AT_HELD if hold else _RESIDENTS_AT,
             addresses,
             self._contacts,
             key=lambda row: (row.channel, row.address),
-            build=_contact,
+            build=self._held_row if hold else _contact,
         )
+
+    def _held_row(self, row: Any) -> ResidentContact:
+        contact = _contact(row)
+        self._held.add(contact.id)
+        return contact
 
     async def contact(self, channel: str, address: str) -> ResidentContact | None:
         """Who writes from this address, as intake needs them (a cheap read, no ORM)."""
@@ -341,7 +376,11 @@ class ResidentRepository:
             _RESIDENT_BY_ADDRESS, {"channel": channel, "address": address}
         )
         row = result.first()
-        self._contacts[key] = contact = _contact(row) if row is not None else None
+        contact = _contact(row) if row is not None else None
+        if contact is not None and contact.id in self._counts:  # counted, not written yet
+            started, counted = self._counts[contact.id]
+            contact = replace(contact, window_started_at=started, window_messages=counted)
+        self._contacts[key] = contact
         return contact
 
     async def find(self, channel: str, address: str) -> Resident | None:
@@ -376,6 +415,7 @@ class ResidentRepository:
         result = await _write(self._session, _INSERT_RESIDENT, values)
         resident_id = result.scalar_one()
         assert resident_id is not None
+        self._held.add(resident_id)  # nobody else sees the row before this commits
         contact = ResidentContact(
             resident_id,
             channel,
@@ -388,13 +428,13 @@ class ResidentRepository:
         return contact
 
     async def set_language(self, resident_id: int, language: str) -> None:
-        self._forget(resident_id)
+        self._update(resident_id, language=language)
         connection = await session_connection(self._session)
         await connection.execute(_SET_LANGUAGE, {"resident_id": resident_id, "language": language})
 
     async def set_opted_out(self, resident_id: int, since: datetime | None) -> None:
         """Opt the resident out from `since`, or (None) back in."""
-        self._forget(resident_id)
+        self._update(resident_id, opted_out=since is not None)
         connection = await session_connection(self._session)
         await connection.execute(_SET_OPTED_OUT, {"resident_id": resident_id, "since": since})
 
@@ -405,23 +445,40 @@ class ResidentRepository:
         last one is over; the resident with the stored count.
 
         Counted in one UPDATE, so instances sharing the database count every message
-        between them (on PostgreSQL the row stays locked until this transaction ends).
+        between them (on PostgreSQL the row stays locked until this transaction ends); a
+        row the transaction holds already is counted here, its count written at the flush.
         """
-        connection = await session_connection(self._session)
-        result = await connection.execute(
-            _COUNT_MESSAGE,
-            {"resident_id": resident.id, "at": at, "window_start": at - window},
-        )
-        started, counted = result.one()
+        started: datetime | None
+        if resident.id in self._held:
+            started, counted = self._counts[resident.id] = _window_count(resident, at, window)
+        else:
+            connection = await session_connection(self._session)
+            result = await connection.execute(
+                _COUNT_MESSAGE,
+                {"resident_id": resident.id, "at": at, "window_start": at - window},
+            )
+            started, counted = result.one()
         counted_contact = replace(resident, window_started_at=started, window_messages=counted)
         self._contacts[resident.channel, resident.address] = counted_contact
         return counted_contact
 
-    def _forget(self, resident_id: int) -> None:
-        """Drop what this transaction knew of a resident about to change (read again)."""
-        for key, known in list(self._contacts.items()):
+    async def write_counts(self, connection: AsyncConnection) -> None:
+        """Write the rate counts kept for held rows, in one statement."""
+        if self._counts:
+            counts, self._counts = self._counts, {}
+            await connection.execute(
+                _SET_WINDOW,
+                [
+                    {"resident_id": resident_id, "started": started, "counted": counted}
+                    for resident_id, (started, counted) in counts.items()
+                ],
+            )
+
+    def _update(self, resident_id: int, **changes: Any) -> None:
+        """Keep what this transaction knows of a resident true as it changes."""
+        for key, known in self._contacts.items():
             if known is not None and known.id == resident_id:
-                del self._contacts[key]
+                self._contacts[key] = replace(known, **changes)
 
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)

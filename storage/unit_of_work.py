@@ -67,8 +67,10 @@ class UnitOfWork:
         """Write what was added or changed so far, keeping the transaction open."""
         try:
             await self._session.flush()
+            connection = await session_connection(self._session)
+            await self.residents.write_counts(connection)
             if self._appends:
-                await self._appends.write(await session_connection(self._session))
+                await self._appends.write(connection)
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc
 
@@ -87,8 +89,10 @@ class UnitOfWork:
         try:
             # Appended rows can only point at rows already flushed (an id exists only then),
             # so they go first and the commit flushes the ORM's changes after them.
+            connection = await session_connection(self._session)
+            await self.residents.write_counts(connection)
             if self._appends:
-                await self._appends.write(await session_connection(self._session))
+                await self._appends.write(connection)
             await self._session.commit()
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc

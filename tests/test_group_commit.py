@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 
 from bot.bootstrap import Service, bootstrap
 from bot.group_commit import GroupCommit, NeedsOwnTransaction
-from channels.base import Outcome
+from channels.base import ChannelName, Outcome
 from storage.engine import make_engine, make_session_factory
 from storage.models import (
     AuditEntry,
@@ -36,6 +36,9 @@ PROBLEMS = (
     "Air PDAM mati sejak pagi di Perum Griya Asri",
     "Pohon tumbang menutup jalan di Jl. Merpati",
 )
+
+
+MAILER = "warga@example.com"
 
 
 def _senders(n: int) -> list[str]:
@@ -145,6 +148,34 @@ async def test_what_a_message_changes_about_its_sender_holds_for_the_next_in_its
     assert complaint.reply_text.startswith("Thank you, your complaint")
     [resident] = await rows(service, Resident, Resident.address == sender)
     assert (resident.language, resident.opted_out_at) == ("en", None)
+
+
+async def test_a_flood_in_shared_transactions_is_counted_as_it_would_be_one_by_one(
+    service: Service, clock: FakeClock
+) -> None:
+    # A returning sender's row is read and held for each transaction, and their messages
+    # are counted against the rate limit (20 an hour) without a statement each.
+    opening = inbound(PROBLEMS[0], channel=ChannelName.EMAIL, sender=MAILER, at=clock.now())
+    first = await service.deliver(opening)
+    flood = [
+        inbound(
+            f"{PROBLEMS[n % len(PROBLEMS)]}, laporan {n}",
+            channel=ChannelName.EMAIL,
+            sender=MAILER,
+            at=clock.advance(seconds=1),
+        )
+        for n in range(1, 30)
+    ]
+    before = service.intake.stats.transactions
+    receipts = await asyncio.gather(*(service.deliver(message) for message in flood))
+
+    assert service.intake.stats.transactions - before < len(flood) // 4
+    assert [first.outcome] + [r.outcome for r in receipts] == (
+        [Outcome.COMPLAINT] * 20 + [Outcome.THROTTLED] * 10
+    )
+    assert sum(bool(r.reply_text) for r in receipts if r.outcome is Outcome.THROTTLED) == 1
+    [sender] = await rows(service, Resident, Resident.address == MAILER)
+    assert (sender.window_started_at, sender.window_messages) == (opening.received_at, 30)
 
 
 async def test_a_redelivered_message_is_answered_again_without_rolling_back_its_neighbours(
