@@ -12,9 +12,9 @@ from bot.lifecycle import Event, next_status
 from channels.base import Address, ChannelName
 from storage.models import (
     Agency,
-    AnyComplaint,
     Complaint,
     ComplaintStatus,
+    NamedComplaint,
     NewAuditEntry,
     NewOutboxMessage,
     Officer,
@@ -24,7 +24,7 @@ from storage.unit_of_work import UnitOfWork
 
 def audit(
     uow: UnitOfWork,
-    complaint: AnyComplaint,
+    complaint: NamedComplaint,
     action: str,
     *,
     actor: str,
@@ -74,7 +74,7 @@ def transition(
 def notify_agency(
     uow: UnitOfWork,
     agency: Agency,
-    complaint: AnyComplaint,
+    complaint: NamedComplaint,
     text: str,
     *,
     key: str,

@@ -49,7 +49,9 @@ from storage.models import (
     Agency,
     AnyComplaint,
     Complaint,
+    ComplaintHeader,
     ComplaintStatus,
+    NamedComplaint,
     NewComplaint,
     ResidentContact,
 )
@@ -240,9 +242,9 @@ class IntakeService:
             return await self._follow_up(turn, complaint, explicit=True)
         if command is not None:
             return await self._command(turn, command)
-        complaint, explicit = await self._follow_up_target(turn)
-        if complaint is not None:
-            return await self._follow_up(turn, complaint, explicit=explicit)
+        target, explicit = await self._follow_up_target(turn)
+        if target is not None:
+            return await self._follow_up(turn, target, explicit=explicit)
         if (
             not inbound.attachments
             and inbound.location is None
@@ -403,7 +405,9 @@ class IntakeService:
 
     # --- follow-ups -------------------------------------------------------------------
 
-    async def _follow_up_target(self, turn: Turn) -> tuple[Complaint | None, bool]:
+    async def _follow_up_target(
+        self, turn: Turn
+    ) -> tuple[Complaint | ComplaintHeader | None, bool]:
         """The complaint this message continues, and whether the resident said so explicitly."""
         uow, inbound = turn.uow, turn.inbound
         if inbound.thread_keys:
@@ -431,15 +435,17 @@ class IntakeService:
         return None, False
 
     async def _follow_up(
-        self, turn: Turn, complaint: Complaint, *, explicit: bool
+        self, turn: Turn, complaint: Complaint | ComplaintHeader, *, explicit: bool
     ) -> IntakeReceipt:
         if complaint.status not in OPEN_STATES:
-            closed_at = complaint.closed_at or complaint.updated_at
+            stored = await turn.uow.complaints.load(complaint)
+            closed_at = stored.closed_at or stored.updated_at
             if turn.inbound.received_at - closed_at > self._policy.reopen_window:
                 return await self._new_complaint(turn)
-            return await self._reopen(turn, complaint)
+            return await self._reopen(turn, stored)
         if complaint.status is ComplaintStatus.WAITING_FOR_RESIDENT:
             # The resident answered the agency's question: the SLA clock runs again.
+            complaint = await turn.uow.complaints.load(complaint)
             turn.transition(complaint, Event.RESIDENT_REPLIED)
             self._sla.resume(complaint, turn.inbound.received_at)
         await turn.uow.complaints.touch(complaint, message_at=turn.inbound.received_at, at=turn.now)
@@ -685,7 +691,7 @@ class IntakeService:
         return agency
 
     def _receipt(
-        self, outcome: Outcome, reply: str, complaint: AnyComplaint, agency: Agency
+        self, outcome: Outcome, reply: str, complaint: NamedComplaint, agency: Agency
     ) -> IntakeReceipt:
         return IntakeReceipt(
             outcome,

@@ -18,10 +18,10 @@ from channels.base import ChannelName, InboundMessage
 from routing import Decision
 from storage.models import (
     Agency,
-    AnyComplaint,
     Complaint,
     ComplaintStatus,
     Direction,
+    NamedComplaint,
     NewMessage,
     NewOutboxMessage,
     ResidentContact,
@@ -86,7 +86,7 @@ class Turn:
         """A line telling officers their answers will not reach this resident, or nothing."""
         return render("agency_opted_out", "id") if self.resident.opted_out else ""
 
-    async def record(self, complaint: AnyComplaint | None, kind: str) -> list[int]:
+    async def record(self, complaint: NamedComplaint | None, kind: str) -> list[int]:
         """Store the inbound message and its attachments; returns the attachments' ids."""
         inbound = self.inbound
         message = NewMessage(
@@ -121,7 +121,7 @@ class Turn:
         return [row.id for row in stored if row.id is not None]
 
     def reply(
-        self, text: str, complaint: AnyComplaint | None = None, *, kind: str = "reply"
+        self, text: str, complaint: NamedComplaint | None = None, *, kind: str = "reply"
     ) -> None:
         """Queue the one direct answer this inbound message gets (keyed by it, so once)."""
         self.uow.outbox.add(
@@ -142,7 +142,7 @@ class Turn:
     def notify_agency(
         self,
         agency: Agency,
-        complaint: AnyComplaint,
+        complaint: NamedComplaint,
         text: str,
         *,
         actions: bool = False,
@@ -165,7 +165,7 @@ class Turn:
 
     def audit(
         self,
-        complaint: AnyComplaint,
+        complaint: NamedComplaint,
         action: str,
         *,
         from_status: ComplaintStatus | None = None,

@@ -249,9 +249,26 @@ class NewComplaint:
     id: int | None = None
 
 
-# What the SLA clock, audit rows and notices work on: a stored complaint being changed,
-# or one being filed.
+@dataclass(frozen=True, slots=True)
+class ComplaintHeader:
+    """What intake reads of a complaint to decide whether a message continues it: enough
+    to add a message to an open complaint, which changes only when it last heard from its
+    resident. A change of status or clock loads the `Complaint`."""
+
+    id: int
+    reference: str
+    resident_id: int
+    status: ComplaintStatus
+    agency_id: int
+    due_at: datetime
+    last_message_at: datetime
+    updated_at: datetime
+
+
+# What the SLA clock works on: a stored complaint being changed, or one being filed.
 AnyComplaint = Complaint | NewComplaint
+# What audit rows, notices, replies and receipts name: any of those, or a header.
+NamedComplaint = Complaint | NewComplaint | ComplaintHeader
 
 
 class Message(SQLModel, table=True):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +26,7 @@ from storage.models import (
     Attachment,
     AuditEntry,
     Complaint,
+    ComplaintHeader,
     ComplaintStatus,
     Direction,
     LinkCode,
@@ -121,11 +123,14 @@ _INBOUND_AMONG = _INBOUND.where(
     col(Message.provider_message_id).in_(sa.bindparam("values", expanding=True)),
 )
 _AWAITING_RESIDENT = col(Complaint.status) == ComplaintStatus.WAITING_FOR_RESIDENT
-_COMPLAINTS_AWAITING_RESIDENT = select(Complaint).where(
-    Complaint.resident_id == sa.bindparam("resident_id"), _AWAITING_RESIDENT
+_COMPLAINT_HEADER = sa.select(
+    *(col(getattr(Complaint, name)) for name in ComplaintHeader.__dataclass_fields__)
 )
-_COMPLAINTS_AWAITING_OR_ACTIVE = select(Complaint).where(
-    Complaint.resident_id == sa.bindparam("resident_id"),
+_HEADERS_AWAITING_RESIDENT = _COMPLAINT_HEADER.where(
+    col(Complaint.resident_id) == sa.bindparam("resident_id"), _AWAITING_RESIDENT
+)
+_HEADERS_AWAITING_OR_ACTIVE = _COMPLAINT_HEADER.where(
+    col(Complaint.resident_id) == sa.bindparam("resident_id"),
     sa.or_(
         _AWAITING_RESIDENT,
         col(Complaint.last_message_at) >= sa.bindparam("since", type_=UTCDateTime),
@@ -538,23 +543,47 @@ class ComplaintRepository:
 
     async def awaiting_or_active(
         self, resident_id: int, active_since: datetime | None
-    ) -> tuple[Complaint | None, Complaint | None]:
+    ) -> tuple[Complaint | ComplaintHeader | None, Complaint | ComplaintHeader | None]:
         """In one query: the resident's newest complaint on which the agency waits for
         their answer, and (given `active_since`) their most recently active complaint if
-        it was active since then."""
+        it was active since then.
+
+        Read as headers, a fraction of loading them: adding a message to an open complaint
+        needs no more (`touch`), and `load` gives the complaint to change. One this
+        transaction loaded already comes as it is, so that there is one copy to change.
+        Like every Core read, this sees the ORM's changes once they are flushed.
+        """
         params: dict[str, Any] = {"resident_id": resident_id}
         if active_since is None:
-            statement = _COMPLAINTS_AWAITING_RESIDENT
+            statement = _HEADERS_AWAITING_RESIDENT
         else:
-            statement = _COMPLAINTS_AWAITING_OR_ACTIVE
+            statement = _HEADERS_AWAITING_OR_ACTIVE
             params["since"] = active_since
-        found = (await self._session.exec(statement, params=params)).all()
+        connection = await session_connection(self._session)
+        found = [ComplaintHeader(*row) for row in await connection.execute(statement, params)]
         awaiting = [c for c in found if c.status is ComplaintStatus.WAITING_FOR_RESIDENT]
         active = [c for c in found if active_since and c.last_message_at >= active_since]
         return (
-            max(awaiting, key=lambda c: c.updated_at, default=None),
-            max(active, key=lambda c: (c.last_message_at, c.id or 0), default=None),
+            self._as_loaded(max(awaiting, key=lambda c: c.updated_at, default=None)),
+            self._as_loaded(max(active, key=lambda c: (c.last_message_at, c.id), default=None)),
         )
+
+    def _as_loaded(self, header: ComplaintHeader | None) -> Complaint | ComplaintHeader | None:
+        if header is None:
+            return None
+        loaded: Complaint | None = self._session.identity_map.get(
+            identity_key(Complaint, header.id)
+        )
+        return header if loaded is None else loaded
+
+    async def load(self, complaint: Complaint | ComplaintHeader) -> Complaint:
+        """The complaint a header names, loaded to change."""
+        if isinstance(complaint, Complaint):
+            return complaint
+        loaded = await self.get(complaint.id)
+        if loaded is None:
+            raise LookupError(f"complaint {complaint.reference} is gone")
+        return loaded
 
     async def awaiting_rating(self, resident_id: int, closed_since: datetime) -> Complaint | None:
         result = await self._session.exec(
@@ -629,7 +658,9 @@ class ComplaintRepository:
         )
         return result.all()
 
-    async def touch(self, complaint: Complaint, *, message_at: datetime, at: datetime) -> None:
+    async def touch(
+        self, complaint: Complaint | ComplaintHeader, *, message_at: datetime, at: datetime
+    ) -> None:
         """Record a message on the complaint (received at `message_at`, taken `at`) now, in
         one statement: the ORM's flush of the same change costs several times as much, and
         a follow-up must be written before the next message of its transaction looks for it.
@@ -640,9 +671,10 @@ class ComplaintRepository:
             _TOUCH_COMPLAINT,
             {"complaint_id": complaint.id, "last_message_at": last_message_at, "updated_at": at},
         )
-        # Written: the object takes the values without becoming dirty again.
-        set_committed_value(complaint, "last_message_at", last_message_at)
-        set_committed_value(complaint, "updated_at", at)
+        if isinstance(complaint, Complaint):
+            # Written: the object takes the values without becoming dirty again.
+            set_committed_value(complaint, "last_message_at", last_message_at)
+            set_committed_value(complaint, "updated_at", at)
 
     async def insert(self, complaint: NewComplaint) -> None:
         """Write a new complaint now and set its id."""
