@@ -14,14 +14,17 @@ from sqlalchemy import event
 from sqlmodel import SQLModel
 
 from bot.bootstrap import Service, bootstrap
+from bot.complaints import Actor, Role
 from bot.group_commit import GroupCommit, NeedsOwnTransaction
 from channels.base import ChannelName, Outcome
 from storage.engine import make_engine, make_session_factory
 from storage.models import (
     AuditEntry,
     Complaint,
+    ComplaintStatus,
     Message,
     NewAuditEntry,
+    Officer,
     OutboxMessage,
     Resident,
 )
@@ -176,6 +179,43 @@ async def test_a_flood_in_shared_transactions_is_counted_as_it_would_be_one_by_o
     assert sum(bool(r.reply_text) for r in receipts if r.outcome is Outcome.THROTTLED) == 1
     [sender] = await rows(service, Resident, Resident.address == MAILER)
     assert (sender.window_started_at, sender.window_messages) == (opening.received_at, 30)
+
+
+async def test_answers_to_an_agencys_question_in_one_transaction_continue_one_complaint(
+    service: Service, clock: FakeClock
+) -> None:
+    # The first answer loads the waiting complaint to resume its clock; the second names
+    # it and the third does not: all three must change that one loaded copy.
+    sender = "+6281344440000"
+    filed = await service.deliver(inbound(PROBLEMS[2], sender=sender, at=clock.now()))
+    [open_complaint] = await rows(service, Complaint)
+    async with service.uow() as uow:
+        officer = Officer(agency_id=open_complaint.agency_id, name="Sari", created_at=clock.now())
+        uow.officers.add(officer)
+        await uow.commit()
+    clock.advance(hours=2)
+    asker = Actor(Role.OFFICER, officer.id or 0, officer.name, officer.agency_id)
+    await service.actions.ask_resident(filed.reference or "", "Di nomor berapa?", asker)
+    answers = [
+        inbound("Di depan rumah nomor 12", sender=sender, at=clock.advance(hours=1)),
+        inbound(
+            f"{filed.reference} ini fotonya menyusul", sender=sender, at=clock.advance(minutes=1)
+        ),
+        inbound("tolong segera ya", sender=sender, at=clock.advance(minutes=1)),
+    ]
+    before = service.intake.stats.transactions
+    receipts = await asyncio.gather(*(service.deliver(answer) for answer in answers))
+
+    assert service.intake.stats.transactions - before == 1
+    assert [(r.outcome, r.reference) for r in receipts] == [
+        (Outcome.FOLLOW_UP, filed.reference)
+    ] * 3
+    [complaint] = await rows(service, Complaint)
+    assert complaint.status is ComplaintStatus.IN_PROGRESS
+    assert complaint.sla_running_since == answers[0].received_at
+    assert complaint.last_message_at == answers[2].received_at
+    notices = await rows(service, OutboxMessage, OutboxMessage.kind == "agency_notice")
+    assert len(notices) == 4  # the new complaint and each answer
 
 
 async def test_a_redelivered_message_is_answered_again_without_rolling_back_its_neighbours(
