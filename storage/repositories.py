@@ -210,7 +210,9 @@ async def _read_among(
     if not by_channel:
         return
     connection = await session_connection(session)
-    for channel, values in by_channel.items():
+    # In one order on every instance: a statement that locks its rows (`FOR UPDATE`)
+    # never waits for an instance that waits for it.
+    for channel, values in sorted(by_channel.items()):
         params = {"channel": channel, "values": values}
         found = {key(row): build(row) for row in await connection.execute(statement, params)}
         for value in values:

@@ -326,9 +326,10 @@ def test_max_items_must_be_positive() -> None:
 async def test_two_instances_taking_the_same_senders_in_opposite_orders_lose_nothing(
     service: Service, clock: FakeClock
 ) -> None:
-    # Each instance's shared transaction locks its senders' rows as it counts their
-    # messages; in opposite orders the two can deadlock on PostgreSQL, which then aborts
-    # one: that instance's messages must go through again one by one, nothing lost.
+    # Each instance's shared transaction locks its senders' rows before it takes their
+    # messages, in one order whatever order they came in; what still makes one roll back
+    # (both inserting the same fresh sender, a deadlock elsewhere) sends that instance's
+    # messages through again one by one, and nothing may be lost or repeated.
     other = bootstrap(
         service.settings, clock=clock, channels=[FakeSmsChannel()], engine=service.engine
     )
