@@ -469,10 +469,11 @@ class ResidentRepository:
         self._contacts[resident.channel, resident.address] = counted_contact
         return counted_contact
 
-    async def write_counts(self, connection: AsyncConnection) -> None:
+    async def write_counts(self) -> None:
         """Write the rate counts kept for held rows, in one statement."""
         if self._counts:
             counts, self._counts = self._counts, {}
+            connection = await session_connection(self._session)
             await connection.execute(
                 _SET_WINDOW,
                 [

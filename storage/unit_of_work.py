@@ -67,10 +67,7 @@ class UnitOfWork:
         """Write what was added or changed so far, keeping the transaction open."""
         try:
             await self._session.flush()
-            connection = await session_connection(self._session)
-            await self.residents.write_counts(connection)
-            if self._appends:
-                await self._appends.write(connection)
+            await self._write_staged()
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc
 
@@ -89,13 +86,16 @@ class UnitOfWork:
         try:
             # Appended rows can only point at rows already flushed (an id exists only then),
             # so they go first and the commit flushes the ORM's changes after them.
-            connection = await session_connection(self._session)
-            await self.residents.write_counts(connection)
-            if self._appends:
-                await self._appends.write(connection)
+            await self._write_staged()
             await self._session.commit()
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc
+
+    async def _write_staged(self) -> None:
+        """Write what the repositories keep until a flush: rate counts, appended rows."""
+        await self.residents.write_counts()
+        if self._appends:
+            await self._appends.write(await session_connection(self._session))
 
     async def ping(self) -> None:
         await self._session.exec(select(literal(1)))
