@@ -207,8 +207,8 @@ class IntakeService:
             if seen is not None:
                 return await self._replay_receipt(uow, seen, inbound)
         resident, is_new = await self._resident(uow, inbound, text)
-        turn = Turn(uow, inbound, resident, text, self._clock.now(), is_new)
-        turn.decision = arrival.decision
+        now = self._clock.now()
+        turn = Turn(uow, inbound, resident, text, now, is_new, arrival.decision)
         return await self._decide(turn)
 
     async def _decide(self, turn: Turn) -> IntakeReceipt:

@@ -52,6 +52,7 @@ class Turn:
         text: str,
         now: datetime,
         first_contact: bool,
+        decision: Decision | None = None,
     ) -> None:
         # A resident writing for the first time has no complaint to continue.
         self.first_contact = first_contact
@@ -62,7 +63,7 @@ class Turn:
         self.text = text
         self.now = now
         # Where routing sends the message as a new complaint, when decided ahead.
-        self.decision: Decision | None = None
+        self.decision = decision
 
     @property
     def language(self) -> str:
