@@ -7,7 +7,7 @@ The service is built by the real composition root (`bot.bootstrap`) on a fresh d
 (a SQLite file, or a fresh PostgreSQL schema). Its adapters deliver the messages in
 arrival order with a given number in flight: 1 is one message after another, each in a
 transaction of its own; 32 is a busy hour's webhooks, whose messages share transactions
-(`bot.group_commit`). The floor writes the very rows the service wrote into another fresh
+(`bot.intake.group_commit`). The floor writes the very rows the service wrote into another fresh
 database with the same engine settings and as many transactions, with bare SQLAlchemy
 Core statements (see `bench.floor`); the two take turns, CHUNK messages at a time. Prints
 messages per second for both and the ratio; saves
@@ -426,7 +426,7 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   real composition root, after {WARMUP} untimed warm-up messages, delivered in arrival
   order by adapters that each hand in the next message once their last is answered. With
   1 in flight every message has a transaction of its own; with more, the messages that
-  arrive while a transaction runs share the next one (group commit, `bot/group_commit.py`,
+  arrive while a transaction runs share the next one (group commit, `bot/intake/group_commit.py`,
   at most 32 to a transaction): "msg/txn" is how many they were on average.
 - **Mix**: {share[workload.Kind.NEW]} new senders with a new complaint (a resident, a
   complaint, a message, 2 audit rows, 2 outbox rows each); {share[workload.Kind.RETURNING]}

@@ -47,8 +47,8 @@ from sqlmodel import SQLModel
 from bench import report, sla_data
 from bench.intake import BACKENDS, PG_URL, Database, reachable_backends
 from bot.bootstrap import Service, bootstrap
-from bot.complaint_log import agency_contact
-from bot.sla_clock import STAGES
+from bot.messaging.notices import agency_contact
+from bot.sla.clock import STAGES
 from config.settings import Settings
 
 SMALL = 10_000

@@ -29,7 +29,8 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (defines the tables below)
 from bench.workload import CLOSERS, OPENERS, PLACES, PROBLEMS
-from storage.models import ComplaintStatus, UTCDateTime
+from bot.domain.lifecycle import ComplaintStatus
+from storage.models import UTCDateTime
 
 Row = dict[str, Any]
 

@@ -8,8 +8,8 @@
   sends (the acknowledgements) with a minimal message resource, so the service's outbox
   dispatcher works as it does in production without reaching the internet.
 
-Both are served by uvicorn with the options and logging `aduan run` uses (bot/server.py,
-bot/log_setup.py), so the floor differs from the service only in what the app does.
+Both are served by uvicorn with the options and logging `aduan run` uses (bot/cli/server.py,
+bot/cli/log_setup.py), so the floor differs from the service only in what the app does.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from bot.log_setup import configure_logging
+from bot.cli.log_setup import configure_logging
 
 # The SMS channel's answer (channels/sms.py): residents are answered through the outbox.
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'

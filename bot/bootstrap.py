@@ -21,22 +21,22 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.agencies import DEFAULT_AGENCIES, seed_agencies
 from bot.channel_registry import build_channels
-from bot.chaser import ChasePolicy, Chaser, QuietHours
-from bot.clock import Clock, SystemClock
-from bot.complaints import ComplaintActions
-from bot.delivery import DeliveryReports
-from bot.digest import DailyDigest
-from bot.intake import IntakePolicy, IntakeService, RateLimit
-from bot.officer_desk import OfficerDesk
-from bot.outbox import OutboxDispatcher, OutboxPolicy
-from bot.rule_desk import RuleDesk
-from bot.rulebook import LiveRouter, RuleBook
-from bot.sla import OfficeHours, WorkCalendar, indonesian_holidays
-from bot.sla_clock import SlaClock, SlaPolicies
-from bot.tracking import TrackingLinks
-from bot.web_app import create_app
+from bot.domain.clock import Clock, SystemClock
+from bot.intake.service import IntakePolicy, IntakeService, RateLimit
+from bot.messaging.delivery_reports import DeliveryReports
+from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
+from bot.messaging.tracking import TrackingLinks
+from bot.officers.actions import ComplaintActions
+from bot.officers.desk import OfficerDesk
+from bot.records.agencies import DEFAULT_AGENCIES, seed_agencies
+from bot.rules.book import LiveRouter, RuleBook
+from bot.rules.desk import RuleDesk
+from bot.sla.calendar import OfficeHours, WorkCalendar, indonesian_holidays
+from bot.sla.chaser import ChasePolicy, Chaser, QuietHours
+from bot.sla.clock import SlaClock, SlaPolicies
+from bot.sla.digest import DailyDigest
+from bot.web.app import create_app
 from channels.base import Channel, InboundMessage, IntakeReceipt, Outcome, ServiceHandlers
 from channels.contact import ContactError, parse_contact
 from channels.web import WebChannel

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.clock import Clock
-from bot.templates import render
+from bot.domain.clock import Clock
+from bot.messaging.templates import render
 from channels.base import Channel, ChannelName, Lease
 from channels.sms import TwilioSmsChannel
 from channels.telegram import TelegramChannel

@@ -54,18 +54,6 @@ def _optional_time(*, index: bool = False) -> Any:
     return Field(default=None, sa_type=UTCDateTime, index=index, nullable=True)
 
 
-class ComplaintStatus(StrEnum):
-    NEW = "new"
-    ASSIGNED = "assigned"
-    IN_PROGRESS = "in_progress"
-    WAITING_FOR_RESIDENT = "waiting_for_resident"
-    ANSWERED = "answered"
-    CLOSED = "closed"
-    TRANSFERRED = "transferred"
-    REJECTED = "rejected"
-    REOPENED = "reopened"
-
-
 class Direction(StrEnum):
     INBOUND = "in"
     OUTBOUND = "out"
@@ -117,7 +105,6 @@ class Officer(SQLModel, table=True):
 
 
 # Address of a resident who gave no contact (a web form); one per submission.
-ANONYMOUS_PREFIX = "anon:"
 
 
 class Resident(SQLModel, table=True):
@@ -143,10 +130,6 @@ class Resident(SQLModel, table=True):
     window_messages: int = 0
 
     @property
-    def anonymous(self) -> bool:
-        return self.address.startswith(ANONYMOUS_PREFIX)
-
-    @property
     def opted_out(self) -> bool:
         return self.opted_out_at is not None
 
@@ -170,10 +153,6 @@ class ResidentContact:
     window_started_at: datetime | None = None
     window_messages: int = 0
 
-    @property
-    def anonymous(self) -> bool:
-        return self.address.startswith(ANONYMOUS_PREFIX)
-
 
 class Complaint(SQLModel, table=True):
     __tablename__ = "complaints"
@@ -188,7 +167,8 @@ class Complaint(SQLModel, table=True):
     reference: str = Field(max_length=16, unique=True)
     resident_id: int = Field(foreign_key="residents.id")
     channel: str = Field(max_length=16)
-    status: ComplaintStatus = Field(sa_type=_enum(ComplaintStatus, 24), index=True)
+    # One of the domain's ComplaintStatus values (bot.domain.lifecycle).
+    status: str = Field(max_length=24, index=True)
     agency_id: int = Field(foreign_key="agencies.id")
     assigned_officer_id: int | None = Field(default=None, foreign_key="officers.id")
     text: str = Field(sa_type=sa.Text)
@@ -226,7 +206,7 @@ class NewComplaint:
     reference: str
     resident_id: int
     channel: str
-    status: ComplaintStatus
+    status: str
     agency_id: int
     text: str
     routing_rule: str
@@ -258,7 +238,7 @@ class ComplaintHeader:
     id: int
     reference: str
     resident_id: int
-    status: ComplaintStatus
+    status: str
     agency_id: int
     due_at: datetime
     last_message_at: datetime

@@ -20,8 +20,8 @@ from storage.repositories import (
     OutboxRepository,
     ResidentRepository,
     RuleSetRepository,
-    session_connection,
 )
+from storage.repositories.core import session_connection
 
 
 class UnitOfWork:

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.bootstrap import Service, bootstrap
-from bot.clock import Clock
+from bot.domain.clock import Clock
 from channels.base import Channel
 from config.settings import Settings
 from storage.models import OutboxMessage, OutboxStatus

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from bot.bootstrap import Service
-from bot.references import ALPHABET
+from bot.domain.references import ALPHABET
 from storage.models import Complaint
 from tests.conftest import need_service
 from tests.db import count

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.bootstrap import Service
-from bot.complaints import ActionError, Actor, Role
-from bot.lifecycle import IllegalTransition
-from bot.queries import routing_outcomes
-from storage.models import AuditEntry, ComplaintStatus, OutboxMessage
+from bot.domain.lifecycle import ComplaintStatus, IllegalTransition
+from bot.officers.actions import ActionError, Actor, Role
+from bot.records.queries import routing_outcomes
+from storage.models import AuditEntry, OutboxMessage
 from tests.db import rows
 from tests.fakes import inbound
 
@@ -21,7 +21,7 @@ async def test_transfer_reroutes_keeps_history_and_tells_the_new_agency(service:
 
     moved = await service.actions.transfer(filed.reference, "PUPR", ADMIN, reason="tiang roboh")
 
-    assert moved.status is ComplaintStatus.TRANSFERRED
+    assert moved.status == ComplaintStatus.TRANSFERRED
     [entry] = await rows(service, AuditEntry, AuditEntry.action == "transfer")
     assert (entry.actor, entry.detail) == ("admin:7", "DISHUB → PUPR: tiang roboh")
     notices = await rows(service, OutboxMessage, OutboxMessage.kind == "agency_notice")

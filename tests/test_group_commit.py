@@ -14,14 +14,14 @@ from sqlalchemy import event
 from sqlmodel import SQLModel
 
 from bot.bootstrap import Service, bootstrap
-from bot.complaints import Actor, Role
-from bot.group_commit import GroupCommit, NeedsOwnTransaction
+from bot.domain.lifecycle import ComplaintStatus
+from bot.intake.group_commit import GroupCommit, NeedsOwnTransaction
+from bot.officers.actions import Actor, Role
 from channels.base import ChannelName, Outcome
 from storage.engine import make_engine, make_session_factory
 from storage.models import (
     AuditEntry,
     Complaint,
-    ComplaintStatus,
     Message,
     NewAuditEntry,
     Officer,
@@ -211,7 +211,7 @@ async def test_answers_to_an_agencys_question_in_one_transaction_continue_one_co
         (Outcome.FOLLOW_UP, filed.reference)
     ] * 3
     [complaint] = await rows(service, Complaint)
-    assert complaint.status is ComplaintStatus.IN_PROGRESS
+    assert complaint.status == ComplaintStatus.IN_PROGRESS
     assert complaint.sla_running_since == answers[0].received_at
     assert complaint.last_message_at == answers[2].received_at
     notices = await rows(service, OutboxMessage, OutboxMessage.kind == "agency_notice")
@@ -282,7 +282,7 @@ async def test_an_error_reaches_only_its_own_caller_and_nothing_is_written_twice
 ) -> None:
     group = _group(service)
     items = ["a", "b", "boom", "c", "alone"]
-    with caplog.at_level(logging.DEBUG, logger="bot.group_commit"):
+    with caplog.at_level(logging.DEBUG, logger="bot.intake.group_commit"):
         results = await asyncio.gather(*(group.submit(i) for i in items), return_exceptions=True)
 
     assert results[:2] == ["A", "B"] and results[3:] == ["C", "ALONE"]

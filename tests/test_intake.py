@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.bootstrap import Service
+from bot.domain.lifecycle import ComplaintStatus
 from channels.base import Address, Attachment, ChannelName, Location, Outcome
-from storage.models import AuditEntry, Complaint, ComplaintStatus, Message, OutboxMessage, Resident
+from storage.models import AuditEntry, Complaint, Message, OutboxMessage, Resident
 from tests.db import count, rows
 from tests.fakes import FakeClock, inbound
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intent import (
+from bot.domain.commands import (
     HelpRequest,
     LanguageChoice,
     OptIn,

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.blocklist import Blocklist, BlocklistError
 from bot.bootstrap import Service, bootstrap
-from bot.complaints import Actor, Role
-from bot.templates import render
+from bot.intake.blocklist import Blocklist, BlocklistError
+from bot.messaging.templates import render
+from bot.officers.actions import Actor, Role
 from channels.base import Address, ChannelName, Outcome, RecipientOptedOut
 from channels.sms_encoding import measure
 from config.settings import Settings

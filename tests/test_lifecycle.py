@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.lifecycle import (
+from bot.domain.lifecycle import (
     CLOCK_STOPPED,
     OPEN_STATES,
     TRANSITIONS,
@@ -12,7 +12,7 @@ from bot.lifecycle import (
     IllegalTransition,
     next_status,
 )
-from storage.models import ComplaintStatus as S
+from bot.domain.lifecycle import ComplaintStatus as S
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from bot.bootstrap import Service
+from bot.domain.lifecycle import ComplaintStatus
 from channels.base import (
     ActionKind,
     ActionRequest,
@@ -21,7 +22,6 @@ from storage.models import (
     Agency,
     AuditEntry,
     Complaint,
-    ComplaintStatus,
     OfficerRole,
     OutboxMessage,
 )
@@ -142,7 +142,7 @@ async def test_officers_work_a_complaint_from_the_group(
     assert answered.ok and answered.reference == filed.reference
     assert noted.ok
     [complaint] = await rows(desk_service, Complaint)
-    assert complaint.status is ComplaintStatus.ANSWERED
+    assert complaint.status == ComplaintStatus.ANSWERED
     [reply] = await rows(desk_service, OutboxMessage, OutboxMessage.kind == "officer_reply")
     assert (reply.channel, reply.recipient) == ("sms", "+6281234567890")
     assert (
@@ -202,7 +202,7 @@ async def test_transfer_and_ask_from_chat(desk_service: Service) -> None:
     assert asked.ok and "dihentikan sementara" in asked.message
     assert moved.ok and moved.message == f"{reference} dialihkan ke PUPR."
     [complaint] = await rows(desk_service, Complaint)
-    assert complaint.status is ComplaintStatus.TRANSFERRED
+    assert complaint.status == ComplaintStatus.TRANSFERRED
 
 
 async def test_new_complaints_reach_the_group_with_buttons(

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bot.references import ALPHABET, find_reference, new_reference, parse_reference
+from bot.domain.references import ALPHABET, find_reference, new_reference, parse_reference
 
 
 def test_new_references_are_short_unambiguous_and_mixed() -> None:

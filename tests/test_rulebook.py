@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.bootstrap import Service, bootstrap
-from bot.rulebook import RuleBookError
+from bot.rules.book import RuleBookError
 from config.settings import Settings
 from routing import RuleFileError
 from storage.models import AuditEntry, Complaint

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service, bootstrap
-from bot.complaints import Actor, Role
-from bot.sla_report import agency_figures
+from bot.domain.lifecycle import ComplaintStatus
+from bot.officers.actions import Actor, Role
+from bot.sla.report import agency_figures
 from config.settings import Settings
 from storage.models import (
     AuditEntry,
     Complaint,
-    ComplaintStatus,
     Officer,
     OfficerRole,
     OutboxMessage,
@@ -126,7 +126,7 @@ async def test_waiting_for_the_resident_pauses_the_clock(
 
     answer = await service.deliver(inbound("Tiang nomor 27", at=clock.now()))
     [complaint] = await rows(service, Complaint)
-    assert answer.reference == reference and complaint.status is ComplaintStatus.IN_PROGRESS
+    assert answer.reference == reference and complaint.status == ComplaintStatus.IN_PROGRESS
     assert complaint.sla_elapsed_seconds == 6 * 3600
     assert complaint.due_at == clock.now() + timedelta(hours=42)
 
@@ -145,7 +145,7 @@ async def test_first_answer_delivered_stops_the_clock_and_counts_in_time(
         pass
 
     [complaint] = await rows(service, Complaint)
-    assert complaint.status is ComplaintStatus.ANSWERED
+    assert complaint.status == ComplaintStatus.ANSWERED
     assert complaint.first_response_at == clock.now()
     assert (complaint.next_chase_at, complaint.sla_running_since) == (None, None)
     clock.advance(days=5)
@@ -166,7 +166,7 @@ async def test_first_answer_delivered_stops_the_clock_and_counts_in_time(
 async def test_officers_act_only_on_their_agency(service: Service) -> None:
     staff = await officers(service, "PUPR")
     filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
-    from bot.complaints import ActionError
+    from bot.officers.actions import ActionError
 
     with pytest.raises(ActionError, match="milik DISHUB; petugas hanya dapat menangani"):
         await service.actions.take(filed.reference or "", actor(staff["officer"]))

@@ -8,9 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.sla import OfficeHours, SlaConfigError, SlaPolicy, WorkCalendar, indonesian_holidays
-from bot.sla_clock import SlaClock, SlaPolicies
-from storage.models import Agency, Complaint, ComplaintStatus
+from bot.domain.lifecycle import ComplaintStatus
+from bot.sla.calendar import (
+    OfficeHours,
+    SlaConfigError,
+    SlaPolicy,
+    WorkCalendar,
+    indonesian_holidays,
+)
+from bot.sla.clock import SlaClock, SlaPolicies
+from storage.models import Agency, Complaint
 
 WIB = ZoneInfo("Asia/Jakarta")
 CALENDAR = WorkCalendar(WIB)

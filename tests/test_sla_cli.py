@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
-from bot.complaints import Actor, Role
+from bot.domain.lifecycle import ComplaintStatus
+from bot.officers.actions import Actor, Role
 from storage.models import (
     AuditEntry,
     Complaint,
-    ComplaintStatus,
     NewComplaint,
     OutboxMessage,
     Resident,

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.blocklist import Blocklist
 from bot.bootstrap import Service
-from bot.complaints import Actor, Role
+from bot.intake.blocklist import Blocklist
+from bot.officers.actions import Actor, Role
 from channels.base import ChannelName, DeliveryReport, DeliveryStatus
 from channels.sms_encoding import Encoding, SmsSize, measure
 from config.settings import Settings

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.agencies import DEFAULT_AGENCIES, load_agency_file
-from bot.templates import format_when, render, status_label
+from bot.domain.lifecycle import ComplaintStatus
+from bot.messaging.templates import format_when, render, status_label
+from bot.records.agencies import DEFAULT_AGENCIES, load_agency_file
 from channels.sms_encoding import Encoding, measure
-from storage.models import ComplaintStatus
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 AGENCIES = load_agency_file(DEFAULT_AGENCIES)

@@ -84,7 +84,7 @@ async def test_naive_times_are_refused(service: Service) -> None:
 
 
 async def test_agency_file_sets_sla_overrides(service: Service, tmp_path: Path) -> None:
-    from bot.agencies import AgencyFileError, load_agency_file
+    from bot.records.agencies import AgencyFileError, load_agency_file
 
     good = tmp_path / "agencies.yaml"
     good.write_text(

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service, bootstrap
+from bot.domain.lifecycle import ComplaintStatus
 from config.settings import Settings
-from storage.models import Complaint, ComplaintStatus, OfficerRole
+from storage.models import Complaint, OfficerRole
 from tests.db import prepared_service, rows
 from tests.fake_telegram import (
     SECRET_HEADER,
@@ -111,7 +112,7 @@ async def test_resident_complains_group_sees_it_officer_answers_by_replying(
 
     assert (answer.text or "").endswith("Sudah kami perbaiki tadi pagi.")
     [complaint] = await rows(service, Complaint)
-    assert complaint.status is ComplaintStatus.ANSWERED
+    assert complaint.status == ComplaintStatus.ANSWERED
     assert complaint.first_response_at is not None
 
 
@@ -126,7 +127,7 @@ async def test_unlinked_user_pressing_a_button_is_refused(
         call = await api.wait_for_call("answerCallbackQuery")
     assert "belum terhubung" in call.params["text"]
     [complaint] = await rows(service, Complaint)
-    assert complaint.status is ComplaintStatus.ASSIGNED
+    assert complaint.status == ComplaintStatus.ASSIGNED
 
 
 async def test_a_redelivered_message_is_one_complaint(service: Service, api: FakeBotApi) -> None:
@@ -192,14 +193,14 @@ async def test_asking_the_resident_pauses_the_clock_and_their_reply_resumes_it(
         question = await api.wait_for_sent(to(RESIDENT.id, "membutuhkan informasi tambahan"))  # type: ignore[arg-type]
         [waiting] = await rows(service, Complaint)
         assert (
-            waiting.status is ComplaintStatus.WAITING_FOR_RESIDENT
+            waiting.status == ComplaintStatus.WAITING_FOR_RESIDENT
             and waiting.sla_running_since is None
         )
 
         api.push_update(api.reply_message(RESIDENT, question, "Jl. Mawar depan SD 3"))
         await api.wait_for_sent(to(GROUP.id, "Tambahan dari pelapor"))  # type: ignore[arg-type]
     [resumed] = await rows(service, Complaint)
-    assert resumed.status is ComplaintStatus.IN_PROGRESS and resumed.sla_running_since is not None
+    assert resumed.status == ComplaintStatus.IN_PROGRESS and resumed.sla_running_since is not None
 
 
 async def test_photo_with_caption_and_a_shared_location(service: Service, api: FakeBotApi) -> None:
@@ -306,7 +307,7 @@ async def test_transfer_by_buttons_and_rating_after_close(
             "answerCallbackQuery", lambda c: "dialihkan ke PUPR" in c.params.get("text", "")
         )
         [complaint] = await rows(service, Complaint)
-        assert complaint.status is ComplaintStatus.TRANSFERRED
+        assert complaint.status == ComplaintStatus.TRANSFERRED
 
         admin = await service.desk.add_officer("PUPR", "Admin", OfficerRole.ADMIN, created_by="t")
         api.push_update(api.command_message(TgUser(700, "Admin"), f"/link {admin[1]}"))
@@ -408,7 +409,7 @@ async def test_ask_and_reject_buttons_prompt_for_the_words(
         api.push_update(api.reply_message(OFFICER, reason, "Lampu milik PLN, bukan Pemkot."))
         await api.wait_for_sent(to(RESIDENT.id, "Alasan: Lampu milik PLN"))  # type: ignore[arg-type]
     [complaint] = await rows(service, Complaint)
-    assert complaint.status is ComplaintStatus.REJECTED
+    assert complaint.status == ComplaintStatus.REJECTED
 
 
 async def test_status_command_in_private_chat(service: Service, api: FakeBotApi) -> None:

@@ -6,8 +6,8 @@ import calendar
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.privacy import mask_contact
-from bot.templates import format_when, render
+from bot.domain.privacy import mask_contact
+from bot.messaging.templates import format_when, render
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
-from bot.complaints import Actor, Role
+from bot.officers.actions import Actor, Role
 from config.settings import Settings
 from storage.models import Complaint, OutboxMessage, ServiceValue
 from tests.db import count, prepared_service, rows, settled

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
-from bot.complaints import Actor, Role
+from bot.domain.lifecycle import ComplaintStatus
+from bot.officers.actions import Actor, Role
 from config.settings import Settings
 from storage.models import (
     Agency,
     Attachment,
     AuditEntry,
     Complaint,
-    ComplaintStatus,
     Direction,
     Message,
     OutboxMessage,
@@ -322,7 +322,7 @@ async def test_a_transcript_routes_the_complaint_nobody_has_touched(
         assert (await call.transcribed(twiml, sid, url, SMOKE)).status_code == 204
     [complaint] = await rows(service, Complaint)
     assert await agency_of(service, complaint) == "DLH"
-    assert complaint.status is ComplaintStatus.ASSIGNED
+    assert complaint.status == ComplaintStatus.ASSIGNED
     assert complaint.routing_rule == "dlh-air-pollution"
     assert complaint.text.startswith(SMOKE) and "42 detik" in complaint.text
     [reroute] = await rows(service, AuditEntry, AuditEntry.detail.startswith("DISKOMINFO → DLH"))  # type: ignore[attr-defined]
@@ -348,7 +348,7 @@ async def test_a_transcript_of_a_taken_complaint_is_only_a_note(
     await call.transcribed(twiml, sid, url, SMOKE)
     [complaint] = await rows(service, Complaint)
     assert await agency_of(service, complaint) == "DISKOMINFO"
-    assert complaint.status is ComplaintStatus.IN_PROGRESS
+    assert complaint.status == ComplaintStatus.IN_PROGRESS
     last = (await rows(service, OutboxMessage, OutboxMessage.kind == "agency_notice"))[-1]
     assert last.text.startswith("Transkripsi otomatis") and SMOKE in last.text
 
@@ -402,7 +402,7 @@ async def test_a_caller_is_the_same_resident_as_their_sms_number(
     await call.recording_done(twiml, sid, url)
     # The agency asked, the resident called back: the message answers it, no new complaint.
     [complaint] = await rows(service, Complaint)
-    assert complaint.status is ComplaintStatus.IN_PROGRESS
+    assert complaint.status == ComplaintStatus.IN_PROGRESS
     inbound = await rows(service, Message, Message.direction == Direction.INBOUND)
     assert [(m.channel, m.kind, m.complaint_id) for m in inbound] == [
         ("sms", "complaint", complaint.id),

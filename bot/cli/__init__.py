@@ -1,0 +1,1 @@
+"""The `aduan` command line, one module per command group."""

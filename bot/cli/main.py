@@ -1,0 +1,84 @@
+"""The `aduan` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from bot.bootstrap import Prepared, Service
+from bot.cli.block import block_app
+from bot.cli.officers import officers_app
+from bot.cli.record_text import render_record
+from bot.cli.rules import rules_app
+from bot.cli.server import serve
+from bot.cli.sla import sla_app
+from bot.cli.support import build_service, settings_or_exit, with_service
+from bot.records.queries import complaint_record
+
+app = typer.Typer(help="aduan: multichannel complaint service.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema and default data.", no_args_is_help=True)
+complaint_app = typer.Typer(help="Look at complaints (operators; shows personal data).")
+app.add_typer(db_app, name="db")
+app.add_typer(complaint_app, name="complaint")
+
+
+app.add_typer(rules_app, name="rules")
+app.add_typer(sla_app, name="sla")
+app.add_typer(officers_app, name="officers")
+app.add_typer(block_app, name="block")
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Listen address (ADUAN_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (ADUAN_PORT)")] = None,
+) -> None:
+    """Start the web app, outbox dispatcher and scheduler; SIGTERM stops cleanly."""
+    service = build_service(settings_or_exit(host=host, port=port))
+
+    async def _run() -> None:
+        problem = await service.schema_problem()
+        if problem:
+            await service.aclose()
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2)
+        await serve(service)
+
+    asyncio.run(_run())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema and load default agencies if it has none."""
+    prepared: Prepared = with_service(lambda service: service.prepare_database())
+    loaded = []
+    if prepared.agencies_added:
+        loaded.append(f"{prepared.agencies_added} default agencies")
+    if prepared.rules_version:
+        loaded.append(f"default rules as version {prepared.rules_version}")
+    typer.echo("database is up to date" + (f"; loaded {' and '.join(loaded)}" if loaded else ""))
+
+
+@complaint_app.command("show")
+def complaint_show(reference: str) -> None:
+    """Print a complaint with its messages, outbox rows and audit trail."""
+
+    async def show(service: Service) -> str | None:
+        record = await complaint_record(service.uow, reference)
+        return render_record(record, service.settings.zone) if record else None
+
+    shown = with_service(show)
+    if shown is None:
+        typer.echo(f"error: no complaint has reference {reference!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(shown)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

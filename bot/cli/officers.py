@@ -1,0 +1,49 @@
+"""`aduan officers …`: add officers and link agency groups, with one-time codes."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from bot.bootstrap import Service
+from bot.cli.support import with_service
+from bot.officers.desk import CODE_LIFETIME
+from storage.models import OfficerRole
+
+officers_app = typer.Typer(help="Officers and agency groups: one-time link codes.")
+
+
+@officers_app.command("add")
+def add(
+    agency: Annotated[str, typer.Option(help="The agency's code, e.g. DLH")],
+    name: Annotated[str, typer.Option(help="The officer's name")],
+    role: Annotated[
+        OfficerRole, typer.Option(help="officer, supervisor or admin")
+    ] = OfficerRole.OFFICER,
+) -> None:
+    """Add an officer and print the code they send to the bot (/link CODE) to link."""
+
+    async def work(service: Service) -> str:
+        _, code = await service.desk.add_officer(agency, name, role, created_by=getpass.getuser())
+        return code
+
+    code = with_service(work)
+    typer.echo(f"{name} ({role}) added to {agency}.")
+    typer.echo(f"They send this to the bot in a private chat within {CODE_LIFETIME.days} days:")
+    typer.echo(f"  /link {code}")
+
+
+@officers_app.command("link-group")
+def link_group(agency: Annotated[str, typer.Argument(help="The agency's code, e.g. DLH")]) -> None:
+    """Print the code that makes a Telegram group the agency's group (/link CODE in it)."""
+
+    async def work(service: Service) -> str:
+        return await service.desk.group_code(agency, created_by=getpass.getuser())
+
+    code = with_service(work)
+    typer.echo(
+        f"Add the bot to {agency}'s group, then send there within {CODE_LIFETIME.days} days:"
+    )
+    typer.echo(f"  /link {code}")

@@ -1,0 +1,77 @@
+"""The complaint state machine, as pure code: which event may move which status where."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ComplaintStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    WAITING_FOR_RESIDENT = "waiting_for_resident"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    TRANSFERRED = "transferred"
+    REJECTED = "rejected"
+    REOPENED = "reopened"
+
+
+S = ComplaintStatus
+
+
+class Event(StrEnum):
+    ASSIGN = "assign"
+    TAKE = "take"
+    ASK_RESIDENT = "ask_resident"
+    RESIDENT_REPLIED = "resident_replied"
+    ANSWER = "answer"
+    CLOSE = "close"
+    TRANSFER = "transfer"
+    REJECT = "reject"
+    REOPEN = "reopen"
+
+
+class IllegalTransition(Exception):
+    """An action that the complaint's current status does not allow."""
+
+    def __init__(self, status: S, event: Event) -> None:
+        allowed = sorted(s.value for s, e in TRANSITIONS if e is event)
+        where = ", ".join(allowed) if allowed else "no status"
+        super().__init__(
+            f"cannot {event.value.replace('_', ' ')} a complaint that is {status.value}: "
+            f"'{event.value}' is allowed only from {where}"
+        )
+        self.status = status
+        self.event = event
+
+
+_WORKING = (S.ASSIGNED, S.IN_PROGRESS, S.TRANSFERRED, S.REOPENED)
+_OPEN = (*_WORKING, S.WAITING_FOR_RESIDENT, S.ANSWERED)
+
+TRANSITIONS: dict[tuple[S, Event], S] = {
+    (S.NEW, Event.ASSIGN): S.ASSIGNED,
+    (S.NEW, Event.REJECT): S.REJECTED,
+    **{(s, Event.TAKE): S.IN_PROGRESS for s in _WORKING},
+    **{(s, Event.ASK_RESIDENT): S.WAITING_FOR_RESIDENT for s in (*_WORKING, S.ANSWERED)},
+    (S.WAITING_FOR_RESIDENT, Event.RESIDENT_REPLIED): S.IN_PROGRESS,
+    (S.ANSWERED, Event.RESIDENT_REPLIED): S.IN_PROGRESS,
+    **{(s, Event.ANSWER): S.ANSWERED for s in (*_WORKING, S.WAITING_FOR_RESIDENT, S.ANSWERED)},
+    **{(s, Event.CLOSE): S.CLOSED for s in _OPEN},
+    **{(s, Event.TRANSFER): S.TRANSFERRED for s in (*_OPEN, S.NEW)},
+    **{(s, Event.REJECT): S.REJECTED for s in _OPEN},
+    (S.CLOSED, Event.REOPEN): S.REOPENED,
+    (S.REJECTED, Event.REOPEN): S.REOPENED,
+}
+
+OPEN_STATES = frozenset((S.NEW, *_OPEN))
+# Statuses in which the SLA clock does not run.
+CLOCK_STOPPED = frozenset((S.WAITING_FOR_RESIDENT, S.ANSWERED, S.CLOSED, S.REJECTED))
+
+
+def next_status(status: S, event: Event) -> S:
+    """Where `event` takes a complaint in `status`, or IllegalTransition saying why not."""
+    try:
+        return TRANSITIONS[(status, event)]
+    except KeyError:
+        raise IllegalTransition(status, event) from None

@@ -1,0 +1,2 @@
+"""Intake: every resident message, whatever its channel, through one path and one
+transaction (group commit), and the senders it refuses."""

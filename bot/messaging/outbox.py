@@ -1,0 +1,253 @@
+"""The outbox dispatcher: sends each queued message once, retrying with backoff.
+
+A row is claimed in one transaction (SKIP LOCKED on PostgreSQL, so instances never take
+the same row), sent outside any transaction, and settled in another. A process that dies
+between sending and settling leaves a claim that expires; the row is then retried only
+where the channel says a resend is harmless, and otherwise marked failed with the reason,
+because a resident must never get the same message twice.
+
+On channels that cut long texts (SMS), the agency's messages to a resident carry the link
+to the complaint's tracking page, where the whole text can be read: the adapter ends its
+cut with it, and the secret behind the link never leaves the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.domain.clock import Clock
+from bot.messaging.buttons import from_json
+from bot.messaging.subscriptions import hold_back, refused_by_provider
+from bot.messaging.tracking import TrackingLinks
+from bot.records.responses import TO_RESIDENT_KINDS, count_as_response
+from channels.base import (
+    Attachment,
+    Channel,
+    OutboundMessage,
+    RecipientOptedOut,
+    SendError,
+)
+from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus
+from storage.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxPolicy:
+    max_attempts: int = 8
+    backoff: timedelta = timedelta(seconds=5)
+    max_backoff: timedelta = timedelta(hours=1)
+    lease: timedelta = timedelta(minutes=2)
+    batch_size: int = 50
+    poll_interval: float = 1.0
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        policy: OutboxPolicy,
+        unconfigured: Mapping[str, str] | None = None,
+        *,
+        links: TrackingLinks,
+    ) -> None:
+        self._uow = uow
+        self._channels = channels
+        self._clock = clock
+        self._policy = policy
+        self._links = links
+        # Why a channel with queued rows is not sending, per channel name.
+        self._unconfigured = dict(unconfigured or {})
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll (called after intake commits)."""
+        self._wakeup.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Dispatch until `stopping` is set; a batch in flight is finished, not abandoned."""
+        while not stopping.is_set():
+            try:
+                sent = await self.dispatch_once()
+            except Exception:
+                log.exception("outbox dispatch failed; retrying after the poll interval")
+                sent = 0
+            if sent:
+                continue
+            self._wakeup.clear()
+            waiters = {
+                asyncio.ensure_future(self._wakeup.wait()),
+                asyncio.ensure_future(stopping.wait()),
+            }
+            _, pending = await asyncio.wait(
+                waiters, timeout=self._policy.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
+
+    async def dispatch_once(self) -> int:
+        """Claim and send (or hold back) one batch of due rows; returns how many it took."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            claimed = await uow.outbox.claim_due(
+                now, self._channels.keys(), self._policy.batch_size, self._policy.lease
+            )
+            rows = await hold_back(uow, claimed, now)
+            await uow.commit()
+        for row in rows:
+            await self._send(row)
+        return len(claimed)
+
+    async def _send(self, row: OutboxMessage) -> None:
+        channel = self._channels[row.channel]
+        try:
+            # Preparing is inside the try: a failure before anything went out is retried,
+            # not left as a claim that looks like a send interrupted half-way.
+            receipt = await channel.send(await self._outbound(row, channel))
+        except RecipientOptedOut as exc:
+            await self._settle_opted_out(row, exc)
+        except SendError as exc:
+            await self._settle_failure(row, exc, permanent=exc.permanent)
+        except Exception as exc:
+            log.exception("sending outbox row %s on %s raised", row.id, row.channel)
+            await self._settle_failure(row, exc, permanent=False)
+        else:
+            await self._settle_success(row, receipt.provider_message_id, receipt.thread_key)
+
+    async def _outbound(self, row: OutboxMessage, channel: Channel) -> OutboundMessage:
+        attachments: tuple[Attachment, ...] = ()
+        if row.attachment_ids and channel.supports_attachments:
+            async with self._uow() as uow:
+                stored = await uow.messages.attachments(json.loads(row.attachment_ids))
+            attachments = tuple(Attachment(a.filename, a.content_type, a.content) for a in stored)
+        read_more = None
+        if channel.prefers_short_text and row.kind in TO_RESIDENT_KINDS and row.complaint_id:
+            async with self._uow() as uow:
+                complaint = await uow.complaints.get(row.complaint_id)
+            if complaint is not None:
+                read_more = await self._links.url(complaint.reference)
+        return OutboundMessage(
+            recipient=row.recipient,
+            text=row.text,
+            key=row.key,
+            subject=row.subject,
+            in_reply_to=row.in_reply_to,
+            buttons=from_json(row.buttons),
+            attachments=attachments,
+            read_more_url=read_more,
+        )
+
+    async def _settle_success(
+        self, claimed: OutboxMessage, provider_id: str | None, thread_key: str | None
+    ) -> None:
+        assert claimed.id is not None
+        now = self._clock.now()
+        async with self._uow() as uow:
+            row = await uow.outbox.get(claimed.id)
+            if row is None or row.status is not OutboxStatus.SENDING:
+                log.warning("outbox row %s was settled by someone else", claimed.id)
+                return
+            row.status = OutboxStatus.SENT
+            row.sent_at = now
+            # The SLA measures the first officer message the resident received.
+            await count_as_response(uow, row, now)
+            row.claimed_until = None
+            row.provider_message_id = provider_id
+            row.last_error = None
+            uow.messages.add(
+                NewMessage(
+                    complaint_id=row.complaint_id,
+                    direction=Direction.OUTBOUND,
+                    channel=row.channel,
+                    provider_message_id=provider_id,
+                    thread_key=thread_key,
+                    kind=row.kind,
+                    text=row.text,
+                    created_at=now,
+                )
+            )
+            await uow.commit()
+        log.info("sent", extra={"outbox_id": row.id, "channel": row.channel, "kind": row.kind})
+
+    async def _settle_failure(
+        self, claimed: OutboxMessage, error: Exception, *, permanent: bool
+    ) -> None:
+        assert claimed.id is not None
+        now = self._clock.now()
+        async with self._uow() as uow:
+            row = await uow.outbox.get(claimed.id)
+            if row is None or row.status is not OutboxStatus.SENDING:
+                return
+            row.claimed_until = None
+            row.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if permanent or row.attempts >= self._policy.max_attempts:
+                row.status = OutboxStatus.FAILED
+                log.error(
+                    "gave up sending",
+                    extra={"outbox_id": row.id, "channel": row.channel, "error": row.last_error},
+                )
+            else:
+                row.status = OutboxStatus.PENDING
+                row.next_attempt_at = now + self._backoff(row.attempts)
+                log.warning(
+                    "send failed, will retry",
+                    extra={"outbox_id": row.id, "attempt": row.attempts, "error": row.last_error},
+                )
+            await uow.commit()
+
+    async def _settle_opted_out(self, claimed: OutboxMessage, error: RecipientOptedOut) -> None:
+        assert claimed.id is not None
+        async with self._uow() as uow:
+            row = await uow.outbox.get(claimed.id)
+            if row is None or row.status is not OutboxStatus.SENDING:
+                return
+            await refused_by_provider(uow, row, str(error), self._clock.now())
+            await uow.commit()
+        log.warning("recipient opted out with the provider", extra={"outbox_id": row.id})
+
+    def _backoff(self, attempts: int) -> timedelta:
+        delay: timedelta = self._policy.backoff * (2 ** max(attempts - 1, 0))
+        return min(delay, self._policy.max_backoff)
+
+    async def recover_abandoned(self) -> int:
+        """Settle claims whose process died mid-send; see the module docstring for why."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            rows = await uow.outbox.abandoned_claims(now)
+            for row in rows:
+                channel = self._channels.get(row.channel)
+                row.claimed_until = None
+                if channel is not None and channel.resend_is_safe:
+                    row.status = OutboxStatus.PENDING
+                    row.next_attempt_at = now
+                else:
+                    row.status = OutboxStatus.FAILED
+                    row.last_error = (
+                        "delivery unknown: the sending process stopped before recording the "
+                        f"result; not resent because {row.channel} cannot detect duplicates"
+                    )
+            await uow.commit()
+        if rows:
+            log.warning("recovered abandoned outbox claims", extra={"count": len(rows)})
+        return len(rows)
+
+    async def explain_waiting(self) -> None:
+        """Give queued rows of channels this instance cannot send on a visible reason."""
+        async with self._uow() as uow:
+            for channel in await uow.outbox.pending_channels():
+                if channel not in self._channels:
+                    reason = self._unconfigured.get(
+                        channel, f"channel '{channel}' is not configured on this instance"
+                    )
+                    await uow.outbox.mark_waiting(
+                        channel, reason + "; the message waits and goes out once it is"
+                    )
+            await uow.commit()

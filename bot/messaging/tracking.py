@@ -1,0 +1,84 @@
+"""The resident's tracking page: links to it, the token that opens the conversation, and the
+conversation it shows.
+
+References are short and can be guessed, so `/lacak/{reference}` alone shows only what the
+public may see (status, agency, due date, timeline). The messages between the resident and
+the agency are shown only with the token carried by the link the resident was given: a
+truncated HMAC of the reference under the service's secret key, so every instance computes
+the same token and none is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.references import parse_reference
+from bot.records.queries import find_by_reference
+from bot.records.responses import TO_RESIDENT_KINDS
+from storage.models import Direction
+from storage.unit_of_work import UnitOfWorkFactory
+
+# 72 bits in 12 URL-safe characters: beyond guessing over HTTP, short enough for an SMS.
+_TOKEN_BYTES = 9
+# What a resident wrote that belongs to the conversation (not STATUS and other commands).
+_FROM_RESIDENT_KINDS = frozenset({"complaint", "follow_up"})
+
+SecretSource = Callable[[], Awaitable[str]]
+
+
+class TrackingLinks:
+    """Makes and checks tracking links; the secret is read once, when first needed."""
+
+    def __init__(self, public_base_url: str, secret: SecretSource) -> None:
+        self._public = public_base_url.rstrip("/")
+        self._secret_source = secret
+        self._key: bytes | None = None
+
+    async def url(self, reference: str) -> str:
+        """The link that opens the whole page, conversation included, for this complaint."""
+        return f"{self._public}/lacak/{reference}?k={await self.token(reference)}"
+
+    async def token(self, reference: str) -> str:
+        digest = hmac.new(
+            await self._secret(), f"lacak:{reference}".encode(), hashlib.sha256
+        ).digest()
+        return base64.urlsafe_b64encode(digest[:_TOKEN_BYTES]).decode()
+
+    async def opens(self, reference: str, token: str | None) -> bool:
+        """Whether `token` opens the conversation of the complaint `reference` names."""
+        canonical = parse_reference(reference)
+        if not token or canonical is None:
+            return False
+        return hmac.compare_digest(token.encode(), (await self.token(canonical)).encode())
+
+    async def _secret(self) -> bytes:
+        if self._key is None:
+            self._key = (await self._secret_source()).encode()
+        return self._key
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationEntry:
+    at: datetime
+    from_resident: bool
+    text: str
+
+
+async def conversation(uow_factory: UnitOfWorkFactory, reference: str) -> list[ConversationEntry]:
+    """What the resident wrote about the complaint and what the agency sent them, in order."""
+    async with uow_factory() as uow:
+        complaint = await find_by_reference(uow, reference)
+        if complaint is None or complaint.id is None:
+            return []
+        messages = await uow.messages.for_complaint(complaint.id)
+    return [
+        ConversationEntry(message.created_at, message.direction is Direction.INBOUND, message.text)
+        for message in messages
+        if (message.direction is Direction.INBOUND and message.kind in _FROM_RESIDENT_KINDS)
+        or (message.direction is Direction.OUTBOUND and message.kind in TO_RESIDENT_KINDS)
+    ]

@@ -1,0 +1,2 @@
+"""Officers' work: the actions they take on complaints and the desk that turns chat
+requests into those actions."""

@@ -1,0 +1,132 @@
+"""Admins' rule work from chat: the rules in force, statistics, and a rule file sent as a
+document — checked, compared and measured against past complaints, then applied or
+cancelled with a button."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.domain.clock import Clock
+from bot.rules.book import LiveRouter, RuleBook, RuleBookError
+from bot.rules.impact import replay
+from bot.sla.report import agency_figures
+from channels.base import ActionKind, ActionRequest, ActionResult, Button
+from routing import CompiledRules, RuleFileError, diff_rule_sets
+from storage.models import RuleProposal
+from storage.unit_of_work import UnitOfWorkFactory
+
+ADMIN_ACTIONS = frozenset(
+    {
+        ActionKind.RULES,
+        ActionKind.STATS,
+        ActionKind.PROPOSE_RULES,
+        ActionKind.APPLY_RULES,
+        ActionKind.CANCEL_RULES,
+    }
+)
+IMPACT_WINDOW = timedelta(days=30)
+_SHOWN = 15  # diff lines and moves shown in a chat message
+
+
+class RuleDesk:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, rulebook: RuleBook, router: LiveRouter
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._rulebook = rulebook
+        self._router = router
+
+    async def handle(self, request: ActionRequest, admin: str) -> ActionResult:
+        match request.kind:
+            case ActionKind.RULES:
+                return await self._in_force()
+            case ActionKind.STATS:
+                return await self._stats()
+            case ActionKind.PROPOSE_RULES:
+                return await self._propose(request.text, request.reference or "aturan.yaml", admin)
+            case ActionKind.APPLY_RULES | ActionKind.CANCEL_RULES:
+                return await self._decide(request.kind, request.text, admin)
+        return ActionResult(False, f"tindakan {request.kind} tidak dikenal")
+
+    async def _in_force(self) -> ActionResult:
+        stored = await self._rulebook.get()
+        count = len(self._router.compiled.rule_set.rules)
+        return ActionResult(
+            True,
+            f"Aturan aktif: versi {stored.version} ({count} aturan), oleh {stored.author}: "
+            f"{stored.comment or '-'}.\nKirim berkas YAML aturan untuk mengusulkan perubahan.",
+        )
+
+    async def _stats(self) -> ActionResult:
+        now = self._clock.now()
+        figures = await agency_figures(self._uow, now - IMPACT_WINDOW, now)
+        lines = ["30 hari terakhir (diterima · tepat waktu · terbuka · terlambat):"]
+        for row in figures:
+            share = f"{row.in_time_share:.0%}" if row.in_time_share is not None else "-"
+            lines.append(f"{row.code}: {row.received} · {share} · {row.open} · {row.overdue}")
+        return ActionResult(True, "\n".join(lines))
+
+    async def _propose(self, text: str, name: str, admin: str) -> ActionResult:
+        try:
+            loaded = await self._rulebook.check(text, name)
+        except RuleFileError as exc:
+            return ActionResult(False, f"Berkas aturan tidak valid:\n{exc}"[:3500])
+        current = self._router.compiled
+        candidate = CompiledRules(loaded.rules, "usulan")
+        changes = diff_rule_sets(current.rule_set, loaded.rules).lines()
+        impact = await replay(self._uow, current, candidate, self._clock.now() - IMPACT_WINDOW)
+        async with self._uow() as uow:
+            proposal = RuleProposal(content=text, author=admin, created_at=self._clock.now())
+            uow.rule_sets.propose(proposal)
+            await uow.commit()
+        assert proposal.id is not None
+        lines = [
+            f"Berkas valid: {len(loaded.rules.rules)} aturan, {len(loaded.warnings)} peringatan."
+        ]
+        lines += ["Perubahan:", *changes[:_SHOWN]]
+        if len(changes) > _SHOWN:
+            lines.append(f"… dan {len(changes) - _SHOWN} lagi")
+        lines.append(
+            f"Dampak 30 hari: {impact.moved} dari {impact.replayed} pengaduan pindah instansi."
+        )
+        lines += [f"  {a} → {b}: {n}" for (a, b), n in impact.moves.most_common(_SHOWN)]
+        buttons = (
+            Button("Terapkan", ActionKind.APPLY_RULES, argument=str(proposal.id)),
+            Button("Batal", ActionKind.CANCEL_RULES, argument=str(proposal.id)),
+        )
+        return ActionResult(True, "\n".join(lines), buttons=buttons)
+
+    async def _decide(self, kind: ActionKind, proposal_id: str, admin: str) -> ActionResult:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            proposal = (
+                await uow.rule_sets.proposal(int(proposal_id)) if proposal_id.isdigit() else None
+            )
+            if proposal is None:
+                return ActionResult(False, "Usulan aturan tidak ditemukan.")
+            if proposal.decision is not None:
+                return ActionResult(False, f"Usulan ini sudah diputuskan: {proposal.decision}.")
+            proposal.decided_at = now
+            if kind is ActionKind.CANCEL_RULES:
+                proposal.decision = "cancelled"
+                await uow.commit()
+                return ActionResult(True, "Usulan aturan dibatalkan.")
+            content = proposal.content
+            proposal.decision = "applying"
+            await uow.commit()
+        try:
+            applied = await self._rulebook.apply(content, author=admin, comment="dari Telegram")
+        except (RuleBookError, RuleFileError) as exc:
+            await self._record(int(proposal_id), f"refused: {exc}"[:40])
+            return ActionResult(False, f"Tidak diterapkan: {exc}")
+        await self._record(int(proposal_id), f"applied as version {applied.version.version}")
+        await self._router.refresh()
+        return ActionResult(True, f"Diterapkan sebagai versi {applied.version.version}.")
+
+    async def _record(self, proposal_id: int, decision: str) -> None:
+        async with self._uow() as uow:
+            proposal = await uow.rule_sets.proposal(proposal_id)
+            assert proposal is not None
+            proposal.decision = decision[:40]
+            await uow.commit()

@@ -1,0 +1,23 @@
+"""Repositories: the queries the service layer needs, one module per aggregate, named for
+what they find. The unit of work holds one of each."""
+
+from storage.repositories.agencies import AgencyRepository
+from storage.repositories.audit import AuditRepository
+from storage.repositories.complaints import ComplaintRepository
+from storage.repositories.messages import MessageRepository, SeenInbound
+from storage.repositories.officers import OfficerRepository
+from storage.repositories.outbox import OutboxRepository
+from storage.repositories.residents import ResidentRepository
+from storage.repositories.rules import RuleSetRepository
+
+__all__ = [
+    "AgencyRepository",
+    "AuditRepository",
+    "ComplaintRepository",
+    "MessageRepository",
+    "OfficerRepository",
+    "OutboxRepository",
+    "ResidentRepository",
+    "RuleSetRepository",
+    "SeenInbound",
+]

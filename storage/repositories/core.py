@@ -1,0 +1,79 @@
+"""Core statements in the session's transaction, shared by the repositories.
+
+The queries every inbound message makes are built once, at import, with bound parameters:
+building a statement costs about as much as SQLite takes to run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.errors import ConflictError
+
+
+async def session_connection(session: AsyncSession) -> AsyncConnection:
+    """The connection of the session's transaction, for Core statements.
+
+    Asking the session each time costs a trip through SQLAlchemy's greenlet bridge per
+    statement; the connection stays the same until the transaction ends.
+    """
+    connection: AsyncConnection | None = session.info.get(_CONNECTION)
+    if connection is None or connection.closed or not connection.in_transaction():
+        connection = session.info[_CONNECTION] = await session.connection()
+    return connection
+
+
+_CONNECTION = "aduan.connection"
+
+
+async def write(
+    session: AsyncSession, statement: sa.Executable, values: dict[str, Any]
+) -> sa.CursorResult[Any]:
+    """Run one Core write in the session's transaction; a unique index that refuses it is a
+    ConflictError, as it is when the unit of work flushes."""
+    connection = await session_connection(session)
+    try:
+        return await connection.execute(statement, values)
+    except IntegrityError as exc:
+        raise ConflictError(str(exc.orig)) from exc
+
+
+V = TypeVar("V")
+
+
+async def read_among(
+    session: AsyncSession,
+    statement: sa.Executable,
+    keys: Iterable[tuple[str, str]],
+    known: dict[tuple[str, str], V | None],
+    *,
+    key: Callable[[Any], tuple[str, str]],
+    build: Callable[[Any], V],
+) -> None:
+    """Add to `known` every one of `keys`, (channel, value) pairs, it lacks: what `build`
+    makes of the row `statement` finds for it, or None where there is none.
+
+    `statement` takes one channel ("channel") and its values ("values"), run once per
+    channel: SQLite searches the unique index on (channel, value) for that form, but reads
+    the whole table for a list of pairs.
+    """
+    by_channel: dict[str, list[str]] = {}
+    for channel, value in set(keys):
+        if (channel, value) not in known:
+            by_channel.setdefault(channel, []).append(value)
+    if not by_channel:
+        return
+    connection = await session_connection(session)
+    # In one order on every instance: a statement that locks its rows (`FOR UPDATE`)
+    # never waits for an instance that waits for it.
+    for channel, values in sorted(by_channel.items()):
+        params = {"channel": channel, "values": values}
+        found = {key(row): build(row) for row in await connection.execute(statement, params)}
+        for value in values:
+            known[channel, value] = found.get((channel, value))

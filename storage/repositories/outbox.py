@@ -1,0 +1,159 @@
+"""The outbox: rows queued for sending, claimed, settled and recovered."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.appends import StagedAppends
+from storage.models import (
+    NewOutboxMessage,
+    OutboxMessage,
+    OutboxStatus,
+)
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession, appends: StagedAppends) -> None:
+        self._session = session
+        self._appends = appends
+
+    def add(self, row: NewOutboxMessage) -> None:
+        """Queue when the transaction next flushes."""
+        self._appends.add(row)
+
+    async def get(self, row_id: int) -> OutboxMessage | None:
+        return await self._session.get(OutboxMessage, row_id)
+
+    async def by_key(self, key: str) -> OutboxMessage | None:
+        result = await self._session.exec(select(OutboxMessage).where(OutboxMessage.key == key))
+        return result.first()
+
+    async def by_provider_id(self, channel: str, provider_message_id: str) -> OutboxMessage | None:
+        """The row the provider knows by this id (the newest, should a provider reuse ids)."""
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.provider_message_id == provider_message_id,
+            )
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(1)
+        )
+        return result.first()
+
+    async def advance_delivery(
+        self,
+        row_id: int,
+        status: str,
+        replaces: Collection[str],
+        *,
+        at: datetime,
+        error: str | None,
+    ) -> bool:
+        """Record a delivery status where the row has none yet or one of `replaces`.
+
+        One conditional UPDATE, so two reports racing on the same row cannot both win.
+        Returns whether it was recorded.
+        """
+        result = await self._session.exec(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == row_id,
+                sa.or_(
+                    col(OutboxMessage.delivery_status).is_(None),
+                    col(OutboxMessage.delivery_status).in_(list(replaces)),
+                ),
+            )
+            .values(delivery_status=status, delivery_status_at=at, delivery_error=error)
+        )
+        return bool(result.rowcount)
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` are already queued (or sent)."""
+        if not keys:
+            return set()
+        result = await self._session.exec(
+            select(OutboxMessage.key).where(col(OutboxMessage.key).in_(list(keys)))
+        )
+        return set(result.all())
+
+    async def claim_due(
+        self, now: datetime, channels: Iterable[str], limit: int, lease: timedelta
+    ) -> Sequence[OutboxMessage]:
+        """Take up to `limit` due rows for this process; other processes skip them."""
+        channels = list(channels)
+        if not channels:
+            return []
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.next_attempt_at <= now,
+                col(OutboxMessage.channel).in_(channels),
+            )
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = result.all()
+        for row in rows:
+            row.status = OutboxStatus.SENDING
+            row.claimed_until = now + lease
+            row.attempts += 1
+            row.waiting_reason = None
+        return rows
+
+    async def abandoned_claims(self, now: datetime) -> Sequence[OutboxMessage]:
+        """Rows a process claimed and never settled: it died while sending them."""
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.SENDING,
+                col(OutboxMessage.claimed_until) < now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        return result.all()
+
+    async def mark_waiting(self, channel: str, reason: str) -> int:
+        """Explain why pending rows of an unconfigured channel are not moving."""
+        result = await self._session.exec(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.channel) == channel,
+                sa.or_(
+                    col(OutboxMessage.waiting_reason).is_(None),
+                    col(OutboxMessage.waiting_reason) != reason,
+                ),
+            )
+            .values(waiting_reason=reason)
+        )
+        return int(result.rowcount)
+
+    async def for_complaint(self, complaint_id: int) -> Sequence[OutboxMessage]:
+        result = await self._session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.complaint_id == complaint_id)
+            .order_by(col(OutboxMessage.id))
+        )
+        return result.all()
+
+    async def pending_channels(self) -> Sequence[str]:
+        result = await self._session.exec(
+            select(OutboxMessage.channel)
+            .where(OutboxMessage.status == OutboxStatus.PENDING)
+            .distinct()
+        )
+        return result.all()
+
+    async def count_by_status(self) -> dict[str, int]:
+        result = await self._session.exec(
+            select(OutboxMessage.status, sa.func.count()).group_by(col(OutboxMessage.status))
+        )
+        return {str(status): count for status, count in result.all()}
