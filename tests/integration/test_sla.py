@@ -22,8 +22,8 @@ from storage.models import (
     OfficerRole,
     OutboxMessage,
 )
-from tests.db import count, prepared_service, rows
 from tests.fakes import FakeClock, inbound
+from tests.integration.db import count, prepared_service, rows
 
 WIB = ZoneInfo("Asia/Jakarta")
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 09:00 WIB

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def aduan_executable() -> Path:

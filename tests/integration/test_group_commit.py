@@ -29,8 +29,8 @@ from storage.models import (
     Resident,
 )
 from storage.unit_of_work import UnitOfWork
-from tests.db import count, rows
 from tests.fakes import FakeClock, FakeSmsChannel, inbound
+from tests.integration.db import count, rows
 
 PROBLEMS = (
     "Jalan berlubang besar di Jl. Mawar depan SD 3",

@@ -22,8 +22,8 @@ from bot.bootstrap import Service
 from bot.domain.references import ALPHABET
 from storage.models import Complaint
 from tests.conftest import need_service
-from tests.db import count
 from tests.fakes import FakeSmsChannel
+from tests.integration.db import count
 
 try:
     from playwright.async_api import async_playwright, expect

@@ -26,15 +26,15 @@ from storage.models import (
     OutboxStatus,
     Resident,
 )
-from tests.db import count, prepared_service, rows, settled
-from tests.fake_twilio import (
+from tests.fakes import FakeClock
+from tests.fakes.twilio_api import (
     FakeMessage,
     FakeTwilioApi,
     count_segments,
     running_fake_twilio,
     signed_post,
 )
-from tests.fakes import FakeClock
+from tests.integration.db import count, prepared_service, rows, settled
 
 PUBLIC = "https://aduan.kota.example.go.id"
 WEBHOOK = f"{PUBLIC}/webhooks/twilio/sms"
@@ -110,7 +110,7 @@ async def test_forged_signature_is_refused_and_nothing_kept(
 
 
 async def _signature(params: dict[str, str], twilio: FakeTwilioApi) -> str:
-    from tests.fake_twilio import twilio_signature
+    from tests.fakes.twilio_api import twilio_signature
 
     return twilio_signature(WEBHOOK, params, twilio.auth_token)
 

@@ -11,8 +11,8 @@ from bot.rules.book import RuleBookError
 from config.settings import Settings
 from routing import RuleFileError
 from storage.models import AuditEntry, Complaint
-from tests.db import rows
 from tests.fakes import FakeClock, inbound
+from tests.integration.db import rows
 
 TINY = """\
 fallback: DISKOMINFO

@@ -11,7 +11,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from tests.fake_twilio import (
+from tests.fakes.twilio_api import (
     FakeTwilioApi,
     count_segments,
     running_fake_twilio,

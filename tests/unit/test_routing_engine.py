@@ -17,10 +17,10 @@ from routing.loader import LoadedRules, load_rules
 from routing.matcher import CompiledRules
 from routing.text import normalise
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = ROOT / "config" / "rules.yaml"
 AGENCIES_FILE = ROOT / "config" / "agencies.yaml"
-CASES_FILE = Path(__file__).resolve().parent / "data" / "routing_cases.yaml"
+CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "routing_cases.yaml"
 CHANNELS = {"web", "sms", "email", "telegram"}
 
 

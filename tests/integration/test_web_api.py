@@ -10,7 +10,7 @@ import pytest
 
 from bot.bootstrap import Service
 from storage.models import Complaint, OutboxMessage
-from tests.db import count, rows
+from tests.integration.db import count, rows
 
 REFERENCE = re.compile(r"^[34679ACDEFGHJKMNPQRTUVWXY]{4}-[34679ACDEFGHJKMNPQRTUVWXY]{4}$")
 

@@ -1,4 +1,4 @@
-"""The fake Bot API (tests/fake_telegram.py) driven by the real python-telegram-bot 22.8."""
+"""The fake Bot API (tests/fakes/telegram_api.py) driven by the real python-telegram-bot 22.8."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from tests.fake_telegram import (
+from tests.fakes.telegram_api import (
     SECRET_HEADER,
     BotApiError,
     FakeBotApi,

@@ -24,15 +24,15 @@ from storage.models import (
     Message,
     OutboxMessage,
 )
-from tests.db import count, prepared_service, rows
-from tests.fake_twilio import (
+from tests.fakes import FakeClock
+from tests.fakes.twilio_api import (
     FakeTwilioApi,
     new_sid,
     running_fake_twilio,
     signed_post,
     twilio_signature,
 )
-from tests.fakes import FakeClock
+from tests.integration.db import count, prepared_service, rows
 
 PUBLIC = "https://aduan.kota.example.go.id"
 CALLER = "+6281234567890"

@@ -24,8 +24,8 @@ from storage.models import (
     OutboxStatus,
     Resident,
 )
-from tests.db import count, prepared_service, rows
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, inbound
+from tests.integration.db import count, prepared_service, rows
 
 ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
 NUMBER = "+6281234567890"

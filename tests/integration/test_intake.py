@@ -8,8 +8,8 @@ from bot.bootstrap import Service
 from bot.domain.lifecycle import ComplaintStatus
 from channels.base import Address, Attachment, ChannelName, Location, Outcome
 from storage.models import AuditEntry, Complaint, Message, OutboxMessage, Resident
-from tests.db import count, rows
 from tests.fakes import FakeClock, inbound
+from tests.integration.db import count, rows
 
 
 async def test_new_complaint_is_routed_acknowledged_and_audited(service: Service) -> None:

@@ -22,9 +22,9 @@ from storage.models import (
     OutboxMessage,
     Resident,
 )
-from tests.db import count, rows
 from tests.fakes import FakeClock, inbound
-from tests.service_process import aduan_executable, clean_env, run_cli
+from tests.integration.db import count, rows
+from tests.integration.service_process import aduan_executable, clean_env, run_cli
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

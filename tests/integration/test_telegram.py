@@ -15,8 +15,8 @@ from bot.bootstrap import Service, bootstrap
 from bot.domain.lifecycle import ComplaintStatus
 from config.settings import Settings
 from storage.models import Complaint, OfficerRole
-from tests.db import prepared_service, rows
-from tests.fake_telegram import (
+from tests.fakes import FakeClock
+from tests.fakes.telegram_api import (
     SECRET_HEADER,
     FakeBotApi,
     SentMessage,
@@ -24,7 +24,7 @@ from tests.fake_telegram import (
     TgUser,
     running_fake_bot_api,
 )
-from tests.fakes import FakeClock
+from tests.integration.db import prepared_service, rows
 
 OFFICER = TgUser(501, "Sari", "Wulandari")
 RESIDENT = TgUser(42, "Budi")

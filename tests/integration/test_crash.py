@@ -24,7 +24,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Complaint, Direction, Message, OutboxMessage, Resident
-from tests.service_process import Launcher, ServiceProcess, clean_env
+from tests.integration.service_process import Launcher, ServiceProcess, clean_env
 
 MESSAGES = 1000
 CONTACTS = 100

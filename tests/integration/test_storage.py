@@ -17,7 +17,7 @@ from bot.bootstrap import Prepared, Service
 from storage import migrate
 from storage.errors import ConflictError
 from storage.models import Agency, RuleSetVersion
-from tests.db import count, rows
+from tests.integration.db import count, rows
 
 
 async def test_migrations_create_exactly_the_models(engine: AsyncEngine) -> None:

@@ -1,7 +1,7 @@
 """A fake Twilio REST API on loopback, for tests that drive the real ``twilio`` client (9.13).
 
 The fake is a Starlette app served by uvicorn as a task in the test's own event loop (the
-``LoopbackServer`` of ``tests.fake_telegram``). It answers what the client sends for
+``LoopbackServer`` of ``tests.fakes.telegram_api``). It answers what the client sends for
 ``messages.create`` / ``messages.create_async``: ``POST
 /2010-04-01/Accounts/{AccountSid}/Messages.json`` with form-encoded ``To``, ``From`` or
 ``MessagingServiceSid``, ``Body``, ``StatusCallback``, ``MediaUrl`` (repeatable) ..., and HTTP
@@ -85,7 +85,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from tests.fake_telegram import LoopbackServer
+from tests.fakes.telegram_api import LoopbackServer
 
 JSONDict = dict[str, Any]
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service_process import Launcher, clean_env, run_cli
+from tests.integration.service_process import Launcher, clean_env, run_cli
 
 SHUTDOWN_SECONDS = 10
 

@@ -14,8 +14,8 @@ from bot.bootstrap import Service
 from bot.officers.actions import Actor, Role
 from config.settings import Settings
 from storage.models import Complaint, OutboxMessage, ServiceValue
-from tests.db import count, prepared_service, rows, settled
 from tests.fakes import FakeClock
+from tests.integration.db import count, prepared_service, rows, settled
 
 ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
 

@@ -25,8 +25,8 @@ from storage.models import (
     OfficerRole,
     OutboxMessage,
 )
-from tests.db import prepared_service, rows
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, FakeTelegramChannel, inbound
+from tests.integration.db import prepared_service, rows
 
 _updates = itertools.count(1000)
 GROUP = "-100777"

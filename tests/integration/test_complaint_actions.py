@@ -9,8 +9,8 @@ from bot.domain.lifecycle import ComplaintStatus, IllegalTransition
 from bot.officers.actions import ActionError, Actor, Role
 from bot.records.queries import routing_outcomes
 from storage.models import AuditEntry, OutboxMessage
-from tests.db import rows
 from tests.fakes import inbound
+from tests.integration.db import rows
 
 ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
 

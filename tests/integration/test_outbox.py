@@ -9,8 +9,8 @@ from bot.bootstrap import Service, bootstrap
 from channels.base import PermanentSendError, TransientSendError
 from config.settings import Settings
 from storage.models import Direction, Message, OutboxMessage, OutboxStatus
-from tests.db import count, prepared_service, rows
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, inbound
+from tests.integration.db import count, prepared_service, rows
 
 
 async def outbox(service: Service) -> dict[str, OutboxMessage]:

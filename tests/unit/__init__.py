@@ -1,0 +1,1 @@
+"""Unit tests of the pure parts: no database, no server."""
