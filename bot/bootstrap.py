@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channel_registry import build_channels
 from bot.domain.clock import Clock, SystemClock
-from bot.intake.service import IntakePolicy, IntakeService, RateLimit
+from bot.intake.reception import Reception
+from bot.intake.service import IntakePolicy, IntakeService
 from bot.messaging.delivery_reports import DeliveryReports
 from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
 from bot.messaging.tracking import TrackingLinks
@@ -32,20 +30,18 @@ from bot.officers.desk import OfficerDesk
 from bot.records.agencies import DEFAULT_AGENCIES, seed_agencies
 from bot.rules.book import LiveRouter, RuleBook
 from bot.rules.desk import RuleDesk
-from bot.sla.calendar import OfficeHours, WorkCalendar, indonesian_holidays
-from bot.sla.chaser import ChasePolicy, Chaser, QuietHours
+from bot.sla.chaser import ChasePolicy, Chaser
 from bot.sla.clock import SlaClock, SlaPolicies
 from bot.sla.digest import DailyDigest
 from bot.web.app import create_app
-from channels.base import Channel, InboundMessage, IntakeReceipt, Outcome, ServiceHandlers
-from channels.contact import ContactError, parse_contact
+from bot.web.health import Health
+from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
 from channels.web import WebChannel
-from config.settings import Settings, SettingsError
+from config.settings import Settings
 from routing import CompiledRules, load_rules
 from storage import migrate
 from storage.engine import make_engine, make_session_factory
 from storage.lease import LeaderLease
-from storage.service_values import shared_value
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -59,7 +55,7 @@ class Prepared:
     rules_version: int | None  # the version seeded from the default file, if any
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Service:
     """Everything one running instance holds."""
 
@@ -68,6 +64,7 @@ class Service:
     engine: AsyncEngine
     uow: UnitOfWorkFactory
     intake: IntakeService
+    reception: Reception
     dispatcher: OutboxDispatcher
     rulebook: RuleBook
     router: LiveRouter
@@ -79,19 +76,12 @@ class Service:
     unconfigured: dict[str, str]
     delivery: DeliveryReports
     links: TrackingLinks
+    health: Health
     app: FastAPI = field(init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def deliver(self, message: InboundMessage) -> IntakeReceipt:
-        """The one callback every channel gets: intake, then nudge the dispatcher."""
-        receipt = await self.intake.handle(message)
-        self.dispatcher.wake()
-        if receipt.outcome is Outcome.COMPLAINT and receipt.reference:
-            # Only the filer gets the link that opens the conversation; anyone may add to an
-            # anonymous complaint by its reference, but not read what the agency answered.
-            url = await self.links.url(receipt.reference)
-            receipt = dataclasses.replace(receipt, tracking_url=url)
-        return receipt
+        return await self.reception.deliver(message)
 
     async def prepare_database(self) -> Prepared:
         """Migrate to the newest schema; load default agencies and rules where there are none."""
@@ -123,7 +113,7 @@ class Service:
         await self.router.refresh()
         for channel in self.channels.values():
             await channel.start(
-                ServiceHandlers(self.deliver, self.desk.handle, self.delivery.record)
+                ServiceHandlers(self.reception.deliver, self.desk.handle, self.delivery.record)
             )
         await self.dispatcher.explain_waiting()
         dispatcher = asyncio.create_task(self.dispatcher.run(self._stopping), name="outbox")
@@ -177,59 +167,8 @@ class Service:
         )
         return scheduler
 
-    async def health(self) -> dict[str, Any]:
-        report: dict[str, Any] = {"status": "ok"}
-        try:
-            async with self.uow() as uow:
-                await uow.ping()
-                report["outbox"] = await uow.outbox.count_by_status()
-            report["database"] = "ok"
-        except Exception as exc:
-            report["status"] = "unavailable"
-            report["database"] = f"error: {type(exc).__name__}"
-        report["channels"] = {
-            **{name: {"configured": True} for name in self.channels},
-            **{
-                name: {"configured": False, "reason": why}
-                for name, why in self.unconfigured.items()
-            },
-        }
-        return report
-
     async def aclose(self) -> None:
         await self.engine.dispose()
-
-
-def sla_policies(settings: Settings) -> SlaPolicies:
-    hours = settings.sla_office_hours
-    calendar = WorkCalendar(
-        zone=settings.zone,
-        working_days=settings.sla_working_days,
-        is_holiday=indonesian_holidays(settings.sla_extra_holidays),
-        office_hours=OfficeHours.parse(hours) if hours else None,
-    )
-    return SlaPolicies(calendar, settings.sla_days)
-
-
-def chase_policy(settings: Settings) -> ChasePolicy:
-    try:
-        admin = parse_contact(settings.admin_contact) if settings.admin_contact else None
-    except ContactError as exc:
-        raise SettingsError(f"ADUAN_ADMIN_CONTACT: {exc}") from None
-    return ChasePolicy(
-        zone=settings.zone,
-        quiet_hours=QuietHours.parse(settings.quiet_hours) if settings.quiet_hours else None,
-        quiet_hours_apply_to_breaches=settings.quiet_hours_apply_to_breaches,
-        admin_contact=admin,
-        batch=settings.chase_batch,
-    )
-
-
-async def _secret_key(settings: Settings, engine: AsyncEngine, clock: Clock) -> str:
-    """ADUAN_SECRET_KEY, or the key generated once and kept in the database for all instances."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    return await shared_value(engine, "secret_key", lambda: secrets.token_urlsafe(32), clock.now())
 
 
 def bootstrap(
@@ -247,30 +186,16 @@ def bootstrap(
     for channel in channels:
         ready[channel.name] = channel
         unconfigured.pop(channel.name, None)
-    links = TrackingLinks(settings.public_base_url, lambda: _secret_key(settings, engine, clock))
+    links = TrackingLinks.from_settings(settings, engine, clock)
     rules_file = settings.rules_file or DEFAULT_RULES
     # The file's rules serve until the database's newest version is read at start-up.
     initial = load_rules(
         rules_file.read_text(encoding="utf-8"), agencies=None, source=str(rules_file)
     )
     router = LiveRouter(uow, CompiledRules(initial.rules))
-    sla_clock = SlaClock(sla_policies(settings))
+    sla_clock = SlaClock(SlaPolicies.from_settings(settings))
     intake = IntakeService(
-        uow,
-        router,
-        sla_clock,
-        clock,
-        IntakePolicy(
-            zone=settings.zone,
-            merge_window=timedelta(minutes=settings.merge_window_minutes),
-            reopen_window=timedelta(days=settings.reopen_window_days),
-            max_text_chars=settings.max_text_chars,
-            merging_channels=frozenset(name for name, ch in ready.items() if ch.merges_bursts),
-            short_text_channels=frozenset(
-                name for name, ch in ready.items() if ch.prefers_short_text
-            ),
-            rate_limit=RateLimit(*rate) if (rate := settings.sender_rate) else None,
-        ),
+        uow, router, sla_clock, clock, IntakePolicy.from_settings(settings, ready)
     )
     dispatcher = OutboxDispatcher(
         uow,
@@ -294,22 +219,26 @@ def bootstrap(
         transfer_restarts_clock=settings.sla_transfer_restarts_clock,
     )
     service = Service(
-        settings,
-        clock,
-        engine,
-        uow,
-        intake,
-        dispatcher,
-        rulebook,
-        router,
-        actions,
-        Chaser(uow, clock, sla_clock, chase_policy(settings)),
-        DailyDigest(uow, clock, settings.zone),
-        OfficerDesk(uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router)),
-        ready,
-        unconfigured,
-        DeliveryReports(uow, clock),
-        links,
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        uow=uow,
+        intake=intake,
+        reception=Reception(intake, links, queued=dispatcher.wake),
+        dispatcher=dispatcher,
+        rulebook=rulebook,
+        router=router,
+        actions=actions,
+        chaser=Chaser(uow, clock, sla_clock, ChasePolicy.from_settings(settings)),
+        digest=DailyDigest(uow, clock, settings.zone),
+        desk=OfficerDesk(
+            uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router)
+        ),
+        channels=ready,
+        unconfigured=unconfigured,
+        delivery=DeliveryReports(uow, clock),
+        links=links,
+        health=Health(uow, ready, unconfigured),
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):
@@ -323,16 +252,15 @@ def bootstrap(
     service.app = create_app(
         web=web,
         routers=[
-            endpoints
+            channel.router
             for channel in ready.values()
-            if channel is not web
-            and isinstance(endpoints := getattr(channel, "router", None), APIRouter)
+            if channel is not web and channel.router is not None
         ],
         uow=uow,
         clock=clock,
         links=links,
         zone=settings.zone,
-        health=service.health,
+        health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
         lifespan=lifespan,
     )

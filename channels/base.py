@@ -12,7 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    # Only for the annotation: importing FastAPI here would load it for every command.
+    from fastapi import APIRouter
 
 
 class ChannelName(StrEnum):
@@ -272,7 +276,14 @@ class Lease(Protocol):
 
 
 class Channel(Protocol):
-    """A channel adapter. Capabilities are class attributes so the service can plan sends."""
+    """A channel adapter. Capabilities are class attributes so the service can plan sends.
+
+    `router` holds the adapter's HTTP endpoints (provider webhooks), mounted by the web app;
+    None for a channel that only polls or only sends.
+    """
+
+    @property
+    def router(self) -> APIRouter | None: ...
 
     name: ClassVar[ChannelName]
     max_body_chars: ClassVar[int]

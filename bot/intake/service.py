@@ -9,6 +9,7 @@ provider only after this returns, so a crash anywhere loses nothing and repeats 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -37,11 +38,13 @@ from bot.records.queries import find_by_reference
 from bot.sla.clock import SlaClock
 from channels.base import (
     Address,
+    Channel,
     InboundMessage,
     IntakeReceipt,
     Outcome,
     clean_text,
 )
+from config.settings import Settings
 from routing import Decision, Router
 from storage.errors import ConflictError
 from storage.models import (
@@ -110,6 +113,19 @@ class IntakePolicy:
     short_text_channels: frozenset[str] = frozenset()
     # Per sender address, on every channel; None for no limit.
     rate_limit: RateLimit | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, channels: Mapping[str, Channel]) -> IntakePolicy:
+        """From the intake settings and what the configured channels declare."""
+        return cls(
+            zone=settings.zone,
+            merge_window=timedelta(minutes=settings.merge_window_minutes),
+            reopen_window=timedelta(days=settings.reopen_window_days),
+            max_text_chars=settings.max_text_chars,
+            merging_channels=frozenset(n for n, ch in channels.items() if ch.merges_bursts),
+            short_text_channels=frozenset(n for n, ch in channels.items() if ch.prefers_short_text),
+            rate_limit=RateLimit(*rate) if (rate := settings.sender_rate) else None,
+        )
 
 
 class IntakeService:

@@ -13,14 +13,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.domain.clock import Clock
 from bot.domain.references import parse_reference
 from bot.records.queries import find_by_reference
 from bot.records.responses import TO_RESIDENT_KINDS
+from config.settings import Settings
 from storage.models import Direction
+from storage.service_values import shared_value
 from storage.unit_of_work import UnitOfWorkFactory
 
 # 72 bits in 12 URL-safe characters: beyond guessing over HTTP, short enough for an SMS.
@@ -33,6 +39,21 @@ SecretSource = Callable[[], Awaitable[str]]
 
 class TrackingLinks:
     """Makes and checks tracking links; the secret is read once, when first needed."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: AsyncEngine, clock: Clock) -> TrackingLinks:
+        """Links under ADUAN_PUBLIC_BASE_URL, signed with ADUAN_SECRET_KEY, or with the key
+        generated once and kept in the database for every instance."""
+        configured = settings.secret_key
+
+        async def secret() -> str:
+            if configured is not None:
+                return configured.get_secret_value()
+            return await shared_value(
+                engine, "secret_key", lambda: secrets.token_urlsafe(32), clock.now()
+            )
+
+        return cls(settings.public_base_url, secret)
 
     def __init__(self, public_base_url: str, secret: SecretSource) -> None:
         self._public = public_base_url.rstrip("/")

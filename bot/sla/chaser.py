@@ -23,6 +23,8 @@ from bot.messaging.templates import format_when, render
 from bot.records.history import audit
 from bot.sla.clock import BREACH, SlaClock
 from channels.base import Address
+from channels.contact import ContactError, parse_contact
+from config.settings import Settings, SettingsError
 from storage.models import Agency, Complaint, NewOutboxMessage, Officer, OfficerRole
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -66,6 +68,22 @@ class ChasePolicy:
     # Who hears of breaches when no admin officer is registered.
     admin_contact: Address | None = None
     batch: int = 200
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChasePolicy:
+        """From ADUAN_QUIET_HOURS*, ADUAN_ADMIN_CONTACT and ADUAN_CHASE_BATCH."""
+        try:
+            admin = parse_contact(settings.admin_contact) if settings.admin_contact else None
+        except ContactError as exc:
+            raise SettingsError(f"ADUAN_ADMIN_CONTACT: {exc}") from None
+        quiet = settings.quiet_hours
+        return cls(
+            zone=settings.zone,
+            quiet_hours=QuietHours.parse(quiet) if quiet else None,
+            quiet_hours_apply_to_breaches=settings.quiet_hours_apply_to_breaches,
+            admin_contact=admin,
+            batch=settings.chase_batch,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.sla.calendar import SlaPolicy, WorkCalendar
+from bot.sla.calendar import OfficeHours, SlaPolicy, WorkCalendar, indonesian_holidays
+from config.settings import Settings
 from storage.models import Agency, AnyComplaint, Complaint
 
 # Reminder stages: the share of the allowed time used when each falls due.
@@ -25,6 +26,18 @@ class SlaPolicies:
 
     calendar: WorkCalendar
     default_days: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlaPolicies:
+        """From the ADUAN_SLA_* settings (and the city's time zone)."""
+        hours = settings.sla_office_hours
+        calendar = WorkCalendar(
+            zone=settings.zone,
+            working_days=settings.sla_working_days,
+            is_holiday=indonesian_holidays(settings.sla_extra_holidays),
+            office_hours=OfficeHours.parse(hours) if hours else None,
+        )
+        return cls(calendar, settings.sla_days)
 
     def for_agency(self, agency: Agency) -> SlaPolicy:
         return SlaPolicy(self.calendar, agency.sla_days or self.default_days)

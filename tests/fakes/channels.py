@@ -40,6 +40,7 @@ class FakeChannel:
     merges_bursts: ClassVar[bool] = True
     # Full-length replies, so intake tests read the ordinary templates.
     prefers_short_text: ClassVar[bool] = False
+    router = None
 
     def __init__(self) -> None:
         self.sent: list[OutboundMessage] = []
