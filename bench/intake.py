@@ -39,14 +39,15 @@ import sqlalchemy
 
 from bench import floor, report, workload
 from bot.bootstrap import Service, bootstrap
-
-# Read, not copied, so that the floor follows our group commit's cap wherever it goes.
-from bot.intake.service import _MAX_SHARED as MAX_SHARED
+from bot.intake.service import _MAX_SHARED
 from channels.base import InboundMessage
 from config.settings import Settings
 from tests.fakes import FakeClock, FakeShortSmsChannel
 
 BACKENDS = ("sqlite", "postgresql")
+# The most messages our group commit puts in one transaction: read, not copied, so that the
+# floor follows it wherever it goes.
+MAX_SHARED = _MAX_SHARED
 PG_URL = os.environ.get(
     "ADUAN_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
