@@ -27,6 +27,13 @@ import storage.models  # noqa: F401  (defines the tables below)
 
 Row = dict[str, Any]
 
+# Saved with every intake and webhook result, and bumped whenever what their floors do
+# changes, so that a ratio measured against an earlier floor is never shown as one against
+# this. 2: fixed-size transactions, every table one statement, and the webhook floor checks
+# the signature and commits these rows (1: as many transactions as ours took, residents and
+# complaints one by one; the webhook floor only parsed the form).
+VERSION = 2
+
 RESIDENTS = SQLModel.metadata.tables["residents"]
 COMPLAINTS = SQLModel.metadata.tables["complaints"]
 MESSAGES = SQLModel.metadata.tables["messages"]
@@ -87,6 +94,22 @@ class RowReader:
                 if rows[table.name]:
                     self._seen[table.name] = rows[table.name][-1]["id"]
         return rows
+
+
+def same_floor(saved: dict[str, Any]) -> bool:
+    """Whether a saved result's ratio was measured against the floor of this version."""
+    return saved.get("floor_version") == VERSION
+
+
+def earlier_floor_note(saved: Iterable[dict[str, Any]]) -> str:
+    """A sentence for a section whose table shows results measured against an earlier
+    floor, or nothing."""
+    if all(same_floor(data) for data in saved):
+        return ""
+    return (
+        '"earlier floor" marks a result measured against an earlier version of the floor, '
+        "whose figures are left out: `make bench` measures it again."
+    )
 
 
 async def count_rows(engine: AsyncEngine) -> dict[str, int]:

@@ -37,7 +37,7 @@ from typing import Any
 
 import sqlalchemy
 
-from bench import floor, report, workload
+from bench import floor, headline, report, workload
 from bot.bootstrap import Service, bootstrap
 from bot.intake.service import _MAX_SHARED
 from channels.base import InboundMessage
@@ -118,6 +118,7 @@ class Result:
             "ours_msg_per_s": round(self.ours, 1),
             "floor_msg_per_s": round(self.floor, 1),
             "ratio": round(self.ratio, 3),
+            "floor_version": floor.VERSION,
             "ours_cpu_ms_per_msg": round(self.ours_cpu_seconds / self.n * 1000, 3),
             "floor_cpu_ms_per_msg": round(self.floor_cpu_seconds / self.n * 1000, 3),
         }
@@ -343,8 +344,11 @@ HEADER = [
 
 def table_row(result: Result | dict[str, Any]) -> list[str]:
     """One result as table cells; takes a fresh Result or a saved JSON result (fields that
-    an older saved result lacks show as "–")."""
+    an older saved result lacks show as "–", and so do the floor's figures of a result
+    measured against an earlier floor)."""
     data = result.as_json() if isinstance(result, Result) else result
+    if not floor.same_floor(data):
+        data = {**data, **EARLIER_FLOOR}
     spread = data.get("ratio_quartiles")
     cpu = (data.get("ours_cpu_ms_per_msg"), data.get("floor_cpu_ms_per_msg"))
     per_transaction = " / ".join(
@@ -357,11 +361,25 @@ def table_row(result: Result | dict[str, Any]) -> list[str]:
         str(data.get("in_flight", 1)),
         per_transaction,
         f"{data['ours_msg_per_s']:,.0f}",
-        f"{data['floor_msg_per_s']:,.0f}",
-        f"{data['ratio']:.2f}" + (f" ({spread[0]:.2f}–{spread[1]:.2f})" if spread else ""),
+        _figure(data["floor_msg_per_s"], ",.0f"),
+        _figure(data["ratio"], ".2f") + (f" ({spread[0]:.2f}–{spread[1]:.2f})" if spread else ""),
         " / ".join("–" if ms is None else f"{ms:.2f}" for ms in cpu),
         f"{data['peak_rss_mib']:.0f}",
     ]
+
+
+# What a saved result measured against an earlier floor shows of the floor: nothing.
+EARLIER_FLOOR: dict[str, Any] = {
+    "floor_msg_per_s": None,
+    "ratio": None,
+    "ratio_quartiles": None,
+    "floor_cpu_ms_per_msg": None,
+    "floor_transactions": None,
+}
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "earlier floor" if value is None else format(value, spec)
 
 
 def print_table(results: Sequence[Result]) -> None:
@@ -398,6 +416,7 @@ def save(results: Sequence[Result]) -> None:
     """JSON per backend, then the Intake section from every saved intake result."""
     jsons = {f"intake-{result.backend}-{result.in_flight}": result.as_json() for result in results}
     report.publish(jsons, "Intake", section_body, "intake-")
+    headline.refresh()
 
 
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
@@ -443,7 +462,7 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
 
 {report.markdown_table(header, rows)}
 
-Machine: {"; ".join(machines)}.
+{report.paragraphs(floor.earlier_floor_note(saved), f"Machine: {'; '.join(machines)}.")}
 """
 
 
@@ -455,10 +474,14 @@ def _aim_status(saved: Sequence[dict[str, Any]]) -> str:
         key=lambda data: data.get("in_flight", 1),
     ):
         rate, ratio = data["ours_msg_per_s"], data["ratio"]
+        against = (
+            f"at {ratio:.2f} × the floor ({'met' if ratio >= AIM_RATIO else 'not met'})"
+            if floor.same_floor(data)
+            else "against an earlier floor (not comparable)"
+        )
         parts.append(
             f"{data.get('in_flight', 1)} in flight, {rate:,.0f} msg/s "
-            f"({'met' if rate >= AIM_RATE else 'not met'}) at {ratio:.2f} × the floor "
-            f"({'met' if ratio >= AIM_RATIO else 'not met'})"
+            f"({'met' if rate >= AIM_RATE else 'not met'}) {against}"
         )
     return "; ".join(parts) or "not measured"
 

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.request_validator import RequestValidator
 
-from bench import floor, report, workload
+from bench import floor, headline, report, workload
 from bench.intake import (
     BACKENDS,
     MAX_SHARED,
@@ -133,7 +133,12 @@ class Result:
     warmup: int = WARMUP
 
     def as_json(self) -> dict[str, Any]:
-        return {**report.environment(), "benchmark": "webhook", **asdict(self)}
+        return {
+            **report.environment(),
+            "benchmark": "webhook",
+            **asdict(self),
+            "floor_version": floor.VERSION,
+        }
 
 
 # --- the requests ------------------------------------------------------------------------
@@ -527,8 +532,20 @@ HEADER = [
 
 
 def table_row(data: dict[str, Any]) -> list[str]:
+    """One saved result as table cells; the floor's figures of a result measured against an
+    earlier floor show as "earlier floor"."""
+    if not floor.same_floor(data):
+        return [
+            data["backend"],
+            f"{data['n']:,}",
+            str(data["clients"]),
+            f"{data['ours_req_per_s']:,.0f}",
+            *["earlier floor"] * 3,
+            f"{data['ours_p50_ms']:,.1f} / –",
+            f"{data['ours_p99_ms']:,.1f} / –",
+            f"{data['ours_cpu_ms_per_req']:.1f} / –",
+        ]
     low, high = data["ratio_quartiles"]
-    per_transaction = data.get("floor_per_transaction")  # absent from older results
     return [
         data["backend"],
         f"{data['n']:,}",
@@ -536,7 +553,7 @@ def table_row(data: dict[str, Any]) -> list[str]:
         f"{data['ours_req_per_s']:,.0f}",
         f"{data['floor_req_per_s']:,.0f}",
         f"{data['ratio']:.3f} ({low:.3f}–{high:.3f})",
-        f"{per_transaction:.1f}" if per_transaction else "–",
+        f"{data['floor_per_transaction']:.1f}",
         f"{data['ours_p50_ms']:,.1f} / {data['floor_p50_ms']:,.1f}",
         f"{data['ours_p99_ms']:,.1f} / {data['floor_p99_ms']:,.1f}",
         f"{data['ours_cpu_ms_per_req']:.1f} / {data['floor_cpu_ms_per_req']:.1f}",
@@ -553,6 +570,7 @@ def print_table(results: Sequence[Result]) -> None:
 def save(results: Sequence[Result]) -> None:
     jsons = {f"webhook-{result.backend}": result.as_json() for result in results}
     report.publish(jsons, "Webhook", section_body, "webhook-")
+    headline.refresh()
 
 
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
@@ -563,6 +581,9 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
     loads = ", ".join(
         f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
         for data in saved
+    )
+    machine = (
+        f"Machine: {'; '.join(machines)}; load average at the start of each backend's run: {loads}."
     )
     return f"""\
 `.venv/bin/python -m bench.webhook [--n N] [--clients C] [--backend sqlite|postgresql|all]`
@@ -604,7 +625,7 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
 
 {report.markdown_table(header, rows)}
 
-Machine: {"; ".join(machines)}; load average at the start of each backend's run: {loads}.
+{report.paragraphs(floor.earlier_floor_note(saved), machine)}
 """
 
 
