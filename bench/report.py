@@ -59,8 +59,14 @@ def environment() -> dict[str, Any]:
     }
 
 
+# What the benchmarks write themselves: a change there says nothing about the code measured
+# (else every benchmark of `make bench` after the first would count as dirty).
+OUTPUTS = ("bench/results", "BENCHMARKS.md", "README.md")
+
+
 def git_commit() -> str:
-    """The checked-out commit, marked `+dirty` when the work tree has changes."""
+    """The checked-out commit, marked `+dirty` when the work tree has changes other than
+    the benchmarks' own outputs."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -69,7 +75,8 @@ def git_commit() -> str:
 
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        excluded = [f":(exclude){path}" for path in OUTPUTS]
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded))
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
