@@ -619,7 +619,9 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   single turns (how much a shared machine's load moved them); latency percentiles over
   every timed request; server CPU is the server process's CPU time (all threads) per
   webhook, for ours including sending the acknowledgement (on PostgreSQL the database
-  server's CPU is in neither).
+  server's CPU is in neither). Where a server's CPU per webhook is far below its wall time
+  per webhook, it waits: on the database's commits, or on the load generator sharing the
+  machine.
 - **Checks**: every webhook answered 200 by both, one complaint per webhook in each
   database, and the same number of rows in every table intake writes.
 
