@@ -3,11 +3,13 @@
 After the service has handled some messages, `RowReader` reads back every row it wrote and
 `plan` groups the rows by the inbound message that caused them. `Replayer` then writes the
 groups into a fresh database of the same engine settings with bare SQLAlchemy Core
-statements and no reads, in as many transactions as the service took for them (one per
-message when they came one at a time; fewer when concurrent messages shared a commit),
-each transaction's messages, audit and outbox rows in one statement per table: the
-fastest the same writes can go. A follow-up also updates its complaint (last message
-time), so the floor does that too.
+statements and no reads, a fixed number of messages to a transaction whatever the service
+did (the caller chooses it: one, or as many as our group commit may put in one), each
+transaction's rows in one statement per table, residents and complaints included
+(`INSERT … RETURNING` of many rows): the fastest the same writes can go in transactions
+of that size, so a regression in the service's batching shows in the ratio. A follow-up
+also updates its complaint (last message time), so the floor does that too. `write` is
+the one transaction's writes, also used by the webhook benchmark's floor server.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401  (defines the tables below)
 
 Row = dict[str, Any]
+
+# Saved with every intake and webhook result, and bumped whenever what their floors do
+# changes, so that a ratio measured against an earlier floor is never shown as one against
+# this. 2: fixed-size transactions, every table one statement, and the webhook floor checks
+# the signature and commits these rows (1: as many transactions as ours took, residents and
+# complaints one by one; the webhook floor only parsed the form).
+VERSION = 2
 
 RESIDENTS = SQLModel.metadata.tables["residents"]
 COMPLAINTS = SQLModel.metadata.tables["complaints"]
@@ -87,9 +96,31 @@ class RowReader:
         return rows
 
 
+def same_floor(saved: dict[str, Any]) -> bool:
+    """Whether a saved result's ratio was measured against the floor of this version."""
+    return saved.get("floor_version") == VERSION
+
+
+def earlier_floor_note(saved: Iterable[dict[str, Any]]) -> str:
+    """A sentence for a section whose table shows results measured against an earlier
+    floor, or nothing."""
+    if all(same_floor(data) for data in saved):
+        return ""
+    return (
+        '"earlier floor" marks a result measured against an earlier version of the floor, '
+        "whose figures are left out: `make bench` measures it again."
+    )
+
+
 async def count_rows(engine: AsyncEngine) -> dict[str, int]:
-    """Row count of each table intake writes: the floor must end with the same counts."""
-    return await _per_table(engine, lambda table: sa.select(sa.func.count()).select_from(table))
+    """Row count of each table intake writes, of messages the inbound ones (the outbox
+    dispatcher records what it sends): the floor must end with the same counts."""
+
+    def count(table: sa.Table) -> sa.Select[Any]:
+        query = sa.select(sa.func.count()).select_from(table)
+        return query.where(table.c.direction == "in") if table is MESSAGES else query
+
+    return await _per_table(engine, count)
 
 
 async def _per_table(
@@ -174,47 +205,62 @@ def _without_id(row: Row) -> Row:
 
 
 class Replayer:
-    """Writes groups into the floor's database, remembering the ids it gets across calls."""
+    """Writes groups into the floor's database, `per_transaction` messages to a transaction,
+    remembering the ids it gets across calls."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, per_transaction: int) -> None:
+        if per_transaction < 1:
+            raise ValueError(f"per_transaction must be at least 1, not {per_transaction}")
         self._engine = engine
+        self._per_transaction = per_transaction
         self._ids: dict[tuple[str, int], int] = {}
+        self.transactions = 0
 
-    async def replay(self, groups: Sequence[Writes], transactions: int) -> None:
-        """Write every group, in order, in `transactions` transactions of near-equal size."""
-        transactions = max(1, min(transactions, len(groups)))
-        size, extra = divmod(len(groups), transactions)
-        start = 0
-        for index in range(transactions):
-            end = start + size + (index < extra)
+    async def replay(self, groups: Sequence[Writes]) -> None:
+        """Write every group, in order, in transactions of `per_transaction` (the last of
+        them holding what is left)."""
+        for start in range(0, len(groups), self._per_transaction):
             async with self._engine.begin() as connection:
-                await _write(connection, groups[start:end], self._ids)
-            start = end
+                await write(connection, groups[start : start + self._per_transaction], self._ids)
+            self.transactions += 1
 
 
-async def _write(
+async def write(
     connection: AsyncConnection, groups: Sequence[Writes], ids: dict[tuple[str, int], int]
 ) -> None:
-    """One transaction's rows: residents and complaints one by one (later rows need their
-    ids), then each appended table's rows in one statement, as the service writes them."""
-    appended: dict[sa.Table, list[Row]] = {MESSAGES: [], AUDIT: [], OUTBOX: []}
-    for writes in groups:
-        if writes.resident is not None:
-            old_id, resident = writes.resident
-            ids["resident", old_id] = await _insert(connection, RESIDENTS, resident)
-        if writes.complaint is not None:
-            old_id, complaint = writes.complaint
-            ids["complaint", old_id] = await _insert(
-                connection, COMPLAINTS, _linked(complaint, ids)
-            )
-        elif writes.touch is not None:
-            complaint_id, moment = writes.touch
-            await connection.execute(
-                _TOUCH, {"cid": ids["complaint", complaint_id], "moment": moment}
-            )
-        appended[MESSAGES].append(_linked(writes.message, ids))
-        appended[AUDIT].extend(_linked(row, ids) for row in writes.audit)
-        appended[OUTBOX].extend(_linked(row, ids) for row in writes.outbox)
+    """One transaction's rows, one statement per table: residents, then complaints (which
+    point at them), then the follow-ups' complaint updates, then messages, audit and outbox
+    rows. `ids` maps the service's ids to the floor's, and gains the rows inserted here."""
+    residents = [writes.resident for writes in groups if writes.resident is not None]
+    if residents:
+        result = await connection.execute(
+            RESIDENTS.insert().returning(RESIDENTS.c.id, RESIDENTS.c.channel, RESIDENTS.c.address),
+            [row for _, row in residents],
+        )
+        # Matched by their unique key: a multi-row INSERT … RETURNING need not keep order.
+        resident_ids = {(row.channel, row.address): row.id for row in result}
+        for old_id, row in residents:
+            ids["resident", old_id] = resident_ids[row["channel"], row["address"]]
+    complaints = [writes.complaint for writes in groups if writes.complaint is not None]
+    if complaints:
+        result = await connection.execute(
+            COMPLAINTS.insert().returning(COMPLAINTS.c.id, COMPLAINTS.c.reference),
+            [_linked(row, ids) for _, row in complaints],
+        )
+        complaint_ids = {row.reference: row.id for row in result}
+        for old_id, row in complaints:
+            ids["complaint", old_id] = complaint_ids[row["reference"]]
+    touches = [
+        {"cid": ids["complaint", complaint_id], "moment": moment}
+        for complaint_id, moment in (w.touch for w in groups if w.touch is not None)
+    ]
+    if touches:
+        await connection.execute(_TOUCH, touches)
+    appended = {
+        MESSAGES: [_linked(writes.message, ids) for writes in groups],
+        AUDIT: [_linked(row, ids) for writes in groups for row in writes.audit],
+        OUTBOX: [_linked(row, ids) for writes in groups for row in writes.outbox],
+    }
     for table, rows in appended.items():
         if rows:
             await connection.execute(table.insert(), rows)
@@ -225,14 +271,6 @@ _TOUCH = (
     .where(COMPLAINTS.c.id == sa.bindparam("cid"))
     .values(last_message_at=sa.bindparam("moment"), updated_at=sa.bindparam("moment"))
 )
-
-
-async def _insert(connection: AsyncConnection, table: sa.Table, row: Row) -> int:
-    """Insert one row; the id the database gave it."""
-    result = await connection.execute(table.insert(), row)
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def _linked(row: Row, ids: dict[tuple[str, int], int]) -> Row:

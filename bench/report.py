@@ -27,18 +27,25 @@ INTRO = """\
 
 Run them all with `make bench`, or one with `.venv/bin/python -m bench.<name>` (add `--help`
 for its options). Each run writes JSON to `bench/results/` and regenerates its own section
-below; the figures are from the machine named in the section, not a promise for another.
+below (the intake and webhook benchmarks the headline too); `.venv/bin/python -m
+bench.sections` rebuilds every section from the saved results without measuring. The
+figures are from the machine named in the section, not a promise for another.
 
-**The floor.** Every benchmark also measures, in the same run and on the same database with
+**The floor.** Every benchmark also measures, in the same run, on the same database with
 the same engine and durability settings (SQLite WAL with `synchronous=NORMAL` and
-`BEGIN IMMEDIATE`; PostgreSQL defaults), the bare cost of the writes the work cannot avoid:
-the same rows written with plain SQLAlchemy Core statements, one transaction per unit of
-work, no reads, no ORM, no service logic. **Ratio** = ours ÷ floor: 1.0 would mean the
-service adds nothing on top of the database writes it must make. (The webhook benchmark's
-floor is the HTTP side instead: a bare endpoint that parses the same webhook.) Comparing
-with a floor measured in the same run makes results from different machines and moments
-comparable.
+`BEGIN IMMEDIATE`; PostgreSQL defaults), the work the task cannot avoid, done with nothing
+around it: for intake the same rows written with bare SQLAlchemy Core statements, one
+statement per table, in transactions of a fixed size (as many messages as are in flight,
+up to the most our group commit puts in one); for the webhook a server that checks the
+Twilio signature and commits those rows before it answers; for routing the text
+normalised; for the SLA sweep the indexed query and the same writes. Each section says
+what its floor is.
+**Ratio** everywhere is ours ÷ floor as throughput: higher is better, and 1.0 would mean
+the service adds nothing on top of the floor. Comparing with a floor measured in the same
+run makes results from different machines and moments comparable.
 """
+# The sections in the order BENCHMARKS.md shows them; any other follows, in its own order.
+ORDER = ("Headline", "Webhook", "Intake", "Routing", "SLA sweep")
 
 
 def environment() -> dict[str, Any]:
@@ -52,8 +59,14 @@ def environment() -> dict[str, Any]:
     }
 
 
+# What the benchmarks write themselves: a change there says nothing about the code measured
+# (else every benchmark of `make bench` after the first would count as dirty).
+OUTPUTS = ("bench/results", "BENCHMARKS.md", "README.md")
+
+
 def git_commit() -> str:
-    """The checked-out commit, marked `+dirty` when the work tree has changes."""
+    """The checked-out commit, marked `+dirty` when the work tree has changes other than
+    the benchmarks' own outputs."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -62,7 +75,8 @@ def git_commit() -> str:
 
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        excluded = [f":(exclude){path}" for path in OUTPUTS]
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded))
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
@@ -118,13 +132,23 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
+def paragraphs(*texts: str) -> str:
+    """The texts that are not empty, as Markdown paragraphs."""
+    return "\n\n".join(text for text in texts if text)
+
+
 def replace_section(title: str, body: str, path: Path = BENCHMARKS) -> None:
-    """Put `## title` + `body` in `path`, replacing that section only (or appending it)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else INTRO
-    section = f"## {title}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _match: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    """Put `## title` + `body` in `path`, replacing that section only; the introduction is
+    written afresh from INTRO and the sections stand in ORDER."""
+    sections = _sections(path.read_text(encoding="utf-8") if path.exists() else "")
+    sections[title] = body.strip()
+    titles = sorted(sections, key=lambda name: ORDER.index(name) if name in ORDER else len(ORDER))
+    text = INTRO + "".join(f"\n## {name}\n\n{sections[name]}\n" for name in titles)
+    path.write_text(text, encoding="utf-8")
+
+
+def _sections(text: str) -> dict[str, str]:
+    """Each `## ` section's body by its title, in the order they stand (the text before the
+    first is the introduction, which INTRO replaces)."""
+    parts = re.split(r"^## (.+)\n", text, flags=re.MULTILINE)
+    return {title: body.strip() for title, body in zip(parts[1::2], parts[2::2], strict=True)}

@@ -10,7 +10,7 @@ exactly `due` have their half-time reminder due (see `bench.sla_data`). Each run
 `service.chaser.sweep()` queues one reminder and writes one audit row per due complaint, and
 plans its next stage; between runs the due state is restored, untimed. The two sizes take
 turns run after run, so a shared machine's load hits both alike; the median of the runs is
-reported. Ratio = median(large) ÷ median(small); the aim is ≤ 2.
+reported. Growth = median(large) ÷ median(small), of times (lower is better); the aim is ≤ 2.
 
 The floor, in the same runs on the same databases: the bare indexed query that finds the
 due rows plus the writes of the same rows in bare SQLAlchemy Core, one transaction per
@@ -50,24 +50,18 @@ from bot.bootstrap import Service, bootstrap
 from bot.messaging.notices import agency_contact
 from bot.sla.clock import STAGES
 from config.settings import Settings
+from tests.fakes import FakeClock
 
 SMALL = 10_000
 LARGE = 1_000_000
 DUE = 1_000
 REPEATS = 5
-AIM_RATIO = 2.0
+AIM_GROWTH = 2.0
 INDEX = "ix_complaints_next_chase_at"
 
 COMPLAINTS = SQLModel.metadata.tables["complaints"]
 OUTBOX = SQLModel.metadata.tables["outbox"]
 AUDIT = SQLModel.metadata.tables["audit_log"]
-
-
-class FixedClock:
-    """The service's clock, stopped at the moment the due reminders fall due."""
-
-    def now(self) -> datetime:
-        return sla_data.NOW
 
 
 # --- databases ---------------------------------------------------------------------------
@@ -122,7 +116,8 @@ async def loaded_database(
         settings = Settings(
             database_url=database.url, database_schema=database.schema, _env_file=None
         )
-        service = bootstrap(settings, clock=FixedClock())
+        # The clock stays at the moment the due reminders fall due.
+        service = bootstrap(settings, clock=FakeClock(sla_data.NOW))
         try:
             await service.prepare_database()
             started = time.perf_counter()
@@ -361,7 +356,7 @@ class SizeResult:
             "ours_median_s": round(ours, 4),
             "floor_median_s": round(floor, 4),
             "query_median_s": round(median(self.query_seconds), 5),
-            "ours_over_floor": round(ours / floor, 3),
+            "ratio": round(floor / ours, 3),  # ours ÷ floor as throughput
         }
 
 
@@ -425,14 +420,14 @@ class Result:
     peak_rss_mib: float = 0.0
     load_average: tuple[float, ...] = ()
 
-    def ratio(self, attribute: str) -> float:
-        """median(large) ÷ median(small) of ours, the floor or the query."""
+    def growth(self, attribute: str) -> float:
+        """median(large) ÷ median(small) of the times of ours, the floor or the query."""
         small, large = (median(getattr(size, attribute)) for size in self.sizes)
         return large / small
 
     @property
     def passed(self) -> bool:
-        return self.ratio("ours_seconds") <= AIM_RATIO
+        return self.growth("ours_seconds") <= AIM_GROWTH
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -444,10 +439,10 @@ class Result:
             "batch": self.batch,
             "repeats": self.repeats,
             "sizes": [size.as_json() for size in self.sizes],
-            "ratio": round(self.ratio("ours_seconds"), 3),
-            "floor_ratio": round(self.ratio("floor_seconds"), 3),
-            "query_ratio": round(self.ratio("query_seconds"), 3),
-            "aim_ratio": AIM_RATIO,
+            "growth": round(self.growth("ours_seconds"), 3),
+            "floor_growth": round(self.growth("floor_seconds"), 3),
+            "query_growth": round(self.growth("query_seconds"), 3),
+            "aim_growth": AIM_GROWTH,
             "passed": self.passed,
             "plans_use_index": all(size.plan_uses_index for size in self.sizes),
             "peak_rss_mib": self.peak_rss_mib,
@@ -483,7 +478,7 @@ HEADER = [
     "due",
     "ours ms",
     "floor ms",
-    "ours / floor",
+    "ratio ours ÷ floor",
     "bare query ms",
     "plan uses index",
     "load s",
@@ -499,7 +494,7 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
             f"{data['due']:,}",
             _ms_with_range(size["ours_seconds"]),
             _ms_with_range(size["floor_seconds"]),
-            f"{size['ours_over_floor']:.2f}",
+            f"{median(size['floor_seconds']) / median(size['ours_seconds']):.2f}",
             f"{size['query_median_s'] * 1000:.1f}",
             "yes" if size["plan_uses_index"] else "**NO**",
             f"{size['load_seconds']:.1f}",
@@ -514,13 +509,19 @@ def _ms_with_range(seconds: Sequence[float]) -> str:
 
 
 def verdict(data: dict[str, Any]) -> str:
-    """The aim's line for one backend: PASS or FAIL, with the floor's and query's ratios."""
-    small, large = (size["complaints"] for size in data["sizes"])
-    status = "PASS" if data["passed"] else "FAIL"
+    """The aim's line for one backend: PASS or FAIL, with the floor's and query's growth
+    (worked out from the runs' times, which results saved by older versions also hold)."""
+    small, large = data["sizes"]
+
+    def growth(key: str) -> float:
+        return median(large[key]) / median(small[key])
+
+    ours = growth("ours_seconds")
+    status = "PASS" if ours <= AIM_GROWTH else "FAIL"
     return (
-        f"{data['backend']}: sweep time at {large:,} ÷ at {small:,} = {data['ratio']:.2f} "
-        f"(aim ≤ {data['aim_ratio']:g}): **{status}**; the floor's {data['floor_ratio']:.2f}, "
-        f"the bare query's {data['query_ratio']:.2f}"
+        f"{data['backend']}: sweep time at {large['complaints']:,} ÷ at "
+        f"{small['complaints']:,} = {ours:.2f} (aim ≤ {AIM_GROWTH:g}): **{status}**; the "
+        f"floor's {growth('floor_seconds'):.2f}, the bare query's {growth('query_seconds'):.2f}"
     )
 
 
@@ -587,12 +588,14 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   rows at once: it shows whether finding them depends on the table's size.
 - **Runs**: one untimed warm-up, then {first["repeats"]} rounds in which each size runs ours,
   the floor and the query in turn. Milliseconds are the median, in brackets the fastest and
-  slowest run. **Ratio** = median at the large size ÷ median at the small size.
-  **ours / floor** at one size is the service's own cost on top of the writes it must make.
+  slowest run. **Growth** = the median time at the large size ÷ at the small size (lower
+  is better; 1.0 = the table's size costs nothing). **Ratio ours ÷ floor** at one size is
+  sweeps per second as a share of the floor's (the floor's median time ÷ ours): higher is
+  better, 1.0 would mean the service adds nothing on top of the query and the writes.
 - **Plan check**: the statement `ComplaintRepository.chase_due` sent in the warm-up sweep,
   captured and EXPLAINed with its parameters; it must use `{INDEX}`, not scan
   the table.
-- **Aim**: sweep time at 1,000,000 complaints ≤ {AIM_RATIO:g} × at 10,000, same number due.
+- **Aim**: sweep time at 1,000,000 complaints ≤ {AIM_GROWTH:g} × at 10,000, same number due.
 
 {report.markdown_table(header, rows)}
 

@@ -1,21 +1,24 @@
 """Webhook throughput: signed Twilio SMS webhooks into the real service over loopback HTTP,
-against a bare FastAPI endpoint under the same bounded load.
+against a floor server doing only what no webhook can skip, under the same bounded load.
 
     .venv/bin/python -m bench.webhook [--n 1000] [--clients 8] [--backend sqlite|postgresql|all]
 
 Ours is the service as production runs it: `aduan db upgrade`, then `aduan run` (web app,
 outbox dispatcher, scheduler) in its own process on a fresh database, its acknowledgements
 sent to a stand-in for Twilio's REST API in another process (`bench.webhook_servers
-twilio`). The floor is a bare FastAPI endpoint that parses the same form and answers the
-same empty TwiML, served by uvicorn the same way in its own process (`bench.webhook_servers
-floor`). This process only sends: CLIENTS requests in flight at a time over one
-`httpx.AsyncClient`, each request built and signed with twilio's `RequestValidator` before
-the clock starts, each a new sender's complaint (texts from bench/workload.py, distinct
-MessageSids). Ours and the floor take turns, ROUND requests each; after each of our turns
-the service's SMS backlog is left to drain, untimed, so the floor's turn does not pay for
-it. Prints requests per second, p50 and p99 latency for both and the ratio; checks that
-every webhook got 200 and that the service made one complaint per webhook; saves
-`bench/results/webhook-<backend>.json` and the "Webhook" section of BENCHMARKS.md.
+twilio`). The floor (`bench.webhook_servers floor`, served by uvicorn the same way in its
+own process, on a fresh database of its own) checks the signature, commits the rows intake
+writes for the message (planned before the clock starts from an in-process run, as the
+intake floor's are; see `bench.floor`) and answers the same empty TwiML. This process only
+sends: CLIENTS requests in flight at a time over one `httpx.AsyncClient`, each request
+built and signed with twilio's `RequestValidator` before the clock starts, each a new
+sender's complaint (texts from bench/workload.py, distinct MessageSids). Ours and the floor
+take turns, ROUND requests each; after each of our turns the service's SMS backlog is left
+to drain, untimed, so the floor's turn does not pay for it. Prints requests per second,
+p50 and p99 latency for both and the ratio (ours ÷ floor as throughput); checks that every
+webhook got 200, that each side made one complaint per webhook and that both wrote the
+same rows; saves `bench/results/webhook-<backend>.json` and the "Webhook" section of
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import pickle
 import socket
 import statistics
 import sys
@@ -41,9 +45,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.request_validator import RequestValidator
 
-from bench import report, workload
-from bench.intake import BACKENDS, Database, fresh_databases, reachable_backends
+from bench import floor, headline, report, workload
+from bench.intake import (
+    BACKENDS,
+    MAX_SHARED,
+    Database,
+    fresh_databases,
+    reachable_backends,
+    run_intake,
+    service_on,
+)
+from bench.webhook_servers import SMS_PATH, STATS_PATH
+from channels.base import InboundMessage
 from storage.engine import make_engine
+from tests.fakes import FakeClock
 
 # Ours and the floor take turns, this many requests each, so that a change in the load of a
 # shared machine hits both alike.
@@ -54,7 +69,6 @@ CLIENTS = 8
 # Seconds the service may take to send the acknowledgements of one turn.
 DRAIN_LIMIT = 300.0
 PUBLIC = "https://aduan.bench.example.go.id"
-PATH = "/webhooks/twilio/sms"
 ACCOUNT_SID = "AC" + "be7c4" * 6 + "00"
 AUTH_TOKEN = "0123456789abcdef" * 2
 OUR_NUMBER = "+15005550006"
@@ -109,23 +123,37 @@ class Result:
     complaints: int
     expected_complaints: int
     drain_seconds: float
+    floor_complaints: int
+    rows: dict[str, int]
+    floor_rows: dict[str, int]
+    # Webhooks per transaction of the floor server over the timed turns.
+    floor_per_transaction: float
     load_average: tuple[float, float, float]
     round: int = ROUND
     warmup: int = WARMUP
 
     def as_json(self) -> dict[str, Any]:
-        return {**report.environment(), "benchmark": "webhook", **asdict(self)}
+        return {
+            **report.environment(),
+            "benchmark": "webhook",
+            **asdict(self),
+            "floor_version": floor.VERSION,
+        }
 
 
 # --- the requests ------------------------------------------------------------------------
 
 
-def webhooks(count: int) -> list[Webhook]:
-    """`count` inbound SMS webhooks as Twilio sends them, each from a new sender."""
+def messages(count: int) -> tuple[InboundMessage, ...]:
+    """`count` residents' SMS, each from a new sender with a new complaint."""
+    return workload.build(count, mix=workload.Mix(returning=0.0, follow_up=0.0)).messages
+
+
+def webhooks(sent: Sequence[InboundMessage]) -> list[Webhook]:
+    """The inbound SMS webhooks Twilio sends for these messages, signed."""
     validator = RequestValidator(AUTH_TOKEN)
-    mix = workload.Mix(returning=0.0, follow_up=0.0)
     built = []
-    for message in workload.build(count, mix=mix).messages:
+    for message in sent:
         params = {
             "ToCountry": "US",
             "ToState": "CA",
@@ -147,7 +175,7 @@ def webhooks(count: int) -> list[Webhook]:
             "From": message.sender or "",
             "ApiVersion": "2010-04-01",
         }
-        signature = validator.compute_signature(PUBLIC + PATH, params)
+        signature = validator.compute_signature(PUBLIC + SMS_PATH, params)
         built.append(Webhook(urlencode(params).encode(), signature))
     return built
 
@@ -308,79 +336,151 @@ async def count_complaints(engine: AsyncEngine) -> int:
         )
 
 
+async def plan_floor_rows(sent: Sequence[InboundMessage], workdir: Path) -> Path:
+    """The rows intake writes for each message, by MessageSid, saved for the floor server.
+
+    The service handles the messages in process on a scratch SQLite database, as
+    `bench.intake` runs it, and `bench.floor` reads back and groups what it wrote: the
+    intake floor's rows. (Ids are the scratch database's; the floor maps them to its own.)
+    """
+    clock = FakeClock(workload.START)
+    scratch = Database(f"sqlite+aiosqlite:///{workdir / 'floor-rows.db'}")
+    async with service_on(scratch, clock) as service:
+        reader = await floor.RowReader.after(service.engine)
+        await run_intake(service, clock, sent, MAX_SHARED)
+        groups = floor.plan(await reader.read_new())
+    by_sid = {writes.message["provider_message_id"]: writes for writes in groups}
+    if len(by_sid) != len(sent):
+        raise RuntimeError(f"planned the rows of {len(by_sid)} webhooks, not {len(sent)}")
+    path = workdir / "floor-rows.pickle"
+    path.write_bytes(pickle.dumps(by_sid))
+    return path
+
+
+async def floor_stats(client: httpx.AsyncClient, server: Server) -> tuple[int, int]:
+    """Webhooks the floor server committed so far, and the transactions they took."""
+    response = await client.get(server.url + STATS_PATH)
+    response.raise_for_status()
+    stats = response.json()
+    return int(stats["webhooks"]), int(stats["transactions"])
+
+
 def rounds(batch: Sequence[Webhook]) -> Iterator[Sequence[Webhook]]:
     for start in range(0, len(batch), ROUND):
         yield batch[start : start + ROUND]
 
 
 async def bench_backend(backend: str, n: int, clients: int) -> Result:
-    """Ours on a fresh `backend` database and the floor, taking turns under the same load."""
+    """Ours and the floor, each on a fresh `backend` database, taking turns under the same
+    load."""
     load_average = os.getloadavg()
-    requests = webhooks(WARMUP + n)
+    sent = messages(WARMUP + n)
+    requests = webhooks(sent)
     warm, timed = requests[:WARMUP], requests[WARMUP:]
-    ours, floor = Side(), Side()
+    ours, bare_side = Side(), Side()
     ratios: list[float] = []
     drained = 0.0
     ports = {name: free_port() for name in ("ours", "floor", "twilio")}
     with tempfile.TemporaryDirectory(prefix="aduan-webhook-") as directory:
         # The service runs here, away from any .env in the checkout.
         workdir = Path(directory)
+        rows = await plan_floor_rows(sent, workdir)
         async with (
-            fresh_databases(backend) as (database, _floor_needs_none),
+            fresh_databases(backend) as (database, floor_database),
             started(
                 "twilio", _helper("twilio", ports["twilio"]), ports["twilio"], workdir
             ) as twilio,
-            started("floor", _helper("floor", ports["floor"]), ports["floor"], workdir) as bare,
         ):
             environment = service_environment(database, ports["ours"], twilio.url)
             await upgrade(environment, workdir)
+            # The floor's database is migrated and seeded the same way.
+            await upgrade(service_environment(floor_database, ports["floor"], twilio.url), workdir)
             engine = make_engine(database.url, schema=database.schema)
+            floor_engine = make_engine(floor_database.url, schema=floor_database.schema)
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
             aduan_run = [str(BIN / "aduan"), "run"]
+            floor_run = _floor_command(ports["floor"], floor_database, rows)
             try:
                 async with (
+                    started("floor", floor_run, ports["floor"], workdir) as bare,
                     started(
                         "ours", aduan_run, ports["ours"], workdir, cwd=workdir, env=environment
                     ) as service,
                     httpx.AsyncClient(limits=limits, timeout=60) as client,
                 ):
-                    await send(client, service.url + PATH, warm, clients, Side())
-                    await send(client, bare.url + PATH, warm, clients, Side())
+                    await send(client, service.url + SMS_PATH, warm, clients, Side())
+                    await send(client, bare.url + SMS_PATH, warm, clients, Side())
                     await drain(engine)
+                    committed_before = await floor_stats(client, bare)
                     for batch in rounds(timed):
-                        ours_before, floor_before = ours.seconds, floor.seconds
+                        ours_before, floor_before = ours.seconds, bare_side.seconds
                         cpu = service.cpu_seconds()
-                        await send(client, service.url + PATH, batch, clients, ours)
+                        await send(client, service.url + SMS_PATH, batch, clients, ours)
                         drained += await drain(engine)
                         ours.cpu_seconds += service.cpu_seconds() - cpu
                         cpu = bare.cpu_seconds()
-                        await send(client, bare.url + PATH, batch, clients, floor)
-                        floor.cpu_seconds += bare.cpu_seconds() - cpu
-                        ratios.append((floor.seconds - floor_before) / (ours.seconds - ours_before))
+                        await send(client, bare.url + SMS_PATH, batch, clients, bare_side)
+                        bare_side.cpu_seconds += bare.cpu_seconds() - cpu
+                        # Ours ÷ floor as throughput: the floor's time ÷ ours, same webhooks.
+                        ratios.append(
+                            (bare_side.seconds - floor_before) / (ours.seconds - ours_before)
+                        )
+                    committed_after = await floor_stats(client, bare)
                     complaints = await count_complaints(engine)
+                    floor_complaints = await count_complaints(floor_engine)
+                    ours_rows = await floor.count_rows(engine)
+                    floor_rows = await floor.count_rows(floor_engine)
             finally:
                 await engine.dispose()
+                await floor_engine.dispose()
+    floor_webhooks = committed_after[0] - committed_before[0]
+    floor_transactions = committed_after[1] - committed_before[1]
     return Result(
         backend=backend,
         n=n,
         clients=clients,
         ours_req_per_s=round(ours.rate, 1),
-        floor_req_per_s=round(floor.rate, 1),
-        ratio=round(ours.rate / floor.rate, 4),
+        floor_req_per_s=round(bare_side.rate, 1),
+        ratio=round(ours.rate / bare_side.rate, 4),
         ratio_quartiles=_quartiles(ratios),
         ours_p50_ms=round(ours.percentile_ms(0.50), 2),
         ours_p99_ms=round(ours.percentile_ms(0.99), 2),
-        floor_p50_ms=round(floor.percentile_ms(0.50), 2),
-        floor_p99_ms=round(floor.percentile_ms(0.99), 2),
+        floor_p50_ms=round(bare_side.percentile_ms(0.50), 2),
+        floor_p99_ms=round(bare_side.percentile_ms(0.99), 2),
         ours_cpu_ms_per_req=round(ours.cpu_seconds / n * 1000, 2),
-        floor_cpu_ms_per_req=round(floor.cpu_seconds / n * 1000, 2),
+        floor_cpu_ms_per_req=round(bare_side.cpu_seconds / n * 1000, 2),
         ours_statuses={str(k): v for k, v in sorted(ours.statuses.items())},
-        floor_statuses={str(k): v for k, v in sorted(floor.statuses.items())},
+        floor_statuses={str(k): v for k, v in sorted(bare_side.statuses.items())},
         complaints=complaints,
+        floor_complaints=floor_complaints,
         expected_complaints=WARMUP + n,
+        rows=ours_rows,
+        floor_rows=floor_rows,
+        floor_per_transaction=round(floor_webhooks / floor_transactions, 2)
+        if floor_transactions
+        else 0.0,
         drain_seconds=round(drained, 1),
         load_average=load_average,
     )
+
+
+def _floor_command(port: int, database: Database, rows: Path) -> list[str]:
+    command = [
+        *_helper("floor", port),
+        "--database-url",
+        database.url,
+        "--rows",
+        str(rows),
+        "--per-transaction",
+        str(MAX_SHARED),
+        "--auth-token",
+        AUTH_TOKEN,
+        "--public-url",
+        PUBLIC,
+    ]
+    if database.schema:
+        command += ["--database-schema", database.schema]
+    return command
 
 
 def _helper(name: str, port: int) -> list[str]:
@@ -402,10 +502,15 @@ def problems(result: Result) -> list[str]:
     for side, statuses in (("ours", result.ours_statuses), ("floor", result.floor_statuses)):
         if set(statuses) != {"200"}:
             found.append(f"{result.backend}: {side} answered {statuses}, not 200 to every webhook")
-    if result.complaints != result.expected_complaints:
+    for side, complaints in (("ours", result.complaints), ("floor", result.floor_complaints)):
+        if complaints != result.expected_complaints:
+            found.append(
+                f"{result.backend}: {side} made {complaints} complaints for "
+                f"{result.expected_complaints} webhooks"
+            )
+    if result.floor_rows != result.rows:
         found.append(
-            f"{result.backend}: {result.complaints} complaints for "
-            f"{result.expected_complaints} webhooks"
+            f"{result.backend}: the floor wrote {result.floor_rows}, the service {result.rows}"
         )
     return found
 
@@ -418,7 +523,8 @@ HEADER = [
     "clients",
     "ours req/s",
     "floor req/s",
-    "ratio (rounds' IQR)",
+    "ratio ours ÷ floor (rounds' IQR)",
+    "floor msg/txn",
     "p50 ms ours / floor",
     "p99 ms ours / floor",
     "server CPU ms/req ours / floor",
@@ -426,6 +532,19 @@ HEADER = [
 
 
 def table_row(data: dict[str, Any]) -> list[str]:
+    """One saved result as table cells; the floor's figures of a result measured against an
+    earlier floor show as "earlier floor"."""
+    if not floor.same_floor(data):
+        return [
+            data["backend"],
+            f"{data['n']:,}",
+            str(data["clients"]),
+            f"{data['ours_req_per_s']:,.0f}",
+            *["earlier floor"] * 3,
+            f"{data['ours_p50_ms']:,.1f} / –",
+            f"{data['ours_p99_ms']:,.1f} / –",
+            f"{data['ours_cpu_ms_per_req']:.1f} / –",
+        ]
     low, high = data["ratio_quartiles"]
     return [
         data["backend"],
@@ -434,6 +553,7 @@ def table_row(data: dict[str, Any]) -> list[str]:
         f"{data['ours_req_per_s']:,.0f}",
         f"{data['floor_req_per_s']:,.0f}",
         f"{data['ratio']:.3f} ({low:.3f}–{high:.3f})",
+        f"{data['floor_per_transaction']:.1f}",
         f"{data['ours_p50_ms']:,.1f} / {data['floor_p50_ms']:,.1f}",
         f"{data['ours_p99_ms']:,.1f} / {data['floor_p99_ms']:,.1f}",
         f"{data['ours_cpu_ms_per_req']:.1f} / {data['floor_cpu_ms_per_req']:.1f}",
@@ -450,6 +570,7 @@ def print_table(results: Sequence[Result]) -> None:
 def save(results: Sequence[Result]) -> None:
     jsons = {f"webhook-{result.backend}": result.as_json() for result in results}
     report.publish(jsons, "Webhook", section_body, "webhook-")
+    headline.refresh()
 
 
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
@@ -461,10 +582,13 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
         f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
         for data in saved
     )
+    machine = (
+        f"Machine: {'; '.join(machines)}; load average at the start of each backend's run: {loads}."
+    )
     return f"""\
 `.venv/bin/python -m bench.webhook [--n N] [--clients C] [--backend sqlite|postgresql|all]`
 
-- **Ours**: N signed Twilio SMS webhooks (`POST {PATH}`, the form fields Twilio
+- **Ours**: N signed Twilio SMS webhooks (`POST {SMS_PATH}`, the form fields Twilio
   sends, the `X-Twilio-Signature` of twilio's `RequestValidator` for the public address)
   to the service as production runs it: `aduan db upgrade`, then `aduan run` in its own
   process (web app, outbox dispatcher, scheduler) on a fresh database. Each webhook is a
@@ -472,28 +596,38 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   MessageSids): a resident, a complaint, a message, 2 audit rows and 2 outbox rows,
   committed before the answer. The acknowledgements go by SMS to a stand-in for Twilio's
   REST API in a third process, while the webhooks arrive, as in production.
-- **Floor**: a bare FastAPI endpoint at the same path that parses the same form body and
-  answers the same empty TwiML (`bench/webhook_servers.py`), served by uvicorn with the
-  options and logging of `aduan run`, in its own process.
+- **Floor**: the work no SMS webhook can skip, and nothing else (`bench/webhook_servers.py
+  floor`, its own process, served by uvicorn with the options and logging of `aduan run`):
+  at the same path it parses the form, checks the `X-Twilio-Signature` with twilio's
+  `RequestValidator` for the public address as ours does, writes the intake floor's rows
+  for that message on a fresh database of the same backend (migrated by `aduan db
+  upgrade`) and answers the same empty TwiML once they are committed. The rows are
+  planned before the clock starts: the service takes the same messages in process on a
+  scratch database and `bench/floor.py` reads back what it wrote (see Intake), by
+  MessageSid. Webhooks that arrive while a transaction runs share the next one, at most
+  {MAX_SHARED} (our group commit's most), each transaction one statement per table: the
+  best any server can do that answers only what it has committed. "floor msg/txn" is how
+  many shared one, on average.
 - **Load**: the benchmark process only sends: C requests in flight at a time over one
   `httpx.AsyncClient` (keep-alive, loopback), every request built and signed before the
   clock starts. {WARMUP} untimed webhooks warm each server. Ours and the floor then take
   turns, {ROUND} webhooks each; after each of our turns the service's SMS backlog drains,
   untimed, so that the floor's turn does not pay for it.
-- **Columns**: requests per second over each side's turns; **ratio** = ours ÷ floor (1.0
-  would mean the service costs no more than parsing the webhook), in brackets the middle
-  half of the ratios of single turns (how much a shared machine's load moved them);
-  latency percentiles over every timed request; server CPU is the server process's CPU time
-  (all threads) per webhook, for ours including sending the acknowledgement. Where the
-  floor server's CPU per request is far below its wall time per request, the floor is
-  bounded by the load generator on the same machine, not by the endpoint: the ratio then
-  says how far the service is from what this client can send, and the CPU column what
-  the service's work costs next to parsing the webhook.
-- **Checks**: every webhook answered 200 by both, and one complaint per webhook.
+- **Columns**: requests per second over each side's turns; **ratio** = ours ÷ floor as
+  throughput (higher is better; 1.0 would mean the service costs no more than checking
+  the signature and committing the rows), in brackets the middle half of the ratios of
+  single turns (how much a shared machine's load moved them); latency percentiles over
+  every timed request; server CPU is the server process's CPU time (all threads) per
+  webhook, for ours including sending the acknowledgement (on PostgreSQL the database
+  server's CPU is in neither). Where a server's CPU per webhook is far below its wall time
+  per webhook, it waits: on the database's commits, or on the load generator sharing the
+  machine.
+- **Checks**: every webhook answered 200 by both, one complaint per webhook in each
+  database, and the same number of rows in every table intake writes.
 
 {report.markdown_table(header, rows)}
 
-Machine: {"; ".join(machines)}; load average at the start of each backend's run: {loads}.
+{report.paragraphs(floor.earlier_floor_note(saved), machine)}
 """
 
 
@@ -526,7 +660,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
         results.append(result)
         print(
             f"{backend}: ours {result.ours_req_per_s:,.0f} req/s, floor "
-            f"{result.floor_req_per_s:,.0f} req/s, ratio {result.ratio:.3f}",
+            f"{result.floor_req_per_s:,.0f} req/s ({result.floor_per_transaction:.1f} "
+            f"webhooks a transaction), ratio ours ÷ floor {result.ratio:.3f}",
             flush=True,
         )
     if not results:

@@ -28,6 +28,10 @@ class FakeClock:
         self._now += timedelta(**delta)
         return self._now
 
+    def move_to(self, moment: datetime) -> None:
+        """Set the time outright: to a message's arrival, as a benchmark replays a stream."""
+        self._now = moment
+
 
 class FakeChannel:
     """Records sends; `fail_next` queues errors to raise on the next sends."""
@@ -67,6 +71,13 @@ class FakeChannel:
 
 class FakeSmsChannel(FakeChannel):
     pass
+
+
+class FakeShortSmsChannel(FakeSmsChannel):
+    """SMS as the Twilio adapter declares it (channels/sms.py): residents get the short
+    replies, so intake writes the rows it writes in production (the benchmarks use it)."""
+
+    prefers_short_text: ClassVar[bool] = True
 
 
 class FakeEmailChannel(FakeChannel):
