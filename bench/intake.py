@@ -39,15 +39,12 @@ import sqlalchemy
 
 from bench import floor, headline, report, workload
 from bot.bootstrap import Service, bootstrap
-from bot.intake.service import _MAX_SHARED
+from bot.intake.service import MAX_SHARED
 from channels.base import InboundMessage
 from config.settings import Settings
 from tests.fakes import FakeClock, FakeShortSmsChannel
 
 BACKENDS = ("sqlite", "postgresql")
-# The most messages our group commit puts in one transaction: read, not copied, so that the
-# floor follows it wherever it goes.
-MAX_SHARED = _MAX_SHARED
 PG_URL = os.environ.get(
     "ADUAN_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

@@ -48,7 +48,6 @@ from twilio.request_validator import RequestValidator
 from bench import floor, headline, report, workload
 from bench.intake import (
     BACKENDS,
-    MAX_SHARED,
     Database,
     fresh_databases,
     reachable_backends,
@@ -56,6 +55,7 @@ from bench.intake import (
     service_on,
 )
 from bench.webhook_servers import SMS_PATH, STATS_PATH
+from bot.intake.service import MAX_SHARED
 from channels.base import InboundMessage
 from storage.engine import make_engine
 from tests.fakes import FakeClock

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 _ATTEMPTS = 5
 # Messages in one transaction at most: on SQLite, the one connection is busy this long
 # (about 1 ms a message) before the dispatcher and web requests get their turn.
-_MAX_SHARED = 32
+MAX_SHARED = 32
 _MIN_LETTERS = 5
 
 
@@ -147,7 +147,7 @@ class IntakeService:
             shared=self._take_shared,
             alone=self._handle_alone,
             prepare=self._prepare_shared,
-            max_items=_MAX_SHARED,
+            max_items=MAX_SHARED,
         )
 
     @property
