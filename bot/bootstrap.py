@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channel_registry import build_channels
+from bot.channel_registry import build_channels, web_channel
 from bot.domain.clock import Clock, SystemClock
 from bot.intake.service import IntakePolicy, IntakeService, RateLimit
 from bot.messaging.delivery_reports import DeliveryReports
@@ -313,7 +313,7 @@ def bootstrap(
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):
-        web = WebChannel(clock.now)
+        web = web_channel(clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

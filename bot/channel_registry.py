@@ -105,8 +105,12 @@ def _voice_script() -> VoiceScript:
     )
 
 
+def web_channel(clock: Clock) -> WebChannel:
+    return WebChannel(clock.now, text=render)
+
+
 REGISTRY: dict[ChannelName, ChannelFactory] = {
-    ChannelName.WEB: lambda settings, clock, lease: WebChannel(clock.now),
+    ChannelName.WEB: lambda settings, clock, lease: web_channel(clock),
     ChannelName.TELEGRAM: _telegram,
     ChannelName.SMS: _sms,
     ChannelName.VOICE: _voice,

@@ -488,6 +488,70 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "Diterapkan sebagai versi {version}.",
         "en": "Applied as version {version}.",
     },
+    # The public pages: the frame, the complaint form, its receipt, the tracking page.
+    "page_title": {"id": "Pengaduan Warga", "en": "Complaints"},
+    "page_heading": {"id": "Pengaduan Warga", "en": "City complaints"},
+    "form_intro": {
+        "id": "Sampaikan masalahnya dan lokasinya. Instansi yang bertanggung jawab wajib menjawab "
+        "paling lambat dua hari.",
+        "en": "Tell us what is wrong and where. The agency responsible must answer within two "
+        "days.",
+    },
+    "form_text": {"id": "Isi pengaduan", "en": "Your complaint"},
+    "form_text_missing": {
+        "id": "Mohon tuliskan masalahnya.",
+        "en": "Please describe the problem.",
+    },
+    "form_location": {"id": "Lokasi", "en": "Location"},
+    "form_location_hint": {"id": "(jalan, kelurahan)", "en": "(street, neighbourhood)"},
+    "form_name": {"id": "Nama", "en": "Name"},
+    "form_optional": {"id": "(boleh dikosongkan)", "en": "(optional)"},
+    "form_contact": {
+        "id": "Nomor HP atau email untuk jawaban",
+        "en": "Phone or email for the answer",
+    },
+    "form_contact_hint": {
+        "id": "(boleh dikosongkan; tidak ditampilkan ke publik)",
+        "en": "(optional; never shown publicly)",
+    },
+    "form_contact_invalid": {
+        "id": "Nomor HP atau alamat email tidak valid.",
+        "en": "This is not a valid phone number or email address.",
+    },
+    "form_send": {"id": "Kirim pengaduan", "en": "Send complaint"},
+    "filed_heading": {"id": "Pengaduan diterima", "en": "Complaint received"},
+    "filed_reference": {"id": "Nomor pengaduan Anda:", "en": "Your reference number:"},
+    "filed_follow": {
+        "id": "Pantau dan baca jawabannya",
+        "en": "Follow it and read the answer",
+    },
+    "filed_another": {"id": "Kirim pengaduan lain", "en": "File another complaint"},
+    "tracking_title": {"id": "Pengaduan", "en": "Complaint"},
+    "tracking_not_found_heading": {
+        "id": "Pengaduan tidak ditemukan",
+        "en": "Complaint not found",
+    },
+    "tracking_not_found": {
+        "id": "Tidak ada pengaduan dengan nomor {typed}. Periksa kembali nomornya, contoh: "
+        "K7QD-4XMP.",
+        "en": "No complaint has the number {typed}. Please check it, e.g. K7QD-4XMP.",
+    },
+    "tracking_status": {"id": "Status", "en": "Status"},
+    "tracking_agency": {"id": "Instansi", "en": "Agency"},
+    "tracking_received": {"id": "Diterima", "en": "Received"},
+    "tracking_due": {"id": "Batas jawaban", "en": "Answer due"},
+    "tracking_overdue": {"id": "(terlambat)", "en": "(overdue)"},
+    "tracking_first_answer": {"id": "Jawaban pertama", "en": "First answer"},
+    "tracking_history": {"id": "Riwayat", "en": "History"},
+    "tracking_conversation": {"id": "Percakapan", "en": "Conversation"},
+    "tracking_conversation_hidden": {
+        "id": "Percakapan antara pelapor dan instansi hanya dapat dibuka dengan tautan yang "
+        "dikirim kepada pelapor.",
+        "en": "The messages between the resident and the agency open only with the link sent "
+        "to the resident.",
+    },
+    "tracking_you": {"id": "Anda", "en": "You"},
+    "tracking_no_messages": {"id": "Belum ada pesan.", "en": "No messages yet."},
 }
 
 _STATUS_LABELS: dict[ComplaintStatus, tuple[str, str]] = {
