@@ -106,6 +106,7 @@ def _voice_script() -> VoiceScript:
 
 
 def web_channel(clock: Clock) -> WebChannel:
+    """The web channel, its pages worded by the templates (it needs no settings)."""
     return WebChannel(clock.now, text=render)
 
 
