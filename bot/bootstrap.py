@@ -18,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channel_registry import build_channels
+from bot.channel_registry import build_channels, web_channel
 from bot.domain.clock import Clock, SystemClock
 from bot.intake.reception import Reception
 from bot.intake.service import IntakePolicy, IntakeService
@@ -242,7 +242,7 @@ def bootstrap(
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):
-        web = WebChannel(clock.now)
+        web = web_channel(clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.domain.clock import Clock
-from bot.messaging.templates import render
-from channels.base import Channel, ChannelName, Lease
+from bot.domain.commands import LANGUAGES
+from bot.messaging.templates import OFFICER_LANGUAGE, render
+from channels.base import ActionKind, Button, Channel, ChannelName, Lease
 from channels.sms import TwilioSmsChannel
-from channels.telegram import TelegramChannel
+from channels.telegram import REFERENCE_SLOT, TelegramChannel, TelegramTexts
 from channels.voice import Line, TwilioVoiceChannel, VoiceScript
 from channels.web import WebChannel
 from config.settings import Settings
@@ -30,6 +31,26 @@ def _telegram(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel 
         webhook_url=settings.public_base_url.rstrip("/") + "/webhooks/telegram",
         webhook_secret=settings.telegram_webhook_secret,
         lease=lease("telegram-poll"),
+        texts=_telegram_texts(),
+    )
+
+
+def _telegram_texts() -> TelegramTexts:
+    # /start comes before the resident has chosen a language: it speaks both, and offers each
+    # as a button that says the language command for it.
+    choose = " / ".join(render("choose_language", language) for language in LANGUAGES)
+    welcome = [render("telegram_welcome", language) for language in LANGUAGES]
+    return TelegramTexts(
+        welcome="\n\n".join((*welcome, f"{choose}:")),
+        languages=tuple(
+            Button(render("language_name", language), says=f"BAHASA {language}")
+            for language in LANGUAGES
+        ),
+        prompts={
+            kind: render(key, OFFICER_LANGUAGE, reference=REFERENCE_SLOT)
+            for kind, key in ((ActionKind.ASK, "prompt_ask"), (ActionKind.REJECT, "prompt_reject"))
+        },
+        unknown_button=render("button_unknown", OFFICER_LANGUAGE),
     )
 
 
@@ -47,6 +68,7 @@ def _sms(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str
         now=clock.now,
         api_base=settings.twilio_api_base,
         max_segments=settings.sms_max_segments,
+        media_lost=lambda kinds: render("mms_media_lost", OFFICER_LANGUAGE, kinds=kinds),
     )
 
 
@@ -77,13 +99,19 @@ def _voice_script() -> VoiceScript:
         goodbye=spoken("voice_goodbye"),
         nothing_recorded=spoken("voice_nothing_recorded"),
         hidden_number=spoken("voice_hidden_number"),
-        recorded=lambda seconds: render("voice_message", "id", seconds=seconds),
-        transcribed=lambda text: render("voice_transcribed", "id", text=text),
+        recorded=lambda seconds: render("voice_message", OFFICER_LANGUAGE, seconds=seconds),
+        transcribed=lambda text: render("voice_transcribed", OFFICER_LANGUAGE, text=text),
+        recording_lost=lambda sid: render("voice_recording_lost", OFFICER_LANGUAGE, recording=sid),
     )
 
 
+def web_channel(clock: Clock) -> WebChannel:
+    """The web channel, its pages worded by the templates (it needs no settings)."""
+    return WebChannel(clock.now, text=render)
+
+
 REGISTRY: dict[ChannelName, ChannelFactory] = {
-    ChannelName.WEB: lambda settings, clock, lease: WebChannel(clock.now),
+    ChannelName.WEB: lambda settings, clock, lease: web_channel(clock),
     ChannelName.TELEGRAM: _telegram,
     ChannelName.SMS: _sms,
     ChannelName.VOICE: _voice,

@@ -82,6 +82,7 @@ class TwilioSmsChannel:
         now: Callable[[], datetime],
         api_base: str | None = None,
         max_segments: int = 3,
+        media_lost: Callable[[str], str],
     ) -> None:
         self._sid = account_sid
         self._token = auth_token
@@ -91,6 +92,8 @@ class TwilioSmsChannel:
         self._now = now
         self._api_base = api_base
         self._max_segments = max_segments
+        # The note for the text naming the MMS files (their types) Twilio did not hand over.
+        self._media_lost = media_lost
         self._handlers: ServiceHandlers | None = None
         self._http: AsyncTwilioHttpClient | None = None
         self._client: Client | None = None
@@ -217,5 +220,5 @@ class TwilioSmsChannel:
                 found.append(
                     Attachment(f"mms-{index}", kind or "application/octet-stream", content)
                 )
-        note = f"[lampiran MMS tidak dapat diambil: {', '.join(lost)}]" if lost else ""
+        note = self._media_lost(", ".join(lost)) if lost else ""
         return tuple(found), note

@@ -14,7 +14,8 @@ import hmac
 import logging
 import re
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, ClassVar
@@ -82,18 +83,23 @@ _COMMANDS = {
     "rules": ActionKind.RULES,
     "stats": ActionKind.STATS,
 }
-# Buttons that need words from the officer: pressing one posts a prompt to reply to. The
-# prompt says what it is for, so the reply carries all we need (no state kept here).
-_PROMPTS = {
-    ActionKind.ASK: "Pertanyaan untuk pelapor {ref}: balas pesan ini dengan pertanyaannya.",
-    ActionKind.REJECT: "Alasan menolak {ref}: balas pesan ini dengan alasan untuk pelapor.",
-}
-_PROMPT_PATTERNS = {
-    kind: re.compile(
-        "^" + re.escape(text).replace(re.escape("{ref}"), r"(?P<ref>[0-9A-Z]{4}-[0-9A-Z]{4})")
-    )
-    for kind, text in _PROMPTS.items()
-}
+# Where a complaint's reference goes in a prompt of `TelegramTexts`.
+REFERENCE_SLOT = "{reference}"
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramTexts:
+    """What the bot says on its own; the service owns the words."""
+
+    # The answer to /start, and the language choices under it.
+    welcome: str
+    languages: tuple[Button, ...]
+    # Buttons that need words from the officer: pressing one posts its prompt, with the
+    # complaint's reference at REFERENCE_SLOT, to reply to. The prompt says what it is for,
+    # so the reply carries all we need (no state kept here).
+    prompts: Mapping[ActionKind, str]
+    # The answer to a press on a button we cannot read (from an older version).
+    unknown_button: str
 
 
 def thread_key(chat_id: int | str, message_id: int) -> str:
@@ -119,6 +125,7 @@ class TelegramChannel:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         lease: Lease | None = None,
+        texts: TelegramTexts,
     ) -> None:
         builder = ApplicationBuilder().token(token).updater(None)
         if api_base:
@@ -130,6 +137,16 @@ class TelegramChannel:
         self._webhook_secret = webhook_secret
         # Telegram allows one getUpdates at a time: only the lease holder polls.
         self._lease = lease
+        self._texts = texts
+        self._prompt_patterns = {
+            kind: re.compile(
+                "^"
+                + re.escape(prompt).replace(
+                    re.escape(REFERENCE_SLOT), r"(?P<ref>[0-9A-Z]{4}-[0-9A-Z]{4})"
+                )
+            )
+            for kind, prompt in texts.prompts.items()
+        }
         self.router = self._webhook_routes()
         self._handlers: ServiceHandlers | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -238,17 +255,7 @@ class TelegramChannel:
     async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
-        languages = (
-            Button("Bahasa Indonesia", says="BAHASA id"),
-            Button("English", says="BAHASA en"),
-        )
-        await message.reply_text(
-            "Selamat datang di layanan pengaduan kota. Tuliskan masalahnya dan lokasinya; "
-            "foto boleh dilampirkan. Cek status: /status NOMOR.\n\n"
-            "Welcome to the city's complaint service. Describe the problem and where it is; you "
-            "may attach a photo. Status: /status NUMBER.\n\nPilih bahasa / Choose a language:",
-            reply_markup=_keyboard(languages),
-        )
+        await message.reply_text(self._texts.welcome, reply_markup=_keyboard(self._texts.languages))
 
     async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -315,7 +322,7 @@ class TelegramChannel:
             or message.reply_to_message.from_user.id != bot.id
         ):
             return  # officers talking among themselves
-        for kind, pattern in _PROMPT_PATTERNS.items():
+        for kind, pattern in self._prompt_patterns.items():
             if match := pattern.match(message.reply_to_message.text or ""):
                 await self._act(
                     update, message, kind, reference=match["ref"], text=message.text or ""
@@ -357,7 +364,7 @@ class TelegramChannel:
         assert query is not None and self._handlers is not None
         pressed = _decode(query.data or "")
         if pressed is None:
-            await query.answer("Tombol ini tidak dikenal.")
+            await query.answer(self._texts.unknown_button)
             return
         if pressed.says is not None:
             # A resident's choice (a rating, a language): as if they had typed it.
@@ -375,11 +382,12 @@ class TelegramChannel:
             await query.answer()
             return
         assert pressed.action is not None
-        if pressed.action in _PROMPTS:
+        if pressed.action in self._texts.prompts:
             await query.answer()
             chat = update.effective_chat
             assert chat is not None
-            prompt = _PROMPTS[pressed.action].format(ref=pressed.reference)
+            prompt = self._texts.prompts[pressed.action]
+            prompt = prompt.replace(REFERENCE_SLOT, pressed.reference or "")
             await context.bot.send_message(
                 chat_id=chat.id, text=prompt, reply_markup=ForceReply(selective=True)
             )

@@ -65,6 +65,8 @@ class VoiceScript:
     # The text of a voice message: from its length in seconds, or from Twilio's transcript.
     recorded: Callable[[int], str]
     transcribed: Callable[[str], str]
+    # What the text says of a recording (by its sid) Twilio did not hand over.
+    recording_lost: Callable[[str], str]
 
 
 class TwilioVoiceChannel:
@@ -235,7 +237,7 @@ class TwilioVoiceChannel:
             audio = await self._twilio.fetch(f"{url}.mp3", max_bytes=MAX_MEDIA_BYTES)
         except MediaFetchError as exc:
             log.error("recording not fetched; complaint made without it", extra={"error": str(exc)})
-            return f"{text} [rekaman {sid} tidak dapat diambil dari Twilio]", None
+            return f"{text} {self._script.recording_lost(sid)}", None
         if audio is None:
             log.error(
                 "recording too large to keep; the complaint has no audio", extra={"recording": sid}

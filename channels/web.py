@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Protocol
 
 from fastapi import APIRouter, Form, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
@@ -33,8 +33,12 @@ from channels.base import (
 from channels.contact import ContactError, parse_contact
 
 MAX_TEXT = 10_000
-# The public pages' templates; base.html gives every public page the same frame.
+# The public pages' templates; base.html gives every public page the same frame. Their
+# words come from the service: each page gets `t(key[, language])`, the sentence `key` in
+# the page's language (or in `language`, as the switch names the other language).
 TEMPLATES = Path(__file__).parent / "templates"
+# A sentence of the public pages: (key, language) → text.
+PageText = Callable[[str, str], str]
 
 
 def _checked_contact(value: str | None) -> str | None:
@@ -124,8 +128,9 @@ class WebChannel:
     merges_bursts: ClassVar[bool] = False
     prefers_short_text: ClassVar[bool] = False
 
-    def __init__(self, now: Callable[[], datetime]) -> None:
+    def __init__(self, now: Callable[[], datetime], *, text: PageText) -> None:
         self._now = now
+        self._text = text
         self._deliver: InboundHandler | None = None
         self._templates = Jinja2Templates(directory=TEMPLATES)
         self.router = self._routes()
@@ -279,7 +284,10 @@ class WebChannel:
                     request, language, fields, error="text", status=422, notice=receipt.reply_text
                 )
             return self._templates.TemplateResponse(
-                request, "filed.html", {"lang": language, "receipt": receipt}, status_code=201
+                request,
+                "filed.html",
+                {"lang": language, "t": page_words(self._text, language), "receipt": receipt},
+                status_code=201,
             )
 
         return router
@@ -296,6 +304,7 @@ class WebChannel:
     ) -> HTMLResponse:
         context = {
             "lang": language,
+            "t": page_words(self._text, language),
             "fields": fields or {},
             "error": error,
             "notice": notice,
@@ -330,6 +339,19 @@ def _answer(receipt: IntakeReceipt, response: Response) -> ReceiptOut:
         message=receipt.reply_text,
         tracking_url=receipt.tracking_url,
     )
+
+
+class PageWords(Protocol):
+    """A page's `t`: the sentence `key` in the page's language, or in `language`."""
+
+    def __call__(self, key: str, language: str | None = None, /) -> str: ...
+
+
+def page_words(text: PageText, language: str) -> PageWords:
+    def t(key: str, in_language: str | None = None, /) -> str:
+        return text(key, in_language or language)
+
+    return t
 
 
 def _language(value: str) -> str:

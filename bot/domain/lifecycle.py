@@ -33,11 +33,16 @@ class Event(StrEnum):
 
 
 class IllegalTransition(Exception):
-    """An action that the complaint's current status does not allow."""
+    """An action that the complaint's current status does not allow.
+
+    The message is English, for logs; what an officer reads is rendered from `status`,
+    `event` and `allowed` by the layer that shows it (`bot.messaging.templates`).
+    """
 
     def __init__(self, status: S, event: Event) -> None:
-        allowed = sorted(s.value for s, e in TRANSITIONS if e is event)
-        where = ", ".join(allowed) if allowed else "no status"
+        # The statuses `event` may move a complaint from, in the order statuses are declared.
+        self.allowed = tuple(s for s in S if (s, event) in TRANSITIONS)
+        where = ", ".join(sorted(s.value for s in self.allowed)) or "no status"
         super().__init__(
             f"cannot {event.value.replace('_', ' ')} a complaint that is {status.value}: "
             f"'{event.value}' is allowed only from {where}"

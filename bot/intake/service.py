@@ -33,7 +33,7 @@ from bot.intake.group_commit import GroupCommit, GroupCommitStats, NeedsOwnTrans
 from bot.intake.turn import Turn, message_key
 from bot.messaging.notices import notify_agency
 from bot.messaging.subscriptions import OPT_OUT_CONFIRMATION, opt_in, opt_out
-from bot.messaging.templates import format_when, render, status_label
+from bot.messaging.templates import OFFICER_LANGUAGE, format_when, render, status_label
 from bot.records.queries import find_by_reference
 from bot.sla.clock import SlaClock
 from channels.base import (
@@ -472,7 +472,9 @@ class IntakeService:
         turn.notify_agency(
             agency,
             complaint,
-            render("agency_follow_up", "id", reference=complaint.reference, text=turn.text)
+            render(
+                "agency_follow_up", OFFICER_LANGUAGE, reference=complaint.reference, text=turn.text
+            )
             + turn.unreachable(),
             attachments=attachments,
         )
@@ -490,11 +492,17 @@ class IntakeService:
         self._sla.start(complaint, agency, turn.inbound.received_at)
         complaint.last_message_at = turn.inbound.received_at
         await turn.record(complaint, "follow_up")
-        due = format_when(complaint.due_at, "id", self._policy.zone)
+        due = format_when(complaint.due_at, OFFICER_LANGUAGE, self._policy.zone)
         turn.notify_agency(
             agency,
             complaint,
-            render("agency_reopened", "id", reference=complaint.reference, text=turn.text, due=due)
+            render(
+                "agency_reopened",
+                OFFICER_LANGUAGE,
+                reference=complaint.reference,
+                text=turn.text,
+                due=due,
+            )
             + turn.unreachable(),
         )
         reply = render(
@@ -585,14 +593,14 @@ class IntakeService:
     def _new_complaint_notice(self, turn: Turn, complaint: AnyComplaint, decision: Decision) -> str:
         return render(
             "agency_new",
-            "id",
+            OFFICER_LANGUAGE,
             reference=complaint.reference,
             channel=complaint.channel,
             contact=mask_contact(turn.resident.address),
             text=complaint.text,
             location=complaint.location_text or _coordinates(complaint) or "-",
             why=decision.explanation_id,
-            due=format_when(complaint.due_at, "id", self._policy.zone),
+            due=format_when(complaint.due_at, OFFICER_LANGUAGE, self._policy.zone),
         )
 
     # --- transcripts of voice messages -----------------------------------------------
@@ -626,7 +634,12 @@ class IntakeService:
             turn.notify_agency(
                 agency,
                 complaint,
-                render("agency_transcript", "id", reference=complaint.reference, text=turn.text),
+                render(
+                    "agency_transcript",
+                    OFFICER_LANGUAGE,
+                    reference=complaint.reference,
+                    text=turn.text,
+                ),
             )
         return self._receipt(Outcome.FOLLOW_UP, "", complaint, target or agency)
 
@@ -673,7 +686,7 @@ class IntakeService:
             complaint,
             render(
                 "agency_rerouted",
-                "id",
+                OFFICER_LANGUAGE,
                 reference=complaint.reference,
                 agency=target.name,
                 text=turn.text,

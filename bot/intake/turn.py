@@ -13,7 +13,7 @@ from datetime import datetime
 
 from bot.domain.lifecycle import Event
 from bot.messaging.notices import notify_agency
-from bot.messaging.templates import render
+from bot.messaging.templates import OFFICER_LANGUAGE, render
 from bot.records.history import audit, transition
 from channels.base import ChannelName, InboundMessage
 from routing import Decision
@@ -85,7 +85,7 @@ class Turn:
 
     def unreachable(self) -> str:
         """A line telling officers their answers will not reach this resident, or nothing."""
-        return render("agency_opted_out", "id") if self.resident.opted_out else ""
+        return render("agency_opted_out", OFFICER_LANGUAGE) if self.resident.opted_out else ""
 
     async def record(self, complaint: NamedComplaint | None, kind: str) -> list[int]:
         """Store the inbound message and its attachments; returns the attachments' ids."""
@@ -133,7 +133,11 @@ class Turn:
                 recipient=self.resident.address,
                 complaint_id=complaint.id if complaint else None,
                 text=text,
-                subject=f"Pengaduan {complaint.reference}" if complaint else None,
+                subject=(
+                    render("resident_subject", self.language, reference=complaint.reference)
+                    if complaint
+                    else None
+                ),
                 in_reply_to=self.inbound.thread_keys[0] if self.inbound.thread_keys else None,
                 next_attempt_at=self.now,
                 created_at=self.now,

@@ -5,17 +5,24 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 
+from bot.messaging.templates import OFFICER_LANGUAGE, render
 from channels.base import ActionKind, Button
+
+# The buttons under a complaint in an agency's group, in the order they show.
+_COMPLAINT_ACTIONS = (
+    (ActionKind.TAKE, "button_take"),
+    (ActionKind.ASK, "button_ask"),
+    (ActionKind.TRANSFER, "button_transfer"),
+    (ActionKind.CLOSE, "button_close"),
+    (ActionKind.REJECT, "button_reject"),
+)
 
 
 def complaint_buttons(reference: str) -> tuple[Button, ...]:
     """What an agency's group can do with a new (or newly transferred) complaint."""
-    return (
-        Button("Ambil", ActionKind.TAKE, reference),
-        Button("Minta info", ActionKind.ASK, reference),
-        Button("Alihkan", ActionKind.TRANSFER, reference),
-        Button("Selesai", ActionKind.CLOSE, reference),
-        Button("Tolak", ActionKind.REJECT, reference),
+    return tuple(
+        Button(render(label, OFFICER_LANGUAGE), action, reference)
+        for action, label in _COMPLAINT_ACTIONS
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.messaging.buttons import complaint_buttons_json
+from bot.messaging.templates import OFFICER_LANGUAGE, render
 from bot.records.history import audit
 from channels.base import Address, ChannelName
 from storage.models import Agency, NamedComplaint, NewOutboxMessage, Officer
@@ -49,7 +50,12 @@ def notify_agency(
             channel=contact.channel,
             recipient=contact.address,
             complaint_id=complaint.id,
-            subject=f"[{complaint.reference}] Pengaduan untuk {agency.code}",
+            subject=render(
+                "agency_subject",
+                OFFICER_LANGUAGE,
+                reference=complaint.reference,
+                agency_code=agency.code,
+            ),
             text=text,
             buttons=complaint_buttons_json(complaint.reference) if actions else None,
             attachment_ids=json.dumps(list(attachments)) if attachments else None,

@@ -1,8 +1,13 @@
-"""What residents and agencies read: every text in Indonesian and English.
+"""What residents, agencies and officers read: every text in Indonesian and English.
 
 A key ending in `_short` is the variant for residents who pay per SMS segment: it must fit
 one GSM-7 segment (160 characters) with any default agency and date, so it names the
 agency by its code and the due date without the year.
+
+Residents read their own language. Agencies, officers and admins read Indonesian
+(`OFFICER_LANGUAGE`); the English beside it is for the day an agency reads English.
+Channel adapters import nothing of ours, so the composition root hands them their texts
+rendered (`bot.channel_registry`).
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.domain.lifecycle import ComplaintStatus
+from bot.domain.lifecycle import ComplaintStatus, Event
+
+# What agencies, officers and admins read.
+OFFICER_LANGUAGE = "id"
 
 _TEXTS: dict[str, dict[str, str]] = {
     "ack_new": {
@@ -241,6 +249,309 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "Pengaduan {reference} dibuka kembali oleh pelapor:\n{text}\n\nBatas jawaban: {due}",
         "en": "The resident reopened {reference}:\n{text}\n\nAnswer due: {due}",
     },
+    "voice_recording_lost": {
+        "id": "[rekaman {recording} tidak dapat diambil dari Twilio]",
+        "en": "[recording {recording} could not be fetched from Twilio]",
+    },
+    # An MMS whose files Twilio did not hand over: a note in the complaint's text.
+    "mms_media_lost": {
+        "id": "[lampiran MMS tidak dapat diambil: {kinds}]",
+        "en": "[MMS attachments could not be fetched: {kinds}]",
+    },
+    # Subjects, for channels that show one (email).
+    "resident_subject": {
+        "id": "Pengaduan {reference}",
+        "en": "Complaint {reference}",
+    },
+    "agency_subject": {
+        "id": "[{reference}] Pengaduan untuk {agency_code}",
+        "en": "[{reference}] Complaint for {agency_code}",
+    },
+    "chase_subject": {
+        "id": "[{reference}] Pengingat batas jawaban",
+        "en": "[{reference}] Answer time reminder",
+    },
+    "digest_subject": {
+        "id": "Ringkasan pengaduan {agency_code} {date}",
+        "en": "Complaints at {agency_code} {date}",
+    },
+    # Telegram, for residents: the answer to /start (both languages in one message) and the
+    # language buttons under it, each language named in itself.
+    "telegram_welcome": {
+        "id": "Selamat datang di layanan pengaduan kota. Tuliskan masalahnya dan lokasinya; "
+        "foto boleh dilampirkan. Cek status: /status NOMOR.",
+        "en": "Welcome to the city's complaint service. Describe the problem and where it is; "
+        "you may attach a photo. Status: /status NUMBER.",
+    },
+    "choose_language": {"id": "Pilih bahasa", "en": "Choose a language"},
+    "language_name": {"id": "Bahasa Indonesia", "en": "English"},
+    "button_unknown": {
+        "id": "Tombol ini tidak dikenal.",
+        "en": "This button is not known.",
+    },
+    # The buttons under a complaint in an agency's group.
+    "button_take": {"id": "Ambil", "en": "Take"},
+    "button_ask": {"id": "Minta info", "en": "Ask for info"},
+    "button_transfer": {"id": "Alihkan", "en": "Transfer"},
+    "button_close": {"id": "Selesai", "en": "Close"},
+    "button_reject": {"id": "Tolak", "en": "Reject"},
+    # What a button that needs words posts for the officer to reply to. The Telegram adapter
+    # recognises a reply by this text, so a change leaves the prompts already posted unknown.
+    "prompt_ask": {
+        "id": "Pertanyaan untuk pelapor {reference}: balas pesan ini dengan pertanyaannya.",
+        "en": "Question for the resident of {reference}: reply to this message with the question.",
+    },
+    "prompt_reject": {
+        "id": "Alasan menolak {reference}: balas pesan ini dengan alasan untuk pelapor.",
+        "en": "Reason for rejecting {reference}: reply to this message with the reason for the "
+        "resident.",
+    },
+    # The officer desk: linking a chat account or group.
+    "link_code_invalid": {
+        "id": "Kode tidak berlaku (salah, sudah dipakai, atau kedaluwarsa).",
+        "en": "This code is not valid (wrong, already used, or expired).",
+    },
+    "link_code_for_group": {
+        "id": "Kode ini untuk grup instansi: kirimkan di grupnya.",
+        "en": "This code is for an agency's group: send it in that group.",
+    },
+    "link_group_done": {
+        "id": "Grup ini sekarang grup {agency}. Pengaduan baru akan tampil di sini.",
+        "en": "This group is now the group of {agency}. New complaints will show here.",
+    },
+    "link_account_taken": {
+        "id": "Akun ini sudah terhubung sebagai {name}.",
+        "en": "This account is already linked as {name}.",
+    },
+    "link_officer_done": {
+        "id": "Terhubung sebagai {name} ({role}) di {agency}.",
+        "en": "Linked as {name} ({role}) at {agency}.",
+    },
+    "not_linked": {
+        "id": "Akun Anda belum terhubung dengan instansi mana pun. Minta kode ke admin, lalu "
+        "kirim /link KODE.",
+        "en": "Your account is not linked to any agency. Ask an admin for a code, then send "
+        "/link CODE.",
+    },
+    "admins_only": {
+        "id": "Hanya admin yang dapat melakukan ini.",
+        "en": "Only an admin can do this.",
+    },
+    # The officer desk: refusals.
+    "action_unknown": {
+        "id": "tindakan {kind} tidak dikenal",
+        "en": "unknown action {kind}",
+    },
+    "no_such_agency": {
+        "id": "Tidak ada instansi dengan kode {code!r}.",
+        "en": "There is no agency with the code {code!r}.",
+    },
+    "no_such_active_agency": {
+        "id": "Tidak ada instansi aktif dengan kode {code!r}.",
+        "en": "There is no active agency with the code {code!r}.",
+    },
+    "no_such_complaint": {
+        "id": "Tidak ada pengaduan dengan nomor {typed!r}.",
+        "en": "There is no complaint with the number {typed!r}.",
+    },
+    "not_a_reference": {
+        "id": "{typed!r} bukan nomor pengaduan (contoh: K7QD-4XMP)",
+        "en": "{typed!r} is not a complaint number (for example: K7QD-4XMP)",
+    },
+    "which_complaint": {
+        "id": "sebutkan nomor pengaduan, atau balas pesan pengaduannya",
+        "en": "name the complaint number, or reply to the complaint's message",
+    },
+    "other_agency": {
+        "id": "{reference} milik {agency}; petugas hanya dapat menangani pengaduan instansinya "
+        "sendiri.",
+        "en": "{reference} belongs to {agency}; officers can act only on their own agency's "
+        "complaints.",
+    },
+    # What `other_agency` says when the complaint's agency is gone.
+    "another_agency": {"id": "instansi lain", "en": "another agency"},
+    "already_with_agency": {
+        "id": "{reference} sudah ditangani {agency_code}.",
+        "en": "{reference} is already with {agency_code}.",
+    },
+    "reason_needed": {
+        "id": "Tuliskan alasan penolakan: alasan itu dikirim ke pelapor.",
+        "en": "Write the reason for rejecting: it is sent to the resident.",
+    },
+    "empty_question": {
+        "id": "Teks kosong: tulis pertanyaan untuk warga.",
+        "en": "Empty text: write the question for the resident.",
+    },
+    "empty_answer": {
+        "id": "Teks kosong: tulis jawaban untuk warga.",
+        "en": "Empty text: write the answer for the resident.",
+    },
+    "empty_note": {
+        "id": "Teks kosong: tulis catatannya.",
+        "en": "Empty text: write the note.",
+    },
+    # An action the complaint's status does not allow; {action} and {status} are the labels
+    # below, {allowed} the statuses it is allowed from.
+    "transition_refused": {
+        "id": 'Tidak dapat {action}: status pengaduan ini "{status}". Tindakan ini hanya untuk '
+        "status: {allowed}.",
+        "en": 'Cannot {action}: this complaint is "{status}". This is possible only when it is: '
+        "{allowed}.",
+    },
+    # The officer desk: what was done.
+    "took": {
+        "id": "{reference} Anda ambil. Balas pesan pengaduan untuk menjawab warga.",
+        "en": "You took {reference}. Reply to the complaint's message to answer the resident.",
+    },
+    "asked": {
+        "id": "Pertanyaan dikirim ke pelapor {reference}; waktu jawab dihentikan sementara.",
+        "en": "Question sent to the resident of {reference}; the answer time is paused.",
+    },
+    "answered": {
+        "id": "Jawaban dikirim ke pelapor {reference}.",
+        "en": "Answer sent to the resident of {reference}.",
+    },
+    "transferred": {
+        "id": "{reference} dialihkan ke {agency_code}.",
+        "en": "{reference} transferred to {agency_code}.",
+    },
+    "closed": {"id": "{reference} ditutup.", "en": "{reference} closed."},
+    "rejected": {
+        "id": "{reference} ditolak; alasannya dikirim ke pelapor.",
+        "en": "{reference} rejected; the reason was sent to the resident.",
+    },
+    "noted": {
+        "id": "Catatan internal disimpan pada {reference}.",
+        "en": "Internal note saved on {reference}.",
+    },
+    "transfer_where": {
+        "id": "Alihkan {reference} ke instansi mana?",
+        "en": "Transfer {reference} to which agency?",
+    },
+    # The officer desk: /list, /mine, /overdue.
+    "list_open": {"id": "Pengaduan terbuka", "en": "Open complaints"},
+    "list_mine": {"id": "Pengaduan yang Anda tangani", "en": "Complaints you took"},
+    "list_overdue": {"id": "Pengaduan terlambat", "en": "Overdue complaints"},
+    "list_empty": {"id": "{title}: tidak ada.", "en": "{title}: none."},
+    "list_line": {
+        "id": "{reference} · batas {due}{late}{waiting} · {snippet}",
+        "en": "{reference} · due {due}{late}{waiting} · {snippet}",
+    },
+    "list_late": {"id": " TERLAMBAT", "en": " OVERDUE"},
+    "list_waiting": {"id": " (menunggu warga)", "en": " (waiting for the resident)"},
+    "list_more": {"id": "… dan {count} lagi", "en": "… and {count} more"},
+    # Admins' rule work from chat.
+    "rules_in_force": {
+        "id": "Aturan aktif: versi {version} ({count} aturan), oleh {author}: {comment}.\n"
+        "Kirim berkas YAML aturan untuk mengusulkan perubahan.",
+        "en": "Rules in force: version {version} ({count} rules), by {author}: {comment}.\n"
+        "Send a YAML rule file to propose a change.",
+    },
+    "rules_stats": {
+        "id": "30 hari terakhir (diterima · tepat waktu · terbuka · terlambat):",
+        "en": "Last 30 days (received · in time · open · overdue):",
+    },
+    "rules_invalid": {
+        "id": "Berkas aturan tidak valid:\n{error}",
+        "en": "The rule file is not valid:\n{error}",
+    },
+    "rules_valid": {
+        "id": "Berkas valid: {rules} aturan, {warnings} peringatan.",
+        "en": "Valid file: {rules} rules, {warnings} warnings.",
+    },
+    "rules_changes": {"id": "Perubahan:", "en": "Changes:"},
+    "rules_impact": {
+        "id": "Dampak 30 hari: {moved} dari {replayed} pengaduan pindah instansi.",
+        "en": "Impact over 30 days: {moved} of {replayed} complaints move to another agency.",
+    },
+    "button_apply": {"id": "Terapkan", "en": "Apply"},
+    "button_cancel": {"id": "Batal", "en": "Cancel"},
+    "proposal_unknown": {
+        "id": "Usulan aturan tidak ditemukan.",
+        "en": "Rule proposal not found.",
+    },
+    "proposal_decided": {
+        "id": "Usulan ini sudah diputuskan: {decision}.",
+        "en": "This proposal is already decided: {decision}.",
+    },
+    "proposal_cancelled": {
+        "id": "Usulan aturan dibatalkan.",
+        "en": "Rule proposal cancelled.",
+    },
+    # The comment a rule version applied from chat is stored with.
+    "rules_from_chat": {"id": "dari Telegram", "en": "from Telegram"},
+    "rules_not_applied": {
+        "id": "Tidak diterapkan: {error}",
+        "en": "Not applied: {error}",
+    },
+    "rules_applied": {
+        "id": "Diterapkan sebagai versi {version}.",
+        "en": "Applied as version {version}.",
+    },
+    # The public pages: the frame, the complaint form, its receipt, the tracking page.
+    "page_title": {"id": "Pengaduan Warga", "en": "Complaints"},
+    "page_heading": {"id": "Pengaduan Warga", "en": "City complaints"},
+    "form_intro": {
+        "id": "Sampaikan masalahnya dan lokasinya. Instansi yang bertanggung jawab wajib menjawab "
+        "paling lambat dua hari.",
+        "en": "Tell us what is wrong and where. The agency responsible must answer within two "
+        "days.",
+    },
+    "form_text": {"id": "Isi pengaduan", "en": "Your complaint"},
+    "form_text_missing": {
+        "id": "Mohon tuliskan masalahnya.",
+        "en": "Please describe the problem.",
+    },
+    "form_location": {"id": "Lokasi", "en": "Location"},
+    "form_location_hint": {"id": "(jalan, kelurahan)", "en": "(street, neighbourhood)"},
+    "form_name": {"id": "Nama", "en": "Name"},
+    "form_optional": {"id": "(boleh dikosongkan)", "en": "(optional)"},
+    "form_contact": {
+        "id": "Nomor HP atau email untuk jawaban",
+        "en": "Phone or email for the answer",
+    },
+    "form_contact_hint": {
+        "id": "(boleh dikosongkan; tidak ditampilkan ke publik)",
+        "en": "(optional; never shown publicly)",
+    },
+    "form_contact_invalid": {
+        "id": "Nomor HP atau alamat email tidak valid.",
+        "en": "This is not a valid phone number or email address.",
+    },
+    "form_send": {"id": "Kirim pengaduan", "en": "Send complaint"},
+    "filed_heading": {"id": "Pengaduan diterima", "en": "Complaint received"},
+    "filed_reference": {"id": "Nomor pengaduan Anda:", "en": "Your reference number:"},
+    "filed_follow": {
+        "id": "Pantau dan baca jawabannya",
+        "en": "Follow it and read the answer",
+    },
+    "filed_another": {"id": "Kirim pengaduan lain", "en": "File another complaint"},
+    "tracking_title": {"id": "Pengaduan", "en": "Complaint"},
+    "tracking_not_found_heading": {
+        "id": "Pengaduan tidak ditemukan",
+        "en": "Complaint not found",
+    },
+    "tracking_not_found": {
+        "id": "Tidak ada pengaduan dengan nomor {typed}. Periksa kembali nomornya, contoh: "
+        "K7QD-4XMP.",
+        "en": "No complaint has the number {typed}. Please check it, e.g. K7QD-4XMP.",
+    },
+    "tracking_status": {"id": "Status", "en": "Status"},
+    "tracking_agency": {"id": "Instansi", "en": "Agency"},
+    "tracking_received": {"id": "Diterima", "en": "Received"},
+    "tracking_due": {"id": "Batas jawaban", "en": "Answer due"},
+    "tracking_overdue": {"id": "(terlambat)", "en": "(overdue)"},
+    "tracking_first_answer": {"id": "Jawaban pertama", "en": "First answer"},
+    "tracking_history": {"id": "Riwayat", "en": "History"},
+    "tracking_conversation": {"id": "Percakapan", "en": "Conversation"},
+    "tracking_conversation_hidden": {
+        "id": "Percakapan antara pelapor dan instansi hanya dapat dibuka dengan tautan yang "
+        "dikirim kepada pelapor.",
+        "en": "The messages between the resident and the agency open only with the link sent "
+        "to the resident.",
+    },
+    "tracking_you": {"id": "Anda", "en": "You"},
+    "tracking_no_messages": {"id": "Belum ada pesan.", "en": "No messages yet."},
 }
 
 _STATUS_LABELS: dict[ComplaintStatus, tuple[str, str]] = {
@@ -253,6 +564,27 @@ _STATUS_LABELS: dict[ComplaintStatus, tuple[str, str]] = {
     ComplaintStatus.TRANSFERRED: ("dialihkan ke instansi lain", "transferred to another agency"),
     ComplaintStatus.REJECTED: ("ditolak", "rejected"),
     ComplaintStatus.REOPENED: ("dibuka kembali", "reopened"),
+}
+
+# Where a status reads differently to an officer than to the resident it is about.
+_STATUS_LABELS_FOR_OFFICERS: dict[ComplaintStatus, tuple[str, str]] = {
+    ComplaintStatus.WAITING_FOR_RESIDENT: (
+        "menunggu informasi dari pelapor",
+        "waiting for the resident",
+    ),
+}
+
+# What an officer would have done, for `transition_refused`.
+_EVENT_LABELS: dict[Event, tuple[str, str]] = {
+    Event.ASSIGN: ("meneruskan ke instansi", "assign it to an agency"),
+    Event.TAKE: ("mengambil", "take it"),
+    Event.ASK_RESIDENT: ("meminta informasi dari pelapor", "ask the resident"),
+    Event.RESIDENT_REPLIED: ("mencatat balasan pelapor", "record the resident's reply"),
+    Event.ANSWER: ("menjawab", "answer it"),
+    Event.CLOSE: ("menutup", "close it"),
+    Event.TRANSFER: ("mengalihkan", "transfer it"),
+    Event.REJECT: ("menolak", "reject it"),
+    Event.REOPEN: ("membuka kembali", "reopen it"),
 }
 
 _DAYS_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
@@ -299,6 +631,31 @@ def render(key: str, language: str, *, short: bool = False, **values: object) ->
 def status_label(status: ComplaintStatus, language: str) -> str:
     indonesian, english = _STATUS_LABELS[status]
     return english if language == "en" else indonesian
+
+
+def transition_refused(
+    status: ComplaintStatus,
+    event: Event,
+    allowed: tuple[ComplaintStatus, ...],
+    language: str,
+) -> str:
+    """Why the complaint's status does not allow the event (an `IllegalTransition`), for the
+    officer who tried."""
+
+    def label(labels: tuple[str, str]) -> str:
+        indonesian, english = labels
+        return english if language == "en" else indonesian
+
+    def status_for_officers(status: ComplaintStatus) -> str:
+        return label(_STATUS_LABELS_FOR_OFFICERS.get(status) or _STATUS_LABELS[status])
+
+    return render(
+        "transition_refused",
+        language,
+        action=label(_EVENT_LABELS[event]),
+        status=status_for_officers(status),
+        allowed=", ".join(map(status_for_officers, allowed)),
+    )
 
 
 def format_when(moment: datetime, language: str, zone: ZoneInfo, *, short: bool = False) -> str:

@@ -12,7 +12,7 @@ from bot.domain.clock import Clock
 from bot.domain.lifecycle import Event
 from bot.messaging.buttons import rating_buttons, to_json
 from bot.messaging.notices import notify_agency
-from bot.messaging.templates import format_when, render
+from bot.messaging.templates import OFFICER_LANGUAGE, format_when, render
 from bot.records.history import audit, transition
 from bot.records.queries import find_by_reference
 from bot.sla.clock import SlaClock
@@ -22,8 +22,8 @@ from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 class ActionError(Exception):
-    """An action that cannot be taken; the message says why, in Indonesian, for the officer
-    or admin who asked."""
+    """An action that cannot be taken; the message says why, in `OFFICER_LANGUAGE`, for the
+    officer or admin who asked."""
 
 
 class Role(StrEnum):
@@ -116,7 +116,7 @@ class ComplaintActions:
 
     async def reject(self, reference: str, actor: Actor, *, reason: str) -> Complaint:
         if not reason.strip():
-            raise ActionError("Tuliskan alasan penolakan: alasan itu dikirim ke pelapor.")
+            raise ActionError(render("reason_needed", OFFICER_LANGUAGE))
         return await self._finish(reference, actor, Event.REJECT, reason)
 
     async def transfer(
@@ -130,11 +130,18 @@ class ComplaintActions:
             complaint = await self._load(uow, reference, actor)
             target = await uow.agencies.by_code(to_agency)
             if target is None or not target.active or target.id is None:
-                raise ActionError(f"Tidak ada instansi aktif dengan kode {to_agency!r}.")
+                raise ActionError(render("no_such_active_agency", OFFICER_LANGUAGE, code=to_agency))
             source = await uow.agencies.get(complaint.agency_id)
             assert source is not None
             if target.id == source.id:
-                raise ActionError(f"{complaint.reference} sudah ditangani {target.code}.")
+                raise ActionError(
+                    render(
+                        "already_with_agency",
+                        OFFICER_LANGUAGE,
+                        reference=complaint.reference,
+                        agency_code=target.code,
+                    )
+                )
             now = self._clock.now()
             transition(
                 uow,
@@ -150,12 +157,12 @@ class ComplaintActions:
                 self._sla.start(complaint, target, now)
             text = render(
                 "agency_transferred",
-                "id",
+                OFFICER_LANGUAGE,
                 reference=complaint.reference,
                 source=source.name,
                 reason=reason,
                 text=complaint.text,
-                due=format_when(complaint.due_at, "id", self._zone),
+                due=format_when(complaint.due_at, OFFICER_LANGUAGE, self._zone),
             )
             key = f"transfer:{complaint.reference}:{now.isoformat()}"
             notify_agency(
@@ -190,12 +197,14 @@ class ComplaintActions:
     async def _load(self, uow: UnitOfWork, reference: str, actor: Actor) -> Complaint:
         complaint = await find_by_reference(uow, reference)
         if complaint is None:
-            raise ActionError(f"Tidak ada pengaduan dengan nomor {reference!r}.")
+            raise ActionError(render("no_such_complaint", OFFICER_LANGUAGE, typed=reference))
         if actor.role is Role.OFFICER and complaint.agency_id != actor.agency_id:
             agency = await uow.agencies.get(complaint.agency_id)
+            owner = agency.code if agency else render("another_agency", OFFICER_LANGUAGE)
             raise ActionError(
-                f"{complaint.reference} milik {agency.code if agency else 'instansi lain'}; "
-                "petugas hanya dapat menangani pengaduan instansinya sendiri."
+                render(
+                    "other_agency", OFFICER_LANGUAGE, reference=complaint.reference, agency=owner
+                )
             )
         return complaint
 
@@ -220,7 +229,9 @@ class ComplaintActions:
                 channel=resident.channel,
                 recipient=resident.address,
                 complaint_id=complaint.id,
-                subject=f"Pengaduan {complaint.reference}",
+                subject=render(
+                    "resident_subject", resident.language, reference=complaint.reference
+                ),
                 text=render(
                     kind,
                     resident.language,

@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import OPEN_STATES, ComplaintStatus, IllegalTransition
 from bot.domain.references import new_reference, parse_reference
-from bot.messaging.templates import format_when, render
+from bot.messaging.templates import (
+    OFFICER_LANGUAGE,
+    format_when,
+    render,
+    transition_refused,
+)
 from bot.officers.actions import ActionError, Actor, ComplaintActions, Role
 from bot.rules.desk import ADMIN_ACTIONS, RuleDesk
 from channels.base import ActionKind, ActionRequest, ActionResult, Button, Identity
@@ -30,7 +35,6 @@ from storage.models import (
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
 CODE_LIFETIME = timedelta(days=7)
 # Actions that message the resident.
 _TO_RESIDENT = frozenset({ActionKind.ASK, ActionKind.ANSWER, ActionKind.CLOSE, ActionKind.REJECT})
@@ -61,7 +65,7 @@ class OfficerDesk:
         async with self._uow() as uow:
             agency = await uow.agencies.by_code(agency_code)
             if agency is None or agency.id is None:
-                raise ActionError(f"Tidak ada instansi dengan kode {agency_code!r}.")
+                raise ActionError(render("no_such_agency", OFFICER_LANGUAGE, code=agency_code))
             officer = Officer(
                 agency_id=agency.id, name=name, role=role, created_at=self._clock.now()
             )
@@ -76,7 +80,7 @@ class OfficerDesk:
         async with self._uow() as uow:
             agency = await uow.agencies.by_code(agency_code)
             if agency is None or agency.id is None:
-                raise ActionError(f"Tidak ada instansi dengan kode {agency_code!r}.")
+                raise ActionError(render("no_such_agency", OFFICER_LANGUAGE, code=agency_code))
             code = self._code(uow, agency.id, None, created_by)
             await uow.commit()
             return code
@@ -106,14 +110,13 @@ class OfficerDesk:
                 return await self._link(request)
             officer = await self._officer(request.identity)
             if officer is None:
-                return ActionResult(
-                    False,
-                    "Akun Anda belum terhubung dengan instansi mana pun. Minta kode ke admin, "
-                    "lalu kirim /link KODE.",
-                )
+                return ActionResult(False, render("not_linked", OFFICER_LANGUAGE))
             return await self._act(request, officer)
-        except (ActionError, IllegalTransition) as exc:
+        except ActionError as exc:
             return ActionResult(False, str(exc))
+        except IllegalTransition as exc:
+            refusal = transition_refused(exc.status, exc.event, exc.allowed, OFFICER_LANGUAGE)
+            return ActionResult(False, refusal)
 
     async def _officer(self, identity: Identity) -> Officer | None:
         async with self._uow() as uow:
@@ -127,7 +130,7 @@ class OfficerDesk:
             return ActionResult(True, await self._listing(request.kind, officer))
         if request.kind in ADMIN_ACTIONS:
             if officer.role is not OfficerRole.ADMIN:
-                return ActionResult(False, "Hanya admin yang dapat melakukan ini.")
+                return ActionResult(False, render("admins_only", OFFICER_LANGUAGE))
             return await self._rules.handle(request, officer.name)
         reference = await self._reference(request)
         text = request.text.strip()
@@ -135,41 +138,43 @@ class OfficerDesk:
         match request.kind:
             case ActionKind.TAKE:
                 done = await self._actions.take(reference, actor)
-                said = f"{done.reference} Anda ambil. Balas pesan pengaduan untuk menjawab warga."
+                said = render("took", OFFICER_LANGUAGE, reference=done.reference)
             case ActionKind.ASK:
-                _need(text, "tulis pertanyaan untuk warga")
+                _need(text, "empty_question")
                 done = await self._actions.ask_resident(
                     reference, text, actor, request_id=request_id
                 )
-                said = (
-                    f"Pertanyaan dikirim ke pelapor {done.reference}; "
-                    "waktu jawab dihentikan sementara."
-                )
+                said = render("asked", OFFICER_LANGUAGE, reference=done.reference)
             case ActionKind.ANSWER:
-                _need(text, "tulis jawaban untuk warga")
+                _need(text, "empty_answer")
                 done = await self._actions.answer(reference, text, actor, request_id=request_id)
-                said = f"Jawaban dikirim ke pelapor {done.reference}."
+                said = render("answered", OFFICER_LANGUAGE, reference=done.reference)
             case ActionKind.TRANSFER:
                 if not request.agency_code:
                     return await self._transfer_choices(reference, officer)
                 done = await self._actions.transfer(
                     reference, request.agency_code, actor, reason=text or "-"
                 )
-                said = f"{done.reference} dialihkan ke {request.agency_code}."
+                said = render(
+                    "transferred",
+                    OFFICER_LANGUAGE,
+                    reference=done.reference,
+                    agency_code=request.agency_code,
+                )
             case ActionKind.CLOSE:
                 done = await self._actions.close(reference, actor, note=text)
-                said = f"{done.reference} ditutup."
+                said = render("closed", OFFICER_LANGUAGE, reference=done.reference)
             case ActionKind.REJECT:
                 done = await self._actions.reject(reference, actor, reason=text)
-                said = f"{done.reference} ditolak; alasannya dikirim ke pelapor."
+                said = render("rejected", OFFICER_LANGUAGE, reference=done.reference)
             case ActionKind.NOTE:
-                _need(text, "tulis catatannya")
+                _need(text, "empty_note")
                 done = await self._actions.note(reference, text, actor)
-                said = f"Catatan internal disimpan pada {done.reference}."
+                said = render("noted", OFFICER_LANGUAGE, reference=done.reference)
             case _:
-                raise ActionError(f"tindakan {request.kind} tidak dikenal")
+                raise ActionError(render("action_unknown", OFFICER_LANGUAGE, kind=request.kind))
         if request.kind in _TO_RESIDENT and await self._opted_out(done):
-            said += " " + render("agency_opted_out", "id").strip()
+            said += " " + render("agency_opted_out", OFFICER_LANGUAGE).strip()
         return ActionResult(True, said, done.reference)
 
     async def _opted_out(self, complaint: Complaint) -> bool:
@@ -185,13 +190,14 @@ class OfficerDesk:
                 a for a in await uow.agencies.all() if a.active and a.id != officer.agency_id
             ]
         buttons = tuple(Button(a.code, ActionKind.TRANSFER, reference, a.code) for a in agencies)
-        return ActionResult(True, f"Alihkan {reference} ke instansi mana?", reference, buttons)
+        question = render("transfer_where", OFFICER_LANGUAGE, reference=reference)
+        return ActionResult(True, question, reference, buttons)
 
     async def _reference(self, request: ActionRequest) -> str:
         if request.reference:
             if parse_reference(request.reference) is None:
                 raise ActionError(
-                    f"{request.reference!r} bukan nomor pengaduan (contoh: K7QD-4XMP)"
+                    render("not_a_reference", OFFICER_LANGUAGE, typed=request.reference)
                 )
             return request.reference
         if request.thread_key:
@@ -199,7 +205,7 @@ class OfficerDesk:
                 complaint = await uow.complaints.by_thread_keys([request.thread_key])
             if complaint is not None:
                 return complaint.reference
-        raise ActionError("sebutkan nomor pengaduan, atau balas pesan pengaduannya")
+        raise ActionError(render("which_complaint", OFFICER_LANGUAGE))
 
     async def _link(self, request: ActionRequest) -> ActionResult:
         identity = request.identity
@@ -209,24 +215,29 @@ class OfficerDesk:
         async with self._uow() as uow:
             found = await uow.officers.link_code(code) if code else None
             if found is None or found.used_at is not None or found.expires_at < now:
-                return ActionResult(
-                    False, "Kode tidak berlaku (salah, sudah dipakai, atau kedaluwarsa)."
-                )
+                return ActionResult(False, render("link_code_invalid", OFFICER_LANGUAGE))
             agency = await uow.agencies.get(found.agency_id)
             assert agency is not None
             if found.officer_id is None:
                 if not identity.group:
-                    return ActionResult(False, "Kode ini untuk grup instansi: kirimkan di grupnya.")
+                    return ActionResult(False, render("link_code_for_group", OFFICER_LANGUAGE))
                 agency.telegram_chat_id = identity.chat_id
-                said = f"Grup ini sekarang grup {agency.name}. Pengaduan baru akan tampil di sini."
+                said = render("link_group_done", OFFICER_LANGUAGE, agency=agency.name)
             else:
                 officer = await uow.officers.get(found.officer_id)
                 assert officer is not None
                 taken = await uow.officers.by_telegram(identity.user_id)
                 if taken is not None and taken.id != officer.id:
-                    return ActionResult(False, f"Akun ini sudah terhubung sebagai {taken.name}.")
+                    refusal = render("link_account_taken", OFFICER_LANGUAGE, name=taken.name)
+                    return ActionResult(False, refusal)
                 officer.telegram_user_id = identity.user_id
-                said = f"Terhubung sebagai {officer.name} ({officer.role}) di {agency.name}."
+                said = render(
+                    "link_officer_done",
+                    OFFICER_LANGUAGE,
+                    name=officer.name,
+                    role=str(officer.role),
+                    agency=agency.name,
+                )
             found.used_at, found.used_by = now, f"{identity.channel}:{identity.user_id}"
             what = "group" if found.officer_id is None else f"officer {found.officer_id}"
             uow.audit.add(
@@ -250,29 +261,37 @@ class OfficerDesk:
             complaints = [c for c in complaints if c.assigned_officer_id == officer.id]
         elif kind is ActionKind.OVERDUE:
             complaints = [c for c in complaints if c.sla_running_since and c.due_at < now]
-        titles = {
-            ActionKind.LIST: "Pengaduan terbuka",
-            ActionKind.MINE: "Pengaduan yang Anda tangani",
-            ActionKind.OVERDUE: "Pengaduan terlambat",
-        }
+        title = render(_TITLES[kind], OFFICER_LANGUAGE)
         if not complaints:
-            return f"{titles[kind]}: tidak ada."
-        lines = [f"{titles[kind]} ({len(complaints)}):"]
+            return render("list_empty", OFFICER_LANGUAGE, title=title)
+        lines = [f"{title} ({len(complaints)}):"]
         lines += [self._line(c, now) for c in complaints[:_LISTED]]
         if len(complaints) > _LISTED:
-            lines.append(f"… dan {len(complaints) - _LISTED} lagi")
+            lines.append(render("list_more", OFFICER_LANGUAGE, count=len(complaints) - _LISTED))
         return "\n".join(lines)
 
     def _line(self, complaint: Complaint, now: datetime) -> str:
-        late = " TERLAMBAT" if complaint.sla_running_since and complaint.due_at < now else ""
-        waiting = (
-            " (menunggu warga)" if complaint.status == ComplaintStatus.WAITING_FOR_RESIDENT else ""
+        late = complaint.sla_running_since is not None and complaint.due_at < now
+        waiting = complaint.status == ComplaintStatus.WAITING_FOR_RESIDENT
+        return render(
+            "list_line",
+            OFFICER_LANGUAGE,
+            reference=complaint.reference,
+            due=format_when(complaint.due_at, OFFICER_LANGUAGE, self._zone),
+            late=render("list_late", OFFICER_LANGUAGE) if late else "",
+            waiting=render("list_waiting", OFFICER_LANGUAGE) if waiting else "",
+            snippet=" ".join(complaint.text.split())[:60],
         )
-        snippet = " ".join(complaint.text.split())[:60]
-        due = format_when(complaint.due_at, "id", self._zone)
-        return f"{complaint.reference} · batas {due}{late}{waiting} · {snippet}"
 
 
-def _need(text: str, what: str) -> None:
+_TITLES = {
+    ActionKind.LIST: "list_open",
+    ActionKind.MINE: "list_mine",
+    ActionKind.OVERDUE: "list_overdue",
+}
+
+
+def _need(text: str, empty: str) -> None:
+    """Refuse with the template `empty` when the officer gave no text."""
     if not text:
-        raise ActionError(f"Teks kosong: {what}.")
+        raise ActionError(render(empty, OFFICER_LANGUAGE))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.domain.clock import Clock
+from bot.messaging.templates import OFFICER_LANGUAGE, render
 from bot.rules.book import LiveRouter, RuleBook, RuleBookError
 from bot.rules.impact import replay
 from bot.sla.report import agency_figures
@@ -47,21 +48,27 @@ class RuleDesk:
                 return await self._propose(request.text, request.reference or "aturan.yaml", admin)
             case ActionKind.APPLY_RULES | ActionKind.CANCEL_RULES:
                 return await self._decide(request.kind, request.text, admin)
-        return ActionResult(False, f"tindakan {request.kind} tidak dikenal")
+        return ActionResult(False, render("action_unknown", OFFICER_LANGUAGE, kind=request.kind))
 
     async def _in_force(self) -> ActionResult:
         stored = await self._rulebook.get()
         count = len(self._router.compiled.rule_set.rules)
         return ActionResult(
             True,
-            f"Aturan aktif: versi {stored.version} ({count} aturan), oleh {stored.author}: "
-            f"{stored.comment or '-'}.\nKirim berkas YAML aturan untuk mengusulkan perubahan.",
+            render(
+                "rules_in_force",
+                OFFICER_LANGUAGE,
+                version=stored.version,
+                count=count,
+                author=stored.author,
+                comment=stored.comment or "-",
+            ),
         )
 
     async def _stats(self) -> ActionResult:
         now = self._clock.now()
         figures = await agency_figures(self._uow, now - IMPACT_WINDOW, now)
-        lines = ["30 hari terakhir (diterima · tepat waktu · terbuka · terlambat):"]
+        lines = [render("rules_stats", OFFICER_LANGUAGE)]
         for row in figures:
             share = f"{row.in_time_share:.0%}" if row.in_time_share is not None else "-"
             lines.append(f"{row.code}: {row.received} · {share} · {row.open} · {row.overdue}")
@@ -71,7 +78,7 @@ class RuleDesk:
         try:
             loaded = await self._rulebook.check(text, name)
         except RuleFileError as exc:
-            return ActionResult(False, f"Berkas aturan tidak valid:\n{exc}"[:3500])
+            return ActionResult(False, render("rules_invalid", OFFICER_LANGUAGE, error=exc)[:3500])
         current = self._router.compiled
         candidate = CompiledRules(loaded.rules, "usulan")
         changes = diff_rule_sets(current.rule_set, loaded.rules).lines()
@@ -81,19 +88,30 @@ class RuleDesk:
             uow.rule_sets.propose(proposal)
             await uow.commit()
         assert proposal.id is not None
-        lines = [
-            f"Berkas valid: {len(loaded.rules.rules)} aturan, {len(loaded.warnings)} peringatan."
-        ]
-        lines += ["Perubahan:", *changes[:_SHOWN]]
+        valid = render(
+            "rules_valid",
+            OFFICER_LANGUAGE,
+            rules=len(loaded.rules.rules),
+            warnings=len(loaded.warnings),
+        )
+        lines = [valid, render("rules_changes", OFFICER_LANGUAGE), *changes[:_SHOWN]]
         if len(changes) > _SHOWN:
-            lines.append(f"… dan {len(changes) - _SHOWN} lagi")
+            lines.append(render("list_more", OFFICER_LANGUAGE, count=len(changes) - _SHOWN))
         lines.append(
-            f"Dampak 30 hari: {impact.moved} dari {impact.replayed} pengaduan pindah instansi."
+            render("rules_impact", OFFICER_LANGUAGE, moved=impact.moved, replayed=impact.replayed)
         )
         lines += [f"  {a} → {b}: {n}" for (a, b), n in impact.moves.most_common(_SHOWN)]
         buttons = (
-            Button("Terapkan", ActionKind.APPLY_RULES, argument=str(proposal.id)),
-            Button("Batal", ActionKind.CANCEL_RULES, argument=str(proposal.id)),
+            Button(
+                render("button_apply", OFFICER_LANGUAGE),
+                ActionKind.APPLY_RULES,
+                argument=str(proposal.id),
+            ),
+            Button(
+                render("button_cancel", OFFICER_LANGUAGE),
+                ActionKind.CANCEL_RULES,
+                argument=str(proposal.id),
+            ),
         )
         return ActionResult(True, "\n".join(lines), buttons=buttons)
 
@@ -104,25 +122,29 @@ class RuleDesk:
                 await uow.rule_sets.proposal(int(proposal_id)) if proposal_id.isdigit() else None
             )
             if proposal is None:
-                return ActionResult(False, "Usulan aturan tidak ditemukan.")
+                return ActionResult(False, render("proposal_unknown", OFFICER_LANGUAGE))
             if proposal.decision is not None:
-                return ActionResult(False, f"Usulan ini sudah diputuskan: {proposal.decision}.")
+                decided = render("proposal_decided", OFFICER_LANGUAGE, decision=proposal.decision)
+                return ActionResult(False, decided)
             proposal.decided_at = now
             if kind is ActionKind.CANCEL_RULES:
                 proposal.decision = "cancelled"
                 await uow.commit()
-                return ActionResult(True, "Usulan aturan dibatalkan.")
+                return ActionResult(True, render("proposal_cancelled", OFFICER_LANGUAGE))
             content = proposal.content
             proposal.decision = "applying"
             await uow.commit()
         try:
-            applied = await self._rulebook.apply(content, author=admin, comment="dari Telegram")
+            applied = await self._rulebook.apply(
+                content, author=admin, comment=render("rules_from_chat", OFFICER_LANGUAGE)
+            )
         except (RuleBookError, RuleFileError) as exc:
             await self._record(int(proposal_id), f"refused: {exc}"[:40])
-            return ActionResult(False, f"Tidak diterapkan: {exc}")
-        await self._record(int(proposal_id), f"applied as version {applied.version.version}")
+            return ActionResult(False, render("rules_not_applied", OFFICER_LANGUAGE, error=exc))
+        version = applied.version.version
+        await self._record(int(proposal_id), f"applied as version {version}")
         await self._router.refresh()
-        return ActionResult(True, f"Diterapkan sebagai versi {applied.version.version}.")
+        return ActionResult(True, render("rules_applied", OFFICER_LANGUAGE, version=version))
 
     async def _record(self, proposal_id: int, decision: str) -> None:
         async with self._uow() as uow:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import OPEN_STATES
 from bot.messaging.notices import agency_contact, officer_contact
-from bot.messaging.templates import format_when, render
+from bot.messaging.templates import OFFICER_LANGUAGE, format_when, render
 from bot.records.history import audit
 from bot.sla.clock import BREACH, SlaClock
 from channels.base import Address
@@ -158,7 +158,9 @@ class Chaser:
                     channel=to.channel,
                     recipient=to.address,
                     complaint_id=complaint.id,
-                    subject=f"[{complaint.reference}] Pengingat batas jawaban",
+                    subject=render(
+                        "chase_subject", OFFICER_LANGUAGE, reference=complaint.reference
+                    ),
                     text=text,
                     next_attempt_at=quiet.release(now, self._policy.zone)
                     if waits and quiet
@@ -214,10 +216,10 @@ class Chaser:
         key = _STAGE_TEXT.get(stage, "chase_daily")
         return render(
             key,
-            "id",
+            OFFICER_LANGUAGE,
             reference=complaint.reference,
             agency=agency.name,
-            due=format_when(complaint.due_at, "id", self._policy.zone),
+            due=format_when(complaint.due_at, OFFICER_LANGUAGE, self._policy.zone),
             days=max((now - complaint.due_at).days, 1),
             text=" ".join(complaint.text.split())[:200],
         )

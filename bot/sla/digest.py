@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import OPEN_STATES
 from bot.messaging.notices import agency_contact
-from bot.messaging.templates import render
+from bot.messaging.templates import OFFICER_LANGUAGE, render
 from storage.models import Complaint, NewOutboxMessage
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -49,10 +49,15 @@ class DailyDigest:
                         kind="digest",
                         channel=contact.channel,
                         recipient=contact.address,
-                        subject=f"Ringkasan pengaduan {agency.code} {today:%d-%m-%Y}",
+                        subject=render(
+                            "digest_subject",
+                            OFFICER_LANGUAGE,
+                            agency_code=agency.code,
+                            date=f"{today:%d-%m-%Y}",
+                        ),
                         text=render(
                             "digest",
-                            "id",
+                            OFFICER_LANGUAGE,
                             agency=agency.name,
                             date=f"{today:%d-%m-%Y}",
                             open=len(open_),

@@ -18,10 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import ComplaintStatus
-from bot.messaging.templates import format_when, status_label
+from bot.messaging.templates import format_when, render, status_label
 from bot.messaging.tracking import TrackingLinks, conversation
 from bot.web.public import PublicComplaint, public_complaint
-from channels.web import TEMPLATES, ErrorOut, WebChannel
+from channels.web import TEMPLATES, ErrorOut, WebChannel, page_words
 from storage.unit_of_work import UnitOfWorkFactory
 
 # The service's own pages, framed by the web channel's base.html.
@@ -164,6 +164,8 @@ def create_app(
             "tracking.html",
             {
                 "lang": language,
+                "t": page_words(render, language),
+                "not_found": render("tracking_not_found", language, typed=reference[:40]),
                 "typed": reference[:40],
                 "complaint": found,
                 "conversation": messages,

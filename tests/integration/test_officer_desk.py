@@ -170,6 +170,20 @@ async def test_refusals_say_why(desk_service: Service) -> None:
     assert not any(r.ok for r in (other_agency, no_reference, not_a_reference, empty_answer))
 
 
+async def test_an_action_the_status_does_not_allow_is_refused_in_the_officers_words(
+    desk_service: Service,
+) -> None:
+    desk = desk_service.desk
+    await linked(desk_service, "DISHUB", "501")
+    filed = await desk_service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    reference = filed.reference or ""
+    closed = await desk.handle(say(ActionKind.CLOSE, "501", reference=reference))
+    again = await desk.handle(say(ActionKind.CLOSE, "501", reference=reference))
+    assert closed.ok and not again.ok
+    assert again.message.startswith('Tidak dapat menutup: status pengaduan ini "selesai". ')
+    assert "menunggu informasi dari pelapor" in again.message
+
+
 async def test_lists_for_officers(desk_service: Service, clock: FakeClock) -> None:
     desk = desk_service.desk
     await linked(desk_service, "DISHUB", "501")
