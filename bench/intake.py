@@ -42,6 +42,7 @@ from channels.base import (
     ChannelName,
     InboundMessage,
     OutboundMessage,
+    SendRate,
     SendReceipt,
     ServiceHandlers,
 )
@@ -134,9 +135,8 @@ class BurstySms:
     real SMS adapter (`merges_bursts = True`) makes it do."""
 
     name: ClassVar[ChannelName] = ChannelName.SMS
-    max_body_chars: ClassVar[int] = 1600
     supports_attachments: ClassVar[bool] = False
-    max_messages_per_second: ClassVar[float] = 100.0
+    send_rate: ClassVar[SendRate] = SendRate()
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
     prefers_short_text: ClassVar[bool] = True

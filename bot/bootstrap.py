@@ -276,12 +276,7 @@ def bootstrap(
         uow,
         ready,
         clock,
-        OutboxPolicy(
-            max_attempts=settings.outbox_max_attempts,
-            backoff=timedelta(seconds=settings.outbox_backoff_seconds),
-            lease=timedelta(seconds=settings.outbox_claim_seconds),
-            poll_interval=settings.outbox_poll_seconds,
-        ),
+        OutboxPolicy.from_settings(settings),
         unconfigured,
         links=links,
     )
