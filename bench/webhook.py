@@ -242,6 +242,9 @@ def service_environment(database: Database, port: int, twilio_url: str) -> dict[
         ADUAN_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         ADUAN_TWILIO_FROM=OUR_NUMBER,
         ADUAN_TWILIO_API_BASE=twilio_url,
+        # The stand-in takes messages as fast as they come; at a long code's pace (one a
+        # second) the untimed drain after each turn would take as many seconds as requests.
+        ADUAN_SMS_MESSAGES_PER_SECOND="1000",
     )
     if database.schema:
         environment["ADUAN_DATABASE_SCHEMA"] = database.schema

@@ -11,7 +11,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -201,12 +200,7 @@ def bootstrap(
         uow,
         ready,
         clock,
-        OutboxPolicy(
-            max_attempts=settings.outbox_max_attempts,
-            backoff=timedelta(seconds=settings.outbox_backoff_seconds),
-            lease=timedelta(seconds=settings.outbox_claim_seconds),
-            poll_interval=settings.outbox_poll_seconds,
-        ),
+        OutboxPolicy.from_settings(settings),
         unconfigured,
         links=links,
     )

@@ -275,9 +275,29 @@ class Lease(Protocol):
     async def release(self) -> None: ...
 
 
-class Channel(Protocol):
-    """A channel adapter. Capabilities are class attributes so the service can plan sends.
+def _no_groups(recipient: str) -> bool:
+    return False
 
+
+@dataclass(frozen=True, slots=True)
+class SendRate:
+    """How fast a provider takes our messages; the outbox paces its sends to it.
+
+    `per_second` counts everything the channel sends (Twilio's limit is per sending number,
+    and an adapter sends from one). `group_per_minute` counts what goes to any one group
+    chat, the recipients `is_group` picks out. None: no limit to keep.
+    """
+
+    per_second: float | None = None
+    group_per_minute: float | None = None
+    is_group: Callable[[str], bool] = _no_groups
+
+
+class Channel(Protocol):
+    """A channel adapter. Capabilities are class attributes, which the service plans by.
+
+    An adapter fits a body to its medium itself (SMS cuts it to the segment budget, chat
+    splits it into several messages), since only it knows how the medium measures text.
     `router` holds the adapter's HTTP endpoints (provider webhooks), mounted by the web app;
     None for a channel that only polls or only sends.
     """
@@ -286,9 +306,8 @@ class Channel(Protocol):
     def router(self) -> APIRouter | None: ...
 
     name: ClassVar[ChannelName]
-    max_body_chars: ClassVar[int]
     supports_attachments: ClassVar[bool]
-    max_messages_per_second: ClassVar[float]
+    send_rate: ClassVar[SendRate]
     # A resend after a crash between "provider accepted" and "we recorded it" is harmless
     # only where the provider or the recipient deduplicates.
     resend_is_safe: ClassVar[bool]

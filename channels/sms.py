@@ -33,6 +33,7 @@ from channels.base import (
     OutboundMessage,
     PermanentSendError,
     RecipientOptedOut,
+    SendRate,
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
@@ -65,9 +66,9 @@ _DELIVERY_STATUSES = {
 
 class TwilioSmsChannel:
     name: ClassVar[ChannelName] = ChannelName.SMS
-    max_body_chars: ClassVar[int] = 1600
     supports_attachments: ClassVar[bool] = False
-    max_messages_per_second: ClassVar[float] = 1.0
+    # A long code sends about one message a second (a messaging service's pool, more).
+    send_rate: ClassVar[SendRate] = SendRate(per_second=1)
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
     prefers_short_text: ClassVar[bool] = True

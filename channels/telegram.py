@@ -55,6 +55,7 @@ from channels.base import (
     Location,
     OutboundMessage,
     PermanentSendError,
+    SendRate,
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
@@ -109,9 +110,12 @@ def thread_key(chat_id: int | str, message_id: int) -> str:
 
 class TelegramChannel:
     name: ClassVar[ChannelName] = ChannelName.TELEGRAM
-    max_body_chars: ClassVar[int] = MAX_TEXT
     supports_attachments: ClassVar[bool] = True
-    max_messages_per_second: ClassVar[float] = 25.0
+    # The Bot API's limits: about 30 messages a second, 20 a minute to one group, whose
+    # chat id is negative (a private chat's is the user's id).
+    send_rate: ClassVar[SendRate] = SendRate(
+        per_second=30, group_per_minute=20, is_group=lambda chat_id: chat_id.startswith("-")
+    )
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
     prefers_short_text: ClassVar[bool] = False

@@ -39,6 +39,7 @@ from channels.base import (
     OutboundMessage,
     Outcome,
     PermanentSendError,
+    SendRate,
     SendReceipt,
     ServiceHandlers,
 )
@@ -72,9 +73,8 @@ class VoiceScript:
 class TwilioVoiceChannel:
     name: ClassVar[ChannelName] = ChannelName.VOICE
     # It only receives: callers are answered on the SMS channel.
-    max_body_chars: ClassVar[int] = 0
     supports_attachments: ClassVar[bool] = False
-    max_messages_per_second: ClassVar[float] = 0.0
+    send_rate: ClassVar[SendRate] = SendRate()
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = False
     prefers_short_text: ClassVar[bool] = False

@@ -27,6 +27,7 @@ from channels.base import (
     Location,
     OutboundMessage,
     Outcome,
+    SendRate,
     SendReceipt,
     ServiceHandlers,
 )
@@ -121,9 +122,8 @@ class WebChannel:
     """Complaints filed on the web; answers to web-only residents show on their tracking page."""
 
     name: ClassVar[ChannelName] = ChannelName.WEB
-    max_body_chars: ClassVar[int] = MAX_TEXT
     supports_attachments: ClassVar[bool] = False
-    max_messages_per_second: ClassVar[float] = 1000.0
+    send_rate: ClassVar[SendRate] = SendRate()
     resend_is_safe: ClassVar[bool] = True
     merges_bursts: ClassVar[bool] = False
     prefers_short_text: ClassVar[bool] = False

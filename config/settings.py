@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     telegram_poll_timeout: int = Field(default=25, ge=0, le=50)
     # Set it to receive updates by webhook at ADUAN_PUBLIC_BASE_URL/webhooks/telegram.
     telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    # The outbox's pace, replacing the channel's (30 a second overall, 20 a minute to one
+    # group chat); per instance, like the SMS rate.
+    telegram_messages_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    telegram_group_messages_per_minute: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False
+    )
 
     # Twilio SMS: account, token, and a sending number (E.164) or messaging service (MG…).
     twilio_account_sid: str | None = None
@@ -82,6 +88,9 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     twilio_api_base: str | None = None  # tests point the client at a fake
     sms_max_segments: int = Field(default=3, ge=1, le=10)
+    # How fast the outbox sends, replacing what the channel declares (SMS: 1 a second per
+    # sending number). Each instance paces alone: instances sharing a number add up.
+    sms_messages_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     # Twilio Voice (same account): the longest message a caller may leave, in seconds, and
     # whether Twilio transcribes it (paid; recordings of at most two minutes).
     voice_max_seconds: int = Field(default=120, ge=10, le=600)

@@ -6,6 +6,11 @@ between sending and settling leaves a claim that expires; the row is then retrie
 where the channel says a resend is harmless, and otherwise marked failed with the reason,
 because a resident must never get the same message twice.
 
+Each channel's rows go out at the pace its provider allows (`bot.messaging.pacing`): a
+channel claims only as many rows as its bucket lets go now, so a row that must wait is
+left pending, not claimed and held. A row to a group chat over its own limit is put back
+in the claiming transaction, due when it may go, as if it had never been claimed.
+
 On channels that cut long texts (SMS), the agency's messages to a resident carry the link
 to the complaint's tracking page, where the whole text can be read: the adapter ends its
 cut with it, and the secret behind the link never leaves the service.
@@ -16,22 +21,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from bot.domain.clock import Clock
 from bot.messaging.buttons import from_json
+from bot.messaging.pacing import Pacer
 from bot.messaging.subscriptions import hold_back, refused_by_provider
 from bot.messaging.tracking import TrackingLinks
 from bot.records.responses import TO_RESIDENT_KINDS, count_as_response
 from channels.base import (
     Attachment,
     Channel,
+    ChannelName,
     OutboundMessage,
     RecipientOptedOut,
     SendError,
+    SendRate,
 )
+from config.settings import Settings
 from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -46,6 +55,34 @@ class OutboxPolicy:
     lease: timedelta = timedelta(minutes=2)
     batch_size: int = 50
     poll_interval: float = 1.0
+    # Rates set in the settings, by channel name, replacing what the channel declares.
+    messages_per_second: Mapping[str, float] = field(default_factory=dict)
+    group_messages_per_minute: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboxPolicy:
+        """The policy the `ADUAN_OUTBOX_*` and `ADUAN_*_MESSAGES_PER_*` settings describe."""
+        per_second = {
+            ChannelName.SMS: settings.sms_messages_per_second,
+            ChannelName.TELEGRAM: settings.telegram_messages_per_second,
+        }
+        per_group = {ChannelName.TELEGRAM: settings.telegram_group_messages_per_minute}
+        return cls(
+            max_attempts=settings.outbox_max_attempts,
+            backoff=timedelta(seconds=settings.outbox_backoff_seconds),
+            lease=timedelta(seconds=settings.outbox_claim_seconds),
+            poll_interval=settings.outbox_poll_seconds,
+            messages_per_second={name: r for name, r in per_second.items() if r is not None},
+            group_messages_per_minute={name: r for name, r in per_group.items() if r is not None},
+        )
+
+    def send_rate(self, channel: str, declared: SendRate) -> SendRate:
+        """The rate a channel declares, with what the settings change."""
+        return replace(
+            declared,
+            per_second=self.messages_per_second.get(channel, declared.per_second),
+            group_per_minute=self.group_messages_per_minute.get(channel, declared.group_per_minute),
+        )
 
 
 class OutboxDispatcher:
@@ -66,6 +103,9 @@ class OutboxDispatcher:
         self._links = links
         # Why a channel with queued rows is not sending, per channel name.
         self._unconfigured = dict(unconfigured or {})
+        self._pacer = Pacer(
+            {name: policy.send_rate(name, ch.send_rate) for name, ch in channels.items()}
+        )
         self._wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -88,23 +128,63 @@ class OutboxDispatcher:
                 asyncio.ensure_future(stopping.wait()),
             }
             _, pending = await asyncio.wait(
-                waiters, timeout=self._policy.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                waiters, timeout=self._idle_wait(), return_when=asyncio.FIRST_COMPLETED
             )
             for waiter in pending:
                 waiter.cancel()
 
+    def _idle_wait(self) -> float:
+        """Seconds until the next poll, or sooner if a channel that ran out of tokens refills."""
+        now = self._clock.now()
+        refilled = self._pacer.refilled_at(now)
+        if refilled is None:
+            return self._policy.poll_interval
+        return min(self._policy.poll_interval, max((refilled - now).total_seconds(), 0.0))
+
     async def dispatch_once(self) -> int:
-        """Claim and send (or hold back) one batch of due rows; returns how many it took."""
+        """Claim and send (or hold back) one batch of due rows, each channel's at its pace;
+        returns how many it took."""
         now = self._clock.now()
         async with self._uow() as uow:
-            claimed = await uow.outbox.claim_due(
-                now, self._channels.keys(), self._policy.batch_size, self._policy.lease
-            )
+            claimed: list[OutboxMessage] = []
+            for channels, limit in self._claims(now):
+                claimed += await uow.outbox.claim_due(now, channels, limit, self._policy.lease)
             rows = await hold_back(uow, claimed, now)
+            sending, put_back = self._paced(rows, now)
             await uow.commit()
-        for row in rows:
+        for row in sending:
             await self._send(row)
-        return len(claimed)
+        return len(claimed) - put_back
+
+    def _claims(self, now: datetime) -> list[tuple[list[str], int]]:
+        """The channels to claim rows of, and how many at most: a paced channel as many as
+        its bucket lets go now; the unpaced ones a batch between them."""
+        unpaced: list[str] = []
+        claims: list[tuple[list[str], int]] = []
+        for name in self._channels:
+            room = self._pacer.room(name, now)
+            if room is None:
+                unpaced.append(name)
+            elif room:
+                claims.append(([name], min(room, self._policy.batch_size)))
+        return [(unpaced, self._policy.batch_size), *claims] if unpaced else claims
+
+    def _paced(
+        self, rows: Sequence[OutboxMessage], now: datetime
+    ) -> tuple[list[OutboxMessage], int]:
+        """The rows to send now, and how many were put back to wait for a group's pace."""
+        waits = self._pacer.admit([(row.channel, row.recipient) for row in rows], now)
+        sending = []
+        for row, wait in zip(rows, waits, strict=True):
+            if wait is None:
+                sending.append(row)
+                continue
+            # Unclaimed in the transaction that claimed it: waiting costs no attempt.
+            row.status = OutboxStatus.PENDING
+            row.claimed_until = None
+            row.attempts -= 1
+            row.next_attempt_at = wait
+        return sending, len(rows) - len(sending)
 
     async def _send(self, row: OutboxMessage) -> None:
         channel = self._channels[row.channel]

@@ -12,6 +12,7 @@ from channels.base import (
     InboundMessage,
     OutboundMessage,
     SendError,
+    SendRate,
     SendReceipt,
     ServiceHandlers,
 )
@@ -37,9 +38,10 @@ class FakeChannel:
     """Records sends; `fail_next` queues errors to raise on the next sends."""
 
     name: ClassVar[ChannelName] = ChannelName.SMS
-    max_body_chars: ClassVar[int] = 1600
     supports_attachments: ClassVar[bool] = False
-    max_messages_per_second: ClassVar[float] = 100.0
+    # Unpaced, so tests on a clock that stands still send everything they queue; pacing is
+    # tested with a declared rate or the settings.
+    send_rate: ClassVar[SendRate] = SendRate()
     resend_is_safe: ClassVar[bool] = False
     merges_bursts: ClassVar[bool] = True
     # Full-length replies, so intake tests read the ordinary templates.
@@ -88,7 +90,6 @@ class FakeEmailChannel(FakeChannel):
 
 class FakeTelegramChannel(FakeChannel):
     name: ClassVar[ChannelName] = ChannelName.TELEGRAM
-    max_body_chars: ClassVar[int] = 4096
     merges_bursts: ClassVar[bool] = True
 
 

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.bootstrap import Service, bootstrap
-from channels.base import PermanentSendError, TransientSendError
+from channels.base import PermanentSendError, SendRate, TransientSendError
+from channels.sms import TwilioSmsChannel
+from channels.telegram import TelegramChannel
 from config.settings import Settings
-from storage.models import Direction, Message, OutboxMessage, OutboxStatus
-from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, inbound
+from storage.models import Direction, Message, NewOutboxMessage, OutboxMessage, OutboxStatus
+from tests.fakes import (
+    FakeClock,
+    FakeEmailChannel,
+    FakeSmsChannel,
+    FakeTelegramChannel,
+    inbound,
+)
 from tests.integration.db import count, prepared_service, rows
+
+NUMBER = "+6281234567890"
+GROUP, OTHER_GROUP, PRIVATE = "-1001234567890", "-1009876543210", "421337"
+
+
+class PacedSmsChannel(FakeSmsChannel):
+    """Records sends, at the pace the real SMS adapter declares."""
+
+    send_rate: ClassVar[SendRate] = TwilioSmsChannel.send_rate
+
+
+class PacedTelegramChannel(FakeTelegramChannel):
+    """Records sends, at the pace the real Telegram adapter declares."""
+
+    send_rate: ClassVar[SendRate] = TelegramChannel.send_rate
 
 
 async def outbox(service: Service) -> dict[str, OutboxMessage]:
@@ -174,3 +201,164 @@ async def test_running_service_sends_soon_after_intake(
                 break
             await asyncio.sleep(0.02)
     assert len(sms.sent) == 1
+
+
+async def queue(service: Service, channel: str, recipient: str, keys: list[str]) -> None:
+    """Queue one row per key, all due now, in this order."""
+    now = service.clock.now()
+    async with service.uow() as uow:
+        for key in keys:
+            uow.outbox.add(
+                NewOutboxMessage(
+                    key=key,
+                    kind="reply",
+                    channel=channel,
+                    recipient=recipient,
+                    text=f"pesan {key}",
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        await uow.commit()
+
+
+async def outbox_rows(service: Service, channel: str) -> list[OutboxMessage]:
+    return await rows(service, OutboxMessage, col(OutboxMessage.channel) == channel)
+
+
+async def test_a_burst_of_sms_to_one_number_goes_at_the_declared_pace(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, email: FakeEmailChannel
+) -> None:
+    sms = PacedSmsChannel()
+    service = await prepared_service(settings, engine, clock, channels=[sms, email])
+    start = clock.now()
+    burst = [f"sms-{i}" for i in range(10)]
+    await queue(service, "sms", NUMBER, burst)
+    await queue(service, "email", "dinas@kota.go.id", ["email-0", "email-1", "email-2"])
+
+    # One SMS now; the email goes out all the same.
+    assert await service.dispatcher.dispatch_once() == 4
+    assert len(sms.sent) == 1 and len(email.sent) == 3
+    waiting = [row for row in await outbox_rows(service, "sms") if row.key != "sms-0"]
+    # The rest wait in the outbox, never claimed: untouched.
+    assert {(r.status, r.attempts, r.claimed_until, r.next_attempt_at) for r in waiting} == {
+        (OutboxStatus.PENDING, 0, None, start)
+    }
+    assert await service.dispatcher.dispatch_once() == 0
+
+    for _ in range(9):
+        clock.advance(microseconds=999_999)
+        assert await service.dispatcher.dispatch_once() == 0
+        clock.advance(microseconds=1)
+        assert await service.dispatcher.dispatch_once() == 1
+
+    assert [m.key for m in sms.sent] == burst
+    sent = await outbox_rows(service, "sms")
+    assert [(r.key, r.status, r.attempts) for r in sent] == [
+        (key, OutboxStatus.SENT, 1) for key in burst
+    ]
+    assert [r.sent_at for r in sent] == [start + timedelta(seconds=i) for i in range(10)]
+
+
+async def test_a_changed_setting_changes_the_pace(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, email: FakeEmailChannel
+) -> None:
+    sms = PacedSmsChannel()
+    service = await prepared_service(
+        settings, engine, clock, channels=[sms, email], sms_messages_per_second=4.0
+    )
+    start = clock.now()
+    burst = [f"sms-{i}" for i in range(10)]
+    await queue(service, "sms", NUMBER, burst)
+
+    # A second's worth at once, then one every quarter of a second.
+    assert await service.dispatcher.dispatch_once() == 4
+    for _ in range(6):
+        clock.advance(seconds=0.25)
+        assert await service.dispatcher.dispatch_once() == 1
+    assert await service.dispatcher.dispatch_once() == 0
+
+    assert [m.key for m in sms.sent] == burst
+    sent = await outbox_rows(service, "sms")
+    assert [r.sent_at for r in sent] == [start] * 4 + [
+        start + timedelta(seconds=0.25 * i) for i in range(1, 7)
+    ]
+
+
+async def test_a_group_chat_gets_twenty_a_minute_and_private_chats_are_not_held(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    telegram = PacedTelegramChannel()
+    service = await prepared_service(settings, engine, clock, channels=[telegram])
+    start = clock.now()
+    to_group = [f"group-{i}" for i in range(4)]
+    await queue(service, "telegram", GROUP, to_group)
+    await queue(service, "telegram", PRIVATE, ["private-0", "private-1"])
+    await queue(service, "telegram", OTHER_GROUP, ["other-0"])
+
+    assert await service.dispatcher.dispatch_once() == 4
+    assert [m.key for m in telegram.sent] == ["group-0", "private-0", "private-1", "other-0"]
+    # Over the group's pace: put back in the claiming transaction, each due at its turn.
+    waiting = {r.key: r for r in await outbox_rows(service, "telegram") if r.key in to_group[1:]}
+    assert {(r.status, r.attempts, r.claimed_until) for r in waiting.values()} == {
+        (OutboxStatus.PENDING, 0, None)
+    }
+    assert [waiting[key].next_attempt_at for key in to_group[1:]] == [
+        start + timedelta(seconds=s) for s in (3, 6, 9)
+    ]
+    assert await service.dispatcher.dispatch_once() == 0
+
+    for _ in range(3):
+        clock.advance(seconds=3)
+        assert await service.dispatcher.dispatch_once() == 1
+
+    assert [m.key for m in telegram.sent if m.recipient == GROUP] == to_group
+    assert {(r.status, r.attempts) for r in await outbox_rows(service, "telegram")} == {
+        (OutboxStatus.SENT, 1)
+    }
+
+
+async def test_a_changed_group_setting_changes_the_groups_pace(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    telegram = PacedTelegramChannel()
+    service = await prepared_service(
+        settings, engine, clock, channels=[telegram], telegram_group_messages_per_minute=60.0
+    )
+    await queue(service, "telegram", GROUP, ["group-0", "group-1"])
+
+    assert await service.dispatcher.dispatch_once() == 1
+    clock.advance(seconds=1)
+    assert await service.dispatcher.dispatch_once() == 1
+    assert [m.key for m in telegram.sent] == ["group-0", "group-1"]
+
+
+async def test_paced_rows_are_sent_exactly_once_by_concurrent_dispatchers(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    telegram, sms = PacedTelegramChannel(), PacedSmsChannel()
+    first = await prepared_service(settings, engine, clock, channels=[telegram, sms])
+    keys = {
+        ("telegram", GROUP): [f"group-{i}" for i in range(12)],
+        ("telegram", PRIVATE): [f"private-{i}" for i in range(12)],
+        ("sms", NUMBER): [f"sms-{i}" for i in range(12)],
+    }
+    for (channel, recipient), queued in keys.items():
+        await queue(first, channel, recipient, queued)
+    # Instances pace alone: each keeps its own buckets.
+    services = [
+        first,
+        *(
+            bootstrap(settings, clock=clock, channels=[telegram, sms], engine=engine)
+            for _ in range(3)
+        ),
+    ]
+
+    for _ in range(20):
+        await asyncio.gather(*(s.dispatcher.dispatch_once() for s in services))
+        clock.advance(seconds=3)
+
+    sent = [m.key for m in telegram.sent + sms.sent]
+    assert sorted(sent) == sorted(key for queued in keys.values() for key in queued)
+    settled = await rows(first, OutboxMessage)
+    assert {(r.status, r.attempts) for r in settled} == {(OutboxStatus.SENT, 1)}

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.bootstrap import Service
 from bot.intake.blocklist import Blocklist
 from bot.officers.actions import Actor, Role
-from channels.base import ChannelName, DeliveryReport, DeliveryStatus
+from channels.base import ChannelName, DeliveryReport, DeliveryStatus, ServiceHandlers
 from channels.sms_encoding import Encoding, SmsSize, measure
 from config.settings import Settings
 from storage.models import (
@@ -26,7 +26,7 @@ from storage.models import (
     OutboxStatus,
     Resident,
 )
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, inbound
 from tests.fakes.twilio_api import (
     FakeMessage,
     FakeTwilioApi,
@@ -555,3 +555,34 @@ async def test_a_keyword_inside_a_complaint_is_a_complaint(
     answer = await twilio.wait_for_message(lambda m: m.to == NUMBER)
     [complaint] = await rows(service, Complaint)
     assert complaint.reference in answer.body
+
+
+async def test_answers_go_out_at_the_pace_a_long_code_takes_them(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, twilio: FakeTwilioApi
+) -> None:
+    # The adapter's own pace (one a second from our number), not the fake's unlimited one.
+    service = await prepared_service(
+        settings,
+        engine,
+        clock,
+        **{**twilio.service_settings(PUBLIC + "/"), "sms_messages_per_second": None},
+    )
+    senders = [f"+62812555{i:05d}" for i in range(3)]
+    for sender in senders:
+        await service.deliver(inbound("Lampu jalan mati di depan SD 3", sender=sender))
+    channel = service.channels["sms"]
+    await channel.start(
+        ServiceHandlers(service.deliver, service.desk.handle, service.delivery.record)
+    )
+    try:
+        assert await service.dispatcher.dispatch_once() == 1
+        assert await service.dispatcher.dispatch_once() == 0
+        for _ in range(2):
+            clock.advance(seconds=1)
+            assert await service.dispatcher.dispatch_once() == 1
+    finally:
+        await channel.stop()
+
+    assert [m.to for m in twilio.messages] == senders
+    answers = await rows(service, OutboxMessage, OutboxMessage.channel == "sms")
+    assert {(r.status, r.attempts) for r in answers} == {(OutboxStatus.SENT, 1)}

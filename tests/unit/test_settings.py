@@ -53,6 +53,21 @@ def test_the_public_address_follows_the_listening_one_unless_set(
             "0/hour",
             "ADUAN_SENDER_RATE_LIMIT: Value error, '0/hour'",
         ),
+        (
+            "ADUAN_SMS_MESSAGES_PER_SECOND",
+            "0",
+            "ADUAN_SMS_MESSAGES_PER_SECOND: Input should be greater than 0",
+        ),
+        (
+            "ADUAN_TELEGRAM_MESSAGES_PER_SECOND",
+            "fast",
+            "ADUAN_TELEGRAM_MESSAGES_PER_SECOND: Input should be a valid number",
+        ),
+        (
+            "ADUAN_TELEGRAM_GROUP_MESSAGES_PER_MINUTE",
+            "inf",
+            "ADUAN_TELEGRAM_GROUP_MESSAGES_PER_MINUTE: Input should be a finite number",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(
