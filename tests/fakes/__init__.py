@@ -8,6 +8,7 @@ from tests.fakes.channels import (
     FakeEmailChannel,
     FakeSmsChannel,
     FakeTelegramChannel,
+    InboundFields,
     inbound,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "FakeEmailChannel",
     "FakeSmsChannel",
     "FakeTelegramChannel",
+    "InboundFields",
     "inbound",
 ]

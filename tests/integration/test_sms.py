@@ -374,10 +374,10 @@ async def test_an_unreachable_twilio_is_retried(
         settings,
         engine,
         clock,
-        **{
-            **twilio.service_settings(PUBLIC),
-            "twilio_api_base": "http://127.0.0.1:9",  # nothing listens there
-        },
+        **(
+            twilio.service_settings(PUBLIC)
+            | {"twilio_api_base": "http://127.0.0.1:9"}  # nothing listens there
+        ),
     )
     transport = httpx.ASGITransport(app=offline.app)
     async with (
