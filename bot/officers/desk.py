@@ -26,6 +26,7 @@ from storage.models import (
     NewAuditEntry,
     Officer,
     OfficerRole,
+    stored_id,
 )
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -120,9 +121,8 @@ class OfficerDesk:
             return await uow.officers.by_telegram(identity.user_id)
 
     async def _act(self, request: ActionRequest, officer: Officer) -> ActionResult:
-        assert officer.id is not None
         role = Role.ADMIN if officer.role is OfficerRole.ADMIN else Role.OFFICER
-        actor = Actor(role, officer.id, officer.name, officer.agency_id)
+        actor = Actor(role, stored_id(officer), officer.name, officer.agency_id)
         if request.kind in (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE):
             return ActionResult(True, await self._listing(request.kind, officer))
         if request.kind in ADMIN_ACTIONS:
@@ -212,16 +212,14 @@ class OfficerDesk:
                 return ActionResult(
                     False, "Kode tidak berlaku (salah, sudah dipakai, atau kedaluwarsa)."
                 )
-            agency = await uow.agencies.get(found.agency_id)
-            assert agency is not None
+            agency = await uow.agencies.referenced(found.agency_id)
             if found.officer_id is None:
                 if not identity.group:
                     return ActionResult(False, "Kode ini untuk grup instansi: kirimkan di grupnya.")
                 agency.telegram_chat_id = identity.chat_id
                 said = f"Grup ini sekarang grup {agency.name}. Pengaduan baru akan tampil di sini."
             else:
-                officer = await uow.officers.get(found.officer_id)
-                assert officer is not None
+                officer = await uow.officers.referenced(found.officer_id)
                 taken = await uow.officers.by_telegram(identity.user_id)
                 if taken is not None and taken.id != officer.id:
                     return ActionResult(False, f"Akun ini sudah terhubung sebagai {taken.name}.")
