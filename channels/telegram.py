@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
@@ -62,6 +62,7 @@ from channels.base import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_TEXT = 4096
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -106,6 +107,21 @@ class TelegramTexts:
 def thread_key(chat_id: int | str, message_id: int) -> str:
     """The handle by which a reply to a bot message finds its complaint."""
     return f"telegram:{chat_id}:{message_id}"
+
+
+class UnusableUpdate(Exception):
+    """An update a handler cannot act on: it lacks what the handler's filter promised, or it
+    came while the channel is stopped. The error handler leaves it unconfirmed, so it comes
+    again."""
+
+
+def _needed(update: Update, value: T | None, what: str) -> T:
+    if value is None:
+        raise UnusableUpdate(
+            f"Telegram update {update.update_id} has no {what}, which its handler needs; if "
+            "python-telegram-bot's filters let it through, check TelegramChannel._register"
+        )
+    return value
 
 
 class TelegramChannel:
@@ -180,6 +196,14 @@ class TelegramChannel:
             await self._lease.release()
         await self.app.shutdown()
         self._handlers = None
+
+    def _started(self, update: Update) -> ServiceHandlers:
+        if self._handlers is None:
+            raise UnusableUpdate(
+                f"Telegram update {update.update_id} came while the channel is stopped; "
+                "it comes again once the service has started"
+            )
+        return self._handlers
 
     async def _poll(self) -> None:
         offset: int | None = None
@@ -257,13 +281,12 @@ class TelegramChannel:
         log.error("telegram update not handled; it will be fetched again", exc_info=context.error)
 
     async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        assert message is not None
+        message = _needed(update, update.effective_message, "message")
         await message.reply_text(self._texts.welcome, reply_markup=_keyboard(self._texts.languages))
 
     async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        assert message is not None and self._handlers is not None
+        message = _needed(update, update.effective_message, "message")
+        handlers = self._started(update)
         document = message.document
         if document is not None and (document.file_name or "").lower().endswith(_RULE_FILES):
             # A rule file is an admin's proposal, not a complaint.
@@ -277,7 +300,7 @@ class TelegramChannel:
             )
             return
         inbound = await self._inbound(message)
-        await self._handlers.deliver(inbound)
+        await handlers.deliver(inbound)
 
     async def _inbound(self, message: Message) -> InboundMessage:
         user = message.from_user
@@ -318,16 +341,13 @@ class TelegramChannel:
         return (Attachment(name, kind, bytes(content)),)
 
     async def _on_group_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        assert message is not None and message.reply_to_message is not None
+        message = _needed(update, update.effective_message, "message")
+        replied = _needed(update, message.reply_to_message, "replied-to message")
         bot = context.bot
-        if (
-            message.reply_to_message.from_user is None
-            or message.reply_to_message.from_user.id != bot.id
-        ):
+        if replied.from_user is None or replied.from_user.id != bot.id:
             return  # officers talking among themselves
         for kind, pattern in self._prompt_patterns.items():
-            if match := pattern.match(message.reply_to_message.text or ""):
+            if match := pattern.match(replied.text or ""):
                 await self._act(
                     update, message, kind, reference=match["ref"], text=message.text or ""
                 )
@@ -337,13 +357,13 @@ class TelegramChannel:
             message,
             ActionKind.ANSWER,
             text=message.text or "",
-            thread=thread_key(message.chat.id, message.reply_to_message.message_id),
+            thread=thread_key(message.chat.id, replied.message_id),
         )
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        assert message is not None and message.text is not None
-        command = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        message = _needed(update, update.effective_message, "message")
+        text = _needed(update, message.text, "text")
+        command = text.split()[0].lstrip("/").split("@")[0].lower()
         kind = _COMMANDS[command]
         args = list(context.args or [])
         if kind is ActionKind.LINK:
@@ -364,17 +384,16 @@ class TelegramChannel:
         )
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        assert query is not None and self._handlers is not None
+        query = _needed(update, update.callback_query, "callback query")
+        handlers = self._started(update)
         pressed = _decode(query.data or "")
         if pressed is None:
             await query.answer(self._texts.unknown_button)
             return
         if pressed.says is not None:
             # A resident's choice (a rating, a language): as if they had typed it.
-            chat = update.effective_chat
-            assert chat is not None
-            await self._handlers.deliver(
+            chat = _needed(update, update.effective_chat, "chat")
+            await handlers.deliver(
                 InboundMessage(
                     channel=ChannelName.TELEGRAM,
                     sender=str(chat.id),
@@ -385,11 +404,13 @@ class TelegramChannel:
             )
             await query.answer()
             return
-        assert pressed.action is not None
+        if pressed.action is None:
+            raise UnusableUpdate(
+                f"Telegram update {update.update_id}: {query.data!r} names no action"
+            )
         if pressed.action in self._texts.prompts:
             await query.answer()
-            chat = update.effective_chat
-            assert chat is not None
+            chat = _needed(update, update.effective_chat, "chat")
             prompt = self._texts.prompts[pressed.action]
             prompt = prompt.replace(REFERENCE_SLOT, pressed.reference or "")
             await context.bot.send_message(
@@ -409,11 +430,11 @@ class TelegramChannel:
             await self._mark_done(
                 query.message, result.message, keep=pressed.action is ActionKind.TAKE
             )
-        chat = update.effective_chat
-        if result.buttons and chat is not None:
+        pressed_in = update.effective_chat
+        if result.buttons and pressed_in is not None:
             # The service offers a next choice (the agencies a transfer can go to).
             await context.bot.send_message(
-                chat_id=chat.id, text=result.message, reply_markup=_keyboard(result.buttons)
+                chat_id=pressed_in.id, text=result.message, reply_markup=_keyboard(result.buttons)
             )
 
     async def _mark_done(self, posted: Message, outcome: str, *, keep: bool) -> None:
@@ -451,9 +472,9 @@ class TelegramChannel:
         text: str = "",
         thread: str | None = None,
     ) -> ActionResult:
-        assert self._handlers is not None
-        user, chat = update.effective_user, update.effective_chat
-        assert user is not None and chat is not None
+        handlers = self._started(update)
+        user = _needed(update, update.effective_user, "user")
+        chat = _needed(update, update.effective_chat, "chat")
         identity = Identity(
             ChannelName.TELEGRAM,
             str(user.id),
@@ -461,7 +482,7 @@ class TelegramChannel:
             user.full_name,
             group=chat.type in ("group", "supergroup"),
         )
-        return await self._handlers.act(
+        return await handlers.act(
             ActionRequest(
                 identity,
                 kind,
@@ -480,9 +501,9 @@ class TelegramChannel:
         chunks = split_text(message.text, MAX_TEXT)
         reply_to = _replied_message(message.in_reply_to, chat_id)
         bot = self.app.bot
-        sent: Message | None = None
+        pieces: list[Message] = []
         for index, chunk in enumerate(chunks):
-            sent = await _delivered(
+            piece = await _delivered(
                 partial(
                     bot.send_message,
                     chat_id=chat_id,
@@ -491,7 +512,8 @@ class TelegramChannel:
                     reply_parameters=_reply(reply_to if index == 0 else None),
                 )
             )
-        assert sent is not None
+            pieces.append(piece)
+        sent = pieces[-1]  # split_text gives at least one piece, even of an empty text
         under = _reply(sent.message_id)
         for attachment in message.attachments:
             # Photos and files go right under the text they belong to.
@@ -541,7 +563,8 @@ _SETTLES = (ActionKind.TAKE, ActionKind.CLOSE, ActionKind.TRANSFER)
 
 
 def split_text(text: str, limit: int) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a paragraph, line or word where possible."""
+    """Pieces of at most `limit` characters, cut at a paragraph, line or word where possible;
+    at least one."""
     pieces: list[str] = []
     rest = text
     while len(rest) > limit:

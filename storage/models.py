@@ -8,11 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
+
+from storage.errors import MissingRow
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -444,3 +446,19 @@ class ServiceValue(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=sa.Text)
     created_at: datetime = _time()
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def stored_id(row: _Row) -> int:
+    """The id of a row read from the database or flushed to it; MissingRow for one that was
+    never written."""
+    if row.id is None:
+        raise MissingRow(
+            f"this {type(row).__name__} has no id: it is not written yet; flush or commit the "
+            "unit of work that added it before using its id"
+        )
+    return row.id

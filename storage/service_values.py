@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
+from storage.errors import MissingRow
 from storage.models import ServiceValue
 
 
@@ -32,7 +33,11 @@ async def shared_value(
     except IntegrityError:
         pass  # another instance stored it first: theirs is the value
     found = await _read(engine, key)
-    assert found is not None, "a value just stored cannot be missing"
+    if found is None:
+        raise MissingRow(
+            f"service value {key!r} was stored (by us or another instance) but cannot be read "
+            "back: check that every instance uses the same database and schema"
+        )
     return found
 
 

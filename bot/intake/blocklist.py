@@ -69,7 +69,7 @@ class Blocklist:
             resident.blocked_by = admin[:64]
             _audit(uow, admin, "block", f"{channel} {address}: {resident.blocked_reason}", now)
             await uow.commit()
-            return _block(resident)
+            return _block(resident, now)
 
     async def remove(self, channel: ChannelName, address: str, *, admin: str) -> Block:
         address = canonical_address(channel, address)
@@ -78,7 +78,7 @@ class Blocklist:
             resident = await uow.residents.find(channel, address)
             if resident is None or resident.blocked_at is None:
                 raise BlocklistError(f"{channel} {address} is not blocked")
-            lifted = _block(resident)
+            lifted = _block(resident, resident.blocked_at)
             resident.blocked_at = resident.blocked_reason = resident.blocked_by = None
             _audit(uow, admin, "unblock", f"{channel} {address} (was: {lifted.reason})", now)
             await uow.commit()
@@ -86,7 +86,11 @@ class Blocklist:
 
     async def entries(self) -> Sequence[Block]:
         async with self._uow() as uow:
-            return [_block(resident) for resident in await uow.residents.blocked()]
+            return [
+                _block(resident, resident.blocked_at)
+                for resident in await uow.residents.blocked()
+                if resident.blocked_at is not None  # all are: the query selects them by it
+            ]
 
 
 def canonical_address(channel: ChannelName, address: str) -> str:
@@ -108,14 +112,13 @@ def canonical_address(channel: ChannelName, address: str) -> str:
     return contact.address
 
 
-def _block(resident: Resident) -> Block:
-    assert resident.blocked_at is not None
+def _block(resident: Resident, since: datetime) -> Block:
     return Block(
         resident.channel,
         resident.address,
         resident.blocked_reason or "",
         resident.blocked_by or "",
-        resident.blocked_at,
+        since,
     )
 
 

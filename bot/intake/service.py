@@ -743,8 +743,7 @@ class IntakeService:
         outcome = _OUTCOME_OF_KIND.get(seen.kind, Outcome.COMMAND)
         if seen.complaint_id is None:
             return IntakeReceipt(outcome, reply, duplicate=True)
-        complaint = await uow.complaints.get(seen.complaint_id)
-        assert complaint is not None
+        complaint = await uow.complaints.referenced(seen.complaint_id)
         agency = await self._agency(uow, complaint.agency_id)
         return replace(self._receipt(outcome, reply, complaint, agency), duplicate=True)
 

@@ -100,7 +100,7 @@ class DeliveryReports:
                 )
                 return True
             if report.status in NOT_DELIVERED and row.complaint_id is not None:
-                await self._not_delivered(uow, row, report)
+                await self._not_delivered(uow, row, row.complaint_id, report)
             await uow.commit()
         log.info(
             "delivery status recorded",
@@ -109,10 +109,9 @@ class DeliveryReports:
         return True
 
     async def _not_delivered(
-        self, uow: UnitOfWork, row: OutboxMessage, report: DeliveryReport
+        self, uow: UnitOfWork, row: OutboxMessage, complaint_id: int, report: DeliveryReport
     ) -> None:
-        assert row.complaint_id is not None
-        complaint = await uow.complaints.get(row.complaint_id)
+        complaint = await uow.complaints.get(complaint_id)
         if complaint is None:
             return
         detail = f"{row.kind} (outbox #{row.id}) by {row.channel}: {report.status}"
@@ -123,7 +122,7 @@ class DeliveryReports:
             first = min(
                 (
                     other.sent_at
-                    for other in await uow.outbox.for_complaint(row.complaint_id)
+                    for other in await uow.outbox.for_complaint(complaint_id)
                     if other.id != row.id
                     and other.kind in OFFICER_MESSAGE_KINDS
                     and other.status is OutboxStatus.SENT

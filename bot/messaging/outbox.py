@@ -41,7 +41,7 @@ from channels.base import (
     SendRate,
 )
 from config.settings import Settings
-from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus
+from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus, stored_id
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -228,10 +228,9 @@ class OutboxDispatcher:
     async def _settle_success(
         self, claimed: OutboxMessage, provider_id: str | None, thread_key: str | None
     ) -> None:
-        assert claimed.id is not None
         now = self._clock.now()
         async with self._uow() as uow:
-            row = await uow.outbox.get(claimed.id)
+            row = await uow.outbox.get(stored_id(claimed))
             if row is None or row.status is not OutboxStatus.SENDING:
                 log.warning("outbox row %s was settled by someone else", claimed.id)
                 return
@@ -260,10 +259,9 @@ class OutboxDispatcher:
     async def _settle_failure(
         self, claimed: OutboxMessage, error: Exception, *, permanent: bool
     ) -> None:
-        assert claimed.id is not None
         now = self._clock.now()
         async with self._uow() as uow:
-            row = await uow.outbox.get(claimed.id)
+            row = await uow.outbox.get(stored_id(claimed))
             if row is None or row.status is not OutboxStatus.SENDING:
                 return
             row.claimed_until = None
@@ -284,9 +282,8 @@ class OutboxDispatcher:
             await uow.commit()
 
     async def _settle_opted_out(self, claimed: OutboxMessage, error: RecipientOptedOut) -> None:
-        assert claimed.id is not None
         async with self._uow() as uow:
-            row = await uow.outbox.get(claimed.id)
+            row = await uow.outbox.get(stored_id(claimed))
             if row is None or row.status is not OutboxStatus.SENDING:
                 return
             await refused_by_provider(uow, row, str(error), self._clock.now())

@@ -131,8 +131,7 @@ class ComplaintActions:
             target = await uow.agencies.by_code(to_agency)
             if target is None or not target.active or target.id is None:
                 raise ActionError(render("no_such_active_agency", OFFICER_LANGUAGE, code=to_agency))
-            source = await uow.agencies.get(complaint.agency_id)
-            assert source is not None
+            source = await uow.agencies.referenced(complaint.agency_id)
             if target.id == source.id:
                 raise ActionError(
                     render(
@@ -218,9 +217,8 @@ class ComplaintActions:
         request_id: str | None,
         buttons: tuple[Button, ...] = (),
     ) -> None:
-        resident = await uow.residents.get(complaint.resident_id)
-        agency = await uow.agencies.get(complaint.agency_id)
-        assert resident is not None and agency is not None
+        resident = await uow.residents.referenced(complaint.resident_id)
+        agency = await uow.agencies.referenced(complaint.agency_id)
         now = self._clock.now()
         uow.outbox.add(
             NewOutboxMessage(

@@ -31,6 +31,7 @@ from storage.models import (
     NewAuditEntry,
     Officer,
     OfficerRole,
+    stored_id,
 )
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -123,9 +124,8 @@ class OfficerDesk:
             return await uow.officers.by_telegram(identity.user_id)
 
     async def _act(self, request: ActionRequest, officer: Officer) -> ActionResult:
-        assert officer.id is not None
         role = Role.ADMIN if officer.role is OfficerRole.ADMIN else Role.OFFICER
-        actor = Actor(role, officer.id, officer.name, officer.agency_id)
+        actor = Actor(role, stored_id(officer), officer.name, officer.agency_id)
         if request.kind in (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE):
             return ActionResult(True, await self._listing(request.kind, officer))
         if request.kind in ADMIN_ACTIONS:
@@ -216,16 +216,14 @@ class OfficerDesk:
             found = await uow.officers.link_code(code) if code else None
             if found is None or found.used_at is not None or found.expires_at < now:
                 return ActionResult(False, render("link_code_invalid", OFFICER_LANGUAGE))
-            agency = await uow.agencies.get(found.agency_id)
-            assert agency is not None
+            agency = await uow.agencies.referenced(found.agency_id)
             if found.officer_id is None:
                 if not identity.group:
                     return ActionResult(False, render("link_code_for_group", OFFICER_LANGUAGE))
                 agency.telegram_chat_id = identity.chat_id
                 said = render("link_group_done", OFFICER_LANGUAGE, agency=agency.name)
             else:
-                officer = await uow.officers.get(found.officer_id)
-                assert officer is not None
+                officer = await uow.officers.referenced(found.officer_id)
                 taken = await uow.officers.by_telegram(identity.user_id)
                 if taken is not None and taken.id != officer.id:
                     refusal = render("link_account_taken", OFFICER_LANGUAGE, name=taken.name)

@@ -36,9 +36,8 @@ async def complaint_record(
         complaint = await find_by_reference(uow, typed_reference)
         if complaint is None or complaint.id is None:
             return None
-        agency = await uow.agencies.get(complaint.agency_id)
-        resident = await uow.residents.get(complaint.resident_id)
-        assert agency is not None and resident is not None
+        agency = await uow.agencies.referenced(complaint.agency_id)
+        resident = await uow.residents.referenced(complaint.resident_id)
         return ComplaintRecord(
             complaint=complaint,
             agency=agency,

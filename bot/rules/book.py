@@ -171,7 +171,11 @@ class LiveRouter:
                 if number is None or number == self._version:
                     return False
                 stored = await uow.rule_sets.get(number)
-            assert stored is not None
+            if stored is None:
+                raise RuleBookError(
+                    f"rule set version {number} is the newest but was deleted as it was read; "
+                    "rule set versions are history: restore it from a backup"
+                )
             # Compiling a large rule set takes a while: keep the event loop serving.
             compiled = await asyncio.to_thread(CompiledRules, parse(stored), f"v{number}")
             self._compiled, self._version = compiled, number

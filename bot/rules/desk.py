@@ -13,7 +13,7 @@ from bot.rules.impact import replay
 from bot.sla.report import agency_figures
 from channels.base import ActionKind, ActionRequest, ActionResult, Button
 from routing import CompiledRules, RuleFileError, diff_rule_sets
-from storage.models import RuleProposal
+from storage.models import RuleProposal, stored_id
 from storage.unit_of_work import UnitOfWorkFactory
 
 ADMIN_ACTIONS = frozenset(
@@ -87,7 +87,7 @@ class RuleDesk:
             proposal = RuleProposal(content=text, author=admin, created_at=self._clock.now())
             uow.rule_sets.propose(proposal)
             await uow.commit()
-        assert proposal.id is not None
+        proposal_id = stored_id(proposal)
         valid = render(
             "rules_valid",
             OFFICER_LANGUAGE,
@@ -105,12 +105,12 @@ class RuleDesk:
             Button(
                 render("button_apply", OFFICER_LANGUAGE),
                 ActionKind.APPLY_RULES,
-                argument=str(proposal.id),
+                argument=str(proposal_id),
             ),
             Button(
                 render("button_cancel", OFFICER_LANGUAGE),
                 ActionKind.CANCEL_RULES,
-                argument=str(proposal.id),
+                argument=str(proposal_id),
             ),
         )
         return ActionResult(True, "\n".join(lines), buttons=buttons)
@@ -149,6 +149,10 @@ class RuleDesk:
     async def _record(self, proposal_id: int, decision: str) -> None:
         async with self._uow() as uow:
             proposal = await uow.rule_sets.proposal(proposal_id)
-            assert proposal is not None
+            if proposal is None:
+                raise RuleBookError(
+                    f"rule proposal {proposal_id} was deleted while it was decided; "
+                    f"its decision was not recorded: {decision}"
+                )
             proposal.decision = decision[:40]
             await uow.commit()

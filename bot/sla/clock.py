@@ -20,6 +20,19 @@ BREACH = len(STAGES)  # stage 4; stages after it are the daily reminders
 DAILY = timedelta(days=1)
 
 
+class ClockNotRunning(Exception):
+    """Reminder times asked of a paused or stopped SLA clock: it has none."""
+
+
+def _running_since(complaint: AnyComplaint) -> datetime:
+    if complaint.sla_running_since is None:
+        raise ClockNotRunning(
+            f"the SLA clock of {complaint.reference} is paused or stopped: it has no reminder "
+            "times until it is resumed (SlaClock.resume)"
+        )
+    return complaint.sla_running_since
+
+
 @dataclass(frozen=True, slots=True)
 class SlaPolicies:
     """The city's default policy and each agency's override."""
@@ -81,12 +94,12 @@ class SlaClock:
         """When reminder `stage` (1-based) falls due for a running clock."""
         if stage > BREACH:
             return complaint.due_at + DAILY * (stage - BREACH)
-        assert complaint.sla_running_since is not None
+        running_since = _running_since(complaint)
         target = timedelta(seconds=complaint.sla_budget_seconds * STAGES[stage - 1])
         left = target - timedelta(seconds=complaint.sla_elapsed_seconds)
         if left <= timedelta(0):
-            return complaint.sla_running_since
-        return self._calendar.add(complaint.sla_running_since, left)
+            return running_since
+        return self._calendar.add(running_since, left)
 
     def crossed(self, complaint: Complaint, now: datetime) -> int:
         """The highest stage due at `now` (at least the stage already sent)."""
@@ -109,7 +122,7 @@ class SlaClock:
         return timedelta(seconds=complaint.sla_elapsed_seconds) + extra
 
     def _plan(self, complaint: AnyComplaint) -> None:
-        assert complaint.sla_running_since is not None
+        running_since = _running_since(complaint)
         left = timedelta(seconds=complaint.sla_budget_seconds - complaint.sla_elapsed_seconds)
-        complaint.due_at = self._calendar.add(complaint.sla_running_since, max(left, timedelta(0)))
+        complaint.due_at = self._calendar.add(running_since, max(left, timedelta(0)))
         complaint.next_chase_at = self.stage_at(complaint, complaint.chase_stage + 1)

@@ -50,8 +50,7 @@ async def public_complaint(
         complaint = await find_by_reference(uow, typed_reference)
         if complaint is None or complaint.id is None:
             return None
-        agency = await uow.agencies.get(complaint.agency_id)
-        assert agency is not None
+        agency = await uow.agencies.referenced(complaint.agency_id)
         history = [
             PublicEvent(at=entry.created_at, action=entry.action, status=entry.to_status)
             for entry in await uow.audit.for_complaint(complaint.id)

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import (
     Agency,
 )
+from storage.repositories.core import referenced
 
 _AGENCY_BY_CODE = select(Agency).where(Agency.code == sa.bindparam("code"))
 _ALL_AGENCIES = select(Agency).order_by(col(Agency.code))
@@ -46,6 +47,10 @@ class AgencyRepository:
 
     async def get(self, agency_id: int) -> Agency | None:
         return await self._session.get(Agency, agency_id)
+
+    async def referenced(self, agency_id: int) -> Agency:
+        """The agency another row refers to by `agency_id`; MissingRow if it is gone."""
+        return await referenced(self._session, Agency, agency_id)
 
     async def fallback(self) -> Agency | None:
         result = await self._session.exec(

@@ -20,7 +20,7 @@ from storage.models import (
     NewComplaint,
     UTCDateTime,
 )
-from storage.repositories.core import session_connection, write
+from storage.repositories.core import referenced, session_connection, write
 
 _AWAITING_RESIDENT = col(Complaint.status) == sa.bindparam("waiting")
 _COMPLAINT_HEADER = sa.select(
@@ -62,6 +62,10 @@ class ComplaintRepository:
 
     async def get(self, complaint_id: int) -> Complaint | None:
         return await self._session.get(Complaint, complaint_id)
+
+    async def referenced(self, complaint_id: int) -> Complaint:
+        """The complaint another row refers to by `complaint_id`; MissingRow if it is gone."""
+        return await referenced(self._session, Complaint, complaint_id)
 
     async def by_reference(self, reference: str) -> Complaint | None:
         result = await self._session.exec(select(Complaint).where(Complaint.reference == reference))

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.errors import ConflictError
+from storage.errors import ConflictError, MissingRow
 
 
 async def session_connection(session: AsyncSession) -> AsyncConnection:
@@ -77,3 +78,18 @@ async def read_among(
         found = {key(row): build(row) for row in await connection.execute(statement, params)}
         for value in values:
             known[channel, value] = found.get((channel, value))
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+async def referenced(session: AsyncSession, model: type[M], row_id: int) -> M:
+    """The row of `model` with `row_id`, which another row refers to; MissingRow if it is
+    not there."""
+    row = await session.get(model, row_id)
+    if row is None:
+        raise MissingRow(
+            f"{model.__name__} {row_id} is referred to by other rows but is not in the "
+            "database (deleted by hand, or restored only in part): restore it from a backup"
+        )
+    return row

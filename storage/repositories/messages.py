@@ -38,7 +38,7 @@ _INBOUND_AMONG = _INBOUND.where(
 # Complaints in the status the caller names as waiting for the resident's answer.
 
 
-_INSERT_MESSAGE = sa.insert(Message)
+_INSERT_MESSAGE = sa.insert(Message).returning(col(Message.id))
 
 
 def _seen(row: Any) -> SeenInbound:
@@ -99,9 +99,8 @@ class MessageRepository:
     async def insert(self, message: NewMessage) -> int:
         """Append now, for a caller that needs the new row's id (to attach files to it)."""
         result = await write(self._session, _INSERT_MESSAGE, vars(message))
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        message_id: int = result.scalar_one()
+        return message_id
 
     def add_attachment(self, attachment: Attachment) -> None:
         self._session.add(attachment)

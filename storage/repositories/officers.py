@@ -12,6 +12,7 @@ from storage.models import (
     Officer,
     OfficerRole,
 )
+from storage.repositories.core import referenced
 
 
 class OfficerRepository:
@@ -20,6 +21,10 @@ class OfficerRepository:
 
     async def get(self, officer_id: int) -> Officer | None:
         return await self._session.get(Officer, officer_id)
+
+    async def referenced(self, officer_id: int) -> Officer:
+        """The officer another row refers to by `officer_id`; MissingRow if it is gone."""
+        return await referenced(self._session, Officer, officer_id)
 
     async def by_telegram(self, user_id: str) -> Officer | None:
         result = await self._session.exec(

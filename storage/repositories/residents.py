@@ -16,7 +16,7 @@ from storage.models import (
     ResidentContact,
     UTCDateTime,
 )
-from storage.repositories.core import read_among, session_connection, write
+from storage.repositories.core import read_among, referenced, session_connection, write
 
 _RESIDENT_CONTACT = sa.select(
     col(Resident.id),
@@ -183,8 +183,7 @@ class ResidentRepository:
             "window_messages": window_messages,
         }
         result = await write(self._session, _INSERT_RESIDENT, values)
-        resident_id = result.scalar_one()
-        assert resident_id is not None
+        resident_id: int = result.scalar_one()
         self._held.add(resident_id)  # nobody else sees the row before this commits
         contact = ResidentContact(
             resident_id,
@@ -253,6 +252,10 @@ class ResidentRepository:
 
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)
+
+    async def referenced(self, resident_id: int) -> Resident:
+        """The resident another row refers to by `resident_id`; MissingRow if it is gone."""
+        return await referenced(self._session, Resident, resident_id)
 
     async def opted_out_among(self, addresses: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (channel, address) pairs belong to residents who opted out."""

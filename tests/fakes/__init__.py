@@ -9,6 +9,7 @@ from tests.fakes.channels import (
     FakeShortSmsChannel,
     FakeSmsChannel,
     FakeTelegramChannel,
+    InboundFields,
     inbound,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "FakeShortSmsChannel",
     "FakeSmsChannel",
     "FakeTelegramChannel",
+    "InboundFields",
     "inbound",
 ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, TypedDict, Unpack
 
 from channels.base import (
+    Address,
+    Attachment,
     ChannelName,
     InboundHandler,
     InboundMessage,
+    Location,
     OutboundMessage,
     SendError,
     SendRate,
@@ -96,14 +99,29 @@ class FakeTelegramChannel(FakeChannel):
 _ids = itertools.count(1)
 
 
+class InboundFields(TypedDict, total=False):
+    """The fields of `InboundMessage` a test may set beyond what `inbound` fills in."""
+
+    display_name: str | None
+    subject: str | None
+    attachments: tuple[Attachment, ...]
+    location: Location | None
+    thread_keys: tuple[str, ...]
+    reference: str | None
+    reply_to: Address | None
+    language: str | None
+    language_hint: str | None
+    transcript_of: str | None
+
+
 def inbound(
     text: str,
     *,
-    sender: str = "+6281234567890",
+    sender: str | None = "+6281234567890",
     channel: ChannelName = ChannelName.SMS,
     at: datetime | None = None,
     provider_id: str | None = None,
-    **fields: object,
+    **fields: Unpack[InboundFields],
 ) -> InboundMessage:
     """A resident's message as a channel adapter would hand it over."""
     return InboundMessage(
@@ -112,5 +130,5 @@ def inbound(
         text=text,
         received_at=at or datetime(2026, 11, 2, 2, 0, tzinfo=UTC),
         provider_message_id=provider_id or f"msg-{next(_ids)}",
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )

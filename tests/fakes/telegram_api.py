@@ -1076,7 +1076,7 @@ class FakeBotApi:
         return self.files[file_id].data
 
     def _register_photo(self, data: bytes) -> list[JSONDict]:
-        sizes = []
+        sizes: list[JSONDict] = []
         for width, height in PHOTO_SIZES:
             stored = self.register_file(
                 data, mime_type="image/jpeg", folder="photos", file_id_prefix="AgACAgUAAxkBAAI"
@@ -1507,7 +1507,7 @@ class FakeBotApi:
         self._poll_generation += 1
         generation = self._poll_generation
         self._notify()  # an older long poll now ends with 409
-        batch = await self._wait_until(
+        batch: list[JSONDict] | BotApiError | None = await self._wait_until(
             lambda: self._poll_result(generation, limit), float(params.get("timeout", 0))
         )
         if batch is None or self._closing:

@@ -76,7 +76,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 from starlette.applications import Starlette
@@ -207,7 +207,8 @@ def basic_auth_of(request: Request) -> tuple[str, str] | None:
 
 def twilio_signature(url: str, params: Mapping[str, str], auth_token: str) -> str:
     """``X-Twilio-Signature`` for a form POST to ``url``, computed like Twilio does."""
-    return RequestValidator(auth_token).compute_signature(url, dict(params))
+    signature: str = RequestValidator(auth_token).compute_signature(url, dict(params))
+    return signature
 
 
 def signed_headers(url: str, params: Mapping[str, str], auth_token: str) -> dict[str, str]:
@@ -238,6 +239,17 @@ async def signed_post(
 
 
 # --------------------------------------------------------------------------- the fake
+
+
+class TwilioSettings(TypedDict):
+    """The service's settings (`Settings` field names) that point it at a Twilio account."""
+
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_from: str
+    twilio_api_base: str
+    public_base_url: str
+    sms_messages_per_second: float
 
 
 class FakeTwilioApi:
@@ -272,7 +284,7 @@ class FakeTwilioApi:
         """The account's resource root, ``{base_url}/2010-04-01/Accounts/{sid}``."""
         return f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}"
 
-    def service_settings(self, public_base_url: str) -> dict[str, str | float]:
+    def service_settings(self, public_base_url: str) -> TwilioSettings:
         """The settings that point a service at this fake, receiving webhooks at the given
         public address (which signatures are made for)."""
         return {

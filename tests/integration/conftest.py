@@ -86,7 +86,7 @@ def email() -> FakeEmailChannel:
 @pytest.fixture
 def settings(database: tuple[str, str | None]) -> Settings:
     url, schema = database
-    return Settings(database_url=url, database_schema=schema, _env_file=None)  # type: ignore[call-arg]
+    return Settings(database_url=url, database_schema=schema, _env_file=None)
 
 
 @pytest.fixture

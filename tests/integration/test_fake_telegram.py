@@ -77,13 +77,15 @@ async def polling(
     application: Application[Any, Any, Any, Any, Any, Any],
 ) -> AsyncIterator[None]:
     """Run ``application`` with long polling for the duration of the block."""
+    updater = application.updater
+    assert updater is not None, "the application was built without an updater"
     async with application:
-        await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        await updater.start_polling(poll_interval=0.0, timeout=1)
         await application.start()
         try:
             yield
         finally:
-            await application.updater.stop()
+            await updater.stop()
             await application.stop()
 
 
@@ -290,7 +292,8 @@ async def test_builders_make_updates_ptb_parses(api: FakeBotApi, bot: Bot) -> No
     await bot.edit_message_reply_markup(AGENCY_GROUP.id, notice.message_id, reply_markup=None)
     assert "reply_markup" not in api.message(AGENCY_GROUP.id, notice.message_id)
     stale = Update.de_json(api.callback_query(OFFICER, api.sent[-1], "take:ADU-1"), bot)
-    assert stale.callback_query is not None and stale.callback_query.message is not None
+    assert stale.callback_query is not None
+    assert isinstance(stale.callback_query.message, Message)
     assert stale.callback_query.message.reply_markup is None  # pressed on an outdated view
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Unpack
+
+from sqlmodel import col
 
 from bot.bootstrap import Service
 from bot.domain.lifecycle import ComplaintStatus
-from channels.base import Address, Attachment, ChannelName, Location, Outcome
+from channels.base import Address, Attachment, ChannelName, InboundMessage, Location, Outcome
 from storage.models import AuditEntry, Complaint, Message, OutboxMessage, Resident
-from tests.fakes import FakeClock, inbound
+from tests.fakes import FakeClock, InboundFields, inbound
 from tests.integration.db import count, rows
 
 
@@ -35,7 +38,7 @@ async def test_new_complaint_is_routed_acknowledged_and_audited(service: Service
     assert "6281234567890" not in outbox["agency_notice"].text
     actions = [
         (a.action, a.from_status, a.to_status)
-        for a in await rows(service, AuditEntry, AuditEntry.complaint_id.is_not(None))  # type: ignore[union-attr]
+        for a in await rows(service, AuditEntry, col(AuditEntry.complaint_id).is_not(None))
     ]
     assert actions == [("create", None, "new"), ("assign", "new", "assigned")]
 
@@ -69,9 +72,10 @@ async def test_reference_in_text_from_the_same_resident_is_a_follow_up(
     service: Service, clock: FakeClock
 ) -> None:
     first = await service.deliver(inbound("Lampu jalan di Jl. Kenanga mati semua"))
+    assert first.reference is not None
     later = clock.advance(hours=3)
     follow = await service.deliver(
-        inbound(f"utk {first.reference.lower()}: sdh 3 malam gelap", at=later)  # type: ignore[union-attr]
+        inbound(f"utk {first.reference.lower()}: sdh 3 malam gelap", at=later)
     )
 
     assert follow.outcome is Outcome.FOLLOW_UP
@@ -187,10 +191,11 @@ async def test_english_first_message_gets_english_reply(service: Service) -> Non
 
 async def test_rating_after_close(service: Service, clock: FakeClock) -> None:
     first = await service.deliver(inbound("Pengamen di lampu merah Jl. Solo"))
+    assert first.reference is not None
     nothing = await service.deliver(inbound("5", at=clock.advance(minutes=30)))
     assert "Belum ada pengaduan selesai" in nothing.reply_text
     async with service.uow() as uow:
-        complaint = await uow.complaints.by_reference(first.reference)  # type: ignore[arg-type]
+        complaint = await uow.complaints.by_reference(first.reference)
         assert complaint is not None
         complaint.status = ComplaintStatus.CLOSED
         complaint.closed_at = clock.advance(days=1)
@@ -206,8 +211,9 @@ async def test_reply_after_close_reopens_within_the_window(
     service: Service, clock: FakeClock
 ) -> None:
     first = await service.deliver(inbound("Pipa PDAM bocor di Jl. Cendana"))
+    assert first.reference is not None
     async with service.uow() as uow:
-        complaint = await uow.complaints.by_reference(first.reference)  # type: ignore[arg-type]
+        complaint = await uow.complaints.by_reference(first.reference)
         assert complaint is not None
         complaint.status = ComplaintStatus.CLOSED
         complaint.closed_at = clock.advance(days=2)
@@ -301,11 +307,11 @@ async def test_explicit_reference_takes_additions_only_from_the_complainant(
 async def test_anonymous_web_complaints_take_additions_from_whoever_holds_the_reference(
     service: Service,
 ) -> None:
-    def web(text: str, **fields: object) -> object:
+    def web(text: str, **fields: Unpack[InboundFields]) -> InboundMessage:
         return inbound(text, channel=ChannelName.WEB, sender=None, **fields)
 
-    first = await service.deliver(web("Trotoar amblas di depan pasar"))  # type: ignore[arg-type]
-    added = await service.deliver(web("Ada yang terperosok", reference=first.reference))  # type: ignore[arg-type]
+    first = await service.deliver(web("Trotoar amblas di depan pasar"))
+    added = await service.deliver(web("Ada yang terperosok", reference=first.reference))
     assert added.outcome is Outcome.FOLLOW_UP and added.reference == first.reference
     residents = await rows(service, Resident)
     assert [r.address.startswith("anon:") for r in residents] == [True, True]

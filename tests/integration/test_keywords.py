@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.bootstrap import Service, bootstrap
 from bot.intake.blocklist import Blocklist, BlocklistError
@@ -104,7 +105,7 @@ async def test_stop_is_confirmed_once_and_holds_back_everything_until_start(
         ),
     ]
     assert (await resident(service)).opted_out_at is None
-    audit = await rows(service, AuditEntry, AuditEntry.action.in_(["opt_out", "opt_in"]))  # type: ignore[attr-defined]
+    audit = await rows(service, AuditEntry, col(AuditEntry.action).in_(["opt_out", "opt_in"]))
     assert [(a.action, a.detail) for a in audit] == [
         ("opt_out", f"sms resident {complaint.resident_id}: STOP"),
         ("opt_in", f"sms resident {complaint.resident_id}: MULAI"),
@@ -271,7 +272,7 @@ async def test_a_blocked_address_is_recorded_and_nothing_else(
     await blocklist.remove(ChannelName.SMS, NUMBER, admin="rina")
     after = await service.deliver(inbound("Jalan rusak parah di Jl. Kaliurang km 7"))
     assert after.outcome is Outcome.COMPLAINT
-    audit = await rows(service, AuditEntry, AuditEntry.action.in_(["block", "unblock"]))  # type: ignore[attr-defined]
+    audit = await rows(service, AuditEntry, col(AuditEntry.action).in_(["block", "unblock"]))
     assert [(a.actor, a.action, a.detail) for a in audit] == [
         ("admin:rina", "block", f"sms {NUMBER}: spam"),
         ("admin:rina", "unblock", f"sms {NUMBER} (was: spam)"),

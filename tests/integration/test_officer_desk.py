@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
 from bot.domain.lifecycle import ComplaintStatus
@@ -34,7 +35,7 @@ GROUP = "-100777"
 
 def say(kind: ActionKind, user: str, *, group: bool = True, **fields: str) -> ActionRequest:
     identity = Identity(ChannelName.TELEGRAM, user, GROUP if group else user, "Sari", group)
-    return ActionRequest(identity, kind, str(next(_updates)), **fields)  # type: ignore[arg-type]
+    return ActionRequest(identity, kind, str(next(_updates)), **fields)
 
 
 @pytest.fixture
@@ -44,8 +45,8 @@ async def telegram() -> FakeTelegramChannel:
 
 @pytest.fixture
 async def desk_service(
-    settings: Settings, engine, clock: FakeClock, telegram: FakeTelegramChannel
-) -> Service:  # type: ignore[no-untyped-def]
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, telegram: FakeTelegramChannel
+) -> Service:
     channels = [FakeSmsChannel(), FakeEmailChannel(), telegram]
     return await prepared_service(settings, engine, clock, channels=channels)
 
@@ -127,6 +128,7 @@ async def test_officers_work_a_complaint_from_the_group(
 ) -> None:
     desk = desk_service.desk
     filed, posted = await posted_to_the_group(desk_service, telegram)
+    assert filed.reference is not None
     assert filed.reference in posted.text
     thread = "telegram-thread-1"  # what the fake channel reported for the group post
 

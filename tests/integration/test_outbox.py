@@ -52,7 +52,8 @@ async def test_each_row_is_sent_once_and_logged_as_a_message(
     assert await service.dispatcher.dispatch_once() == 0
 
     assert [m.text for m in sms.sent] == [receipt.reply_text]
-    assert len(email.sent) == 1 and receipt.reference in email.sent[0].text  # type: ignore[operator]
+    assert receipt.reference is not None
+    assert len(email.sent) == 1 and receipt.reference in email.sent[0].text
     rows_ = await outbox(service)
     assert {r.status for r in rows_.values()} == {OutboxStatus.SENT}
     assert rows_["reply"].provider_message_id == "sms-out-1"
@@ -117,8 +118,8 @@ async def test_gives_up_after_the_attempt_limit(
 
 async def test_unconfigured_channel_waits_with_a_reason_then_goes_out(
     settings: Settings,
-    engine,
-    clock: FakeClock,  # type: ignore[no-untyped-def]
+    engine: AsyncEngine,
+    clock: FakeClock,
 ) -> None:
     without_email = await prepared_service(settings, engine, clock, channels=[FakeSmsChannel()])
     await without_email.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
@@ -168,8 +169,8 @@ async def test_claim_abandoned_by_a_dead_process_is_not_resent_where_duplicates_
 
 async def test_concurrent_dispatchers_send_every_row_exactly_once(
     settings: Settings,
-    engine,
-    clock: FakeClock,  # type: ignore[no-untyped-def]
+    engine: AsyncEngine,
+    clock: FakeClock,
 ) -> None:
     sms, email = FakeSmsChannel(), FakeEmailChannel()
     first = await prepared_service(settings, engine, clock, channels=[sms, email])

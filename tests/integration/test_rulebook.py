@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service, bootstrap
 from bot.rules.book import RuleBookError
@@ -83,9 +84,9 @@ async def test_diff_and_rollback(service: Service) -> None:
 
 async def test_every_instance_follows_a_new_version_within_seconds(
     settings: Settings,
-    engine,
+    engine: AsyncEngine,
     clock: FakeClock,
-    service: Service,  # type: ignore[no-untyped-def]
+    service: Service,
 ) -> None:
     fast = settings.model_copy(update={"rules_refresh_seconds": 0.1})
     other = bootstrap(fast, clock=clock, engine=engine)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.bootstrap import Service, bootstrap
 from bot.domain.lifecycle import ComplaintStatus
@@ -223,5 +224,7 @@ async def test_morning_digest_once_per_agency_and_day(service: Service, clock: F
     clock.advance(hours=49)
     assert await service.digest.send() == 2
     assert await service.digest.send() == 0
-    [dishub] = await rows(service, OutboxMessage, OutboxMessage.key.startswith("digest:DISHUB"))  # type: ignore[attr-defined]
+    [dishub] = await rows(
+        service, OutboxMessage, col(OutboxMessage.key).startswith("digest:DISHUB")
+    )
     assert "Terbuka: 1" in dishub.text and "Terlambat: 1" in dishub.text

@@ -374,10 +374,10 @@ async def test_an_unreachable_twilio_is_retried(
         settings,
         engine,
         clock,
-        **{
-            **twilio.service_settings(PUBLIC),
-            "twilio_api_base": "http://127.0.0.1:9",  # nothing listens there
-        },
+        **(
+            twilio.service_settings(PUBLIC)
+            | {"twilio_api_base": "http://127.0.0.1:9"}  # nothing listens there
+        ),
     )
     transport = httpx.ASGITransport(app=offline.app)
     async with (
@@ -561,12 +561,10 @@ async def test_answers_go_out_at_the_pace_a_long_code_takes_them(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, twilio: FakeTwilioApi
 ) -> None:
     # The adapter's own pace (one a second from our number), not the fake's unlimited one.
-    service = await prepared_service(
-        settings,
-        engine,
-        clock,
-        **{**twilio.service_settings(PUBLIC + "/"), "sms_messages_per_second": None},
+    paced = settings.model_copy(
+        update={**twilio.service_settings(PUBLIC + "/"), "sms_messages_per_second": None}
     )
+    service = await prepared_service(paced, engine, clock)
     senders = [f"+62812555{i:05d}" for i in range(3)]
     for sender in senders:
         await service.deliver(inbound("Lampu jalan mati di depan SD 3", sender=sender))

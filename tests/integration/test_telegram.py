@@ -4,7 +4,7 @@ against a fake Bot API on loopback, on real storage."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.bootstrap import Service, bootstrap
 from bot.domain.lifecycle import ComplaintStatus
 from config.settings import Settings
+from storage.lease import LeaderLease
 from storage.models import Complaint, OfficerRole
 from tests.fakes import FakeClock
 from tests.fakes.telegram_api import (
@@ -60,7 +61,7 @@ async def service(
     )
 
 
-def to(chat_id: int, words: str) -> object:
+def to(chat_id: int, words: str) -> Callable[[SentMessage], bool]:
     def match(message: SentMessage) -> bool:
         return message.chat_id == chat_id and words in (message.text or "")
 
@@ -73,16 +74,16 @@ async def link_officer_and_group(service: Service, api: FakeBotApi) -> None:
     )
     group_code = await service.desk.group_code("DISHUB", created_by="admin")
     api.push_update(api.command_message(OFFICER, f"/link {code}"))
-    await api.wait_for_sent(to(OFFICER.id, "Terhubung sebagai Sari"))  # type: ignore[arg-type]
+    await api.wait_for_sent(to(OFFICER.id, "Terhubung sebagai Sari"))
     api.push_update(api.command_message(OFFICER, f"/link {group_code}", chat=GROUP))
-    await api.wait_for_sent(to(GROUP.id, "grup Dinas Perhubungan"))  # type: ignore[arg-type]
+    await api.wait_for_sent(to(GROUP.id, "grup Dinas Perhubungan"))
 
 
 async def posted_complaint(service: Service, api: FakeBotApi, text: str) -> SentMessage:
     """A linked officer and group, and the resident's complaint as the group got it."""
     await link_officer_and_group(service, api)
     api.push_update(api.text_message(RESIDENT, text))
-    return await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+    return await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))
 
 
 async def test_resident_complains_group_sees_it_officer_answers_by_replying(
@@ -91,8 +92,8 @@ async def test_resident_complains_group_sees_it_officer_answers_by_replying(
     async with service.running():
         await link_officer_and_group(service, api)
         api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati sejak Senin"))
-        ack = await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))  # type: ignore[arg-type]
-        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        ack = await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))
         [complaint] = await rows(service, Complaint)
         assert complaint.reference in (ack.text or "") and complaint.reference in (
             notice.text or ""
@@ -110,8 +111,8 @@ async def test_resident_complains_group_sees_it_officer_answers_by_replying(
         )
         assert "reply_markup" in edited  # still there: the others may ask or transfer
         api.push_update(api.reply_message(OFFICER, notice, "Sudah kami perbaiki tadi pagi."))
-        answer = await api.wait_for_sent(to(RESIDENT.id, "Jawaban Dinas Perhubungan"))  # type: ignore[arg-type]
-        await api.wait_for_sent(to(GROUP.id, "Jawaban dikirim ke pelapor"))  # type: ignore[arg-type]
+        answer = await api.wait_for_sent(to(RESIDENT.id, "Jawaban Dinas Perhubungan"))
+        await api.wait_for_sent(to(GROUP.id, "Jawaban dikirim ke pelapor"))
 
     assert (answer.text or "").endswith("Sudah kami perbaiki tadi pagi.")
     [complaint] = await rows(service, Complaint)
@@ -175,7 +176,7 @@ async def test_webhook_mode_checks_the_secret_token(
         accepted = await post("s3cret-token")
         replayed = await post("s3cret-token")
         assert (accepted.status_code, replayed.status_code) == (200, 200)
-        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))
     assert len(await rows(service, Complaint)) == 1
     assert api.calls_of("getUpdates") == []
 
@@ -186,14 +187,14 @@ async def test_asking_the_resident_pauses_the_clock_and_their_reply_resumes_it(
     async with service.running():
         await link_officer_and_group(service, api)
         api.push_update(api.text_message(RESIDENT, "Lampu jalan mati"))
-        await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))
         [complaint] = await rows(service, Complaint)
         api.push_update(
             api.command_message(
                 OFFICER, f"/ask {complaint.reference} Di jalan apa tepatnya?", chat=GROUP
             )
         )
-        question = await api.wait_for_sent(to(RESIDENT.id, "membutuhkan informasi tambahan"))  # type: ignore[arg-type]
+        question = await api.wait_for_sent(to(RESIDENT.id, "membutuhkan informasi tambahan"))
         [waiting] = await rows(service, Complaint)
         assert (
             waiting.status == ComplaintStatus.WAITING_FOR_RESIDENT
@@ -201,7 +202,7 @@ async def test_asking_the_resident_pauses_the_clock_and_their_reply_resumes_it(
         )
 
         api.push_update(api.reply_message(RESIDENT, question, "Jl. Mawar depan SD 3"))
-        await api.wait_for_sent(to(GROUP.id, "Tambahan dari pelapor"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(GROUP.id, "Tambahan dari pelapor"))
     [resumed] = await rows(service, Complaint)
     assert resumed.status == ComplaintStatus.IN_PROGRESS and resumed.sla_running_since is not None
 
@@ -210,7 +211,7 @@ async def test_photo_with_caption_and_a_shared_location(service: Service, api: F
     photo = b"\xff\xd8\xff\xe0 a jpeg of a pothole"
     async with service.running():
         api.push_update(api.photo_message(RESIDENT, photo, caption="Jalan berlubang besar di sini"))
-        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))
         pin = api.push_update(api.location_message(RESIDENT, -7.7956, 110.3695))
         await api.wait_until_confirmed(pin)
     [complaint] = await rows(service, Complaint)
@@ -263,25 +264,27 @@ async def test_only_the_lease_holder_polls_and_a_standby_takes_over(
         await api.wait_for_call("getUpdates")
         async with standby.running():
             api.push_update(api.text_message(RESIDENT, "Sampah menumpuk di pasar"))
-            await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))  # type: ignore[arg-type]
-            assert leader_channel._lease is not None and standby_channel._lease is not None
-            assert leader_channel._lease.held and not standby_channel._lease.held  # type: ignore[attr-defined]
+            await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))
+            leader_lease, standby_lease = leader_channel._lease, standby_channel._lease
+            assert isinstance(leader_lease, LeaderLease) and isinstance(standby_lease, LeaderLease)
+            assert leader_lease.held and not standby_lease.held
             await service.channels["telegram"].stop()  # the leader goes away
             # Generous waits: a loaded machine stretches the standby's 2 s lease retries.
             for _ in range(300):
-                if standby_channel._lease.held:  # type: ignore[attr-defined]
+                if standby_lease.held:
                     break
                 await asyncio.sleep(0.1)
             other = TgUser(43, "Ani")
             api.push_update(api.text_message(other, "Lampu jalan mati di gang 3"))
-            await api.wait_for_sent(to(other.id, "Dinas Perhubungan"), timeout=30)  # type: ignore[arg-type]
+            await api.wait_for_sent(to(other.id, "Dinas Perhubungan"), timeout=30)
     assert len(await rows(service, Complaint)) == 2
 
 
 def pressed(message: SentMessage, label: str) -> str:
     """The callback data of the button labelled `label` under a bot message."""
     rows_ = (message.reply_markup or {}).get("inline_keyboard", [])
-    return next(b["callback_data"] for row in rows_ for b in row if b["text"] == label)
+    data: str = next(b["callback_data"] for row in rows_ for b in row if b["text"] == label)
+    return data
 
 
 async def test_start_offers_a_language_and_the_choice_sticks(
@@ -289,11 +292,11 @@ async def test_start_offers_a_language_and_the_choice_sticks(
 ) -> None:
     async with service.running():
         api.push_update(api.command_message(RESIDENT, "/start"))
-        welcome = await api.wait_for_sent(to(RESIDENT.id, "Pilih bahasa / Choose a language"))  # type: ignore[arg-type]
+        welcome = await api.wait_for_sent(to(RESIDENT.id, "Pilih bahasa / Choose a language"))
         api.push_update(api.callback_query(RESIDENT, welcome, pressed(welcome, "English")))
-        await api.wait_for_sent(to(RESIDENT.id, "OK, we will reply in English."))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "OK, we will reply in English."))
         api.push_update(api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati"))
-        await api.wait_for_sent(to(RESIDENT.id, "Thank you, your complaint is registered"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "Thank you, your complaint is registered"))
 
 
 async def test_transfer_by_buttons_and_rating_after_close(
@@ -304,7 +307,7 @@ async def test_transfer_by_buttons_and_rating_after_close(
             service, api, "Lampu jalan di Jl. Mawar mati, tiangnya roboh"
         )
         api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Alihkan")))
-        picker = await api.wait_for_sent(to(GROUP.id, "ke instansi mana?"))  # type: ignore[arg-type]
+        picker = await api.wait_for_sent(to(GROUP.id, "ke instansi mana?"))
         api.push_update(api.callback_query(OFFICER, picker, pressed(picker, "PUPR")))
         await api.wait_for_call(
             "answerCallbackQuery", lambda c: "dialihkan ke PUPR" in c.params.get("text", "")
@@ -314,15 +317,15 @@ async def test_transfer_by_buttons_and_rating_after_close(
 
         admin = await service.desk.add_officer("PUPR", "Admin", OfficerRole.ADMIN, created_by="t")
         api.push_update(api.command_message(TgUser(700, "Admin"), f"/link {admin[1]}"))
-        await api.wait_for_sent(to(700, "Terhubung sebagai Admin"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(700, "Terhubung sebagai Admin"))
         api.push_update(
             api.command_message(
                 TgUser(700, "Admin"), f"/close {complaint.reference} Tiang sudah diganti."
             )
         )
-        closing = await api.wait_for_sent(to(RESIDENT.id, "telah diselesaikan"))  # type: ignore[arg-type]
+        closing = await api.wait_for_sent(to(RESIDENT.id, "telah diselesaikan"))
         api.push_update(api.callback_query(RESIDENT, closing, pressed(closing, "⭐⭐⭐⭐")))
-        await api.wait_for_sent(to(RESIDENT.id, "penilaian 4/5"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "penilaian 4/5"))
     [complaint] = await rows(service, Complaint)
     assert (complaint.status, complaint.rating) == (ComplaintStatus.CLOSED, 4)
 
@@ -348,23 +351,23 @@ async def test_admins_check_and_apply_a_rule_file_from_chat(
     )
     async with service.running():
         api.push_update(api.command_message(admin, f"/link {code}"))
-        await api.wait_for_sent(to(admin.id, "Terhubung sebagai Rina"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(admin.id, "Terhubung sebagai Rina"))
         api.push_update(api.command_message(OFFICER, f"/link {officer_code}"))
-        await api.wait_for_sent(to(OFFICER.id, "Terhubung sebagai Sari"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(OFFICER.id, "Terhubung sebagai Sari"))
         api.push_update(api.command_message(OFFICER, "/rules"))
-        await api.wait_for_sent(to(OFFICER.id, "Hanya admin"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(OFFICER.id, "Hanya admin"))
 
         api.push_update(api.command_message(admin, "/rules"))
-        await api.wait_for_sent(to(admin.id, "Aturan aktif: versi 1 (64 aturan)"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(admin.id, "Aturan aktif: versi 1 (64 aturan)"))
         bad = GOOD_RULES.replace("PUPR", "PUPRX").encode()
         api.push_update(api.document_message(admin, bad, file_name="aturan.yaml"))
-        refused = await api.wait_for_sent(to(admin.id, "Berkas aturan tidak valid"))  # type: ignore[arg-type]
+        refused = await api.wait_for_sent(to(admin.id, "Berkas aturan tidak valid"))
         assert "aturan.yaml:4: error: rule 'lampu': agency: unknown agency 'PUPRX'" in (
             refused.text or ""
         )
 
         api.push_update(api.document_message(admin, GOOD_RULES.encode(), file_name="aturan.yaml"))
-        proposal = await api.wait_for_sent(to(admin.id, "Berkas valid: 1 aturan"))  # type: ignore[arg-type]
+        proposal = await api.wait_for_sent(to(admin.id, "Berkas valid: 1 aturan"))
         assert "Dampak 30 hari:" in (proposal.text or "")
         api.push_update(api.callback_query(admin, proposal, pressed(proposal, "Terapkan")))
         await api.wait_for_call(
@@ -376,7 +379,7 @@ async def test_admins_check_and_apply_a_rule_file_from_chat(
         )
 
         api.push_update(api.command_message(admin, "/stats"))
-        await api.wait_for_sent(to(admin.id, "30 hari terakhir"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(admin.id, "30 hari terakhir"))
     assert service.router.compiled.version == "v2"
 
 
@@ -387,7 +390,7 @@ async def test_the_group_gets_the_residents_photo_under_the_complaint(
     async with service.running():
         await link_officer_and_group(service, api)
         api.push_update(api.photo_message(RESIDENT, photo, caption="Lampu jalan mati di Jl. Mawar"))
-        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))  # type: ignore[arg-type]
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))
         shown = await api.wait_for_sent(lambda m: m.chat_id == GROUP.id and m.method == "sendPhoto")
     assert shown.photo == photo
     assert (shown.reply_parameters or {}).get("message_id") == notice.message_id
@@ -402,15 +405,15 @@ async def test_ask_and_reject_buttons_prompt_for_the_words(
         api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Minta info")))
         prompt = await api.wait_for_sent(
             to(GROUP.id, f"Pertanyaan untuk pelapor {complaint.reference}")
-        )  # type: ignore[arg-type]
+        )
         assert (prompt.reply_markup or {}).get("force_reply") is True
         api.push_update(api.reply_message(OFFICER, prompt, "Nomor tiangnya berapa?"))
-        await api.wait_for_sent(to(RESIDENT.id, "Nomor tiangnya berapa?"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "Nomor tiangnya berapa?"))
 
         api.push_update(api.callback_query(OFFICER, notice, pressed(notice, "Tolak")))
-        reason = await api.wait_for_sent(to(GROUP.id, f"Alasan menolak {complaint.reference}"))  # type: ignore[arg-type]
+        reason = await api.wait_for_sent(to(GROUP.id, f"Alasan menolak {complaint.reference}"))
         api.push_update(api.reply_message(OFFICER, reason, "Lampu milik PLN, bukan Pemkot."))
-        await api.wait_for_sent(to(RESIDENT.id, "Alasan: Lampu milik PLN"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "Alasan: Lampu milik PLN"))
     [complaint] = await rows(service, Complaint)
     assert complaint.status == ComplaintStatus.REJECTED
 
@@ -418,10 +421,10 @@ async def test_ask_and_reject_buttons_prompt_for_the_words(
 async def test_status_command_in_private_chat(service: Service, api: FakeBotApi) -> None:
     async with service.running():
         api.push_update(api.text_message(RESIDENT, "Sampah menumpuk di TPS Jl. Melati"))
-        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))  # type: ignore[arg-type]
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))
         [complaint] = await rows(service, Complaint)
         asker = TgUser(77, "Tetangga")
         api.push_update(api.command_message(asker, f"/status {complaint.reference.lower()}"))
-        answer = await api.wait_for_sent(to(asker.id, f"Pengaduan {complaint.reference}:"))  # type: ignore[arg-type]
+        answer = await api.wait_for_sent(to(asker.id, f"Pengaduan {complaint.reference}:"))
     assert "Dinas Lingkungan Hidup" in (answer.text or "")
     assert len(await rows(service, Complaint)) == 1

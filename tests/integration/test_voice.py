@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.bootstrap import Service
 from bot.domain.lifecycle import ComplaintStatus
@@ -325,7 +326,9 @@ async def test_a_transcript_routes_the_complaint_nobody_has_touched(
     assert complaint.status == ComplaintStatus.ASSIGNED
     assert complaint.routing_rule == "dlh-air-pollution"
     assert complaint.text.startswith(SMOKE) and "42 detik" in complaint.text
-    [reroute] = await rows(service, AuditEntry, AuditEntry.detail.startswith("DISKOMINFO → DLH"))  # type: ignore[attr-defined]
+    [reroute] = await rows(
+        service, AuditEntry, col(AuditEntry.detail).startswith("DISKOMINFO → DLH")
+    )
     assert reroute.action == "assign"
     notices = await rows(service, OutboxMessage, OutboxMessage.kind == "agency_notice")
     assert [n.recipient.split("@")[0] for n in notices] == ["diskominfo", "dlh", "diskominfo"]

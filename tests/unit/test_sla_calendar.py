@@ -30,8 +30,8 @@ OFFICE = WorkCalendar(
 )
 
 
-def wib(*args: int) -> datetime:
-    return datetime(*args, tzinfo=WIB)  # type: ignore[misc]
+def wib(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=WIB)
 
 
 # Idul Fitri 2026 is Saturday 21 March; the government's joint leave makes Wednesday 18

@@ -105,7 +105,7 @@ def test_no_channel_adapter_holds_a_sentence_of_its_own() -> None:
     pages = (_CHANNELS / "templates", _CHANNELS.parent / "bot" / "web" / "pages")
     for page in sorted(path for folder in pages for path in folder.glob("*.html")):
         if words := _INDONESIAN & set(re.findall(r"[a-z]+", page.read_text().lower())):
-            found[page.name] = words
+            found[page.name] = set(words)
     assert not found
 
 
