@@ -390,7 +390,7 @@ class IntakeService:
         )
 
     async def _status_text(self, turn: Turn, complaint: Complaint) -> str:
-        agency = await self._agency(turn.uow, complaint.agency_id)
+        agency = await turn.uow.agencies.referenced(complaint.agency_id)
         return render(
             "status",
             turn.language,
@@ -468,7 +468,7 @@ class IntakeService:
             self._sla.resume(complaint, turn.inbound.received_at)
         await turn.uow.complaints.touch(complaint, message_at=turn.inbound.received_at, at=turn.now)
         attachments = await turn.record(complaint, "follow_up")
-        agency = await self._agency(turn.uow, complaint.agency_id)
+        agency = await turn.uow.agencies.referenced(complaint.agency_id)
         turn.notify_agency(
             agency,
             complaint,
@@ -487,7 +487,7 @@ class IntakeService:
 
     async def _reopen(self, turn: Turn, complaint: Complaint) -> IntakeReceipt:
         turn.transition(complaint, Event.REOPEN)
-        agency = await self._agency(turn.uow, complaint.agency_id)
+        agency = await turn.uow.agencies.referenced(complaint.agency_id)
         complaint.closed_at = None
         self._sla.start(complaint, agency, turn.inbound.received_at)
         complaint.last_message_at = turn.inbound.received_at
@@ -621,7 +621,7 @@ class IntakeService:
             # recording with this text, then this transcript again.
             return IntakeReceipt(Outcome.UNKNOWN_REFERENCE, "")
         await turn.record(complaint, "transcript")
-        agency = await self._agency(uow, complaint.agency_id)
+        agency = await uow.agencies.referenced(complaint.agency_id)
         if turn.text in complaint.text:
             # The complaint was made from this transcript: the agency has read it.
             return self._receipt(Outcome.FOLLOW_UP, "", complaint, agency)
@@ -715,12 +715,6 @@ class IntakeService:
             "due_short": format_when(complaint.due_at, turn.language, zone, short=True),
         }
 
-    async def _agency(self, uow: UnitOfWork, agency_id: int) -> Agency:
-        agency = await uow.agencies.get(agency_id)
-        if agency is None:
-            raise IntakeError(f"complaint refers to agency id {agency_id}, which does not exist")
-        return agency
-
     def _receipt(
         self, outcome: Outcome, reply: str, complaint: NamedComplaint, agency: Agency
     ) -> IntakeReceipt:
@@ -744,7 +738,7 @@ class IntakeService:
         if seen.complaint_id is None:
             return IntakeReceipt(outcome, reply, duplicate=True)
         complaint = await uow.complaints.referenced(seen.complaint_id)
-        agency = await self._agency(uow, complaint.agency_id)
+        agency = await uow.agencies.referenced(complaint.agency_id)
         return replace(self._receipt(outcome, reply, complaint, agency), duplicate=True)
 
 
