@@ -31,6 +31,7 @@ from bot.officers.actions import ComplaintActions
 from bot.officers.desk import OfficerDesk
 from bot.records.agencies import DEFAULT_AGENCIES, seed_agencies
 from bot.rules.book import LiveRouter, RuleBook
+from bot.rules.compiled import compiled_rules
 from bot.rules.desk import RuleDesk
 from bot.sla.calendar import OfficeHours, WorkCalendar, indonesian_holidays
 from bot.sla.chaser import ChasePolicy, Chaser, QuietHours
@@ -41,7 +42,6 @@ from channels.base import Channel, InboundMessage, IntakeReceipt, Outcome, Servi
 from channels.contact import ContactError, parse_contact
 from channels.web import WebChannel
 from config.settings import Settings, SettingsError
-from routing import CompiledRules, load_rules
 from storage import migrate
 from storage.engine import make_engine, make_session_factory
 from storage.lease import LeaderLease
@@ -250,10 +250,8 @@ def bootstrap(
     links = TrackingLinks(settings.public_base_url, lambda: _secret_key(settings, engine, clock))
     rules_file = settings.rules_file or DEFAULT_RULES
     # The file's rules serve until the database's newest version is read at start-up.
-    initial = load_rules(
-        rules_file.read_text(encoding="utf-8"), agencies=None, source=str(rules_file)
-    )
-    router = LiveRouter(uow, CompiledRules(initial.rules))
+    initial = compiled_rules(rules_file.read_text(encoding="utf-8"), source=str(rules_file))
+    router = LiveRouter(uow, initial)
     sla_clock = SlaClock(sla_policies(settings))
     intake = IntakeService(
         uow,
