@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/aduan run
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.intake

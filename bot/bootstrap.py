@@ -28,6 +28,7 @@ from bot.officers.actions import ComplaintActions
 from bot.officers.desk import OfficerDesk
 from bot.records.agencies import DEFAULT_AGENCIES, seed_agencies
 from bot.rules.book import LiveRouter, RuleBook
+from bot.rules.compiled import compiled_rules
 from bot.rules.desk import RuleDesk
 from bot.sla.chaser import ChasePolicy, Chaser
 from bot.sla.clock import SlaClock, SlaPolicies
@@ -37,7 +38,6 @@ from bot.web.health import Health
 from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
 from channels.web import WebChannel
 from config.settings import Settings
-from routing import CompiledRules, load_rules
 from storage import migrate
 from storage.engine import make_engine, make_session_factory
 from storage.lease import LeaderLease
@@ -188,10 +188,8 @@ def bootstrap(
     links = TrackingLinks.from_settings(settings, engine, clock)
     rules_file = settings.rules_file or DEFAULT_RULES
     # The file's rules serve until the database's newest version is read at start-up.
-    initial = load_rules(
-        rules_file.read_text(encoding="utf-8"), agencies=None, source=str(rules_file)
-    )
-    router = LiveRouter(uow, CompiledRules(initial.rules))
+    initial = compiled_rules(rules_file.read_text(encoding="utf-8"), source=str(rules_file))
+    router = LiveRouter(uow, initial)
     sla_clock = SlaClock(SlaPolicies.from_settings(settings))
     intake = IntakeService(
         uow, router, sla_clock, clock, IntakePolicy.from_settings(settings, ready)

@@ -4,7 +4,7 @@ wired by the real composition root with fakes we own."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from storage.engine import make_engine
 from tests.conftest import PG_URL, need_service
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel
 from tests.integration.db import prepared_service
+from tests.integration.templates import session_templates
 
 _pg_checked: str | None = None
 
@@ -31,6 +32,13 @@ async def _postgres_problem() -> str:
         return f"{type(exc).__name__}: {exc}"
     await connection.close()
     return ""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The session's prepared databases that `prepared_service` copies; dropped at the end."""
+    with session_templates(tmp_path_factory.mktemp("templates")):
+        yield
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

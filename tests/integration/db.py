@@ -17,6 +17,7 @@ from bot.domain.clock import Clock
 from channels.base import Channel
 from config.settings import Settings
 from storage.models import OutboxMessage, OutboxStatus
+from tests.integration.templates import restore_template
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -42,8 +43,10 @@ async def prepared_service(
     **overrides: object,
 ) -> Service:
     """The service wired by the real composition root on this test's database, migrated
-    and loaded with the defaults; `overrides` change settings (e.g. `sla_working_days=True`)."""
+    and loaded with the defaults; `overrides` change settings (e.g. `sla_working_days=True`).
+    An empty database gets a copy of the session's prepared one where that is the same."""
     configured = settings.model_copy(update=overrides) if overrides else settings
+    await restore_template(configured, clock)
     service = bootstrap(configured, clock=clock, channels=channels, engine=engine)
     await service.prepare_database()
     return service

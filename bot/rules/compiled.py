@@ -1,0 +1,40 @@
+"""Rule text compiled once per process.
+
+Parsing a rule file and compiling it (stemming every term) is the costly part of starting
+the service; the default file at start-up and the version the database holds are most of
+the time the same text. Compiled rules are immutable (their word memo only caches a pure
+function), so one instance serves every router in the process that follows that text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from routing.loader import load_rules
+from routing.matcher import CompiledRules
+
+# The file's rules and the few newest versions; older ones are not asked for again.
+_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    text: str
+    version: str | None
+    # Names the text in error messages only: the same text compiles the same wherever it is from.
+    source: str = field(compare=False)
+
+
+def compiled_rules(text: str, *, source: str, version: str | None = None) -> CompiledRules:
+    """The rules of `text` compiled, labelled `version`; RuleFileError names `source`.
+
+    Agencies are not checked (the rule book checks them when a version is applied)."""
+    return _compile(_Request(text, version, source))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _compile(request: _Request) -> CompiledRules:
+    # Lint warnings never change the rule set, so they are not computed here.
+    loaded = load_rules(request.text, agencies=None, source=request.source, lint=False)
+    return CompiledRules(loaded.rules, request.version)
