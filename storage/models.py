@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
+from storage.roles import OfficerRole as OfficerRole  # re-exported with the other column enums
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out; naive values are refused."""
@@ -66,12 +68,6 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     # Not sent, on purpose: the recipient asked for no more messages (STOP). Never retried.
     SUPPRESSED = "suppressed"
-
-
-class OfficerRole(StrEnum):
-    OFFICER = "officer"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
 
 
 class Agency(SQLModel, table=True):
