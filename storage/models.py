@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 from storage.errors import MissingRow
+from storage.roles import OfficerRole
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -68,12 +69,6 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     # Not sent, on purpose: the recipient asked for no more messages (STOP). Never retried.
     SUPPRESSED = "suppressed"
-
-
-class OfficerRole(StrEnum):
-    OFFICER = "officer"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
 
 
 class Agency(SQLModel, table=True):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.bootstrap import Service
-from bot.cli.support import with_service
-from bot.intake.blocklist import Blocklist
+from bot.cli.support import Tables, with_tables
 from channels.base import ChannelName
+
+if TYPE_CHECKING:
+    from bot.intake.blocklist import Blocklist
 
 block_app = typer.Typer(
     help="Blocked senders: their messages are kept, start nothing and get no answer.",
@@ -22,8 +23,10 @@ _ADDRESS = typer.Argument(help="A phone number (0812…, +62…), an email addre
 _ADMIN = typer.Option(help="Who acts, for the audit log (default: your login name)")
 
 
-def _blocklist(service: Service) -> Blocklist:
-    return Blocklist(service.uow, service.clock)
+def _blocklist(tables: Tables) -> Blocklist:
+    from bot.intake.blocklist import Blocklist
+
+    return Blocklist(tables.uow, tables.clock)
 
 
 @block_app.command("add")
@@ -34,8 +37,8 @@ def add(
     admin: Annotated[str | None, _ADMIN] = None,
 ) -> None:
     """Block an address: its messages are recorded and nothing else happens."""
-    block = with_service(
-        lambda service: _blocklist(service).add(
+    block = with_tables(
+        lambda tables: _blocklist(tables).add(
             channel, address, reason=reason, admin=admin or getpass.getuser()
         )
     )
@@ -49,10 +52,8 @@ def remove(
     admin: Annotated[str | None, _ADMIN] = None,
 ) -> None:
     """Lift a block: the address's next message is handled as usual."""
-    block = with_service(
-        lambda service: _blocklist(service).remove(
-            channel, address, admin=admin or getpass.getuser()
-        )
+    block = with_tables(
+        lambda tables: _blocklist(tables).remove(channel, address, admin=admin or getpass.getuser())
     )
     typer.echo(f"unblocked {block.channel} {block.address}")
 
@@ -61,12 +62,12 @@ def remove(
 def list_blocks() -> None:
     """Every blocked address, oldest block first."""
 
-    async def work(service: Service) -> None:
-        blocks = await _blocklist(service).entries()
+    async def work(tables: Tables) -> None:
+        blocks = await _blocklist(tables).entries()
         if not blocks:
             typer.echo("no blocked addresses")
             return
-        zone = service.settings.zone
+        zone = tables.settings.zone
         for block in blocks:
             since = block.since.astimezone(zone)
             typer.echo(
@@ -74,4 +75,4 @@ def list_blocks() -> None:
                 f"by {block.by}: {block.reason}"
             )
 
-    with_service(work)
+    with_tables(work)

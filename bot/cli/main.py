@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.bootstrap import Prepared, Service
 from bot.cli.block import block_app
 from bot.cli.officers import officers_app
-from bot.cli.record_text import render_record
 from bot.cli.rules import rules_app
-from bot.cli.server import serve
 from bot.cli.sla import sla_app
-from bot.cli.support import build_service, settings_or_exit, with_service
-from bot.records.queries import complaint_record
+from bot.cli.support import Tables, build_service, settings_or_exit, with_service, with_tables
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Prepared
 
 app = typer.Typer(help="aduan: multichannel complaint service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and default data.", no_args_is_help=True)
@@ -37,6 +36,8 @@ def run(
     port: Annotated[int | None, typer.Option(help="Listen port (ADUAN_PORT)")] = None,
 ) -> None:
     """Start the web app, outbox dispatcher and scheduler; SIGTERM stops cleanly."""
+    from bot.cli.server import serve
+
     service = build_service(settings_or_exit(host=host, port=port))
 
     async def _run() -> None:
@@ -65,12 +66,14 @@ def db_upgrade() -> None:
 @complaint_app.command("show")
 def complaint_show(reference: str) -> None:
     """Print a complaint with its messages, outbox rows and audit trail."""
+    from bot.cli.record_text import render_record
+    from bot.records.queries import complaint_record
 
-    async def show(service: Service) -> str | None:
-        record = await complaint_record(service.uow, reference)
-        return render_record(record, service.settings.zone) if record else None
+    async def show(tables: Tables) -> str | None:
+        record = await complaint_record(tables.uow, reference)
+        return render_record(record, tables.settings.zone) if record else None
 
-    shown = with_service(show)
+    shown = with_tables(show)
     if shown is None:
         typer.echo(f"error: no complaint has reference {reference!r}", err=True)
         raise typer.Exit(1)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.bootstrap import Service
 from bot.cli.support import with_service
-from bot.officers.desk import CODE_LIFETIME
-from storage.models import OfficerRole
+from storage.roles import OfficerRole
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Service
 
 officers_app = typer.Typer(help="Officers and agency groups: one-time link codes.")
 
@@ -24,6 +25,7 @@ def add(
     ] = OfficerRole.OFFICER,
 ) -> None:
     """Add an officer and print the code they send to the bot (/link CODE) to link."""
+    from bot.officers.desk import CODE_LIFETIME
 
     async def work(service: Service) -> str:
         _, code = await service.desk.add_officer(agency, name, role, created_by=getpass.getuser())
@@ -38,6 +40,7 @@ def add(
 @officers_app.command("link-group")
 def link_group(agency: Annotated[str, typer.Argument(help="The agency's code, e.g. DLH")]) -> None:
     """Print the code that makes a Telegram group the agency's group (/link CODE in it)."""
+    from bot.officers.desk import CODE_LIFETIME
 
     async def work(service: Service) -> str:
         return await service.desk.group_code(agency, created_by=getpass.getuser())

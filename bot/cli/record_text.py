@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.records.queries import ComplaintRecord
+if TYPE_CHECKING:
+    from bot.records.queries import ComplaintRecord
 
 
 def render_record(record: ComplaintRecord, zone: ZoneInfo) -> str:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from bot.bootstrap import Service
-from bot.cli.support import parse_duration, with_service
-from bot.records.queries import agency_names, routing_outcomes
-from bot.rules.book import parse
-from bot.rules.impact import Impact, replay
-from routing import CompiledRules, diff_rule_sets
+from bot.cli.support import Tables, parse_duration, with_tables
+
+if TYPE_CHECKING:
+    from bot.rules.impact import Impact
 
 rules_app = typer.Typer(help="Routing rules: check, test, impact, apply, history, rollback.")
 
@@ -35,8 +32,8 @@ def _author(author: str | None) -> str:
 def check(file: Path) -> None:
     """Validate a rule file against the agency directory; exit 1 on any error."""
 
-    async def work(service: Service) -> None:
-        loaded = await service.rulebook.check(_read(file), str(file))
+    async def work(tables: Tables) -> None:
+        loaded = await tables.rulebook.check(_read(file), str(file))
         for warning in loaded.warnings:
             typer.echo(f"{file}:{warning.line}: warning: {warning.message}")
         terms = {term for rule in loaded.rules.rules for term in rule.terms}
@@ -45,7 +42,7 @@ def check(file: Path) -> None:
             f"{len(loaded.warnings)} warnings, no errors"
         )
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("test")
@@ -57,24 +54,27 @@ def try_text(
     ] = None,
 ) -> None:
     """Show which agency a text goes to, by which rule, and why."""
+    from bot.records.queries import agency_names
+    from bot.rules.book import parse
+    from routing import CompiledRules
 
-    async def work(service: Service) -> None:
+    async def work(tables: Tables) -> None:
         if file is not None:
             matcher = CompiledRules(
-                (await service.rulebook.check(_read(file), str(file))).rules, str(file)
+                (await tables.rulebook.check(_read(file), str(file))).rules, str(file)
             )
         else:
-            stored = await service.rulebook.get()
+            stored = await tables.rulebook.get()
             matcher = CompiledRules(parse(stored), f"v{stored.version}")
         decision = matcher.decide(text, channel)
-        names = await agency_names(service.uow)
+        names = await agency_names(tables.uow)
         typer.echo(f"{decision.agency_code}  {names.get(decision.agency_code, '?')}")
         typer.echo(f"rule      {decision.rule_id} (rules {decision.version})")
         typer.echo(f"words     {', '.join(decision.matched_terms) or '-'}")
         typer.echo(f"why       {decision.explanation_id}")
         typer.echo(f"          {decision.explanation_en}")
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("impact")
@@ -83,27 +83,33 @@ def impact(
     since: Annotated[str, typer.Option(help="How far back: 30d, 12h, 2w")] = "30d",
 ) -> None:
     """Replay past complaints through a candidate rule file: what would move where."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot.rules.book import parse
+    from bot.rules.impact import replay
+    from routing import CompiledRules
+
     window = parse_duration(since)
 
-    async def work(service: Service) -> None:
+    async def work(tables: Tables) -> None:
         candidate = CompiledRules(
-            (await service.rulebook.check(_read(file), str(file))).rules, str(file)
+            (await tables.rulebook.check(_read(file), str(file))).rules, str(file)
         )
-        stored = await service.rulebook.get()
+        stored = await tables.rulebook.get()
         current = CompiledRules(parse(stored), f"v{stored.version}")
         columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task("replay", total=None)
             result = await replay(
-                service.uow,
+                tables.uow,
                 current,
                 candidate,
-                service.clock.now() - window,
+                tables.clock.now() - window,
                 lambda done, total: bar.update(task, completed=done, total=total),
             )
         typer.echo(_impact_text(result, f"v{stored.version}", since))
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("apply")
@@ -115,48 +121,50 @@ def apply(
     comment: Annotated[str, typer.Option("--comment", "-m", help="Why")] = "",
 ) -> None:
     """Validate and apply a rule file as a new version; every instance follows within seconds."""
+    from bot.rules.book import parse
+    from routing import diff_rule_sets
 
-    async def work(service: Service) -> None:
+    async def work(tables: Tables) -> None:
         text = _read(file)
-        loaded = await service.rulebook.check(text, str(file))
-        stored = await service.rulebook.get()
+        loaded = await tables.rulebook.check(text, str(file))
+        stored = await tables.rulebook.get()
         for line in diff_rule_sets(parse(stored), loaded.rules).lines():
             typer.echo(line)
-        applied = await service.rulebook.apply(
+        applied = await tables.rulebook.apply(
             text, author=_author(author), comment=comment, source=str(file)
         )
         for warning in applied.warnings:
             typer.echo(f"warning: {warning}")
         typer.echo(f"applied as version {applied.version.version} (was {stored.version})")
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("history")
 def history(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     """The applied versions, newest first."""
 
-    async def work(service: Service) -> None:
-        zone = service.settings.zone
-        for version in await service.rulebook.history(limit):
+    async def work(tables: Tables) -> None:
+        zone = tables.settings.zone
+        for version in await tables.rulebook.history(limit):
             restored = f" (restores {version.restored_from})" if version.restored_from else ""
             when = version.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
             typer.echo(
                 f"v{version.version:<4} {when}  {version.author:<12} {version.comment}{restored}"
             )
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("diff")
 def diff(old: int, new: int) -> None:
     """What changed from version OLD to version NEW."""
 
-    async def work(service: Service) -> None:
-        for line in (await service.rulebook.diff(old, new)).lines():
+    async def work(tables: Tables) -> None:
+        for line in (await tables.rulebook.diff(old, new)).lines():
             typer.echo(line)
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("rollback")
@@ -168,11 +176,11 @@ def rollback(
 ) -> None:
     """Put an earlier version back in force (as a new version, so history keeps both)."""
 
-    async def work(service: Service) -> None:
-        restored = await service.rulebook.rollback(version, author=_author(author))
+    async def work(tables: Tables) -> None:
+        restored = await tables.rulebook.rollback(version, author=_author(author))
         typer.echo(f"version {version} is back in force as version {restored.version}")
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("export")
@@ -181,22 +189,23 @@ def export(
 ) -> None:
     """Print a version's rule file, to edit and apply again."""
 
-    async def work(service: Service) -> None:
-        typer.echo((await service.rulebook.get(version)).content, nl=False)
+    async def work(tables: Tables) -> None:
+        typer.echo((await tables.rulebook.get(version)).content, nl=False)
 
-    with_service(work)
+    with_tables(work)
 
 
 @rules_app.command("stats")
 def stats() -> None:
     """Per rule: complaints routed and how many officers transferred elsewhere (misroutes)."""
+    from bot.records.queries import routing_outcomes
 
-    async def work(service: Service) -> None:
+    async def work(tables: Tables) -> None:
         typer.echo(f"{'rule':<32} {'routed':>7} {'transferred':>12} {'rate':>6}")
-        for rule, routed, transferred in await routing_outcomes(service.uow):
+        for rule, routed, transferred in await routing_outcomes(tables.uow):
             typer.echo(f"{rule:<32} {routed:>7} {transferred:>12} {transferred / routed:>6.0%}")
 
-    with_service(work)
+    with_tables(work)
 
 
 def _impact_text(impact: Impact, current: str, since: str) -> str:

@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bot.bootstrap import Service
-from bot.cli.support import parse_duration, with_service
-from bot.sla.report import agency_figures, timeline
+from bot.cli.support import Tables, parse_duration, with_service, with_tables
 
 _ROW = "{:<12} {:>8} {:>8} {:>18} {:>6} {:>8}"
 
@@ -21,12 +19,14 @@ def report(
     since: Annotated[str, typer.Option(help="How far back: 30d, 12h, 2w")] = "30d",
 ) -> None:
     """Per agency: received, answered in time, median first response, open, overdue."""
+    from bot.sla.report import agency_figures
+
     window = parse_duration(since)
 
-    async def work(service: Service) -> None:
-        now = service.clock.now()
+    async def work(tables: Tables) -> None:
+        now = tables.clock.now()
         try:
-            rows = await agency_figures(service.uow, now - window, now, agency)
+            rows = await agency_figures(tables.uow, now - window, now, agency)
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -40,18 +40,19 @@ def report(
             median = _hours(first.total_seconds()) if first else "-"
             typer.echo(_ROW.format(row.code, row.received, share, median, row.open, row.overdue))
 
-    with_service(work)
+    with_tables(work)
 
 
 @sla_app.command("explain")
 def explain(reference: str) -> None:
     """A complaint's SLA timeline: received, paused, resumed, due, each reminder."""
+    from bot.sla.report import timeline
 
-    async def work(service: Service) -> bool:
-        found = await timeline(service.uow, reference)
+    async def work(tables: Tables) -> bool:
+        found = await timeline(tables.uow, reference)
         if found is None:
             return False
-        zone = service.settings.zone
+        zone = tables.settings.zone
         c = found.complaint
         clock = "running" if c.sla_running_since else "stopped"
         due = c.due_at.astimezone(zone)
@@ -62,7 +63,7 @@ def explain(reference: str) -> None:
             typer.echo(f"  {when.astimezone(zone):%Y-%m-%d %H:%M}  {what}")
         return True
 
-    if not with_service(work):
+    if not with_tables(work):
         typer.echo(f"error: no complaint has reference {reference!r}", err=True)
         raise typer.Exit(1)
 

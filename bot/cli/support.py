@@ -1,30 +1,49 @@
-"""What every `aduan` command needs: settings or a clear exit, and a service to work on."""
+"""What every `aduan` command needs: settings or a clear exit, and the tables or the whole
+service to work on.
+
+Importing the whole service (FastAPI, python-telegram-bot, Twilio, Alembic) takes seconds,
+and typer builds every command, reading its signature, before it runs one, even for
+`--help`. So a command module imports at module level only typer and what its signatures
+name; everything a command does it imports inside the command (heavy types for annotations
+under TYPE_CHECKING). A command that only reads or writes rows works on `Tables`
+(`with_tables`: settings, storage and the rule book, nothing above them); one that needs
+channels, policies or the scheduler gets the composed service (`with_service`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from bot.bootstrap import Service, bootstrap
-from bot.cli.log_setup import configure_logging
-from bot.intake.blocklist import BlocklistError
-from bot.officers.actions import ActionError
-from bot.rules.book import RuleBookError
-from config.settings import Settings, SettingsError, load_settings
-from routing import RuleFileError
+if TYPE_CHECKING:
+    from bot.bootstrap import Service
+    from bot.domain.clock import Clock
+    from bot.rules.book import RuleBook
+    from config.settings import Settings
+    from storage.unit_of_work import UnitOfWorkFactory
 
 T = TypeVar("T")
 
-# Errors a person can act on: printed as they are, exit status 1, no traceback.
-_EXPECTED = (ActionError, BlocklistError, RuleBookError, RuleFileError)
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The database without the rest of the service: no channels, no web app, no scheduler."""
+
+    settings: Settings
+    clock: Clock
+    uow: UnitOfWorkFactory
+    rulebook: RuleBook
 
 
 def settings_or_exit(**overrides: object) -> Settings:
+    from config.settings import SettingsError, load_settings
+
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
@@ -33,6 +52,9 @@ def settings_or_exit(**overrides: object) -> Settings:
 
 
 def build_service(settings: Settings) -> Service:
+    from bot.bootstrap import bootstrap
+    from bot.cli.log_setup import configure_logging
+
     configure_logging(settings.log_level, settings.log_format)
     return bootstrap(settings)
 
@@ -40,18 +62,57 @@ def build_service(settings: Settings) -> Service:
 def with_service(work: Callable[[Service], Awaitable[T]]) -> T:
     """Run `work` on a service built from the environment, and close it afterwards."""
     service = build_service(settings_or_exit())
+    return _run(lambda: work(service), service.aclose)
 
+
+def with_tables(work: Callable[[Tables], Awaitable[T]]) -> T:
+    """Run `work` on the database named by the environment, and close it afterwards."""
+    from bot.cli.log_setup import configure_logging
+    from bot.domain.clock import SystemClock
+    from bot.rules.book import RuleBook
+    from storage.engine import make_engine, make_session_factory
+    from storage.unit_of_work import UnitOfWorkFactory
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    engine = make_engine(settings.database_url, schema=settings.database_schema)
+    clock, uow = SystemClock(), UnitOfWorkFactory(make_session_factory(engine))
+    tables = Tables(settings, clock, uow, RuleBook(uow, clock))
+    return _run(lambda: work(tables), engine.dispose)
+
+
+def _run(work: Callable[[], Awaitable[T]], close: Callable[[], Awaitable[None]]) -> T:
     async def _go() -> T:
         try:
-            return await work(service)
-        except _EXPECTED as exc:
-            message = str(exc) if isinstance(exc, RuleFileError) else f"error: {exc}"
+            return await work()
+        except Exception as exc:
+            message = _actionable(exc)
+            if message is None:
+                raise
             typer.echo(message, err=True)
             raise typer.Exit(1) from None
         finally:
-            await service.aclose()
+            await close()
 
     return asyncio.run(_go())
+
+
+def _actionable(exc: Exception) -> str | None:
+    """What to print for an error a person can act on (exit status 1, no traceback), or None.
+
+    The error types are imported only once a command has failed: no command pays for the
+    modules of the others'.
+    """
+    from bot.intake.blocklist import BlocklistError
+    from bot.officers.actions import ActionError
+    from bot.rules.book import RuleBookError
+    from routing import RuleFileError
+
+    if isinstance(exc, RuleFileError):
+        return str(exc)
+    if isinstance(exc, ActionError | BlocklistError | RuleBookError):
+        return f"error: {exc}"
+    return None
 
 
 def parse_duration(text: str) -> timedelta:

@@ -30,9 +30,9 @@ from storage.models import (
     LinkCode,
     NewAuditEntry,
     Officer,
-    OfficerRole,
     stored_id,
 )
+from storage.roles import OfficerRole
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)

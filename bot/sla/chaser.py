@@ -25,7 +25,8 @@ from bot.sla.clock import BREACH, SlaClock
 from channels.base import Address
 from channels.contact import ContactError, parse_contact
 from config.settings import Settings, SettingsError
-from storage.models import Agency, Complaint, NewOutboxMessage, Officer, OfficerRole
+from storage.models import Agency, Complaint, NewOutboxMessage, Officer
+from storage.roles import OfficerRole
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import (
     LinkCode,
     Officer,
-    OfficerRole,
 )
 from storage.repositories.core import referenced
+from storage.roles import OfficerRole
 
 
 class OfficerRepository:

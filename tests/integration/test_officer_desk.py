@@ -23,9 +23,9 @@ from storage.models import (
     Agency,
     AuditEntry,
     Complaint,
-    OfficerRole,
     OutboxMessage,
 )
+from storage.roles import OfficerRole
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, FakeTelegramChannel, inbound
 from tests.integration.db import prepared_service, rows
 

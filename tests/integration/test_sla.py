@@ -20,9 +20,9 @@ from storage.models import (
     AuditEntry,
     Complaint,
     Officer,
-    OfficerRole,
     OutboxMessage,
 )
+from storage.roles import OfficerRole
 from tests.fakes import FakeClock, inbound
 from tests.integration.db import count, prepared_service, rows
 

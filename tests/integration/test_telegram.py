@@ -15,7 +15,8 @@ from bot.bootstrap import Service, bootstrap
 from bot.domain.lifecycle import ComplaintStatus
 from config.settings import Settings
 from storage.lease import LeaderLease
-from storage.models import Complaint, OfficerRole
+from storage.models import Complaint
+from storage.roles import OfficerRole
 from tests.fakes import FakeClock
 from tests.fakes.telegram_api import (
     SECRET_HEADER,
