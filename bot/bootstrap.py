@@ -11,13 +11,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channel_registry import build_channels, web_channel
+from bot.database import DEFAULT_RULES, Prepared, prepare_database, schema_problem
 from bot.domain.clock import Clock, SystemClock
 from bot.intake.reception import Reception
 from bot.intake.service import IntakePolicy, IntakeService
@@ -26,7 +26,6 @@ from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
 from bot.messaging.tracking import TrackingLinks
 from bot.officers.actions import ComplaintActions
 from bot.officers.desk import OfficerDesk
-from bot.records.agencies import DEFAULT_AGENCIES, seed_agencies
 from bot.rules.book import LiveRouter, RuleBook
 from bot.rules.compiled import compiled_rules
 from bot.rules.desk import RuleDesk
@@ -38,20 +37,11 @@ from bot.web.health import Health
 from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
 from channels.web import WebChannel
 from config.settings import Settings
-from storage import migrate
 from storage.engine import make_engine, make_session_factory
 from storage.lease import LeaderLease
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "config" / "rules.yaml"
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    agencies_added: int
-    rules_version: int | None  # the version seeded from the default file, if any
 
 
 @dataclass(kw_only=True)
@@ -83,27 +73,15 @@ class Service:
         return await self.reception.deliver(message)
 
     async def prepare_database(self) -> Prepared:
-        """Migrate to the newest schema; load default agencies and rules where there are none."""
-        await migrate.upgrade(self.engine)
-        agencies = self.settings.agencies_file or DEFAULT_AGENCIES
-        added = await seed_agencies(self.uow, agencies, self.clock)
-        rules_file = self.settings.rules_file or DEFAULT_RULES
-        seeded = await self.rulebook.seed(rules_file.read_text(encoding="utf-8"), rules_file.name)
+        """Migrate, load the defaults where there are none, and route by the rules in force."""
+        prepared = await prepare_database(
+            self.settings, self.engine, self.uow, self.rulebook, self.clock
+        )
         await self.router.refresh()
-        return Prepared(added, seeded.version if seeded else None)
+        return prepared
 
     async def schema_problem(self) -> str | None:
-        """Why the database cannot be served as it is, or None when it is at the newest schema."""
-        try:
-            current = await migrate.current_revision(self.engine)
-        except Exception as exc:
-            return f"cannot reach the database ({type(exc).__name__}: {exc})"
-        if current != migrate.head_revision():
-            return (
-                f"the database schema is at {current or 'nothing'}, the code needs "
-                f"{migrate.head_revision()}: run `aduan db upgrade`"
-            )
-        return None
+        return await schema_problem(self.engine)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Service]:

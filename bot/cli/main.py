@@ -12,10 +12,10 @@ from bot.cli.block import block_app
 from bot.cli.officers import officers_app
 from bot.cli.rules import rules_app
 from bot.cli.sla import sla_app
-from bot.cli.support import Tables, build_service, settings_or_exit, with_service, with_tables
+from bot.cli.support import Tables, build_service, settings_or_exit, with_tables
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Prepared
+    from bot.database import Prepared
 
 app = typer.Typer(help="aduan: multichannel complaint service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and default data.", no_args_is_help=True)
@@ -54,7 +54,14 @@ def run(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema and load default agencies if it has none."""
-    prepared: Prepared = with_service(lambda service: service.prepare_database())
+    from bot.database import prepare_database
+
+    async def prepare(tables: Tables) -> Prepared:
+        return await prepare_database(
+            tables.settings, tables.engine, tables.uow, tables.rulebook, tables.clock
+        )
+
+    prepared = with_tables(prepare)
     loaded = []
     if prepared.agencies_added:
         loaded.append(f"{prepared.agencies_added} default agencies")

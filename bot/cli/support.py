@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from bot.bootstrap import Service
     from bot.domain.clock import Clock
     from bot.rules.book import RuleBook
@@ -37,6 +39,7 @@ class Tables:
 
     settings: Settings
     clock: Clock
+    engine: AsyncEngine
     uow: UnitOfWorkFactory
     rulebook: RuleBook
 
@@ -77,7 +80,7 @@ def with_tables(work: Callable[[Tables], Awaitable[T]]) -> T:
     configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url, schema=settings.database_schema)
     clock, uow = SystemClock(), UnitOfWorkFactory(make_session_factory(engine))
-    tables = Tables(settings, clock, uow, RuleBook(uow, clock))
+    tables = Tables(settings, clock, engine, uow, RuleBook(uow, clock))
     return _run(lambda: work(tables), engine.dispose)
 
 

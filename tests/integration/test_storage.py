@@ -13,7 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from bot.bootstrap import Prepared, Service
+from bot.bootstrap import Service
+from bot.database import Prepared
 from storage import migrate
 from storage.errors import ConflictError
 from storage.models import Agency, RuleSetVersion
