@@ -232,24 +232,12 @@ async def write(
     point at them), then the follow-ups' complaint updates, then messages, audit and outbox
     rows. `ids` maps the service's ids to the floor's, and gains the rows inserted here."""
     residents = [writes.resident for writes in groups if writes.resident is not None]
-    if residents:
-        result = await connection.execute(
-            RESIDENTS.insert().returning(RESIDENTS.c.id, RESIDENTS.c.channel, RESIDENTS.c.address),
-            [row for _, row in residents],
-        )
-        # Matched by their unique key: a multi-row INSERT … RETURNING need not keep order.
-        resident_ids = {(row.channel, row.address): row.id for row in result}
-        for old_id, row in residents:
-            ids["resident", old_id] = resident_ids[row["channel"], row["address"]]
-    complaints = [writes.complaint for writes in groups if writes.complaint is not None]
-    if complaints:
-        result = await connection.execute(
-            COMPLAINTS.insert().returning(COMPLAINTS.c.id, COMPLAINTS.c.reference),
-            [_linked(row, ids) for _, row in complaints],
-        )
-        complaint_ids = {row.reference: row.id for row in result}
-        for old_id, row in complaints:
-            ids["complaint", old_id] = complaint_ids[row["reference"]]
+    await _insert_all(connection, RESIDENTS, ("channel", "address"), residents, ids, "resident")
+    complaints = [
+        (old_id, _linked(row, ids))
+        for old_id, row in (writes.complaint for writes in groups if writes.complaint is not None)
+    ]
+    await _insert_all(connection, COMPLAINTS, ("reference",), complaints, ids, "complaint")
     touches = [
         {"cid": ids["complaint", complaint_id], "moment": moment}
         for complaint_id, moment in (w.touch for w in groups if w.touch is not None)
@@ -264,6 +252,36 @@ async def write(
     for table, rows in appended.items():
         if rows:
             await connection.execute(table.insert(), rows)
+
+
+async def _insert_all(
+    connection: AsyncConnection,
+    table: sa.Table,
+    unique: tuple[str, ...],
+    rows: Sequence[tuple[int, Row]],
+    ids: dict[tuple[str, int], int],
+    kind: str,
+) -> None:
+    """Insert (the service's id, row) pairs and map each service id to the floor's.
+
+    One row takes a plain INSERT and the id the driver already has (the fastest way for a
+    transaction of one message); several take one multi-row INSERT … RETURNING, matched
+    back by their unique key, since such a statement need not return rows in order.
+    """
+    if len(rows) == 1:
+        [(old_id, row)] = rows
+        key = (await connection.execute(table.insert(), row)).inserted_primary_key
+        if key is None:
+            raise FloorPlanError(f"the database gave no id for a new {kind} row")
+        ids[kind, old_id] = int(key[0])
+        return
+    if not rows:
+        return
+    returning = table.insert().returning(table.c.id, *(table.c[name] for name in unique))
+    result = await connection.execute(returning, [row for _, row in rows])
+    new_ids = {tuple(found[1:]): found[0] for found in result}
+    for old_id, row in rows:
+        ids[kind, old_id] = new_ids[tuple(row[name] for name in unique)]
 
 
 _TOUCH = (
