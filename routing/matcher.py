@@ -7,6 +7,7 @@ Regular expressions run only for rules that have them and are still in the runni
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -104,6 +105,12 @@ class CompiledRules:
             automaton.make_automaton()
         self._automaton = automaton if len(automaton) else None
         self._boxed = [(i, area) for i, area in enumerate(rule_set.areas) if area.bbox]
+
+    def labelled(self, version: str | None) -> CompiledRules:
+        """The same compiled rules under another version label (a copy that shares them)."""
+        relabelled = copy.copy(self)
+        relabelled.version = version
+        return relabelled
 
     def decide(
         self,

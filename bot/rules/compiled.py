@@ -3,7 +3,8 @@
 Parsing a rule file and compiling it (stemming every term) is the costly part of starting
 the service; the default file at start-up and the version the database holds are most of
 the time the same text. Compiled rules are immutable (their word memo only caches a pure
-function), so one instance serves every router in the process that follows that text.
+function), so one compilation serves every router in the process that follows that text,
+whatever version label each gives it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ _CACHE_SIZE = 4
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
+class _Text:
     text: str
-    version: str | None
     # Names the text in error messages only: the same text compiles the same wherever it is from.
     source: str = field(compare=False)
 
@@ -30,11 +30,12 @@ def compiled_rules(text: str, *, source: str, version: str | None = None) -> Com
     """The rules of `text` compiled, labelled `version`; RuleFileError names `source`.
 
     Agencies are not checked (the rule book checks them when a version is applied)."""
-    return _compile(_Request(text, version, source))
+    compiled = _compile(_Text(text, source))
+    return compiled if compiled.version == version else compiled.labelled(version)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def _compile(request: _Request) -> CompiledRules:
+def _compile(request: _Text) -> CompiledRules:
     # Lint warnings never change the rule set, so they are not computed here.
     loaded = load_rules(request.text, agencies=None, source=request.source, lint=False)
-    return CompiledRules(loaded.rules, request.version)
+    return CompiledRules(loaded.rules)
