@@ -55,7 +55,7 @@ def try_text(
 ) -> None:
     """Show which agency a text goes to, by which rule, and why."""
     from bot.records.queries import agency_names
-    from bot.rules.book import parse
+    from bot.rules.compiled import compiled_version
     from routing import CompiledRules
 
     async def work(tables: Tables) -> None:
@@ -65,7 +65,7 @@ def try_text(
             )
         else:
             stored = await tables.rulebook.get()
-            matcher = CompiledRules(parse(stored), f"v{stored.version}")
+            matcher = compiled_version(stored)
         decision = matcher.decide(text, channel)
         names = await agency_names(tables.uow)
         typer.echo(f"{decision.agency_code}  {names.get(decision.agency_code, '?')}")
@@ -85,7 +85,7 @@ def impact(
     """Replay past complaints through a candidate rule file: what would move where."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from bot.rules.book import parse
+    from bot.rules.compiled import compiled_version
     from bot.rules.impact import replay
     from routing import CompiledRules
 
@@ -96,7 +96,7 @@ def impact(
             (await tables.rulebook.check(_read(file), str(file))).rules, str(file)
         )
         stored = await tables.rulebook.get()
-        current = CompiledRules(parse(stored), f"v{stored.version}")
+        current = compiled_version(stored)
         columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task("replay", total=None)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.clock import Clock
-from bot.rules.compiled import compiled_rules
+from bot.rules.compiled import compiled_version
 from routing.decision import Decision
 from routing.diff import RuleSetDiff, diff_rule_sets
 from routing.loader import LoadedRules, load_rules
@@ -178,9 +178,7 @@ class LiveRouter:
                     "rule set versions are history: restore it from a backup"
                 )
             # Compiling a large rule set takes a while: keep the event loop serving.
-            compiled = await asyncio.to_thread(
-                compiled_rules, stored.content, source=f"version {number}", version=f"v{number}"
-            )
+            compiled = await asyncio.to_thread(compiled_version, stored)
             self._compiled, self._version = compiled, number
         log.info(
             "routing rules in force",

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from routing.loader import load_rules
 from routing.matcher import CompiledRules
+from storage.models import RuleSetVersion
 
 # The file's rules and the few newest versions; older ones are not asked for again.
 _CACHE_SIZE = 4
@@ -32,6 +33,13 @@ def compiled_rules(text: str, *, source: str, version: str | None = None) -> Com
     Agencies are not checked (the rule book checks them when a version is applied)."""
     compiled = _compile(_Text(text, source))
     return compiled if compiled.version == version else compiled.labelled(version)
+
+
+def compiled_version(stored: RuleSetVersion) -> CompiledRules:
+    """A stored version's rules, compiled and labelled `v<number>`."""
+    return compiled_rules(
+        stored.content, source=f"version {stored.version}", version=f"v{stored.version}"
+    )
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
