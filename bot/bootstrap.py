@@ -20,6 +20,7 @@ from bot.channel_registry import build_channels, web_channel
 from bot.database import DEFAULT_RULES, Prepared, prepare_database, schema_problem
 from bot.domain.clock import Clock, SystemClock
 from bot.intake.reception import Reception
+from bot.intake.refusals import Refusals
 from bot.intake.service import IntakePolicy, IntakeService
 from bot.messaging.delivery_reports import DeliveryReports
 from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
@@ -54,6 +55,7 @@ class Service:
     uow: UnitOfWorkFactory
     intake: IntakeService
     reception: Reception
+    refusals: Refusals
     dispatcher: OutboxDispatcher
     rulebook: RuleBook
     router: LiveRouter
@@ -90,7 +92,12 @@ class Service:
         await self.router.refresh()
         for channel in self.channels.values():
             await channel.start(
-                ServiceHandlers(self.reception.deliver, self.desk.handle, self.delivery.record)
+                ServiceHandlers(
+                    self.reception.deliver,
+                    self.desk.handle,
+                    self.delivery.record,
+                    self.refusals.keep,
+                )
             )
         await self.dispatcher.explain_waiting()
         dispatcher = asyncio.create_task(self.dispatcher.run(self._stopping), name="outbox")
@@ -195,6 +202,7 @@ def bootstrap(
         uow=uow,
         intake=intake,
         reception=Reception(intake, links, queued=dispatcher.wake),
+        refusals=Refusals(uow, clock),
         dispatcher=dispatcher,
         rulebook=rulebook,
         router=router,

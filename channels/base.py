@@ -125,6 +125,11 @@ class OutboundMessage:
     buttons: tuple[Button, ...] = ()
     # Where the whole text can be read, for a channel that has to cut it (an SMS budget).
     read_more_url: str | None = None
+    # The earlier messages of the conversation, oldest first (email References).
+    references: tuple[str, ...] = ()
+    # Sent by the service on its own (acknowledgements, reminders, digests), not written by
+    # a person: email marks it `Auto-Submitted: auto-replied` so that mailers do not answer.
+    automatic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,9 +258,24 @@ class DeliveryReport:
     error_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedMessage:
+    """A message the service will not take as a resident's (it cannot be read, it is too big,
+    it is an automatic reply or a mailing list), kept whole with the reason."""
+
+    channel: ChannelName
+    # The provider's id for it (a Message-ID), or a digest of `raw` when it has none.
+    provider_message_id: str
+    reason: str
+    raw: bytes
+    received_at: datetime
+    sender: str | None = None
+
+
 InboundHandler = Callable[[InboundMessage], Awaitable[IntakeReceipt]]
 ActionHandler = Callable[[ActionRequest], Awaitable[ActionResult]]
 ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
+RefuseHandler = Callable[[RefusedMessage], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +285,16 @@ class ServiceHandlers:
     deliver: InboundHandler  # a resident's message
     act: ActionHandler  # an officer's action
     report: ReportHandler  # a delivery report on a message we sent
+    refuse: RefuseHandler  # a message kept, with its reason, that starts nothing
+
+
+class MailboxCursor(Protocol):
+    """Where a mailbox poller is: the folder's UIDVALIDITY and the last UID it dealt with,
+    kept in the database so that a restart neither misses nor repeats mail."""
+
+    async def load(self) -> tuple[int, int] | None: ...
+
+    async def save(self, uidvalidity: int, last_uid: int) -> None: ...
 
 
 class Lease(Protocol):

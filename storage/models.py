@@ -433,6 +433,33 @@ class RuleProposal(SQLModel, table=True):
     decision: str | None = Field(default=None, max_length=40)
 
 
+class RefusedMessage(SQLModel, table=True):
+    """A message kept whole that started nothing: unreadable, too big, an automatic reply."""
+
+    __tablename__ = "refused_messages"
+    __table_args__ = (sa.UniqueConstraint("channel", "provider_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    provider_message_id: str = Field(max_length=300)
+    sender: str | None = Field(default=None, max_length=320)
+    reason: str = Field(max_length=500)
+    raw: bytes = Field(sa_type=sa.LargeBinary)
+    received_at: datetime = _time()
+    created_at: datetime = _time(index=True)
+
+
+class MailboxCursorRow(SQLModel, table=True):
+    """How far a mailbox poller has read one folder (see channels.base.MailboxCursor)."""
+
+    __tablename__ = "mailbox_cursors"
+
+    name: str = Field(primary_key=True, max_length=300)
+    uidvalidity: int = Field(sa_type=sa.BigInteger)
+    last_uid: int = Field(sa_type=sa.BigInteger)
+    updated_at: datetime = _time()
+
+
 class ServiceValue(SQLModel, table=True):
     """A value every instance must share, made once (e.g. the generated secret key)."""
 

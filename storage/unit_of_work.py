@@ -22,6 +22,7 @@ from storage.repositories import (
     RuleSetRepository,
 )
 from storage.repositories.core import session_connection
+from storage.repositories.refusals import RefusedMessageRepository
 
 
 class UnitOfWork:
@@ -35,6 +36,7 @@ class UnitOfWork:
     outbox: OutboxRepository
     audit: AuditRepository
     rule_sets: RuleSetRepository
+    refused: RefusedMessageRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -51,6 +53,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(session, appends)
         self.audit = AuditRepository(session, appends)
         self.rule_sets = RuleSetRepository(session)
+        self.refused = RefusedMessageRepository(session)
         return self
 
     async def __aexit__(

@@ -570,7 +570,9 @@ async def test_answers_go_out_at_the_pace_a_long_code_takes_them(
         await service.deliver(inbound("Lampu jalan mati di depan SD 3", sender=sender))
     channel = service.channels["sms"]
     await channel.start(
-        ServiceHandlers(service.deliver, service.desk.handle, service.delivery.record)
+        ServiceHandlers(
+            service.deliver, service.desk.handle, service.delivery.record, service.refusals.keep
+        )
     )
     try:
         assert await service.dispatcher.dispatch_once() == 1
