@@ -76,6 +76,13 @@ class InboundMessage:
     language_hint: str | None = None
     # For a machine transcript of an earlier voice message: that message's provider id.
     transcript_of: str | None = None
+    # Email: the whole text as sent, before quoted replies and signatures were cut from
+    # `text` (officers may read it); None when nothing was cut.
+    original_text: str | None = None
+    # Email: a reference in brackets in the subject ("Re: [K7QD-4XMP] …"), as found, not
+    # checked. Unlike `reference` it counts only from the complaint's own resident, which
+    # the service decides.
+    subject_reference: str | None = None
 
 
 class Outcome(StrEnum):

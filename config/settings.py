@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # whether Twilio transcribes it (paid; recordings of at most two minutes).
     voice_max_seconds: int = Field(default=120, ge=10, le=600)
     voice_transcribe: bool = False
+    # Email: the most a message's files may add up to (decoded), as mail providers count
+    # their attachment limit; files beyond it are dropped and the text says so.
+    email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=64 * 1024)
 
     agencies_file: Path | None = None
     rules_file: Path | None = None
