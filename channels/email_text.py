@@ -29,7 +29,7 @@ def decode_text(data: bytes, declared: str | None) -> str:
     label = (declared or "").strip().strip('"').lower()
     try:
         codec = codecs.lookup(label).name if label else None
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or a label with NULs or raw bytes in it
         codec = None
     if label in _WINDOWS_1252_LABELS:
         codec = "cp1252"
@@ -137,11 +137,13 @@ class _TextOfHtml(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _LINES or tag in _PARAGRAPHS:
-            self._break(blank=tag in _PARAGRAPHS)
+            self._break()
         if tag == "blockquote" and self._quote:
             self._quote -= 1
         elif tag == "pre" and self._pre:
             self._pre -= 1
+        if tag in _PARAGRAPHS:
+            self._break(blank=True)  # outside the quote it ended
 
     def handle_data(self, data: str) -> None:
         if self._pre:

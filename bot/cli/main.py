@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.block import block_app
+from bot.cli.email import email_app
 from bot.cli.officers import officers_app
 from bot.cli.rules import rules_app
 from bot.cli.sla import sla_app
@@ -28,6 +29,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(sla_app, name="sla")
 app.add_typer(officers_app, name="officers")
 app.add_typer(block_app, name="block")
+app.add_typer(email_app, name="email")
 
 
 @app.command()

@@ -1,0 +1,81 @@
+"""`aduan email …`: mail as the service reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.support import settings_or_exit
+
+email_app = typer.Typer(help="Email: how the service reads a message.", no_args_is_help=True)
+
+
+@email_app.command("parse")
+def parse(
+    file: Annotated[Path, typer.Argument(help="A message as a mail server stores it (.eml)")],
+) -> None:
+    """Print, as JSON, the message as intake would receive it (exit 0), or why it would be
+    refused or which of our messages it reports on (exit 1)."""
+    import json
+    from collections.abc import Sequence
+    from datetime import UTC, datetime
+
+    from channels.base import DeliveryReport, RefusedMessage
+    from channels.email_message import parse_email
+
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = settings_or_exit()
+    dropped: list[str] = []
+
+    def note(files: Sequence[str]) -> str:
+        # Listed in the output instead of written under the text.
+        dropped.extend(files)
+        return ""
+
+    parsed = parse_email(
+        raw, received_at=datetime.now(UTC), max_bytes=settings.email_max_bytes, dropped_note=note
+    )
+    shown: dict[str, object]
+    if isinstance(parsed, RefusedMessage):
+        shown = {
+            "refused": parsed.reason,
+            "message_id": parsed.provider_message_id,
+            "sender": parsed.sender,
+        }
+    elif isinstance(parsed, DeliveryReport):
+        shown = {
+            "delivery_report": {
+                "about": parsed.provider_message_id,
+                "status": parsed.status.value,
+                "error": parsed.error_code,
+            }
+        }
+    else:
+        shown = {
+            "sender": parsed.sender,
+            "display_name": parsed.display_name,
+            "subject": parsed.subject,
+            "message_id": parsed.provider_message_id,
+            "text": parsed.text,
+            "original_text": parsed.original_text,
+            "attachments": [
+                {"name": a.filename, "type": a.content_type, "size": len(a.content)}
+                for a in parsed.attachments
+            ],
+            "dropped": dropped,
+            # What it may continue: the messages it answers (In-Reply-To, then References,
+            # newest first) and a reference in its subject, both checked by the service.
+            "continues": {
+                "thread_keys": list(parsed.thread_keys),
+                "subject_reference": parsed.subject_reference,
+            },
+        }
+    typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+    if isinstance(parsed, RefusedMessage | DeliveryReport):
+        raise typer.Exit(1)
