@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import re
 from html.parser import HTMLParser
+from importlib import resources
 
 import nh3
 from email_reply_parser import EmailReplyParser
@@ -177,46 +178,32 @@ class _TextOfHtml(HTMLParser):
 
 # --- quoted replies and signatures --------------------------------------------------------
 
-# Where an earlier message starts below the new one. Indonesian markers first (the library
-# knows English only): Gmail's and Apple's "Pada … menulis:" (Gmail may wrap it over two
-# lines), Outlook's header block (Dari / Dikirim / Kepada / Subjek, a line or two apart, the
-# first often under a row of underscores), and the "original message" separator.
-_QUOTE_STARTS = (
-    re.compile(r"^[> ]*Pada\b[^\n]{0,300}(?:\n[^\n]{0,300})?\bmenulis\s*:[ \t]*$", re.M | re.I),
-    re.compile(
-        r"^(?:[ \t]*_{5,}[ \t]*\n)?[> \t]*\*?Dari\s*:\*?[^\n]*\n(?:[^\n]*\n){0,2}?"
-        r"[> \t]*\*?(?:Dikirim|Tanggal|Terkirim)\s*:",
-        re.M | re.I,
-    ),
-    re.compile(r"^[> \t]*-{2,}\s*Pesan\s+Asli\s*-{2,}", re.M | re.I),
-    re.compile(r"^[> \t]*-{2,}\s*Original\s+Message\s*-{2,}", re.M | re.I),
-)
-# A phone's signature line: it ends what the sender wrote.
-_SIGNATURES = re.compile(
-    r"^[ \t]*(?:Dikirim dari (?:iPhone|iPad|ponsel|perangkat|Yahoo Mail|Outlook|Email|"
-    r"Samsung|Galaxy|Mail)\b|Dapatkan Outlook untuk|Sent from (?:my |Yahoo Mail|Outlook|Mail)"
-    r"|Get Outlook for)[^\n]*$",
-    re.M | re.I,
-)
-# A forwarded message is what the sender wants read, not a quote to cut.
-_FORWARD_STARTS = re.compile(
-    r"^[ \t]*(?:-{2,}\s*(?:Forwarded message|Pesan terusan|Pesan yang diteruskan|"
-    r"Pesan Diteruskan)\s*-{2,}|Begin forwarded message:|Awal pesan yang diteruskan:)",
-    re.M | re.I,
-)
+
+def _markers() -> dict[str, list[re.Pattern[str]]]:
+    """The client markers of reply_markers.txt, by kind (quote, signature, forward)."""
+    found: dict[str, list[re.Pattern[str]]] = {"quote": [], "signature": [], "forward": []}
+    text = resources.files("channels").joinpath("reply_markers.txt").read_text("utf-8")
+    for line in text.splitlines():
+        kind, _, pattern = line.partition(": ")
+        if kind in found:
+            found[kind].append(re.compile(pattern, re.M | re.I))
+    return found
+
+
+_MARKERS = _markers()
 # email-reply-parser's patterns are not linear in the text's length; past this the
-# markers above do the cutting alone.
+# client markers do the cutting alone.
 _LIBRARY_LIMIT = 100_000
 
 
 def strip_reply(text: str) -> str:
     """What the sender wrote this time: `text` without the quoted earlier messages and the
     signature under it. A forwarded message stays whole."""
-    forward = _FORWARD_STARTS.search(text)
-    cut = _first_quote(text)
-    if forward is not None and (cut is None or forward.start() < cut):
-        own = strip_reply(text[: forward.start()])
-        return "\n\n".join(part for part in (own, text[forward.start() :].strip()) if part)
+    forward = _first(text, "forward")
+    cut = _first(text, "quote", "signature")
+    if forward is not None and (cut is None or forward < cut):
+        own = strip_reply(text[:forward])
+        return "\n\n".join(part for part in (own, text[forward:].strip()) if part)
     own = text[:cut] if cut is not None else text
     own = own.rstrip()
     if len(own) <= _LIBRARY_LIMIT:
@@ -228,6 +215,7 @@ def strip_reply(text: str) -> str:
     return own.strip()
 
 
-def _first_quote(text: str) -> int | None:
-    found = [m.start() for m in (p.search(text) for p in (*_QUOTE_STARTS, _SIGNATURES)) if m]
+def _first(text: str, *kinds: str) -> int | None:
+    """Where the first marker of these kinds starts in `text`."""
+    found = [m.start() for kind in kinds for p in _MARKERS[kind] if (m := p.search(text))]
     return min(found) if found else None

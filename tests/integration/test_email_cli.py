@@ -17,9 +17,13 @@ from tests.integration.test_cli_imports import SERVICE_ONLY
 DATA = Path(__file__).parents[1] / "data" / "email"
 
 
-def parse(file: Path, tmp_path: Path, **settings: str | int) -> subprocess.CompletedProcess[str]:
+def parse(
+    file: Path, tmp_path: Path, max_bytes: int | None = None
+) -> subprocess.CompletedProcess[str]:
     # No database is needed: the URL points at a file that is never created.
-    env = clean_env(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}", **settings)
+    env = clean_env(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
+    if max_bytes is not None:
+        env["ADUAN_EMAIL_MAX_BYTES"] = str(max_bytes)
     return run_cli("email", "parse", str(file), env=env, cwd=tmp_path)
 
 
@@ -68,7 +72,7 @@ def test_the_size_limit_is_the_setting(tmp_path: Path) -> None:
     big = tmp_path / "big.eml"
     big.write_bytes((DATA / "thunderbird_flowed.eml").read_bytes() + b"x" * 200_000)
 
-    done = parse(big, tmp_path, email_max_bytes=64 * 1024)
+    done = parse(big, tmp_path, max_bytes=64 * 1024)
 
     assert done.returncode == 1
     assert json.loads(done.stdout)["refused"].startswith("larger than")
