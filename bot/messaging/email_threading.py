@@ -65,8 +65,9 @@ def email_thread(
         if handle and handle not in handles:
             handles.append(handle)
     parent = (theirs[-1] if theirs else None) or in_reply_to or (handles[-1] if handles else None)
-    if parent is not None and parent not in handles:
-        handles.append(parent)
+    if parent is not None:
+        # The message answered comes last (RFC 5322: the parent's References, then it).
+        handles = [handle for handle in handles if handle != parent] + [parent]
     if len(handles) > _MAX_REFERENCES:
         handles = [handles[0], *handles[-(_MAX_REFERENCES - 1) :]]
     return EmailThread(_subject(subject, reference), parent, tuple(handles))
