@@ -514,3 +514,44 @@ async def test_aduan_email_rejected_lists_and_shows(
     assert len(lines) == 2 and "<r0@x>" in lines[0] and "<r1@x>" in lines[1]  # newest first
     assert shown.exit_code == 0 and "raw 0" in shown.output
     assert missing.exit_code == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_aduan_officers_add_with_an_email_address(service: Service, tmp_path: Path) -> None:
+    from tests.integration.test_cli import aduan
+
+    url = service.settings.database_url
+    added = await asyncio.to_thread(
+        aduan,
+        "officers",
+        "add",
+        "--agency",
+        "DLH",
+        "--name",
+        "Budi",
+        "--email",
+        "Budi@DLH.kota.example.go.id",
+        cwd=tmp_path,
+        database_url=url,
+    )
+    wrong = await asyncio.to_thread(
+        aduan,
+        "officers",
+        "add",
+        "--agency",
+        "DLH",
+        "--name",
+        "X",
+        "--email",
+        "budi",
+        cwd=tmp_path,
+        database_url=url,
+    )
+
+    assert added.returncode == 0, added.stderr
+    assert "Replies from budi@dlh.kota.example.go.id to DLH's complaint mail" in added.stdout
+    assert "/link " in added.stdout
+    assert wrong.returncode == 2 and "not an email address" in wrong.stderr
+    async with service.uow() as uow:
+        officer = await uow.officers.by_email("BUDI@dlh.kota.example.go.id")
+    assert officer is not None and officer.email == "budi@dlh.kota.example.go.id"
