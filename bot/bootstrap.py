@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channel_registry import build_channels, web_channel
 from bot.database import DEFAULT_RULES, Prepared, prepare_database, schema_problem
 from bot.domain.clock import Clock, SystemClock
+from bot.intake.notice_replies import NoticeReplies
 from bot.intake.reception import Reception
 from bot.intake.refusals import Refusals
 from bot.intake.service import IntakePolicy, IntakeService
@@ -195,13 +196,16 @@ def bootstrap(
         settings.zone,
         transfer_restarts_clock=settings.sla_transfer_restarts_clock,
     )
+    desk = OfficerDesk(uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router))
     service = Service(
         settings=settings,
         clock=clock,
         engine=engine,
         uow=uow,
         intake=intake,
-        reception=Reception(intake, links, queued=dispatcher.wake),
+        reception=Reception(
+            intake, links, NoticeReplies(uow, clock, desk.handle), queued=dispatcher.wake
+        ),
         refusals=Refusals(uow, clock),
         dispatcher=dispatcher,
         rulebook=rulebook,
@@ -209,9 +213,7 @@ def bootstrap(
         actions=actions,
         chaser=Chaser(uow, clock, sla_clock, ChasePolicy.from_settings(settings)),
         digest=DailyDigest(uow, clock, settings.zone),
-        desk=OfficerDesk(
-            uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router)
-        ),
+        desk=desk,
         channels=ready,
         unconfigured=unconfigured,
         delivery=DeliveryReports(uow, clock),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,6 +13,8 @@ from storage.roles import OfficerRole
 
 if TYPE_CHECKING:
     from bot.bootstrap import Service
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 officers_app = typer.Typer(help="Officers and agency groups: one-time link codes.")
 
@@ -23,16 +26,31 @@ def add(
     role: Annotated[
         OfficerRole, typer.Option(help="officer, supervisor or admin")
     ] = OfficerRole.OFFICER,
+    email: Annotated[
+        str | None,
+        typer.Option(help="Where they read the agency's mail; replying from it acts"),
+    ] = None,
 ) -> None:
     """Add an officer and print the code they send to the bot (/link CODE) to link."""
     from bot.officers.desk import CODE_LIFETIME
 
+    if email is not None and not _EMAIL.fullmatch(email.strip()):
+        raise typer.BadParameter(f"{email!r} is not an email address", param_hint="--email")
+
     async def work(service: Service) -> str:
-        _, code = await service.desk.add_officer(agency, name, role, created_by=getpass.getuser())
+        _, code = await service.desk.add_officer(
+            agency, name, role, created_by=getpass.getuser(), email=email
+        )
         return code
 
     code = with_service(work)
     typer.echo(f"{name} ({role}) added to {agency}.")
+    if email is not None:
+        typer.echo(
+            f"Replies from {email.strip().lower()} to {agency}'s complaint mail answer the "
+            "resident (#tanya, #tutup, #alihkan KODE on the first line act instead)."
+        )
+        typer.echo("To use Telegram as well:")
     typer.echo(f"They send this to the bot in a private chat within {CODE_LIFETIME.days} days:")
     typer.echo(f"  /link {code}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from bot.intake.notice_replies import NoticeReplies
 from bot.intake.service import IntakeService
 from bot.messaging.tracking import TrackingLinks
 from channels.base import InboundMessage, IntakeReceipt, Outcome
@@ -13,14 +14,29 @@ from channels.base import InboundMessage, IntakeReceipt, Outcome
 
 class Reception:
     def __init__(
-        self, intake: IntakeService, links: TrackingLinks, *, queued: Callable[[], None]
+        self,
+        intake: IntakeService,
+        links: TrackingLinks,
+        notice_replies: NoticeReplies,
+        *,
+        queued: Callable[[], None],
     ) -> None:
         self._intake = intake
         self._links = links
+        self._notice_replies = notice_replies
         self._queued = queued
 
     async def deliver(self, message: InboundMessage) -> IntakeReceipt:
-        """The one callback every channel gets for a resident's message."""
+        """The one callback every channel gets for a resident's message.
+
+        A mail answering one of ours to an agency is an officer's (or a stranger's), never a
+        resident's: it goes to the officer desk, or is refused (see `NoticeReplies`).
+        """
+        notice = await self._notice_replies.answered(message)
+        if notice is not None:
+            answered = await self._notice_replies.take(message, notice)
+            self._queued()
+            return answered
         receipt = await self._intake.handle(message)
         self._queued()
         if receipt.outcome is Outcome.COMPLAINT and receipt.reference:

@@ -39,6 +39,7 @@ from bot.sla.clock import SlaClock
 from channels.base import (
     Address,
     Channel,
+    ChannelName,
     InboundMessage,
     IntakeReceipt,
     Outcome,
@@ -243,17 +244,20 @@ class IntakeService:
             return await self._over_limit(turn, limit)
         if inbound.reference is not None:
             complaint = await find_by_reference(turn.uow, inbound.reference)
-            if complaint is None:
-                return IntakeReceipt(
-                    Outcome.UNKNOWN_REFERENCE,
-                    render("status_unknown", turn.language, typed=inbound.reference),
-                )
-            if not await self._is_complainant(turn, complaint):
+            if complaint is not None and await self._is_complainant(turn, complaint):
+                return await self._follow_up(turn, complaint, explicit=True)
+            if inbound.channel != ChannelName.EMAIL:
+                if complaint is None:
+                    return IntakeReceipt(
+                        Outcome.UNKNOWN_REFERENCE,
+                        render("status_unknown", turn.language, typed=inbound.reference),
+                    )
                 return IntakeReceipt(
                     Outcome.NOT_COMPLAINANT,
                     render("not_complainant", turn.language, reference=complaint.reference),
                 )
-            return await self._follow_up(turn, complaint, explicit=True)
+            # By email a refusal would reach nobody (nothing of it is stored, so nothing is
+            # sent): the mail is taken as if it named no complaint, below.
         if command is not None:
             return await self._command(turn, command)
         target, explicit = await self._follow_up_target(turn)
@@ -426,18 +430,30 @@ class IntakeService:
     ) -> tuple[Complaint | ComplaintHeader | None, bool]:
         """The complaint this message continues, and whether the resident said so explicitly."""
         uow, inbound = turn.uow, turn.inbound
+        email = inbound.channel == ChannelName.EMAIL
+        # Whether the message named a complaint of someone else's.
+        foreign = False
         if inbound.thread_keys:
-            complaint = await uow.complaints.by_thread_keys(inbound.thread_keys)
-            if complaint is not None:
+            # A reply by email may name the resident's own first mail by its Message-ID.
+            complaint = await uow.complaints.by_thread_keys(
+                inbound.thread_keys, own_ids_of=inbound.channel if email else None
+            )
+            # Only the complaint's resident continues it by answering one of its messages:
+            # anyone else's reply-all, quoting our Message-ID, is a complaint of their own.
+            if complaint is not None and complaint.resident_id == turn.resident_id:
                 return complaint, True
-        reference = find_reference(f"{inbound.subject or ''}\n{turn.text}")
+            foreign = complaint is not None
+        reference = inbound.reference or find_reference(f"{inbound.subject or ''}\n{turn.text}")
         if reference is not None:
             complaint = await uow.complaints.by_reference(reference)
             # Only the complainant continues a complaint by quoting its number; anyone else
             # quoting it starts a complaint of their own.
             if complaint is not None and complaint.resident_id == turn.resident_id:
                 return complaint, True
-        if turn.first_contact:
+            foreign = foreign or complaint is not None
+        # A mail about someone else's complaint is not the answer to a question the agency
+        # asked its sender about theirs: it is a complaint of its own.
+        if turn.first_contact or (email and foreign):
             return None, False
         merges = inbound.channel in self._policy.merging_channels and self._policy.merge_window
         since = inbound.received_at - self._policy.merge_window if merges else None

@@ -138,7 +138,7 @@ class Turn:
                     if complaint
                     else None
                 ),
-                in_reply_to=self.inbound.thread_keys[0] if self.inbound.thread_keys else None,
+                in_reply_to=_answering(self.inbound),
                 next_attempt_at=self.now,
                 created_at=self.now,
             )
@@ -187,6 +187,14 @@ class Turn:
             to_status=to_status,
             detail=detail,
         )
+
+
+def _answering(inbound: InboundMessage) -> str | None:
+    """The handle a reply to `inbound` threads onto: an email's own Message-ID; on chat, the
+    message the resident replied to."""
+    if inbound.channel == ChannelName.EMAIL:
+        return inbound.provider_message_id
+    return inbound.thread_keys[0] if inbound.thread_keys else None
 
 
 def message_key(inbound: InboundMessage) -> str:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.clock import Clock
 from bot.messaging.buttons import from_json
+from bot.messaging.email_threading import email_thread
 from bot.messaging.pacing import Pacer
 from bot.messaging.subscriptions import hold_back, refused_by_provider
 from bot.messaging.tracking import TrackingLinks
@@ -41,7 +42,15 @@ from channels.base import (
     SendRate,
 )
 from config.settings import Settings
-from storage.models import Direction, NewMessage, OutboxMessage, OutboxStatus, stored_id
+from storage.models import (
+    Complaint,
+    Direction,
+    NewMessage,
+    OutboxMessage,
+    OutboxStatus,
+    stored_id,
+)
+from storage.repositories import ConversationEntry
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -208,21 +217,42 @@ class OutboxDispatcher:
             async with self._uow() as uow:
                 stored = await uow.messages.attachments(json.loads(row.attachment_ids))
             attachments = tuple(Attachment(a.filename, a.content_type, a.content) for a in stored)
+        email = channel.name is ChannelName.EMAIL
         read_more = None
-        if channel.prefers_short_text and row.kind in TO_RESIDENT_KINDS and row.complaint_id:
+        wants_link = channel.prefers_short_text and row.kind in TO_RESIDENT_KINDS
+        complaint: Complaint | None = None
+        conversation: list[ConversationEntry] = []
+        if row.complaint_id and (wants_link or email):
             async with self._uow() as uow:
                 complaint = await uow.complaints.get(row.complaint_id)
-            if complaint is not None:
+                if email:
+                    conversation = await uow.messages.conversation(row.complaint_id, row.channel)
+            if complaint is not None and wants_link:
                 read_more = await self._links.url(complaint.reference)
+        subject, in_reply_to = row.subject, row.in_reply_to
+        references: tuple[str, ...] = ()
+        if email:
+            thread = email_thread(
+                kind=row.kind,
+                subject=row.subject,
+                in_reply_to=row.in_reply_to,
+                reference=complaint.reference if complaint else None,
+                conversation=conversation,
+            )
+            subject, in_reply_to, references = thread.subject, thread.in_reply_to, thread.references
         return OutboundMessage(
             recipient=row.recipient,
             text=row.text,
             key=row.key,
-            subject=row.subject,
-            in_reply_to=row.in_reply_to,
+            subject=subject,
+            in_reply_to=in_reply_to,
             buttons=from_json(row.buttons),
             attachments=attachments,
             read_more_url=read_more,
+            references=references,
+            # What the agency tells a resident is an officer's doing (an answer, a question,
+            # a closing note); everything else the service sends on its own.
+            automatic=row.kind not in TO_RESIDENT_KINDS,
         )
 
     async def _settle_success(

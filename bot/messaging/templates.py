@@ -260,8 +260,30 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
     # Subjects, for channels that show one (email).
     "resident_subject": {
-        "id": "Pengaduan {reference}",
-        "en": "Complaint {reference}",
+        "id": "[{reference}] Pengaduan Anda",
+        "en": "[{reference}] Your complaint",
+    },
+    "notice_reply_refused": {
+        "id": "Terima kasih atas balasan Anda. Balasan untuk pemberitahuan pengaduan hanya "
+        "diterima dari petugas instansi yang menanganinya, jadi pesan Anda tidak kami "
+        "teruskan kepada pelapor. Jika Anda ingin menyampaikan pengaduan sendiri, kirim email "
+        "baru (bukan balasan) ke alamat ini.",
+        "en": "Thank you for your reply. Replies to a complaint notice are accepted only from "
+        "officers of the agency handling it, so we have not passed your message on to the "
+        "resident. To file a complaint of your own, send a new email (not a reply) to this "
+        "address.",
+    },
+    "officer_mail_not_done": {
+        "id": "Balasan Anda tidak dijalankan: {reason}\n\nBalas pemberitahuan pengaduan dengan "
+        "jawaban untuk warga, atau awali dengan satu baris #tanya (pertanyaan untuk warga), "
+        "#tutup (selesai), atau #alihkan KODE (pindah ke instansi lain).",
+        "en": "Your reply was not carried out: {reason}\n\nReply to a complaint notice with "
+        "the answer for the resident, or begin with one line #ask (a question for the "
+        "resident), #close (done), or #transfer CODE (to another agency).",
+    },
+    "officer_mail_choices": {
+        "id": "{question} Pilihan: {choices}. Balas dengan #alihkan KODE.",
+        "en": "{question} Choices: {choices}. Reply with #transfer CODE.",
     },
     "agency_subject": {
         "id": "[{reference}] Pengaduan untuk {agency_code}",

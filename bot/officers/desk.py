@@ -23,8 +23,9 @@ from bot.messaging.templates import (
     transition_refused,
 )
 from bot.officers.actions import ActionError, Actor, ComplaintActions, Role
+from bot.records.queries import find_by_reference
 from bot.rules.desk import ADMIN_ACTIONS, RuleDesk
-from channels.base import ActionKind, ActionRequest, ActionResult, Button, Identity
+from channels.base import ActionKind, ActionRequest, ActionResult, Button, ChannelName
 from storage.models import (
     Complaint,
     LinkCode,
@@ -60,15 +61,28 @@ class OfficerDesk:
     # --- codes an admin issues ---------------------------------------------------------
 
     async def add_officer(
-        self, agency_code: str, name: str, role: OfficerRole, *, created_by: str
+        self,
+        agency_code: str,
+        name: str,
+        role: OfficerRole,
+        *,
+        created_by: str,
+        email: str | None = None,
     ) -> tuple[Officer, str]:
-        """A new officer of the agency, and the code they send to the bot to link."""
+        """A new officer of the agency, and the code they send to the bot to link.
+
+        With `email`, they also act by replying from that address to the agency's mail.
+        """
         async with self._uow() as uow:
             agency = await uow.agencies.by_code(agency_code)
             if agency is None or agency.id is None:
                 raise ActionError(render("no_such_agency", OFFICER_LANGUAGE, code=agency_code))
             officer = Officer(
-                agency_id=agency.id, name=name, role=role, created_at=self._clock.now()
+                agency_id=agency.id,
+                name=name,
+                role=role,
+                email=email.strip().lower() if email else None,
+                created_at=self._clock.now(),
             )
             uow.officers.add(officer)
             await uow.flush()
@@ -109,7 +123,7 @@ class OfficerDesk:
         try:
             if request.kind is ActionKind.LINK:
                 return await self._link(request)
-            officer = await self._officer(request.identity)
+            officer = await self._officer(request)
             if officer is None:
                 return ActionResult(False, render("not_linked", OFFICER_LANGUAGE))
             return await self._act(request, officer)
@@ -119,8 +133,16 @@ class OfficerDesk:
             refusal = transition_refused(exc.status, exc.event, exc.allowed, OFFICER_LANGUAGE)
             return ActionResult(False, refusal)
 
-    async def _officer(self, identity: Identity) -> Officer | None:
+    async def _officer(self, request: ActionRequest) -> Officer | None:
+        identity = request.identity
         async with self._uow() as uow:
+            if identity.channel == ChannelName.EMAIL:
+                # One address may read mail for several agencies: the complaint's counts.
+                complaint = (
+                    await find_by_reference(uow, request.reference) if request.reference else None
+                )
+                agency_id = complaint.agency_id if complaint else None
+                return await uow.officers.by_email(identity.user_id, agency_id)
             return await uow.officers.by_telegram(identity.user_id)
 
     async def _act(self, request: ActionRequest, officer: Officer) -> ActionResult:

@@ -16,11 +16,11 @@ from storage.models import (
     AuditEntry,
     Complaint,
     ComplaintHeader,
-    Message,
     NewComplaint,
     UTCDateTime,
 )
 from storage.repositories.core import referenced, session_connection, write
+from storage.repositories.messages import thread_hit
 
 _AWAITING_RESIDENT = col(Complaint.status) == sa.bindparam("waiting")
 _COMPLAINT_HEADER = sa.select(
@@ -71,19 +71,15 @@ class ComplaintRepository:
         result = await self._session.exec(select(Complaint).where(Complaint.reference == reference))
         return result.first()
 
-    async def by_thread_keys(self, keys: Iterable[str]) -> Complaint | None:
-        """The complaint a message threads onto, newest first when several match."""
-        keys = list(keys)
-        if not keys:
+    async def by_thread_keys(
+        self, keys: Iterable[str], *, own_ids_of: str | None = None
+    ) -> Complaint | None:
+        """The complaint a message threads onto: that of the message the first of `keys`
+        names (see `storage.repositories.messages.thread_hit`)."""
+        hit = await thread_hit(self._session, list(keys), own_ids_of)
+        if hit is None or hit.complaint_id is None:
             return None
-        result = await self._session.exec(
-            select(Complaint)
-            .join(Message, col(Message.complaint_id) == col(Complaint.id))
-            .where(col(Message.thread_key).in_(keys))
-            .order_by(col(Message.id).desc())
-            .limit(1)
-        )
-        return result.first()
+        return await self.get(hit.complaint_id)
 
     async def latest_for_resident(
         self, resident_id: int, active_since: datetime

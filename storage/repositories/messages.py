@@ -39,6 +39,37 @@ _INBOUND_AMONG = _INBOUND.where(
 
 
 _INSERT_MESSAGE = sa.insert(Message).returning(col(Message.id))
+_THREAD_COLUMNS = (
+    col(Message.id),
+    col(Message.complaint_id),
+    col(Message.direction),
+    col(Message.kind),
+)
+# Each arm searches an index: the thread key's, and the (channel, provider id) unique one.
+_BY_THREAD_KEY = sa.select(
+    *_THREAD_COLUMNS, sa.type_coerce(col(Message.thread_key), sa.String).label("key")
+).where(col(Message.thread_key).in_(sa.bindparam("keys", expanding=True)))
+_BY_OWN_ID = sa.select(
+    *_THREAD_COLUMNS, sa.type_coerce(col(Message.provider_message_id), sa.String).label("key")
+).where(
+    col(Message.channel) == sa.bindparam("channel"),
+    col(Message.provider_message_id).in_(sa.bindparam("keys", expanding=True)),
+    col(Message.direction) == Direction.INBOUND,
+)
+_THREAD_HITS = sa.union_all(_BY_THREAD_KEY, _BY_OWN_ID)
+_CONVERSATION = (
+    sa.select(
+        col(Message.direction),
+        col(Message.kind),
+        col(Message.provider_message_id),
+        col(Message.thread_key),
+    )
+    .where(
+        col(Message.complaint_id) == sa.bindparam("complaint_id"),
+        col(Message.channel) == sa.bindparam("channel"),
+    )
+    .order_by(col(Message.id))
+)
 
 
 def _seen(row: Any) -> SeenInbound:
@@ -53,6 +84,49 @@ class SeenInbound:
     id: int
     kind: str
     complaint_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHit:
+    """The message another one answers, found by one of its threading handles."""
+
+    message_id: int
+    complaint_id: int | None
+    direction: Direction
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationEntry:
+    """One message of a complaint on one channel, with the handles it is known by."""
+
+    direction: Direction
+    kind: str
+    provider_message_id: str | None
+    thread_key: str | None
+
+
+async def thread_hit(
+    session: AsyncSession, keys: Sequence[str], own_ids_of: str | None
+) -> ThreadHit | None:
+    """The message the first of `keys` that names one names: a message of ours or a chat
+    reply by its thread key, or (`own_ids_of`, e.g. email) an inbound message of that
+    channel by its own provider id. The newest where one key names several."""
+    if not keys:
+        return None
+    connection = await session_connection(session)
+    # Without a channel the second arm looks for a channel no message has.
+    params = {"keys": list(keys), "channel": own_ids_of or ""}
+    hits = [
+        ThreadHit(int(row.id), row.complaint_id, Direction(row.direction), row.kind, row.key)
+        for row in await connection.execute(_THREAD_HITS, params)
+    ]
+    for key in keys:
+        named = [hit for hit in hits if hit.key == key]
+        if named:
+            return max(named, key=lambda hit: hit.message_id)
+    return None
 
 
 class MessageRepository:
@@ -91,6 +165,23 @@ class MessageRepository:
             select(Message).where(Message.complaint_id == complaint_id).order_by(col(Message.id))
         )
         return result.all()
+
+    async def thread_hit(self, keys: Sequence[str], own_ids_of: str | None) -> ThreadHit | None:
+        """See `thread_hit`."""
+        return await thread_hit(self._session, keys, own_ids_of)
+
+    async def conversation(self, complaint_id: int, channel: str) -> list[ConversationEntry]:
+        """The complaint's messages on `channel`, oldest first, without their text."""
+        connection = await session_connection(self._session)
+        result = await connection.execute(
+            _CONVERSATION, {"complaint_id": complaint_id, "channel": channel}
+        )
+        return [
+            ConversationEntry(
+                Direction(row.direction), row.kind, row.provider_message_id, row.thread_key
+            )
+            for row in result
+        ]
 
     def add(self, message: NewMessage) -> None:
         """Append to the log when the transaction next flushes."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +32,20 @@ class OfficerRepository:
             select(Officer).where(Officer.telegram_user_id == user_id, col(Officer.active))
         )
         return result.first()
+
+    async def by_email(self, address: str, agency_id: int | None = None) -> Officer | None:
+        """The active officer who reads mail at `address` (any case): one of `agency_id`
+        where there is one, else an admin, else any."""
+        result = await self._session.exec(
+            select(Officer).where(
+                sa.func.lower(Officer.email) == address.strip().lower(), col(Officer.active)
+            )
+        )
+        found = sorted(
+            result.all(),
+            key=lambda o: (o.agency_id != agency_id, o.role is not OfficerRole.ADMIN, o.id or 0),
+        )
+        return found[0] if found else None
 
     async def link_code(self, code: str) -> LinkCode | None:
         result = await self._session.exec(select(LinkCode).where(LinkCode.code == code))

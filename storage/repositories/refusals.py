@@ -24,6 +24,9 @@ class RefusedMessageRepository:
         )
         return result.first()
 
+    async def get(self, refused_id: int) -> RefusedMessage | None:
+        return await self._session.get(RefusedMessage, refused_id)
+
     def add(self, refused: RefusedMessage) -> None:
         self._session.add(refused)
 
