@@ -1,15 +1,23 @@
-"""`aduan email …`: mail as the service reads it."""
+"""`aduan email …`: mail as the service reads it (`parse`), and the mail it kept but took as
+nobody's message (`rejected`: unreadable, too big, an automatic reply, a mailing list, a
+bounce), newest first."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.support import settings_or_exit
+from bot.cli.support import parse_duration, settings_or_exit, with_tables
 
-email_app = typer.Typer(help="Email: how the service reads a message.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from bot.cli.support import Tables
+    from storage.models import RefusedMessage
+
+email_app = typer.Typer(
+    help="Email: how the service reads a message, and the mail it refused.", no_args_is_help=True
+)
 
 
 @email_app.command("parse")
@@ -79,3 +87,47 @@ def parse(
     typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
     if isinstance(parsed, RefusedMessage | DeliveryReport):
         raise typer.Exit(1)
+
+
+_LISTED = 200
+
+
+@email_app.command("rejected")
+def rejected(
+    since: Annotated[str, typer.Option(help="How far back: 12h, 7d, 2w")] = "7d",
+    show: Annotated[
+        int | None, typer.Option(help="Print this refused message's raw mail (its ID)")
+    ] = None,
+) -> None:
+    """List refused messages (time, sender, reason, Message-ID), or print one raw."""
+    window = parse_duration(since)
+
+    async def listed(tables: Tables) -> list[str]:
+        async with tables.uow() as uow:
+            refused = await uow.refused.since(tables.clock.now() - window, _LISTED)
+        zone = tables.settings.zone
+        return [
+            f"{row.id:>6}  {row.received_at.astimezone(zone):%Y-%m-%d %H:%M %Z}  "
+            f"{row.sender or '-'}  {row.reason}  {row.provider_message_id}"
+            for row in refused
+        ]
+
+    async def one(tables: Tables) -> RefusedMessage | None:
+        async with tables.uow() as uow:
+            return await uow.refused.get(show) if show is not None else None
+
+    if show is not None:
+        found = with_tables(one)
+        if found is None:
+            typer.echo(f"error: no refused message has ID {show}", err=True)
+            raise typer.Exit(1)
+        typer.echo(found.raw.decode("utf-8", errors="replace"))
+        return
+    lines = with_tables(listed)
+    if not lines:
+        typer.echo(f"no refused messages in the last {since}")
+        return
+    for line in lines:
+        typer.echo(line)
+    if len(lines) == _LISTED:
+        typer.echo(f"(the newest {_LISTED}; narrow --since to see older ones)")

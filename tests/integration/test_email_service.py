@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from bot.bootstrap import Service
-from bot.cli.email_rejected import rejected
+from bot.cli.email import rejected
 from bot.domain.lifecycle import ComplaintStatus
 from channels.base import (
     ChannelName,
