@@ -132,7 +132,8 @@ def _email(
     elif settings.email_file_dir is not None:
         outbound = MailFolder(settings.email_file_dir)
     else:
-        return "the email channel is not configured (set ADUAN_SMTP_HOST or ADUAN_EMAIL_FILE_DIR)"
+        # Said as the dispatcher says it for a channel with no factory (its reason for waiting).
+        return "the email channel is not configured"
     mailbox = None
     if settings.imap_host and settings.imap_user:
         mailbox = ImapMailbox(

@@ -308,8 +308,8 @@ class EmailChannel:
         except aiosmtplib.SMTPAuthenticationError as exc:
             # Our credentials, not the message: retried until someone fixes the setting.
             raise TransientSendError(
-                f"SMTP {host} refused our login ({exc.code} {exc.message}); check "
-                "ADUAN_SMTP_USER and ADUAN_SMTP_PASSWORD"
+                f"SMTP {host} refused our login ({exc.code} {exc.message}); check the SMTP "
+                "user and password settings"
             ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             detail = f"SMTP {host} answered {exc.code} {exc.message}"
@@ -586,7 +586,9 @@ async def _starttls(client: Any, host: str) -> None:
     """Upgrade the plain connection (aioimaplib has no STARTTLS of its own)."""
     protocol = client.protocol
     if "STARTTLS" not in protocol.capabilities:
-        raise MailboxError("the server offers no STARTTLS; set ADUAN_IMAP_TLS to ssl or none")
+        raise MailboxError(
+            "the server offers no STARTTLS; connect with TLS from the start (ssl) or without"
+        )
     response = await protocol.execute(
         aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
     )
