@@ -32,6 +32,8 @@ $(DEV): pyproject.toml | $(BIN)/python
 
 install: $(DEV)
 
+# Mail servers can deliver to the service itself (see ADUAN_SMTP_INTAKE in the README).
+run: export ADUAN_SMTP_INTAKE ?= 127.0.0.1:2525
 run: $(RUNTIME)
 	$(BIN)/aduan db upgrade
 	$(BIN)/aduan run

@@ -41,6 +41,7 @@ from channels.web import WebChannel
 from config.settings import Settings
 from storage.engine import make_engine, make_session_factory
 from storage.lease import LeaderLease
+from storage.mailbox_cursor import StoredMailboxCursor
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,12 @@ def bootstrap(
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database_url, schema=settings.database_schema)
     uow = UnitOfWorkFactory(make_session_factory(engine))
-    ready, unconfigured = build_channels(settings, clock, lambda name: LeaderLease(engine, name))
+    ready, unconfigured = build_channels(
+        settings,
+        clock,
+        lambda name: LeaderLease(engine, name),
+        lambda name: StoredMailboxCursor(engine, name, clock.now),
+    )
     for channel in channels:
         ready[channel.name] = channel
         unconfigured.pop(channel.name, None)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import SecretStr
+
 from bot.domain.clock import Clock
 from bot.domain.commands import LANGUAGES
 from bot.messaging.templates import OFFICER_LANGUAGE, render
-from channels.base import ActionKind, Button, Channel, ChannelName, Lease
+from channels.base import ActionKind, Button, Channel, ChannelName, Lease, MailboxCursor
+from channels.email import EmailChannel, ImapMailbox, MailFolder, MailSecurity, SmtpServer
 from channels.sms import TwilioSmsChannel
 from channels.telegram import REFERENCE_SLOT, TelegramChannel, TelegramTexts
 from channels.voice import Line, TwilioVoiceChannel, VoiceScript
@@ -17,11 +20,16 @@ from config.settings import Settings
 # Makes the named lease for a channel that must run on one instance only.
 LeaseFactory = Callable[[str], Lease]
 
+# Makes the named cursor of a mailbox poller, kept in the database.
+CursorFactory = Callable[[str], MailboxCursor]
+
 # A factory returns the channel, or a sentence saying what setting it lacks.
-ChannelFactory = Callable[[Settings, Clock, LeaseFactory], Channel | str]
+ChannelFactory = Callable[[Settings, Clock, LeaseFactory, CursorFactory], Channel | str]
 
 
-def _telegram(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str:
+def _telegram(
+    settings: Settings, clock: Clock, lease: LeaseFactory, cursor: CursorFactory
+) -> Channel | str:
     if not settings.telegram_token:
         return "the telegram channel is not configured (set ADUAN_TELEGRAM_TOKEN)"
     return TelegramChannel(
@@ -54,7 +62,9 @@ def _telegram_texts() -> TelegramTexts:
     )
 
 
-def _sms(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str:
+def _sms(
+    settings: Settings, clock: Clock, lease: LeaseFactory, cursor: CursorFactory
+) -> Channel | str:
     if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from):
         return (
             "the sms channel is not configured (set ADUAN_TWILIO_ACCOUNT_SID, "
@@ -72,7 +82,9 @@ def _sms(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str
     )
 
 
-def _voice(settings: Settings, clock: Clock, lease: LeaseFactory) -> Channel | str:
+def _voice(
+    settings: Settings, clock: Clock, lease: LeaseFactory, cursor: CursorFactory
+) -> Channel | str:
     # Callers are answered by SMS, so voice needs everything SMS needs.
     if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from):
         return (
@@ -105,21 +117,68 @@ def _voice_script() -> VoiceScript:
     )
 
 
+def _email(
+    settings: Settings, clock: Clock, lease: LeaseFactory, cursor: CursorFactory
+) -> Channel | str:
+    outbound: SmtpServer | MailFolder
+    if settings.smtp_host:
+        outbound = SmtpServer(
+            settings.smtp_host,
+            port=settings.smtp_port,
+            user=settings.smtp_user,
+            password=_secret(settings.smtp_password),
+            security=MailSecurity(settings.smtp_tls),
+        )
+    elif settings.email_file_dir is not None:
+        outbound = MailFolder(settings.email_file_dir)
+    else:
+        # Said as the dispatcher says it for a channel with no factory (its reason for waiting).
+        return "the email channel is not configured"
+    mailbox = None
+    if settings.imap_host and settings.imap_user:
+        mailbox = ImapMailbox(
+            settings.imap_host,
+            settings.imap_user,
+            _secret(settings.imap_password) or "",
+            security=MailSecurity(settings.imap_tls),
+            port=settings.imap_port,
+            folder=settings.imap_folder,
+            poll_seconds=settings.imap_poll_seconds,
+            done_folder=settings.imap_done_folder,
+        )
+    return EmailChannel(
+        sender=settings.email_from,
+        outbound=outbound,
+        now=clock.now,
+        max_bytes=settings.email_max_bytes,
+        mailbox=mailbox,
+        # Named by mailbox: pointed at another one, the reader starts from its unseen mail.
+        cursor=cursor(f"imap:{mailbox.user}@{mailbox.host}/{mailbox.folder}") if mailbox else None,
+        lease=lease("imap-poll") if mailbox else None,
+        intake=settings.smtp_intake_address,
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 def web_channel(clock: Clock) -> WebChannel:
     """The web channel, its pages worded by the templates (it needs no settings)."""
     return WebChannel(clock.now, text=render)
 
 
 REGISTRY: dict[ChannelName, ChannelFactory] = {
-    ChannelName.WEB: lambda settings, clock, lease: web_channel(clock),
+    ChannelName.WEB: lambda settings, clock, lease, cursor: web_channel(clock),
     ChannelName.TELEGRAM: _telegram,
     ChannelName.SMS: _sms,
     ChannelName.VOICE: _voice,
+    ChannelName.EMAIL: _email,
 }
 
 
 def build_channels(
-    settings: Settings, clock: Clock, lease: LeaseFactory
+    settings: Settings, clock: Clock, lease: LeaseFactory, cursor: CursorFactory
 ) -> tuple[dict[str, Channel], dict[str, str]]:
     """The channels this instance can use, and why each other known channel is unavailable."""
     ready: dict[str, Channel] = {}
@@ -127,7 +186,9 @@ def build_channels(
     for name in ChannelName:
         factory = REGISTRY.get(name)
         built = (
-            factory(settings, clock, lease) if factory else f"the {name} channel is not configured"
+            factory(settings, clock, lease, cursor)
+            if factory
+            else f"the {name} channel is not configured"
         )
         if isinstance(built, str):
             missing[name] = built

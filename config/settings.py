@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -99,6 +100,32 @@ class Settings(BaseSettings):
     # their attachment limit; files beyond it are dropped and the text says so.
     email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=64 * 1024)
 
+    # Email. Inbound: an IMAP mailbox the service reads (off without ADUAN_IMAP_HOST), and/or
+    # an SMTP listener at host:port that mail servers deliver to (off unless set).
+    imap_host: str | None = None
+    # Unset: 993 with ssl, 143 with starttls or none.
+    imap_port: int | None = Field(default=None, ge=1, le=65535)
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_tls: Literal["ssl", "starttls", "none"] = "ssl"
+    imap_folder: str = Field(default="INBOX", min_length=1)
+    # Used where the server offers no IDLE (with IDLE, new mail is taken at once).
+    imap_poll_seconds: float = Field(default=60, gt=0)
+    # Where handled mail is moved to; unset, it stays in the folder, marked \Seen.
+    imap_done_folder: str | None = None
+    smtp_intake: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+    # Outbound: an SMTP server; without one, mail is written as .eml files to
+    # ADUAN_EMAIL_FILE_DIR (set it empty to keep email unconfigured until a server is).
+    smtp_host: str | None = None
+    # Unset: 465 with ssl, 587 with starttls, 25 with none.
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    # Our address, "Name <address>" or a bare address; its domain names our Message-IDs.
+    email_from: str = Field(default="Aduan Kota <aduan@localhost>", pattern=r"@[^@\s>]+>?$")
+    email_file_dir: Path | None = Path("data/mail")
+
     agencies_file: Path | None = None
     rules_file: Path | None = None
     rules_refresh_seconds: float = Field(default=2.0, gt=0)
@@ -141,6 +168,30 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
             self.public_base_url = f"http://{host}:{self.port}"
         return self
+
+    @field_validator("email_file_dir", mode="before")
+    @classmethod
+    def _empty_file_dir_is_off(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _mail_in_needs_mail_out(self) -> Settings:
+        if self.imap_host and not (self.imap_user and self.imap_password):
+            raise ValueError("ADUAN_IMAP_HOST needs ADUAN_IMAP_USER and ADUAN_IMAP_PASSWORD")
+        if (self.imap_host or self.smtp_intake) and not (self.smtp_host or self.email_file_dir):
+            raise ValueError(
+                "mail can be received (ADUAN_IMAP_HOST or ADUAN_SMTP_INTAKE) but not answered: "
+                "set ADUAN_SMTP_HOST, or ADUAN_EMAIL_FILE_DIR to write the answers to files"
+            )
+        return self
+
+    @property
+    def smtp_intake_address(self) -> tuple[str, int] | None:
+        """ADUAN_SMTP_INTAKE as (host, port), or None when the listener is off."""
+        if not self.smtp_intake:
+            return None
+        host, _, port = self.smtp_intake.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("database_url")
     @classmethod
@@ -186,6 +237,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
+            if not error["loc"]:
+                # A check across variables names them itself.
+                lines.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
             name = "ADUAN_" + "_".join(str(part) for part in error["loc"]).upper()
             lines.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -94,7 +94,8 @@ def email() -> FakeEmailChannel:
 @pytest.fixture
 def settings(database: tuple[str, str | None]) -> Settings:
     url, schema = database
-    return Settings(database_url=url, database_schema=schema, _env_file=None)
+    # No email unless a test brings one (a fake, or the real channel it points somewhere).
+    return Settings(database_url=url, database_schema=schema, email_file_dir=None, _env_file=None)
 
 
 @pytest.fixture

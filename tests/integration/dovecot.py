@@ -1,0 +1,209 @@
+"""A throwaway Dovecot IMAP server for tests: its own config, maildir, sockets and log in a
+temporary directory, one static user, plain IMAP on a free loopback port.
+
+Dovecot must start as root (it drops to `nobody` for mail and to `dovenull` for logins);
+`start_dovecot` says why it cannot run, and the fixture skips (or fails in CI) on that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aioimaplib
+import pytest
+
+from tests.conftest import need_service
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+USER = "aduan@kota.example.go.id"
+PASSWORD = "rahasia-uji"
+
+
+@dataclass(frozen=True, slots=True)
+class Dovecot:
+    host: str
+    port: int
+    user: str
+    password: str
+    root: Path
+
+    @property
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def dovecot_problem() -> str:
+    """Why Dovecot cannot run here, or "" when it can."""
+    if not Path(DOVECOT).exists():
+        return f"{DOVECOT} not found (apt-get install dovecot-imapd)"
+    if os.geteuid() != 0:
+        return "Dovecot must be started as root to switch to its own users"
+    for name in ("nobody", "dovenull", "dovecot"):
+        try:
+            __import__("pwd").getpwnam(name)
+        except KeyError:
+            return f"the system user {name!r} Dovecot runs as does not exist"
+    return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _config(root: Path, port: int, uid: int, gid: int) -> str:
+    # Every path inside `root`; logins as dovenull (imap-login refuses root), mail as nobody.
+    return f"""
+protocols = imap
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = dovenull
+default_internal_user = dovecot
+default_internal_group = dovecot
+first_valid_uid = {uid}
+first_valid_gid = {gid}
+mail_location = maildir:{root}/mail/%u
+mail_max_userip_connections = 50
+passdb {{
+  driver = static
+  args = password={PASSWORD}
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+}}
+"""
+
+
+def start_dovecot(root: Path) -> Dovecot:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    port = _free_port()
+    for sub in ("run", "state", "mail", "home"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for sub in ("mail", "home"):
+        os.chown(root / sub, nobody.pw_uid, nobody.pw_gid)
+    # Mail is nobody's: it must reach its maildir through the temporary directories.
+    os.chmod(root, 0o755)
+    config = root / "dovecot.conf"
+    config.write_text(_config(root, port, nobody.pw_uid, nobody.pw_gid))
+    server = Dovecot("127.0.0.1", port, USER, PASSWORD, root)
+    # Its daemons inherit stdout and stderr: a file, not a pipe that would never close.
+    with (root / "start.out").open("wb") as out:
+        done = subprocess.run(
+            [DOVECOT, "-c", str(config)], stdout=out, stderr=out, timeout=30, check=False
+        )
+    if done.returncode != 0:
+        said = (root / "start.out").read_text(errors="replace")
+        raise RuntimeError(f"dovecot did not start: {said}\n{server.log}")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return server
+        time.sleep(0.05)
+    stop_dovecot(server)
+    raise RuntimeError(f"dovecot did not listen on {port}:\n{server.log}")
+
+
+def stop_dovecot(server: Dovecot) -> None:
+    pid_file = server.root / "run" / "master.pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().strip())
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def imap(server: Dovecot, user: str | None = None) -> AsyncIterator[aioimaplib.IMAP4]:
+    """A logged-in client (Dovecot allows a user few connections: always logged out)."""
+    client = aioimaplib.IMAP4(server.host, server.port, timeout=30)
+    await client.wait_hello_from_server()
+    response = await client.login(user or server.user, server.password)
+    if response.result != "OK":
+        raise RuntimeError(f"login refused: {response.lines}")
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            await client.logout()
+
+
+async def append_all(
+    server: Dovecot, messages: Sequence[bytes], *, folder: str = "INBOX", user: str | None = None
+) -> None:
+    """APPEND every message over one connection."""
+    async with imap(server, user) as client:
+        for raw in messages:
+            response = await client.append(raw, mailbox=folder)
+            if response.result != "OK":
+                raise RuntimeError(f"APPEND refused: {response.lines}")
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
+    """One Dovecot for the session; each test reads its own user's mailbox (`mailbox_user`)."""
+    problem = dovecot_problem()
+    if problem:
+        need_service("Dovecot", problem)
+    root = Path(tempfile.mkdtemp(prefix="aduan-dovecot-"))
+    try:
+        server = start_dovecot(root)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        need_service("Dovecot", str(exc))
+    try:
+        yield server
+    finally:
+        stop_dovecot(server)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def mailbox_user() -> str:
+    """A user nobody else has: the static userdb gives every name its own empty maildir."""
+    return f"t{uuid.uuid4().hex[:12]}@kota.example.go.id"

@@ -1,0 +1,69 @@
+"""An SMTP server on loopback that keeps what it is sent (aiosmtpd, in the test's loop).
+
+A recipient can be made to be refused: `refuse["x@y"] = "550 5.1.1 No such user"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class SmtpSink:
+    port: int = 0
+    mails: list[EmailMessage] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [mail for mail in self.mails if address in str(mail["To"])]
+
+    async def wait_for(
+        self, match: Callable[[EmailMessage], bool], *, seconds: float = 20
+    ) -> EmailMessage:
+        async with asyncio.timeout(seconds):
+            while True:
+                for mail in self.mails:
+                    if match(mail):
+                        return mail
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    # aiosmtpd's handler interface
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content or b"")
+        if isinstance(parsed, EmailMessage):
+            self.mails.append(parsed)
+        self._arrived.set()
+        return "250 OK"
+
+
+@contextlib.asynccontextmanager
+async def running_smtp_sink() -> AsyncIterator[SmtpSink]:
+    sink = SmtpSink()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
+    sink.port = server.sockets[0].getsockname()[1]
+    try:
+        yield sink
+    finally:
+        server.close()
+        await server.wait_closed()
