@@ -267,6 +267,8 @@ class Message(SQLModel, table=True):
     thread_key: str | None = Field(default=None, max_length=300, index=True)
     kind: str = Field(max_length=32)
     text: str = Field(sa_type=sa.Text)
+    # The text as it came, where `text` had quotes or a signature cut from it (email).
+    original_text: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _time()
 
 
@@ -287,6 +289,7 @@ class NewMessage:
     resident_id: int | None = None
     provider_message_id: str | None = None
     thread_key: str | None = None
+    original_text: str | None = None
 
 
 class Attachment(SQLModel, table=True):

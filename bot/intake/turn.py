@@ -99,6 +99,7 @@ class Turn:
             thread_key=inbound.thread_keys[0] if inbound.thread_keys else None,
             kind=kind,
             text=self.text,
+            original_text=inbound.original_text,
             created_at=inbound.received_at,
         )
         if not inbound.attachments:

@@ -34,6 +34,7 @@ from channels.base import (
     RefusedMessage,
     SendReceipt,
 )
+from channels.email_message import parse_email
 from storage.engine import make_engine, make_session_factory
 from storage.models import AuditEntry, Complaint, Message, OutboxMessage
 from storage.models import RefusedMessage as Kept
@@ -555,3 +556,21 @@ async def test_aduan_officers_add_with_an_email_address(service: Service, tmp_pa
     async with service.uow() as uow:
         officer = await uow.officers.by_email("BUDI@dlh.kota.example.go.id")
     assert officer is not None and officer.email == "budi@dlh.kota.example.go.id"
+
+
+async def test_the_mail_as_it_came_is_kept_beside_the_text_the_agency_reads(
+    service: Service,
+) -> None:
+    raw = (
+        b"From: Budi <budi@mail.example.com>\r\nTo: aduan@kota.go.id\r\n"
+        b"Subject: Sampah\r\nMessage-ID: <orig-1@mail.example.com>\r\n\r\n"
+        b"Sampah di Jl. Melati sudah seminggu tidak diangkut.\r\n\r\nDikirim dari iPhone saya\r\n"
+    )
+    parsed = parse_email(raw, received_at=datetime.now(UTC), max_bytes=1 << 20)
+    assert isinstance(parsed, InboundMessage)
+    await service.deliver(parsed)
+    [stored] = await rows(
+        service, Message, Message.provider_message_id == "<orig-1@mail.example.com>"
+    )
+    assert "iPhone" not in stored.text
+    assert stored.original_text is not None and "Dikirim dari iPhone saya" in stored.original_text
