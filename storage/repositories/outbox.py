@@ -168,16 +168,14 @@ class OutboxRepository:
         )
         return {str(status): count for status, count in result.all()}
 
-    async def stalled(self, channels: Iterable[str], cutoff: datetime) -> dict[str, StalledChannel]:
+    async def stalled(self, cutoff: datetime) -> dict[str, StalledChannel]:
         """Per channel, pending rows due before `cutoff`, or tried and failed since before it.
 
         The first are rows no dispatcher takes; the second rows it takes and cannot send
         (each failure moves `next_attempt_at` on, so they would never look overdue). One
-        query over the pending part of `ix_outbox_due`, never the sent history.
+        query over the pending part of `ix_outbox_due`, never the sent history: no filter
+        on channel, which would tempt a planner to the channel index and all its history.
         """
-        channels = list(channels)
-        if not channels:
-            return {}
         result = await self._session.exec(
             select(
                 OutboxMessage.channel,
@@ -186,7 +184,6 @@ class OutboxRepository:
             )
             .where(
                 OutboxMessage.status == OutboxStatus.PENDING,
-                col(OutboxMessage.channel).in_(channels),
                 sa.or_(
                     col(OutboxMessage.next_attempt_at) < cutoff,
                     sa.and_(
