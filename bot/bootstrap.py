@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
@@ -224,7 +225,13 @@ def bootstrap(
         unconfigured=unconfigured,
         delivery=DeliveryReports(uow, clock),
         links=links,
-        health=Health(uow, ready, unconfigured),
+        health=Health(
+            uow,
+            ready,
+            unconfigured,
+            clock=clock,
+            stall=timedelta(seconds=settings.health_outbox_stall_seconds),
+        ),
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):

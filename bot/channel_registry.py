@@ -156,6 +156,9 @@ def _email(
         cursor=cursor(f"imap:{mailbox.user}@{mailbox.host}/{mailbox.folder}") if mailbox else None,
         lease=lease("imap-poll") if mailbox else None,
         intake=settings.smtp_intake_address,
+        dropped_note=lambda files: render(
+            "email_files_dropped", OFFICER_LANGUAGE, files=", ".join(files)
+        ),
     )
 
 

@@ -20,7 +20,7 @@ import os
 import re
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -153,6 +153,7 @@ class EmailChannel:
         lease: Lease | None = None,
         intake: tuple[str, int] | None = None,
         language: str = "id",
+        dropped_note: Callable[[Sequence[str]], str] | None = None,
     ) -> None:
         if mailbox is not None and cursor is None:
             raise TypeError("an IMAP mailbox needs a MailboxCursor to keep its place")
@@ -167,6 +168,8 @@ class EmailChannel:
         self._intake_address = intake
         # The HTML part's `lang`: the service writes in its first language unless told.
         self._language = language
+        # The line under a mail's text naming the files it dropped (worded by the service).
+        self._dropped_note = dropped_note
         self._handlers: ServiceHandlers | None = None
         self._reader: asyncio.Task[None] | None = None
         self._listener: asyncio.Server | None = None
@@ -239,7 +242,12 @@ class EmailChannel:
         handlers = self._handlers
         if handlers is None:
             raise MailboxError("mail arrived while the email channel is stopped")
-        parsed = parse_email(raw, received_at=self._now(), max_bytes=self._max_bytes)
+        parsed = parse_email(
+            raw,
+            received_at=self._now(),
+            max_bytes=self._max_bytes,
+            dropped_note=self._dropped_note,
+        )
         if isinstance(parsed, InboundMessage):
             await handlers.deliver(parsed)
         elif isinstance(parsed, DeliveryReport):

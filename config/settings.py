@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=5.0, gt=0)
     outbox_claim_seconds: int = Field(default=120, ge=5)
+    # /healthz calls a channel degraded when its pending rows wait this much longer than due.
+    health_outbox_stall_seconds: int = Field(default=300, ge=1)
 
     # Telegram: the bot's token from @BotFather; the API base only changes for tests.
     telegram_token: str | None = None

@@ -258,6 +258,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "[lampiran MMS tidak dapat diambil: {kinds}]",
         "en": "[MMS attachments could not be fetched: {kinds}]",
     },
+    # Under an email's text: files not kept (a type not allowed, or over the size limit).
+    "email_files_dropped": {
+        "id": "[lampiran email tidak disimpan: {files}]",
+        "en": "[email attachments not kept: {files}]",
+    },
     # Subjects, for channels that show one (email).
     "resident_subject": {
         "id": "[{reference}] Pengaduan Anda",

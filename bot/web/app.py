@@ -20,6 +20,7 @@ from bot.domain.clock import Clock
 from bot.domain.lifecycle import ComplaintStatus
 from bot.messaging.templates import format_when, render, status_label
 from bot.messaging.tracking import TrackingLinks, conversation
+from bot.web.health import HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
 from channels.web import TEMPLATES, ErrorOut, WebChannel, page_words
 from storage.unit_of_work import UnitOfWorkFactory
@@ -183,6 +184,8 @@ def create_app(
     @app.get("/healthz", tags=["operations"], summary="Database and channel health")
     async def healthz() -> JSONResponse:
         report = await health()
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+        # Degraded still serves: a load balancer keeps the instance, monitoring reads why.
+        unavailable = report["status"] == HealthStatus.UNAVAILABLE
+        return JSONResponse(report, status_code=503 if unavailable else 200)
 
     return app

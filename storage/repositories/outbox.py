@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -15,6 +16,15 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
 )
+
+
+@dataclass(frozen=True)
+class StalledChannel:
+    """A channel's pending rows that are not moving: how many, and waiting since when."""
+
+    channel: str
+    rows: int
+    since: datetime
 
 
 class OutboxRepository:
@@ -157,3 +167,32 @@ class OutboxRepository:
             select(OutboxMessage.status, sa.func.count()).group_by(col(OutboxMessage.status))
         )
         return {str(status): count for status, count in result.all()}
+
+    async def stalled(self, cutoff: datetime) -> dict[str, StalledChannel]:
+        """Per channel, pending rows due before `cutoff`, or tried and failed since before it.
+
+        The first are rows no dispatcher takes; the second rows it takes and cannot send
+        (each failure moves `next_attempt_at` on, so they would never look overdue). One
+        query over the pending part of `ix_outbox_due`, never the sent history: no filter
+        on channel, which would tempt a planner to the channel index and all its history.
+        """
+        result = await self._session.exec(
+            select(
+                OutboxMessage.channel,
+                sa.func.count(),
+                sa.func.min(OutboxMessage.created_at),
+            )
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                sa.or_(
+                    col(OutboxMessage.next_attempt_at) < cutoff,
+                    sa.and_(
+                        col(OutboxMessage.attempts) > 0, col(OutboxMessage.created_at) < cutoff
+                    ),
+                ),
+            )
+            .group_by(col(OutboxMessage.channel))
+        )
+        return {
+            channel: StalledChannel(channel, rows, since) for channel, rows, since in result.all()
+        }
