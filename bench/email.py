@@ -394,7 +394,9 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
     header = [*HEADER, "date", "commit"]
     rows = [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
     machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
-    versions = sorted({f"{data['dovecot']}, aioimaplib {data['aioimaplib']}" for data in saved})
+    versions = sorted(
+        {f"Dovecot {data['dovecot']}, aioimaplib {data['aioimaplib']}" for data in saved}
+    )
     loads = ", ".join(
         f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
         for data in saved
