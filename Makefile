@@ -46,6 +46,7 @@ bench: $(TESTING)
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.sla
 	$(BIN)/python -m bench.webhook
+	$(BIN)/python -m bench.email
 
 lint: $(DEV)
 	$(BIN)/ruff check .
