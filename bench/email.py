@@ -364,10 +364,7 @@ def table_row(data: dict[str, Any]) -> list[str]:
 
 
 def print_table(results: Sequence[Result]) -> None:
-    rows = [HEADER, *(table_row(result.as_json()) for result in results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    for row in rows:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    report.print_table(HEADER, [table_row(result.as_json()) for result in results])
 
 
 def verdict(result: Result) -> str:

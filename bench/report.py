@@ -13,7 +13,7 @@ import platform
 import re
 import resource
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,14 @@ def publish(
         print(f"wrote {path.relative_to(ROOT)}")
     replace_section(section, body(read_results(prefix)))
     print(f"updated {BENCHMARKS.relative_to(ROOT)}")
+
+
+def print_table(header: list[str], rows: Iterable[list[str]]) -> None:
+    """A table for the terminal, every column right-aligned to its widest cell."""
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -407,10 +407,7 @@ def length_rows(data: dict[str, Any], mix: dict[str, dict[str, Any]]) -> list[li
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
-    table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    report.print_table(header, rows)
     print()
 
 

@@ -527,10 +527,7 @@ def verdict(data: dict[str, Any]) -> str:
 
 def print_results(results: Sequence[Result]) -> None:
     saved = [result.as_json() for result in results]
-    rows = [HEADER, *(row for data in saved for row in table_rows(data))]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    for row in rows:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    report.print_table(HEADER, [row for data in saved for row in table_rows(data)])
     for data, result in zip(saved, results, strict=True):
         print(verdict(data).replace("**", ""))
         for size in result.sizes:
