@@ -16,7 +16,7 @@ from bot.bootstrap import Service, bootstrap
 from bot.domain.clock import Clock
 from channels.base import Channel
 from config.settings import Settings
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models import NewOutboxMessage, OutboxMessage, OutboxStatus
 from tests.integration.templates import restore_template
 
 T = TypeVar("T", bound=SQLModel)
@@ -63,3 +63,22 @@ async def settled(service: Service, *where: Any) -> list[OutboxMessage]:
             return found
         await asyncio.sleep(0.05)
     raise AssertionError(f"outbox rows still unsent: {found}")
+
+
+async def queue(service: Service, channel: str, recipient: str, keys: list[str]) -> None:
+    """Queue one row per key, all due now, in this order."""
+    now = service.clock.now()
+    async with service.uow() as uow:
+        for key in keys:
+            uow.outbox.add(
+                NewOutboxMessage(
+                    key=key,
+                    kind="reply",
+                    channel=channel,
+                    recipient=recipient,
+                    text=f"pesan {key}",
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        await uow.commit()

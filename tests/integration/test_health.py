@@ -9,29 +9,11 @@ import httpx
 
 from bot.bootstrap import Service
 from channels.base import TransientSendError
-from storage.models import NewOutboxMessage
 from tests.fakes import FakeClock, FakeSmsChannel
+from tests.integration.db import queue
 
 NUMBER = "+6281234567890"
 STALL = timedelta(seconds=300)  # the default ADUAN_HEALTH_OUTBOX_STALL_SECONDS
-
-
-async def queue(service: Service, channel: str, recipient: str, keys: list[str]) -> None:
-    now = service.clock.now()
-    async with service.uow() as uow:
-        for key in keys:
-            uow.outbox.add(
-                NewOutboxMessage(
-                    key=key,
-                    kind="reply",
-                    channel=channel,
-                    recipient=recipient,
-                    text=f"pesan {key}",
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-        await uow.commit()
 
 
 async def healthz(service: Service) -> tuple[int, dict[str, Any]]:

@@ -14,7 +14,7 @@ from channels.base import PermanentSendError, SendRate, TransientSendError
 from channels.sms import TwilioSmsChannel
 from channels.telegram import TelegramChannel
 from config.settings import Settings
-from storage.models import Direction, Message, NewOutboxMessage, OutboxMessage, OutboxStatus
+from storage.models import Direction, Message, OutboxMessage, OutboxStatus
 from tests.fakes import (
     FakeClock,
     FakeEmailChannel,
@@ -22,7 +22,7 @@ from tests.fakes import (
     FakeTelegramChannel,
     inbound,
 )
-from tests.integration.db import count, prepared_service, rows
+from tests.integration.db import count, prepared_service, queue, rows
 
 NUMBER = "+6281234567890"
 GROUP, OTHER_GROUP, PRIVATE = "-1001234567890", "-1009876543210", "421337"
@@ -202,25 +202,6 @@ async def test_running_service_sends_soon_after_intake(
                 break
             await asyncio.sleep(0.02)
     assert len(sms.sent) == 1
-
-
-async def queue(service: Service, channel: str, recipient: str, keys: list[str]) -> None:
-    """Queue one row per key, all due now, in this order."""
-    now = service.clock.now()
-    async with service.uow() as uow:
-        for key in keys:
-            uow.outbox.add(
-                NewOutboxMessage(
-                    key=key,
-                    kind="reply",
-                    channel=channel,
-                    recipient=recipient,
-                    text=f"pesan {key}",
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-        await uow.commit()
 
 
 async def outbox_rows(service: Service, channel: str) -> list[OutboxMessage]:
