@@ -20,6 +20,7 @@ import os
 import re
 import ssl
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,12 +60,20 @@ _IMAP_TIMEOUT = 30.0
 _CONCURRENT = 32
 # UIDs whose sizes are asked in one FETCH, and what one FETCH of whole messages may carry.
 _SIZE_WINDOW = 200
+# aioimaplib reads a response's lines by recursion, two levels a message: 100 messages a
+# FETCH stay well inside Python's recursion limit.
 _FETCH_COUNT = 100
 _FETCH_BYTES = 16 * 1024 * 1024
 _LONGEST_PAUSE = 300.0
+# SMTP sessions kept open for the next mails, and for how long unused.
+_SMTP_KEPT = 4
+_SMTP_IDLE_SECONDS = 30.0
+# A session used this recently goes on without a NOOP to check it is still open.
+_SMTP_TRUSTED_SECONDS = 1.0
 _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -159,7 +168,6 @@ class EmailChannel:
             raise TypeError("an IMAP mailbox needs a MailboxCursor to keep its place")
         self._sender = sender
         self._domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-        self._outbound = outbound
         self._now = now
         self._max_bytes = max_bytes
         self._mailbox = mailbox
@@ -173,6 +181,11 @@ class EmailChannel:
         self._handlers: ServiceHandlers | None = None
         self._reader: asyncio.Task[None] | None = None
         self._listener: asyncio.Server | None = None
+        self._transport: _SmtpRelay | _EmlFiles = (
+            _SmtpRelay(outbound)
+            if isinstance(outbound, SmtpServer)
+            else _EmlFiles(outbound.path, now)
+        )
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -219,6 +232,7 @@ class EmailChannel:
             self._listener.close()
             await self._listener.wait_closed()
             self._listener = None
+        await self._transport.close()
         self._handlers = None
 
     async def _read(self, reader: _ImapReader) -> None:
@@ -260,10 +274,7 @@ class EmailChannel:
     async def send(self, message: OutboundMessage) -> SendReceipt:
         mail = self.compose(message)
         message_id = str(mail["Message-ID"])
-        if isinstance(self._outbound, MailFolder):
-            await asyncio.to_thread(_write_eml, self._outbound.path, mail, self._now())
-        else:
-            await self._relay(self._outbound, mail)
+        await self._transport.deliver(mail)
         return SendReceipt(provider_message_id=message_id, thread_key=message_id)
 
     def compose(self, message: OutboundMessage) -> EmailMessage:
@@ -296,19 +307,37 @@ class EmailChannel:
             )
         return mail
 
-    async def _relay(self, server: SmtpServer, mail: EmailMessage) -> None:
-        host, port = server.address
+
+class _EmlFiles:
+    """Outbound mail as `.eml` files in a folder (no server)."""
+
+    def __init__(self, folder: Path, now: Callable[[], datetime]) -> None:
+        self._folder = folder
+        self._now = now
+
+    async def deliver(self, mail: EmailMessage) -> None:
+        await asyncio.to_thread(_write_eml, self._folder, mail, self._now())
+
+    async def close(self) -> None:
+        return None
+
+
+class _SmtpRelay:
+    """Outbound mail through an SMTP server, in sessions kept open between mails. A server
+    takes any number of messages in one session, so a burst of acknowledgements pays the
+    connection, TLS and login once, not once a mail. A session idle for longer than
+    `_SMTP_IDLE_SECONDS` is closed rather than reused (servers drop idle sessions after a
+    few minutes, RFC 5321 4.5.3.2.7)."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self._server = server
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+
+    async def deliver(self, mail: EmailMessage) -> None:
+        """Relay `mail`; our send errors, permanent or transient, say why it did not go."""
+        host, port = self._server.address
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=host,
-                port=port,
-                username=server.user,
-                password=server.password,
-                use_tls=server.security is MailSecurity.SSL,
-                start_tls=server.security is MailSecurity.STARTTLS,
-                timeout=server.timeout,
-            )
+            await self._send(mail)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
             if all(500 <= r.code < 600 for r in exc.recipients):
@@ -329,6 +358,69 @@ class EmailChannel:
             raise TransientSendError(
                 f"SMTP {host}:{port} unreachable: {exc or type(exc).__name__}"
             ) from exc
+
+    async def _send(self, mail: EmailMessage) -> None:
+        client = await self._session()
+        try:
+            await client.send_message(mail)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # A refusal ends this message's transaction (aiosmtplib sends RSET), not the
+            # session; one that lost the connection is not kept.
+            self._keep(client)
+            raise
+        except BaseException:
+            _drop(client)
+            raise
+        self._keep(client)
+
+    async def _session(self) -> aiosmtplib.SMTP:
+        """A session kept from an earlier mail, or a new one. One idle for a while is asked
+        a NOOP first: a server that closed it is found out before any mail goes into it."""
+        while self._idle:
+            client, since = self._idle.pop()
+            idle = time.monotonic() - since
+            if not client.is_connected or idle > _SMTP_IDLE_SECONDS:
+                _drop(client)
+                continue
+            if idle < _SMTP_TRUSTED_SECONDS:
+                return client
+            try:
+                await client.noop()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                _drop(client)
+                continue
+            return client
+        server = self._server
+        host, port = server.address
+        client = aiosmtplib.SMTP(
+            hostname=host,
+            port=port,
+            username=server.user,
+            password=server.password,
+            use_tls=server.security is MailSecurity.SSL,
+            start_tls=server.security is MailSecurity.STARTTLS,
+            timeout=server.timeout,
+        )
+        await client.connect()
+        return client
+
+    def _keep(self, client: aiosmtplib.SMTP) -> None:
+        if client.is_connected and len(self._idle) < _SMTP_KEPT:
+            self._idle.append((client, time.monotonic()))
+        else:
+            _drop(client)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await asyncio.wait_for(client.quit(), 5)
+            _drop(client)
+
+
+def _drop(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        client.close()
 
 
 def _html(text: str, subject: str | None, language: str) -> str:
@@ -419,18 +511,24 @@ class _ImapReader:
         client = await self._connect()
         try:
             box = self._mailbox
-            selected = await client.select(box.folder)
-            if selected.result != "OK":
-                raise MailboxError(f"folder {box.folder!r} cannot be opened: {_said(selected)}")
-            uidvalidity = _uidvalidity(selected.lines)
+            uidvalidity, uidnext = await self._select(client)
             if box.done_folder:
                 # NO when it exists already: either way it is there afterwards.
                 await client.create(box.done_folder)
             connected()
             retry = 1.0
             while True:
-                if await self._round(client, uidvalidity):
+                handled = await self._round(client, uidvalidity)
+                # Mail that came while the round ran was announced (EXISTS) in the answer
+                # to one of its UID commands, which aioimaplib drops, and is not announced
+                # again in IDLE. SELECT is answered in full: a UIDNEXT that moved means
+                # another round before idling.
+                uidvalidity, arrived = await self._select(client)
+                moved, uidnext = arrived != uidnext, arrived
+                if handled:
                     retry = 1.0
+                    if moved:
+                        continue
                     wait = IDLE_RENEW_SECONDS if self._idles(client) else box.poll_seconds
                 else:
                     # Something stayed unhandled: take it again soon, later each time.
@@ -439,6 +537,15 @@ class _ImapReader:
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.logout(), 5)
+
+    async def _select(self, client: Any) -> tuple[int, int | None]:
+        """Open the folder: its UIDVALIDITY, and its UIDNEXT where the server says it."""
+        selected = await client.select(self._mailbox.folder)
+        if selected.result != "OK":
+            raise MailboxError(
+                f"folder {self._mailbox.folder!r} cannot be opened: {_said(selected)}"
+            )
+        return _uidvalidity(selected.lines), _uidnext(selected.lines)
 
     async def _connect(self) -> Any:
         box = self._mailbox
@@ -461,17 +568,26 @@ class _ImapReader:
         return bool(client.has_capability("IDLE"))
 
     async def _round(self, client: Any, uidvalidity: int) -> bool:
-        """Take every unseen message past the cursor; True when none was left unhandled."""
+        """Take every message past the cursor; True when none was left unhandled.
+
+        Past a cursor of this UIDVALIDITY every message is new to the service, read or not
+        (someone may have opened the mailbox in a mail client first). Without one (the
+        first start, or a folder whose UIDs were renumbered) only unseen mail is taken:
+        what is marked read was dealt with, by us before or by people before the service.
+        """
         place = await self._cursor.load()
         last = 0
         if place is not None and place[0] == uidvalidity:
             last = place[1]
-        elif place is not None:
-            log.warning(
-                "IMAP folder's UIDVALIDITY changed; reading its unseen mail again",
-                extra={"mailbox": repr(self._mailbox), "was": place[0], "now": uidvalidity},
-            )
-        found = await client.uid_search(f"UID {last + 1}:* UNSEEN", charset=None)
+            criteria = f"UID {last + 1}:*"
+        else:
+            criteria = f"UID {last + 1}:* UNSEEN"
+            if place is not None:
+                log.warning(
+                    "IMAP folder's UIDVALIDITY changed; reading its unseen mail again",
+                    extra={"mailbox": repr(self._mailbox), "was": place[0], "now": uidvalidity},
+                )
+        found = await client.uid_search(criteria, charset=None)
         if found.result != "OK":
             raise MailboxError(f"SEARCH refused: {_said(found)}")
         # `n:*` names the last message even when its UID is below n.
@@ -616,6 +732,13 @@ def _uidvalidity(lines: Iterable[object]) -> int:
         if isinstance(line, bytes | bytearray) and (found := _UIDVALIDITY.search(bytes(line))):
             return int(found[1])
     raise MailboxError("the server gave no UIDVALIDITY for the folder")
+
+
+def _uidnext(lines: Iterable[object]) -> int | None:
+    for line in lines:
+        if isinstance(line, bytes | bytearray) and (found := _UIDNEXT.search(bytes(line))):
+            return int(found[1])
+    return None
 
 
 def _numbers(lines: Iterable[object]) -> Iterator[int]:

@@ -8,18 +8,21 @@ program there is, and what cannot be read is refused with its reason and kept wh
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy
 from email.header import decode_header
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
+from email.policy import EmailPolicy
 from email.utils import parseaddr
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 from channels.base import (
     Attachment,
@@ -105,6 +108,29 @@ _DSN_ACTIONS = {
 _WORST_FIRST = ("failed", "delayed", "delivered", "relayed", "expanded")
 _NO_REPLY_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 _MAX_ERROR_CHARS = 300
+_LINE_BREAKS = re.compile(r"[\r\n]")
+
+
+class _ReadingPolicy(EmailPolicy):
+    """`policy.default`, except that a header value is parsed into its header object once
+    per process. The standard library parses Content-Type again on every
+    `get_content_type()`, ten times a message here, and most mail shares a few values
+    (`text/plain; charset="UTF-8"`): the header objects are immutable, so they are shared.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):
+            return value
+        return _parsed_header(self.header_factory, name, _LINE_BREAKS.sub("", value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_header(factory: HeaderRegistry, name: str, value: str) -> BaseHeader:
+    header: BaseHeader = factory(name, value)
+    return header
+
+
+_POLICY = _ReadingPolicy()
 
 
 def largest_raw(max_bytes: int) -> int:
@@ -125,12 +151,16 @@ def parse_email(
     Files beyond `max_bytes` (decoded, all together) or of a type not allowed are dropped;
     `dropped_note`, given their descriptions, writes the line that says so under the text.
     """
-    message_id = _message_id_of(raw)
     if len(raw) > largest_raw(max_bytes):
+        message_id = _message_id_of(raw)
         return _refused(raw, message_id, received_at, f"larger than {largest_raw(max_bytes)} bytes")
+    message_id = ""
     try:
-        return _Reader(raw, message_id, received_at, max_bytes, dropped_note).read()
+        message = BytesParser(policy=_POLICY).parsebytes(raw)
+        message_id = _message_id(message, raw)
+        return _Reader(message, raw, message_id, received_at, max_bytes, dropped_note).read()
     except Exception as exc:
+        message_id = message_id or _message_id_of(raw)
         # The standard library's parser keeps defects rather than raising, but header
         # classes and decoders still fail on some broken input: such mail is kept, refused.
         log.warning(
@@ -152,6 +182,7 @@ class _Files:
 class _Reader:
     def __init__(
         self,
+        message: Message,
         raw: bytes,
         message_id: str,
         received_at: datetime,
@@ -163,7 +194,7 @@ class _Reader:
         self._at = received_at
         self._dropped_note = dropped_note
         self._files = _Files(room=max_bytes)
-        self._message = BytesParser(policy=policy.default).parsebytes(raw)
+        self._message = message
 
     def read(self) -> Parsed:
         message = self._message
@@ -341,7 +372,7 @@ def _original_message_id(message: Message, fields: list[Message]) -> str | None:
         elif kind == "text/rfc822-headers":
             content = part.get_payload(decode=True)
             if isinstance(content, bytes):
-                headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
+                headers = BytesHeaderParser(policy=_POLICY).parsebytes(content)
         if headers is not None:
             found = _one_message_id(_header(headers, "Message-ID"))
             if found:
@@ -425,14 +456,18 @@ def _one_message_id(value: str) -> str | None:
     return found.group(0) if found else None
 
 
-def _message_id_of(raw: bytes) -> str:
+def _message_id(message: Message, raw: bytes) -> str:
     """The message's Message-ID, or a digest of its bytes when it has none we can read."""
+    found = _one_message_id(_header(message, "Message-ID"))
+    return found or "<sha256:" + hashlib.sha256(raw).hexdigest() + ">"
+
+
+def _message_id_of(raw: bytes) -> str:
+    """`_message_id` of mail that is not parsed whole (too large, or it broke the parser)."""
     try:
-        found = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
-        message_id = _one_message_id(_header(found, "Message-ID")) or ""
+        return _message_id(BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True), raw)
     except Exception:
-        message_id = ""
-    return message_id or "<sha256:" + hashlib.sha256(raw).hexdigest() + ">"
+        return "<sha256:" + hashlib.sha256(raw).hexdigest() + ">"
 
 
 def _refused(raw: bytes, message_id: str, at: datetime, reason: str) -> RefusedMessage:

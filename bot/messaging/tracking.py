@@ -10,6 +10,7 @@ the same token and none is stored.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -59,6 +60,8 @@ class TrackingLinks:
         self._public = public_base_url.rstrip("/")
         self._secret_source = secret
         self._key: bytes | None = None
+        # Mail taken at start-up asks for the key many times at once: it is read once.
+        self._reading = asyncio.Lock()
 
     async def url(self, reference: str) -> str:
         """The link that opens the whole page, conversation included, for this complaint."""
@@ -79,7 +82,9 @@ class TrackingLinks:
 
     async def _secret(self) -> bytes:
         if self._key is None:
-            self._key = (await self._secret_source()).encode()
+            async with self._reading:
+                if self._key is None:
+                    self._key = (await self._secret_source()).encode()
         return self._key
 
 

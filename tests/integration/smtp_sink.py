@@ -1,6 +1,8 @@
 """An SMTP server on loopback that keeps what it is sent (aiosmtpd, in the test's loop).
 
-A recipient can be made to be refused: `refuse["x@y"] = "550 5.1.1 No such user"`.
+A recipient can be made to be refused: `refuse["x@y"] = "550 5.1.1 No such user"`. Each
+mail's session is kept beside it (`sessions`, the client's address and port), so a test
+can tell which mails shared one connection.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class SmtpSink:
     port: int = 0
     mails: list[EmailMessage] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
+    sessions: list[object] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -52,15 +55,19 @@ class SmtpSink:
         parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content or b"")
         if isinstance(parsed, EmailMessage):
             self.mails.append(parsed)
+            self.sessions.append(session.peer)
         self._arrived.set()
         return "250 OK"
 
 
 @contextlib.asynccontextmanager
-async def running_smtp_sink() -> AsyncIterator[SmtpSink]:
+async def running_smtp_sink(*, idle_timeout: float = 300) -> AsyncIterator[SmtpSink]:
+    """The sink; it closes a session idle for `idle_timeout` seconds, as servers do."""
     sink = SmtpSink()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
+    server = await loop.create_server(
+        lambda: SMTP(sink, loop=loop, timeout=idle_timeout), "127.0.0.1", 0
+    )
     sink.port = server.sockets[0].getsockname()[1]
     try:
         yield sink

@@ -351,6 +351,41 @@ async def test_mail_appended_while_idling_is_taken_within_seconds(
     assert max(latencies) < 2.5  # far below the 60 s poll: IDLE, not polling
 
 
+async def test_mail_that_arrives_while_a_round_is_handled_is_not_left_for_the_next_idle(
+    service: Service, dovecot: Dovecot, user: str
+) -> None:
+    # The server announces the new mail in its answer to the round's next command (the
+    # STORE \Seen), not again once IDLE starts: the reader must take it from there.
+    await append_all(dovecot, [resident_mail(1)], user=user)
+
+    async def appending_meanwhile(message: InboundMessage) -> IntakeReceipt:
+        if message.provider_message_id == message_id(1):
+            await append_all(dovecot, [resident_mail(2)], user=user)
+        return await service.reception.deliver(message)
+
+    channel = email_channel(service)
+    await channel.start(handlers(service, appending_meanwhile))
+    try:
+        await eventually(lambda: _count_is(service, 2), seconds=10)
+    finally:
+        await channel.stop()
+
+
+async def test_mail_someone_read_in_a_mail_client_first_is_still_taken(
+    service: Service, dovecot: Dovecot, user: str
+) -> None:
+    await append_all(dovecot, [resident_mail(1)], user=user)
+    channel = email_channel(service)
+    await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _seen(dovecot, user, {1}))
+        async with imap(dovecot, user) as client:
+            await client.append(resident_mail(2), mailbox="INBOX", flags=r"(\Seen)")
+        await eventually(lambda: _count_is(service, 2), seconds=10)
+    finally:
+        await channel.stop()
+
+
 async def test_smtp_intake_answers_250_after_commit_552_for_oversize_451_on_failure(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -474,3 +509,38 @@ async def test_smtp_refusals_are_permanent_for_5xx_and_transient_for_4xx_and_out
     receipt = await channel.send(OutboundMessage("warga1@mail.example.com", "Halo", key="k4"))
     [mail] = sink.to("warga1@mail.example.com")
     assert mail["Message-ID"] == receipt.provider_message_id
+
+
+async def test_mails_in_a_burst_share_one_smtp_session_and_a_refusal_does_not_end_it(
+    sink: SmtpSink,
+) -> None:
+    channel = channel_sending_to(SmtpServer("127.0.0.1", sink.port, security=MailSecurity.NONE))
+    sink.refuse["nobody@mail.example.com"] = "550 5.1.1 No such user"
+    try:
+        for number in range(3):
+            await channel.send(
+                OutboundMessage(f"warga{number}@mail.example.com", "x", key=f"{number}")
+            )
+        with pytest.raises(PermanentSendError):
+            await channel.send(OutboundMessage("nobody@mail.example.com", "x", key="refused"))
+        await channel.send(OutboundMessage("warga9@mail.example.com", "x", key="after"))
+    finally:
+        await channel.stop()
+    assert len(sink.mails) == 4
+    assert len(set(sink.sessions)) == 1
+
+
+async def test_a_session_the_server_closed_while_idle_is_replaced_without_losing_the_mail() -> None:
+    async with running_smtp_sink(idle_timeout=0.3) as sink:
+        channel = channel_sending_to(SmtpServer("127.0.0.1", sink.port, security=MailSecurity.NONE))
+        try:
+            await channel.send(OutboundMessage("warga1@mail.example.com", "x", key="1"))
+            await asyncio.sleep(1.5)  # the server drops the idle session meanwhile
+            await channel.send(OutboundMessage("warga2@mail.example.com", "x", key="2"))
+        finally:
+            await channel.stop()
+    assert [str(mail["To"]) for mail in sink.mails] == [
+        "warga1@mail.example.com",
+        "warga2@mail.example.com",
+    ]
+    assert len(set(sink.sessions)) == 2

@@ -3,6 +3,7 @@ for anyone, the conversation only with the link's token."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
+from bot.messaging.tracking import TrackingLinks
 from bot.officers.actions import Actor, Role
 from config.settings import Settings
 from storage.models import Complaint, OutboxMessage, ServiceValue
@@ -28,6 +30,22 @@ async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
         httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c,
     ):
         yield c
+
+
+async def test_the_key_is_read_once_however_many_links_are_made_at_once() -> None:
+    # Mail waiting at start-up asks for many links at once; each asking reader once cost
+    # a database round trip of its own.
+    reads = 0
+
+    async def source() -> str:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)
+        return "a-key-the-database-keeps"
+
+    links = TrackingLinks("https://aduan.example.go.id", source)
+    urls = await asyncio.gather(*(links.url(f"K7QD-4XM{c}") for c in "PQRTUVWXY"))
+    assert reads == 1 and len(set(urls)) == 9
 
 
 async def test_instances_share_the_generated_key_and_a_set_key_replaces_it(
