@@ -562,6 +562,9 @@ class _ImapReader:
         response = await client.login(box.user, box.password)
         if response.result != "OK":
             raise MailboxError(f"login as {box.user} refused: {_said(response)}")
+        # IDLE and MOVE are decided on what the server offers once logged in (Gmail, for
+        # one, offers MOVE only then).
+        await client.protocol.capability()
         return client
 
     def _idles(self, client: Any) -> bool:

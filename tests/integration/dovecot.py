@@ -1,5 +1,6 @@
 """A throwaway Dovecot IMAP server for tests: its own config, maildir, sockets and log in a
-temporary directory, one static user, plain IMAP on a free loopback port.
+temporary directory, one static user, IMAP on a free loopback port (plain, with STARTTLS
+offered) and IMAPS on another, under a self-signed certificate (`Dovecot.certificate`).
 
 Dovecot must start as root (it drops to `nobody` for mail and to `dovenull` for logins);
 `start_dovecot` says why it cannot run, and the fixture skips (or fails in CI) on that.
@@ -24,6 +25,7 @@ import aioimaplib
 import pytest
 
 from tests.conftest import need_service
+from tests.integration.tls import Certificate, self_signed
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 USER = "aduan@kota.example.go.id"
@@ -37,6 +39,8 @@ class Dovecot:
     user: str
     password: str
     root: Path
+    tls_port: int
+    certificate: Certificate
 
     @property
     def log(self) -> str:
@@ -65,16 +69,21 @@ def _free_port() -> int:
         return port
 
 
-def _config(root: Path, port: int, uid: int, gid: int) -> str:
+def _config(
+    root: Path, port: int, tls_port: int, uid: int, gid: int, capability: str | None
+) -> str:
     # Every path inside `root`; logins as dovenull (imap-login refuses root), mail as nobody.
-    return f"""
+    offered = f"imap_capability = {capability}" if capability else ""
+    return f"""{offered}
 protocols = imap
 listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{root}/tls/cert.pem
+ssl_key = <{root}/tls/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = dovenull
@@ -99,7 +108,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
 }}
 service anvil {{
@@ -113,11 +124,16 @@ service pop3-login {{
 """
 
 
-def start_dovecot(root: Path) -> Dovecot:
+def start_dovecot(root: Path, *, capability: str | None = None) -> Dovecot:
+    """Start a Dovecot under `root`; `capability` replaces what it offers after login (as a
+    server without IDLE or MOVE would)."""
     import pwd
 
     nobody = pwd.getpwnam("nobody")
-    port = _free_port()
+    port, tls_port = _free_port(), _free_port()
+    while tls_port == port:
+        tls_port = _free_port()
+    certificate = self_signed(root / "tls")
     for sub in ("run", "state", "mail", "home"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for sub in ("mail", "home"):
@@ -125,8 +141,8 @@ def start_dovecot(root: Path) -> Dovecot:
     # Mail is nobody's: it must reach its maildir through the temporary directories.
     os.chmod(root, 0o755)
     config = root / "dovecot.conf"
-    config.write_text(_config(root, port, nobody.pw_uid, nobody.pw_gid))
-    server = Dovecot("127.0.0.1", port, USER, PASSWORD, root)
+    config.write_text(_config(root, port, tls_port, nobody.pw_uid, nobody.pw_gid, capability))
+    server = Dovecot("127.0.0.1", port, USER, PASSWORD, root, tls_port, certificate)
     # Its daemons inherit stdout and stderr: a file, not a pipe that would never close.
     with (root / "start.out").open("wb") as out:
         done = subprocess.run(
@@ -137,7 +153,9 @@ def start_dovecot(root: Path) -> Dovecot:
         raise RuntimeError(f"dovecot did not start: {said}\n{server.log}")
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        with contextlib.suppress(OSError):
+            for listening in (port, tls_port):
+                socket.create_connection(("127.0.0.1", listening), 1).close()
             return server
         time.sleep(0.05)
     stop_dovecot(server)
@@ -187,14 +205,29 @@ async def append_all(
 
 
 @pytest.fixture(scope="session")
-def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
+def dovecot() -> Iterator[Dovecot]:
     """One Dovecot for the session; each test reads its own user's mailbox (`mailbox_user`)."""
+    yield from _running()
+
+
+# What an old or minimal server offers: no IDLE (the reader polls), no MOVE (COPY, then
+# \Deleted and EXPUNGE).
+MINIMAL_CAPABILITY = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE UIDPLUS"
+
+
+@pytest.fixture(scope="session")
+def minimal_dovecot() -> Iterator[Dovecot]:
+    """A Dovecot that offers neither IDLE nor MOVE."""
+    yield from _running(MINIMAL_CAPABILITY)
+
+
+def _running(capability: str | None = None) -> Iterator[Dovecot]:
     problem = dovecot_problem()
     if problem:
         need_service("Dovecot", problem)
     root = Path(tempfile.mkdtemp(prefix="aduan-dovecot-"))
     try:
-        server = start_dovecot(root)
+        server = start_dovecot(root, capability=capability)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         need_service("Dovecot", str(exc))
     try:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.integration.tls import Certificate
 
 
 @dataclass
@@ -60,13 +64,39 @@ class SmtpSink:
         return "250 OK"
 
 
+@dataclass(frozen=True, slots=True)
+class SinkTls:
+    """How the sink speaks TLS: from the first byte (SMTPS) or after STARTTLS, which it then
+    requires; with a login it also requires (`auth`: user, password)."""
+
+    certificate: Certificate
+    implicit: bool
+    auth: tuple[str, str] | None = None
+
+
 @contextlib.asynccontextmanager
-async def running_smtp_sink(*, idle_timeout: float = 300) -> AsyncIterator[SmtpSink]:
+async def running_smtp_sink(
+    *, idle_timeout: float = 300, tls: SinkTls | None = None
+) -> AsyncIterator[SmtpSink]:
     """The sink; it closes a session idle for `idle_timeout` seconds, as servers do."""
     sink = SmtpSink()
     loop = asyncio.get_running_loop()
+    context: ssl.SSLContext | None = None
+    options: dict[str, Any] = {}
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.certificate.cert, tls.certificate.key)
+        if not tls.implicit:
+            options = {"tls_context": context, "require_starttls": True}
+        if tls.auth is not None:
+            options |= {"auth_required": True, "auth_callback": _checks(tls.auth)}
+            # aiosmtpd sees TLS only when it made it (STARTTLS); SMTPS is TLS throughout.
+            options["auth_require_tls"] = not tls.implicit
     server = await loop.create_server(
-        lambda: SMTP(sink, loop=loop, timeout=idle_timeout), "127.0.0.1", 0
+        lambda: SMTP(sink, loop=loop, timeout=idle_timeout, **options),
+        "127.0.0.1",
+        0,
+        ssl=context if tls is not None and tls.implicit else None,
     )
     sink.port = server.sockets[0].getsockname()[1]
     try:
@@ -74,3 +104,10 @@ async def running_smtp_sink(*, idle_timeout: float = 300) -> AsyncIterator[SmtpS
     finally:
         server.close()
         await server.wait_closed()
+
+
+def _checks(auth: tuple[str, str]) -> Callable[[str, bytes, bytes], bool]:
+    def check(mechanism: str, login: bytes, password: bytes) -> bool:
+        return (login.decode(), password.decode()) == auth
+
+    return check

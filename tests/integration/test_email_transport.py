@@ -30,14 +30,23 @@ from channels.base import (
 )
 from channels.email import EmailChannel, MailFolder, MailSecurity, SmtpServer
 from config.settings import Settings
+from storage.lease import LeaderLease
 from storage.mailbox_cursor import StoredMailboxCursor
 from storage.models import Complaint, OutboxMessage
 from tests.fakes import FakeClock
 from tests.integration.db import count, prepared_service, rows
-from tests.integration.dovecot import Dovecot, append_all, dovecot, imap, mailbox_user
-from tests.integration.smtp_sink import SmtpSink, running_smtp_sink
+from tests.integration.dovecot import (
+    Dovecot,
+    append_all,
+    dovecot,
+    imap,
+    mailbox_user,
+    minimal_dovecot,
+)
+from tests.integration.smtp_sink import SinkTls, SmtpSink, running_smtp_sink
+from tests.integration.tls import self_signed
 
-__all__ = ["dovecot"]  # the session's Dovecot, a fixture
+__all__ = ["dovecot", "minimal_dovecot"]  # the session's Dovecots, fixtures
 
 OURS = "Aduan Kota <aduan@kota.example.go.id>"
 PROBLEMS = (
@@ -141,9 +150,10 @@ async def complaints(service: Service) -> int:
 
 
 async def seen_uids(server: Dovecot, user: str, folder: str = "INBOX") -> tuple[set[int], set[int]]:
-    """(seen, unseen) UIDs in the folder."""
+    """(seen, unseen) UIDs in the folder (none while it does not exist)."""
     async with imap(server, user) as client:
-        await client.select(folder)
+        if (await client.select(folder)).result != "OK":
+            return set(), set()
         seen = await client.uid_search("SEEN", charset=None)
         unseen = await client.uid_search("UNSEEN", charset=None)
 
@@ -386,6 +396,141 @@ async def test_mail_someone_read_in_a_mail_client_first_is_still_taken(
         await channel.stop()
 
 
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+async def test_mail_is_read_over_tls_once_the_servers_certificate_is_verified(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+    security: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = dovecot.tls_port if security == "ssl" else dovecot.port
+    service = await prepared_service(
+        settings,
+        engine,
+        clock,
+        channels=(),
+        **mail_settings(dovecot, user, sink, imap_tls=security, imap_port=port),
+    )
+    await append_all(dovecot, [resident_mail(1)], user=user)
+    channel = email_channel(service)
+    # Not trusted yet: the reader refuses the server and says why.
+    await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _logged(caplog, "CERTIFICATE_VERIFY_FAILED"), seconds=10)
+    finally:
+        await channel.stop()
+    assert await complaints(service) == 0
+    # Trusted as a city's own CA would be (the system's store, here SSL_CERT_FILE).
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.certificate.cert))
+    await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _count_is(service, 1), seconds=10)
+    finally:
+        await channel.stop()
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in record.getMessage() for record in caplog.records)
+
+
+async def test_handled_mail_is_moved_to_the_done_folder(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+) -> None:
+    service = await prepared_service(
+        settings,
+        engine,
+        clock,
+        channels=(),
+        **mail_settings(dovecot, user, sink, imap_done_folder="Selesai"),
+    )
+    await append_all(dovecot, [resident_mail(1), resident_mail(2)], user=user)
+    channel = email_channel(service)
+    await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _folder_seen(dovecot, user, "Selesai", {1, 2}))
+    finally:
+        await channel.stop()
+    assert await seen_uids(dovecot, user) == (set(), set())  # INBOX empty
+    assert await complaints(service) == 2
+
+
+async def test_a_server_without_idle_or_move_is_polled_and_mail_copied_to_the_done_folder(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    minimal_dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+) -> None:
+    server = minimal_dovecot
+    async with imap(server, user) as client:
+        assert not client.has_capability("IDLE") and not client.has_capability("MOVE")
+    service = await prepared_service(
+        settings,
+        engine,
+        clock,
+        channels=(),
+        **mail_settings(server, user, sink, imap_done_folder="Selesai", imap_poll_seconds=0.5),
+    )
+    await append_all(server, [resident_mail(1)], user=user)
+    channel = email_channel(service)
+    await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _folder_seen(server, user, "Selesai", {1}))
+        await append_all(server, [resident_mail(2)], user=user)  # found by the next poll
+        await eventually(lambda: _folder_seen(server, user, "Selesai", {1, 2}))
+    finally:
+        await channel.stop()
+    assert await seen_uids(server, user) == (set(), set())  # copied, then expunged
+    assert await complaints(service) == 2
+
+
+async def test_one_instance_reads_the_mailbox_and_another_takes_over_when_it_stops(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+) -> None:
+    first, second = [
+        await prepared_service(
+            settings, engine, clock, channels=(), **mail_settings(dovecot, user, sink)
+        )
+        for _ in range(2)
+    ]
+    channels = [email_channel(first), email_channel(second)]
+    await append_all(dovecot, [resident_mail(n) for n in range(10)], user=user)
+    for service, channel in zip((first, second), channels, strict=True):
+        await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _count_is(first, 10))
+        leases = [channel._lease for channel in channels]
+        assert all(isinstance(lease, LeaderLease) for lease in leases)
+        held = [lease.held for lease in leases if isinstance(lease, LeaderLease)]
+        assert sorted(held) == [False, True]
+        leader = channels[held.index(True)]
+        await leader.stop()
+        await append_all(dovecot, [resident_mail(10)], user=user)
+        # The standby retries the lease every 2 s.
+        await eventually(lambda: _count_is(first, 11), seconds=30)
+    finally:
+        for channel in channels:
+            await channel.stop()
+    assert len(sink.to("warga10@mail.example.com")) <= 1  # each answered once at most
+    assert await complaints(first) == 11
+
+
 async def test_smtp_intake_answers_250_after_commit_552_for_oversize_451_on_failure(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -544,3 +689,32 @@ async def test_a_session_the_server_closed_while_idle_is_replaced_without_losing
         "warga2@mail.example.com",
     ]
     assert len(set(sink.sessions)) == 2
+
+
+@pytest.mark.parametrize("security", [MailSecurity.SSL, MailSecurity.STARTTLS])
+async def test_mail_goes_out_over_tls_with_a_login_once_the_certificate_is_verified(
+    security: MailSecurity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls = SinkTls(
+        self_signed(tmp_path),
+        implicit=security is MailSecurity.SSL,
+        auth=("aduan", "sandi-smtp"),
+    )
+    async with running_smtp_sink(tls=tls) as sink:
+        server = SmtpServer(
+            "127.0.0.1", sink.port, user="aduan", password="sandi-smtp", security=security
+        )
+        channel = channel_sending_to(server)
+        try:
+            with pytest.raises(TransientSendError, match=r"(?i)certificate"):
+                await channel.send(OutboundMessage("warga1@mail.example.com", "x", key="1"))
+            monkeypatch.setenv("SSL_CERT_FILE", str(tls.certificate.cert))
+            await channel.send(OutboundMessage("warga1@mail.example.com", "Halo", key="2"))
+            wrong = channel_sending_to(
+                SmtpServer("127.0.0.1", sink.port, "aduan", "salah", security=security)
+            )
+            with pytest.raises(TransientSendError, match="refused our login"):
+                await wrong.send(OutboundMessage("warga2@mail.example.com", "x", key="3"))
+        finally:
+            await channel.stop()
+    assert [str(mail["To"]) for mail in sink.mails] == ["warga1@mail.example.com"]
