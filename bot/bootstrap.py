@@ -93,15 +93,19 @@ class Service:
         """Channels receiving, dispatcher sending, scheduler ticking; all stopped on exit."""
         self._stopping.clear()
         await self.router.refresh()
-        for channel in self.channels.values():
-            await channel.start(
-                ServiceHandlers(
-                    self.reception.deliver,
-                    self.desk.handle,
-                    self.delivery.record,
-                    self.refusals.keep,
-                )
-            )
+        handlers = ServiceHandlers(
+            self.reception.deliver, self.desk.handle, self.delivery.record, self.refusals.keep
+        )
+        started: list[Channel] = []
+        try:
+            for channel in self.channels.values():
+                await channel.start(handlers)
+                started.append(channel)
+        except BaseException:
+            # A channel that cannot start stops the service; those already started stop too.
+            for channel in reversed(started):
+                await channel.stop()
+            raise
         await self.dispatcher.explain_waiting()
         dispatcher = asyncio.create_task(self.dispatcher.run(self._stopping), name="outbox")
         scheduler = self._scheduler()
@@ -113,12 +117,13 @@ class Service:
         try:
             yield self
         finally:
-            # Stop taking work first, then let the dispatcher finish the batch it holds.
-            for channel in self.channels.values():
-                await channel.stop()
+            # The dispatcher finishes the batch it holds while the channels can still send;
+            # then the channels stop receiving and close their sessions.
             scheduler.shutdown(wait=False)
             self._stopping.set()
             await dispatcher
+            for channel in self.channels.values():
+                await channel.stop()
             log.info("service stopped")
 
     def _scheduler(self) -> AsyncIOScheduler:

@@ -146,6 +146,11 @@ class SendReceipt:
     thread_key: str | None = None
 
 
+class ChannelStartError(Exception):
+    """The channel cannot start: its provider refused us or did not answer. The message
+    says which provider and why, for an operator to act on."""
+
+
 class SendError(Exception):
     """The provider did not take the message."""
 

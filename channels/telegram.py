@@ -30,7 +30,7 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -49,6 +49,7 @@ from channels.base import (
     Attachment,
     Button,
     ChannelName,
+    ChannelStartError,
     Identity,
     InboundMessage,
     Lease,
@@ -151,6 +152,8 @@ class TelegramChannel:
         if api_base:
             builder = builder.base_url(api_base).base_file_url(_file_base(api_base))
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        # Named in errors; the bot's own base URL ends in the token.
+        self._api_base = api_base or "https://api.telegram.org/bot"
         self._poll_timeout = poll_timeout
         # With a secret, Telegram pushes updates to `webhook_url`; without, we poll.
         self._webhook_url = webhook_url
@@ -177,13 +180,24 @@ class TelegramChannel:
 
     async def start(self, handlers: ServiceHandlers) -> None:
         self._handlers = handlers
-        await self.app.initialize()
+        try:
+            await self.app.initialize()
+            if self._webhook_secret:
+                await self.app.bot.set_webhook(
+                    url=f"{self._webhook_url}",
+                    secret_token=self._webhook_secret,
+                    allowed_updates=Update.ALL_TYPES,
+                )
+        except InvalidToken as exc:
+            raise ChannelStartError(
+                f"Telegram refused the bot token ({exc}); check it with @BotFather"
+            ) from None
+        except TelegramError as exc:
+            raise ChannelStartError(
+                f"Telegram's Bot API at {self._api_base} did not answer: "
+                f"{exc or type(exc).__name__}"
+            ) from None
         if self._webhook_secret:
-            await self.app.bot.set_webhook(
-                url=f"{self._webhook_url}",
-                secret_token=self._webhook_secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
             return
         self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
 

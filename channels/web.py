@@ -283,12 +283,14 @@ class WebChannel:
                 return self._form(
                     request, language, fields, error="text", status=422, notice=receipt.reply_text
                 )
-            return self._templates.TemplateResponse(
+            filed = self._templates.TemplateResponse(
                 request,
                 "filed.html",
                 {"lang": language, "t": page_words(self._text, language), "receipt": receipt},
                 status_code=201,
             )
+            filed.headers["Cache-Control"] = "no-store"  # it shows the tracking link's token
+            return filed
 
         return router
 

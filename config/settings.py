@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -195,6 +197,16 @@ class Settings(BaseSettings):
         host, _, port = self.smtp_intake.rpartition(":")
         return host.strip("[]"), int(port)
 
+    @field_validator("telegram_api_base")
+    @classmethod
+    def _bot_api_base(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://\S+/bot", value):
+            raise ValueError(
+                "must be an http(s) address ending in /bot, to which the token is added "
+                f"(e.g. https://api.telegram.org/bot; got {value!r})"
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
@@ -208,6 +220,15 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's value, for the logs to leave out."""
+        found = [self.telegram_token, self.telegram_webhook_secret, self.twilio_auth_token]
+        for secret in (self.secret_key, self.imap_password, self.smtp_password):
+            found.append(secret.get_secret_value() if secret is not None else None)
+        with contextlib.suppress(ValueError):
+            found.append(urlsplit(self.database_url).password)
+        return [value for value in found if value]
 
     @property
     def sender_rate(self) -> tuple[int, timedelta] | None:

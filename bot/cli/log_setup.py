@@ -1,10 +1,16 @@
-"""Structured logs: one JSON object per line (or key=value for people at a terminal)."""
+"""Structured logs: one JSON object per line (or key=value for people at a terminal).
+
+Secrets never reach a log: every line, tracebacks included, is written with the values of
+the configured secrets replaced (a Bot API URL carries the bot's token, an error may quote
+a URL with a password), and the HTTP clients' per-request lines are not logged at all.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 # Attributes every record has; anything else came in through `extra=` and is logged as a field.
@@ -41,11 +47,43 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str, fmt: str) -> None:
+REDACTED = "[redacted]"
+# Shorter values are not secrets worth the name and would garble unrelated text.
+_SHORTEST_SECRET = 6
+# httpx and httpcore log every request's URL at INFO and DEBUG (the Bot API's has the token).
+_QUIET = (
+    "uvicorn.access",
+    "apscheduler.executors.default",
+    "apscheduler.scheduler",
+    "httpx",
+    "httpcore",
+)
+
+
+class Redacting(logging.Formatter):
+    """Writes what `inner` writes, with every secret's value replaced by [redacted]."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        # Longest first, so that a secret containing another is replaced whole.
+        self._secrets = sorted(
+            {s for s in secrets if len(s) >= _SHORTEST_SECRET}, key=len, reverse=True
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._inner.format(record)
+        for secret in self._secrets:
+            line = line.replace(secret, REDACTED)
+        return line
+
+
+def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    inner = JsonFormatter() if fmt == "json" else ConsoleFormatter()
+    handler.setFormatter(Redacting(inner, secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "apscheduler.executors.default", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in _QUIET:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -63,7 +63,7 @@ def db_upgrade() -> None:
             tables.settings, tables.engine, tables.uow, tables.rulebook, tables.clock
         )
 
-    prepared = with_tables(prepare)
+    prepared = with_tables(prepare, creates=True)
     loaded = []
     if prepared.agencies_added:
         loaded.append(f"{prepared.agencies_added} default agencies")

@@ -1,4 +1,9 @@
-"""`aduan run`: web, outbox dispatcher and scheduler in one process, stopped cleanly by SIGTERM."""
+"""`aduan run`: web, outbox dispatcher and scheduler in one process, stopped cleanly by SIGTERM.
+
+The service (channels, dispatcher, scheduler) starts before the web server listens and
+stops after it has finished its requests, here rather than in the app's lifespan: a
+channel that cannot start is one line and a non-zero exit, not a traceback from uvicorn.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import signal
 import uvicorn
 
 from bot.bootstrap import Service
+from channels.base import ChannelStartError
 
 
 async def serve(service: Service) -> None:
@@ -17,7 +23,7 @@ async def serve(service: Service) -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        lifespan="on",
+        lifespan="off",
         timeout_graceful_shutdown=20,
         proxy_headers=True,
         server_header=False,
@@ -28,7 +34,10 @@ async def serve(service: Service) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     try:
-        await server.serve()
+        async with service.running():
+            await server.serve()
+    except ChannelStartError as exc:
+        raise SystemExit(f"error: {exc}") from None
     finally:
         await service.aclose()
     if not server.started:

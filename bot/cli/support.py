@@ -17,6 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
@@ -58,7 +59,8 @@ def build_service(settings: Settings) -> Service:
     from bot.bootstrap import bootstrap
     from bot.cli.log_setup import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
+    database_or_exit(settings)
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
     return bootstrap(settings)
 
 
@@ -68,8 +70,9 @@ def with_service(work: Callable[[Service], Awaitable[T]]) -> T:
     return _run(lambda: work(service), service.aclose)
 
 
-def with_tables(work: Callable[[Tables], Awaitable[T]]) -> T:
-    """Run `work` on the database named by the environment, and close it afterwards."""
+def with_tables(work: Callable[[Tables], Awaitable[T]], *, creates: bool = False) -> T:
+    """Run `work` on the database named by the environment, and close it afterwards; a
+    SQLite file that does not exist yet is made only by a command that `creates` it."""
     from bot.cli.log_setup import configure_logging
     from bot.domain.clock import SystemClock
     from bot.rules.book import RuleBook
@@ -77,11 +80,30 @@ def with_tables(work: Callable[[Tables], Awaitable[T]]) -> T:
     from storage.unit_of_work import UnitOfWorkFactory
 
     settings = settings_or_exit()
-    configure_logging(settings.log_level, settings.log_format)
+    if not creates:
+        database_or_exit(settings)
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
     engine = make_engine(settings.database_url, schema=settings.database_schema)
     clock, uow = SystemClock(), UnitOfWorkFactory(make_session_factory(engine))
     tables = Tables(settings, clock, engine, uow, RuleBook(uow, clock))
     return _run(lambda: work(tables), engine.dispose)
+
+
+def database_or_exit(settings: Settings) -> None:
+    """Exit with one line when the SQLite file the settings name does not exist: opening it
+    would create an empty database (and its folder) where the operator expected theirs."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    if not Path(url.database).exists():
+        typer.echo(
+            f"error: there is no database at {url.database}: run `aduan db upgrade` to "
+            "create it, or point ADUAN_DATABASE_URL at yours",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 def _run(work: Callable[[], Awaitable[T]], close: Callable[[], Awaitable[None]]) -> T:
@@ -106,6 +128,8 @@ def _actionable(exc: Exception) -> str | None:
     The error types are imported only once a command has failed: no command pays for the
     modules of the others'.
     """
+    from sqlalchemy.exc import DBAPIError
+
     from bot.intake.blocklist import BlocklistError
     from bot.officers.actions import ActionError
     from bot.rules.book import RuleBookError
@@ -115,7 +139,21 @@ def _actionable(exc: Exception) -> str | None:
         return str(exc)
     if isinstance(exc, ActionError | BlocklistError | RuleBookError):
         return f"error: {exc}"
+    if isinstance(exc, DBAPIError):
+        said = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if _MISSING_TABLE.search(said):
+            return (
+                f"error: the database has not got aduan's tables ({said}): run "
+                "`aduan db upgrade`, or point ADUAN_DATABASE_URL at the service's database"
+            )
+        return f"error: the database refused the command: {said}"
+    if isinstance(exc, OSError):
+        return f"error: cannot reach the database: {exc}"
     return None
+
+
+# SQLite's and PostgreSQL's words for a table that is not there.
+_MISSING_TABLE = re.compile(r"no such table|relation .* does not exist|UndefinedTable", re.I)
 
 
 def parse_duration(text: str) -> timedelta:

@@ -20,6 +20,7 @@ from bot.domain.clock import Clock
 from bot.domain.lifecycle import ComplaintStatus
 from bot.messaging.templates import format_when, render, status_label
 from bot.messaging.tracking import TrackingLinks, conversation
+from bot.web.hardening import SecurityHeaders, SlashRedirect
 from bot.web.health import HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
 from channels.web import TEMPLATES, ErrorOut, WebChannel, page_words
@@ -105,7 +106,10 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # SlashRedirect's, which names no host, instead
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    app.add_middleware(SlashRedirect)
+    app.add_middleware(SecurityHeaders)
     app.include_router(web.router)
     for router in routers:  # other channels' endpoints: provider webhooks
         app.include_router(router)
@@ -176,9 +180,7 @@ def create_app(
             },
             status_code=200 if found else 404,
         )
-        # The address carries the token: never cached, never sent on as a referrer.
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"  # the address carries the token
         return response
 
     @app.get("/healthz", tags=["operations"], summary="Database and channel health")

@@ -199,3 +199,29 @@ async def test_block_commands(service: Service, tmp_path: Path) -> None:
         "error: sms +6281234567890 is not blocked",
     )
     assert run("list").stdout.strip() == "no blocked addresses"
+
+
+def test_a_command_where_there_is_no_database_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    done = aduan(
+        "rules", "history", cwd=tmp_path, database_url="sqlite+aiosqlite:///./data/aduan.db"
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: there is no database at ./data/aduan.db: run `aduan db upgrade` to create it, "
+        "or point ADUAN_DATABASE_URL at yours"
+    ]
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_command_on_a_database_without_our_tables_says_to_upgrade(tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "other.db").close()  # an empty file, someone else's
+    done = aduan("rules", "history", cwd=tmp_path, database_url="sqlite+aiosqlite:///other.db")
+
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: the database has not got aduan's tables") and (
+        "run `aduan db upgrade`" in line
+    )

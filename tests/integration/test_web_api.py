@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from bot.bootstrap import Service
+from bot.web.hardening import CONTENT_SECURITY_POLICY
 from storage.models import Complaint, OutboxMessage
 from tests.integration.db import count, rows
 
@@ -247,3 +248,51 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
         "/api/complaints/{reference}",
         "/api/complaints/{reference}/messages",
     } <= set(spec["paths"])
+
+
+PAGE_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+async def test_every_page_carries_the_browsers_protections(client: httpx.AsyncClient) -> None:
+    form = {"text": "Lampu jalan mati di Jl. Mawar", "contact": "", "lang": "id"}
+    filed = await client.post("/", data=form)  # carries the tracking token
+    reference = re.search(r'id="reference">([^<]+)<', filed.text)
+    assert reference
+    pages = [
+        filed,
+        await client.get("/"),
+        await client.get(f"/lacak/{reference.group(1)}"),
+        await client.get("/lacak/ZZZZ-ZZZZ"),  # a 404 page too
+    ]
+    for page in pages:
+        assert page.headers["content-type"].startswith("text/html")
+        assert {name: page.headers.get(name) for name in PAGE_HEADERS} == PAGE_HEADERS
+    # Pages showing the token are never cached; the form is, so Back returns to it.
+    for page in (pages[0], pages[2], pages[3]):
+        assert page.headers["cache-control"] == "no-store"
+    assert "cache-control" not in pages[1].headers
+    api = await client.get("/api/complaints/ZZZZ-ZZZZ")
+    assert api.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/lacak/K7QD-4XMP/", "/lacak/K7QD-4XMP"),
+        ("/lacak/K7QD-4XMP/?k=abc", "/lacak/K7QD-4XMP?k=abc"),
+        ("//evil.example/", "/evil.example"),
+    ],
+)
+async def test_a_trailing_slash_redirect_never_names_the_host_it_was_sent(
+    client: httpx.AsyncClient, path: str, location: str
+) -> None:
+    # The path as sent, even where a URL parser would read a host into it.
+    url = httpx.URL("http://aduan.test").copy_with(raw_path=path.encode())
+    response = await client.get(url, headers={"Host": "evil.example"})
+    assert response.status_code == 308
+    assert response.headers["location"] == location
