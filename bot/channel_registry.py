@@ -99,6 +99,7 @@ def _voice(
         now=clock.now,
         max_seconds=settings.voice_max_seconds,
         transcribe=settings.voice_transcribe,
+        api_base=settings.twilio_api_base,
     )
 
 

@@ -64,6 +64,16 @@ _DELIVERY_STATUSES = {
 }
 
 
+# Twilio sends at most ten files with one MMS.
+MAX_MMS_MEDIA = 10
+
+
+def _media_count(declared: str) -> int:
+    """NumMedia as a count Twilio could have meant (0 to 10); anything else counts none."""
+    declared = declared.strip()
+    return min(int(declared), MAX_MMS_MEDIA) if declared.isdigit() else 0
+
+
 class TwilioSmsChannel:
     name: ClassVar[ChannelName] = ChannelName.SMS
     supports_attachments: ClassVar[bool] = False
@@ -89,7 +99,7 @@ class TwilioSmsChannel:
         self._token = auth_token
         # A phone number sends as From; an MG… id as a messaging service.
         self._sender = sender
-        self._twilio = TwilioWebhooks(account_sid, auth_token, public_base_url)
+        self._twilio = TwilioWebhooks(account_sid, auth_token, public_base_url, api_base=api_base)
         self._now = now
         self._api_base = api_base
         self._max_segments = max_segments
@@ -205,9 +215,8 @@ class TwilioSmsChannel:
 
     async def _media(self, params: dict[str, str]) -> tuple[tuple[Attachment, ...], str]:
         """The MMS files, and a note for the text naming those Twilio did not hand over."""
-        count = int(params.get("NumMedia", "0") or 0)
         found, lost = [], []
-        for index in range(count):
+        for index in range(_media_count(params.get("NumMedia", ""))):
             url, kind = params.get(f"MediaUrl{index}"), params.get(f"MediaContentType{index}")
             if not url:
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import re
 import warnings
@@ -173,7 +174,9 @@ class TelegramChannel:
         self.router = self._webhook_routes()
         self._handlers: ServiceHandlers | None = None
         self._poller: asyncio.Task[None] | None = None
-        self._failed = False
+        # Updates whose handling failed (by id): processed concurrently in webhook mode, so
+        # each request asks about its own update.
+        self._failed: set[int] = set()
         self._register()
 
     # --- lifecycle ------------------------------------------------------------------
@@ -240,9 +243,7 @@ class TelegramChannel:
                 continue
             pause = 1.0
             for update in updates:
-                self._failed = False
-                await self.app.process_update(update)
-                if self._failed:
+                if not await self._handled(update):
                     # Not committed: leave the offset so the update comes again.
                     await asyncio.sleep(pause)
                     break
@@ -257,17 +258,20 @@ class TelegramChannel:
             secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
         ) -> JSONResponse:
             expected = self._webhook_secret
-            if not expected or secret is None or not hmac.compare_digest(secret, expected):
+            # Bytes, not text: a header may carry any bytes, and compare_digest refuses
+            # text that is not ASCII.
+            given = (secret or "").encode("utf-8", "surrogateescape")
+            if not expected or secret is None or not hmac.compare_digest(given, expected.encode()):
                 return JSONResponse({"detail": "wrong or missing secret token"}, status_code=403)
             if self._handlers is None:
                 return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
-            try:
-                update = Update.de_json(await request.json(), self.app.bot)
-            except ValueError:
-                return JSONResponse({"detail": "not an update"}, status_code=400)
-            self._failed = False
-            await self.app.process_update(update)
-            if self._failed:
+            update = _update_of(await request.body(), self.app.bot)
+            if update is None:
+                return JSONResponse(
+                    {"detail": "not a Telegram update (a JSON object with update_id)"},
+                    status_code=400,
+                )
+            if not await self._handled(update):
                 # Not committed: Telegram delivers it again after a failure answer.
                 return JSONResponse({"detail": "not processed; retry"}, status_code=500)
             return JSONResponse({"ok": True})
@@ -290,8 +294,17 @@ class TelegramChannel:
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE, self._on_private))
         app.add_error_handler(self._on_error)
 
+    async def _handled(self, update: Update) -> bool:
+        """Process `update`; False when a handler failed (it was not committed)."""
+        await self.app.process_update(update)
+        if update.update_id in self._failed:
+            self._failed.discard(update.update_id)
+            return False
+        return True
+
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self._failed = True
+        if isinstance(update, Update):
+            self._failed.add(update.update_id)
         log.error("telegram update not handled; it will be fetched again", exc_info=context.error)
 
     async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -629,6 +642,21 @@ def _file_base(api_base: str) -> str:
     """https://api.telegram.org/bot → https://api.telegram.org/file/bot."""
     root, _, _ = api_base.rstrip("/").rpartition("/bot")
     return f"{root}/file/bot"
+
+
+def _update_of(body: bytes, bot: Any) -> Update | None:
+    """The update in a webhook's body, or None for anything else: bad JSON, JSON that is
+    not an object with an integer update_id, or fields python-telegram-bot cannot read."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return None
 
 
 def _seconds(error: RetryAfter) -> float:

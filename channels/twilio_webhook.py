@@ -34,11 +34,26 @@ class MediaFetchError(Exception):
     """Twilio did not hand over a media file or recording; worth asking again later."""
 
 
+# Where Twilio's REST API is, and so the only place media and recordings are fetched from.
+TWILIO_API = "https://api.twilio.com"
+
+
 class TwilioWebhooks:
-    def __init__(self, account_sid: str, auth_token: str, public_base_url: str) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        public_base_url: str,
+        *,
+        api_base: str | None = None,
+    ) -> None:
         self._auth = (account_sid, auth_token)
         self._validator = RequestValidator(auth_token)
         self.public = public_base_url.rstrip("/")
+        # Our account's resources: a URL anywhere else is never sent our credentials.
+        self._media_root = (
+            f"{(api_base or TWILIO_API).rstrip('/')}/2010-04-01/Accounts/{account_sid}/"
+        )
 
     async def verified(self, request: Request) -> dict[str, str] | None:
         """The webhook's form fields, if Twilio signed them for our public address."""
@@ -63,7 +78,10 @@ class TwilioWebhooks:
 
     async def fetch(self, url: str, *, max_bytes: int = MAX_MEDIA_BYTES) -> bytes | None:
         """The file at `url` (a media or recording URL), or None when it is over `max_bytes`;
-        MediaFetchError when Twilio did not hand it over after a few tries."""
+        MediaFetchError when Twilio did not hand it over after a few tries, or when `url` is
+        not one of our account's resources on Twilio's API (it is then not asked at all)."""
+        if not url.startswith(self._media_root):
+            raise MediaFetchError(f"not a media address of our Twilio account: {url[:200]!r}")
         for pause in FETCH_PAUSES:
             try:
                 return await self._fetch_once(url, max_bytes)

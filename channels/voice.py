@@ -89,8 +89,9 @@ class TwilioVoiceChannel:
         now: Callable[[], datetime],
         max_seconds: int = 120,
         transcribe: bool = False,
+        api_base: str | None = None,
     ) -> None:
-        self._twilio = TwilioWebhooks(account_sid, auth_token, public_base_url)
+        self._twilio = TwilioWebhooks(account_sid, auth_token, public_base_url, api_base=api_base)
         self._script = script
         self._now = now
         self._max_seconds = max_seconds

@@ -240,6 +240,7 @@ class ComplaintHeader:
     due_at: datetime
     last_message_at: datetime
     updated_at: datetime
+    first_response_at: datetime | None
 
 
 # What the SLA clock works on: a stored complaint being changed, or one being filed.

@@ -70,6 +70,11 @@ TRANSITIONS: dict[tuple[S, Event], S] = {
 }
 
 OPEN_STATES = frozenset((S.NEW, *_OPEN))
+# Where a resident's message may join their latest complaint by time alone (chat lines sent
+# in a burst), as long as no answer has reached them either. Once a complaint is answered,
+# transferred or closed, a message that does not name it is a complaint of its own: joined
+# to one that has moved on, nobody would read it.
+MERGES_BY_TIME = frozenset((S.NEW, S.ASSIGNED, S.IN_PROGRESS, S.REOPENED))
 # Statuses in which the SLA clock does not run.
 CLOCK_STOPPED = frozenset((S.WAITING_FOR_RESIDENT, S.ANSWERED, S.CLOSED, S.REJECTED))
 

@@ -26,7 +26,13 @@ from bot.domain.commands import (
     guess_language,
     parse_command,
 )
-from bot.domain.lifecycle import OPEN_STATES, ComplaintStatus, Event, next_status
+from bot.domain.lifecycle import (
+    MERGES_BY_TIME,
+    OPEN_STATES,
+    ComplaintStatus,
+    Event,
+    next_status,
+)
 from bot.domain.privacy import ANONYMOUS_PREFIX, is_anonymous, mask_contact
 from bot.domain.references import find_reference, new_reference
 from bot.intake.group_commit import GroupCommit, GroupCommitStats, NeedsOwnTransaction
@@ -464,7 +470,11 @@ class IntakeService:
         # however long they took, on channels that cannot thread a reply (SMS).
         if waiting is not None:
             return waiting, True
-        if latest is not None and latest.status in OPEN_STATES:
+        if (
+            latest is not None
+            and latest.status in MERGES_BY_TIME
+            and latest.first_response_at is None
+        ):
             return latest, False
         return None, False
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Unpack
 
+import pytest
 from sqlmodel import col
 
 from bot.bootstrap import Service
 from bot.domain.lifecycle import ComplaintStatus
+from bot.officers.actions import Actor, Role
 from channels.base import Address, Attachment, ChannelName, InboundMessage, Location, Outcome
 from storage.models import AuditEntry, Complaint, Message, OutboxMessage, Resident
 from tests.fakes import FakeClock, InboundFields, inbound
 from tests.integration.db import count, rows
+
+ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
 
 
 async def test_new_complaint_is_routed_acknowledged_and_audited(service: Service) -> None:
@@ -119,6 +123,26 @@ async def test_burst_within_merge_window_joins_the_open_complaint(
     # A burst is not acknowledged message by message: the first answer covers it.
     replies = [r for r in await rows(service, OutboxMessage) if r.kind == "reply"]
     assert len(replies) == 2
+
+
+@pytest.mark.parametrize("moved_on", ["answered", "transferred", "answered then transferred"])
+async def test_a_message_naming_nothing_never_joins_a_complaint_that_moved_on_by_time_alone(
+    service: Service, clock: FakeClock, moved_on: str
+) -> None:
+    start = clock.now()
+    first = await service.deliver(inbound("Lampu jalan mati di Jl. Mawar", at=start))
+    assert first.reference is not None
+    if "answered" in moved_on:
+        await service.actions.answer(first.reference, "Sudah kami perbaiki.", ADMIN)
+    if "transferred" in moved_on:
+        await service.actions.transfer(first.reference, "PUPR", ADMIN, reason="tiang roboh")
+    later = await service.deliver(
+        inbound("Sampah menumpuk di depan pasar Kembang", at=start + timedelta(minutes=1))
+    )
+
+    assert later.outcome is Outcome.COMPLAINT and later.reference != first.reference
+    # Acknowledged like any new complaint: the resident knows it was heard.
+    assert "Terima kasih" in later.reply_text
 
 
 async def test_merge_window_does_not_apply_to_channels_without_bursts(service: Service) -> None:

@@ -165,6 +165,46 @@ async def test_mms_media_twilio_will_not_hand_over_costs_the_file_not_the_messag
     assert await count(service, Attachment) == 0
 
 
+async def test_media_elsewhere_than_our_twilio_account_is_never_fetched(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    knocked: list[bytes] = []
+
+    async def trap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        knocked.append(await reader.read(4096))
+        writer.close()
+
+    server = await asyncio.start_server(trap, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        params = sms(
+            "MM" + "8" * 32,
+            "Banjir di jalan",
+            NumMedia="1",
+            MediaUrl0=f"http://127.0.0.1:{port}/2010-04-01/Accounts/{twilio.account_sid}/x",
+            MediaContentType0="image/jpeg",
+        )
+        answered = await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert answered.status_code == 200
+    assert knocked == []  # never asked, so never sent our credentials
+    [complaint] = await rows(service, Complaint)
+    assert "[lampiran MMS tidak dapat diambil: image/jpeg]" in complaint.text
+
+
+@pytest.mark.parametrize("declared", ["abc", "-1", "99999999999", "1e3", ""])
+async def test_a_num_media_twilio_could_not_have_sent_is_read_as_none(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi, declared: str
+) -> None:
+    params = sms("MM" + "9" * 32, "Jalan berlubang", NumMedia=declared)
+    answered = await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+    assert answered.status_code == 200
+    [complaint] = await rows(service, Complaint)
+    assert complaint.text == "Jalan berlubang"
+
+
 async def test_bad_sender_number_is_a_clear_400(
     service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
 ) -> None:

@@ -4,6 +4,7 @@ against a fake Bot API on loopback, on real storage."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -180,6 +181,47 @@ async def test_webhook_mode_checks_the_secret_token(
         await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))
     assert len(await rows(service, Complaint)) == 1
     assert api.calls_of("getUpdates") == []
+
+
+async def test_webhook_answers_hostile_requests_with_4xx_never_500(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
+) -> None:
+    service = await prepared_service(
+        settings,
+        engine,
+        clock,
+        telegram_token=api.token,
+        telegram_api_base=api.base_url,
+        telegram_webhook_secret="s3cret-token",
+        public_base_url="https://aduan.kota.example.go.id/",
+    )
+    transport = httpx.ASGITransport(app=service.app)
+    good = {SECRET_HEADER: "s3cret-token", "content-type": "application/json"}
+    message = api.text_message(RESIDENT, "Lampu jalan mati")
+    bad_date = {**message, "message": {**message["message"], "date": "kemarin"}}
+    async with (
+        service.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as client,
+    ):
+        # A secret header of bytes that are not ASCII.
+        forged = await client.post(
+            "/webhooks/telegram",
+            content=b"{}",
+            headers=[(SECRET_HEADER.encode(), "rahasia-é".encode("latin-1"))],
+        )
+        assert forged.status_code == 403
+        for body in (
+            b"null",
+            b"[]",
+            b"{}",
+            b'{"update_id": "1"}',
+            b"{",
+            json.dumps(bad_date).encode(),
+        ):
+            answered = await client.post("/webhooks/telegram", content=body, headers=good)
+            assert answered.status_code == 400, (body, answered.text)
+            assert "update_id" in answered.json()["detail"]
+    assert await rows(service, Complaint) == []
 
 
 async def test_asking_the_resident_pauses_the_clock_and_their_reply_resumes_it(
