@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy
 
@@ -57,6 +57,7 @@ WARMUP = 200
 # largest transactions.
 CHUNK = 8 * MAX_SHARED
 IN_FLIGHT = (1, 32)
+Synchronous = Literal["full", "normal"]
 # The brief's aims, checked on SQLite with the most messages in flight.
 AIM_RATE = 1_000.0
 AIM_RATIO = 0.5
@@ -92,6 +93,9 @@ class Result:
     expected_outcomes: dict[str, int] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     peak_rss_mib: float = 0.0
+    # SQLite's durability (ADUAN_SQLITE_SYNCHRONOUS), ours and the floor's alike; None on
+    # PostgreSQL, which commits with its defaults.
+    synchronous: str | None = None
 
     @property
     def ours(self) -> float:
@@ -171,11 +175,14 @@ def _asyncpg_dsn() -> str:
 
 
 @contextlib.asynccontextmanager
-async def service_on(database: Database, clock: FakeClock) -> AsyncIterator[Service]:
+async def service_on(
+    database: Database, clock: FakeClock, synchronous: Synchronous = "full"
+) -> AsyncIterator[Service]:
     """The service as production builds it, migrated and seeded, on `database`."""
     settings = Settings(
         database_url=database.url,
         database_schema=database.schema,
+        sqlite_synchronous=synchronous,
         _env_file=None,
     )
     # The SMS channel, as the Twilio adapter declares itself: bursts merged, short replies.
@@ -290,14 +297,17 @@ def floor_per_transaction(in_flight: int) -> int:
     return min(in_flight, MAX_SHARED)
 
 
-async def bench_backend(backend: str, n: int, in_flight: int) -> Result:
-    """Ours and the floor on `backend`, each on its own fresh database."""
+async def bench_backend(
+    backend: str, n: int, in_flight: int, synchronous: Synchronous = "full"
+) -> Result:
+    """Ours and the floor on `backend`, each on its own fresh database with the same
+    durability."""
     messages = workload.build(WARMUP + n)
     clock = FakeClock(workload.START)
     async with (
         fresh_databases(backend) as (ours_db, floor_db),
-        service_on(ours_db, clock) as service,
-        service_on(floor_db, clock) as bare,
+        service_on(ours_db, clock, synchronous) as service,
+        service_on(floor_db, clock, synchronous) as bare,
     ):
         measured = await measure(service, bare, clock, messages.messages, in_flight)
         rows = await floor.count_rows(service.engine)
@@ -321,6 +331,7 @@ async def bench_backend(backend: str, n: int, in_flight: int) -> Result:
         expected_outcomes=messages.expected_outcomes(WARMUP),
         rows=rows,
         peak_rss_mib=round(report.peak_rss_mib(), 1),
+        synchronous=synchronous if backend == "sqlite" else None,
     )
 
 
@@ -328,6 +339,7 @@ async def bench_backend(backend: str, n: int, in_flight: int) -> Result:
 
 HEADER = [
     "backend",
+    "SQLite sync",
     "N",
     "in flight",
     "msg/txn ours / floor",
@@ -354,6 +366,7 @@ def table_row(result: Result | dict[str, Any]) -> list[str]:
     )
     return [
         data["backend"],
+        str(data.get("synchronous") or "–").upper(),
         f"{data['n']:,}",
         str(data.get("in_flight", 1)),
         per_transaction,
@@ -408,7 +421,14 @@ def outcome_warning(result: Result) -> str | None:
 
 def save(results: Sequence[Result]) -> None:
     """JSON per backend, then the Intake section from every saved intake result."""
-    jsons = {f"intake-{result.backend}-{result.in_flight}": result.as_json() for result in results}
+    jsons = {
+        "-".join(
+            str(part)
+            for part in ("intake", result.backend, result.synchronous, result.in_flight)
+            if part is not None
+        ): result.as_json()
+        for result in results
+    }
     report.publish(jsons, "Intake", section_body, "intake-")
     headline.refresh()
 
@@ -420,7 +440,12 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
     machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
     share = _shares(next((data["mix"] for data in saved if "mix" in data), {}))
     return f"""\
-`.venv/bin/python -m bench.intake [--n N] [--backend sqlite|postgresql|all] [--in-flight 1,32]`
+`.venv/bin/python -m bench.intake [--n N] [--backend sqlite|postgresql|all] [--in-flight 1,32]
+[--sqlite-synchronous full,normal]`
+
+- **Durability**: SQLite runs are made with `synchronous=FULL` (the default: every commit
+  on disk before the message is answered) and with `NORMAL` (`ADUAN_SQLITE_SYNCHRONOUS`,
+  synced at checkpoints); ours and its floor always with the same one.
 
 - **Ours**: N SMS messages handled by `IntakeService.handle` of the service built by the
   real composition root, after {WARMUP} untimed warm-up messages, delivered in arrival
@@ -507,9 +532,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="messages in flight, one run each (default %(default)s)",
     )
     parser.add_argument(
+        "--sqlite-synchronous",
+        type=_synchronous,
+        default=("full", "normal"),
+        help="SQLite durability settings, one run each (default full,normal)",
+    )
+    parser.add_argument(
         "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
     )
     return parser.parse_args(argv)
+
+
+def _synchronous(text: str) -> tuple[Synchronous, ...]:
+    """`--sqlite-synchronous`: full, normal or both, comma-separated."""
+    known: dict[str, Synchronous] = {"full": "full", "normal": "normal"}
+    try:
+        return tuple(known[part.strip()] for part in text.split(","))
+    except KeyError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.args[0]!r}: use full, normal or both") from None
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -532,12 +572,18 @@ async def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results: list[Result] = []
     for backend in await reachable_backends(args.backend):
-        for in_flight in args.in_flight:
-            print(
-                f"{backend}: {args.n:,} messages (+{WARMUP} warm-up), {in_flight} in flight …",
-                flush=True,
-            )
-            results.append(await bench_backend(backend, args.n, in_flight))
+        durabilities: tuple[Synchronous, ...] = (
+            args.sqlite_synchronous if backend == "sqlite" else ("full",)
+        )
+        for synchronous in durabilities:
+            for in_flight in args.in_flight:
+                shown = f", synchronous={synchronous.upper()}" if backend == "sqlite" else ""
+                print(
+                    f"{backend}: {args.n:,} messages (+{WARMUP} warm-up), {in_flight} in "
+                    f"flight{shown} …",
+                    flush=True,
+                )
+                results.append(await bench_backend(backend, args.n, in_flight, synchronous))
     if not results:
         print("nothing measured")
         return 1
@@ -548,7 +594,12 @@ async def main(argv: Sequence[str] | None = None) -> int:
             print(warning)
     sqlite = [result for result in results if result.backend == "sqlite"]
     if sqlite:
-        print(verdict(max(sqlite, key=lambda result: result.in_flight)))
+        # The aim is the default durability's.
+        print(
+            verdict(
+                max(sqlite, key=lambda result: (result.synchronous == "full", result.in_flight))
+            )
+        )
     if not args.no_save:
         save(results)
     return 0

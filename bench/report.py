@@ -32,14 +32,14 @@ bench.sections` rebuilds every section from the saved results without measuring.
 figures are from the machine named in the section, not a promise for another.
 
 **The floor.** Every benchmark also measures, in the same run, on the same database with
-the same engine and durability settings (SQLite WAL with `synchronous=NORMAL` and
-`BEGIN IMMEDIATE`; PostgreSQL defaults), the work the task cannot avoid, done with nothing
-around it: for intake the same rows written with bare SQLAlchemy Core statements, one
-statement per table, in transactions of a fixed size (as many messages as are in flight,
-up to the most our group commit puts in one); for the webhook a server that checks the
-Twilio signature and commits those rows before it answers; for routing the text
-normalised; for the SLA sweep the indexed query and the same writes. Each section says
-what its floor is.
+the same engine and durability settings (SQLite WAL with `synchronous=FULL`, the default,
+unless a table says NORMAL, and `BEGIN IMMEDIATE`; PostgreSQL defaults), the work the
+task cannot avoid, done with nothing around it: for intake the same rows written with
+bare SQLAlchemy Core statements, one statement per table, in transactions of a fixed size
+(as many messages as are in flight, up to the most our group commit puts in one); for the
+webhook a server that checks the Twilio signature and commits those rows before it
+answers; for routing the text normalised; for the SLA sweep the indexed query and the
+same writes. Each section says what its floor is.
 **Ratio** everywhere is ours ÷ floor as throughput: higher is better, and 1.0 would mean
 the service adds nothing on top of the floor. Comparing with a floor measured in the same
 run makes results from different machines and moments comparable.

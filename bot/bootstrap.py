@@ -172,7 +172,11 @@ def bootstrap(
 ) -> Service:
     """Build the service. `channels` replace or add to the configured ones (tests use fakes)."""
     clock = clock or SystemClock()
-    engine = engine or make_engine(settings.database_url, schema=settings.database_schema)
+    engine = engine or make_engine(
+        settings.database_url,
+        schema=settings.database_schema,
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
     uow = UnitOfWorkFactory(make_session_factory(engine))
     ready, unconfigured = build_channels(
         settings,

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/aduan.db"
     # PostgreSQL only: keep every table in this schema (one database, several deployments).
     database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # `full`: every commit on disk before anyone is told (power-failure safe); `normal`:
+    # synced at checkpoints, faster, the last commits lost with power (not with a crash).
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Where residents and providers reach this service (links, webhook signatures); unset,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 from sqlalchemy import event
@@ -17,11 +17,22 @@ from storage.sqlite_inline import inline_connector
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
-    """Build the engine; `schema` puts every table in one PostgreSQL schema, created if missing."""
+def make_engine(
+    url: str,
+    *,
+    schema: str | None = None,
+    echo: bool = False,
+    sqlite_synchronous: Literal["full", "normal"] = "full",
+) -> AsyncEngine:
+    """Build the engine; `schema` puts every table in one PostgreSQL schema, created if missing.
+
+    SQLite syncs every commit to disk (`synchronous=FULL`): a commit the service reported
+    (to a provider, to a resident) survives a power failure. `normal` syncs at checkpoints
+    only: still safe against a process crash, but the last commits can be lost with power.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, echo=echo)
+        return _sqlite_engine(url, echo=echo, synchronous=sqlite_synchronous)
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
@@ -39,7 +50,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
     return engine
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
+def _sqlite_engine(url: str, *, echo: bool, synchronous: Literal["full", "normal"]) -> AsyncEngine:
     database = make_url(url).database or ":memory:"
     in_file = database != ":memory:"
     if in_file:
@@ -59,11 +70,9 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         # Let SQLAlchemy, not the driver, open transactions, so we can open them IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL lets readers run beside the writer; NORMAL syncs at checkpoints, which in WAL
-        # mode keeps the database consistent after a crash and loses at most the last commits
-        # on power loss, not on a process kill.
+        # WAL lets readers run beside the writer; see make_engine for `synchronous`.
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")

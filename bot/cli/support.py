@@ -83,7 +83,11 @@ def with_tables(work: Callable[[Tables], Awaitable[T]], *, creates: bool = False
     if not creates:
         database_or_exit(settings)
     configure_logging(settings.log_level, settings.log_format, settings.secret_values())
-    engine = make_engine(settings.database_url, schema=settings.database_schema)
+    engine = make_engine(
+        settings.database_url,
+        schema=settings.database_schema,
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
     clock, uow = SystemClock(), UnitOfWorkFactory(make_session_factory(engine))
     tables = Tables(settings, clock, engine, uow, RuleBook(uow, clock))
     return _run(lambda: work(tables), engine.dispose)

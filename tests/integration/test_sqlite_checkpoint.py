@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 
@@ -59,3 +60,24 @@ async def test_a_database_in_memory_has_no_checkpoint_thread() -> None:
             assert _checkpoint_threads() == []
     finally:
         await engine.dispose()
+
+
+async def test_every_commit_is_synced_to_disk_unless_normal_is_chosen(tmp_path: Path) -> None:
+    # PRAGMA synchronous answers 2 for FULL, 1 for NORMAL.
+    settings: tuple[tuple[Literal["full", "normal"], int], ...] = (("full", 2), ("normal", 1))
+    for setting, expected in settings:
+        engine = make_engine(
+            f"sqlite+aiosqlite:///{tmp_path / f'{setting}.db'}", sqlite_synchronous=setting
+        )
+        try:
+            async with engine.connect() as connection:
+                found = await connection.scalar(sa.text("PRAGMA synchronous"))
+        finally:
+            await engine.dispose()
+        assert found == expected, setting
+    default = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'default.db'}")
+    try:
+        async with default.connect() as connection:
+            assert await connection.scalar(sa.text("PRAGMA synchronous")) == 2
+    finally:
+        await default.dispose()
