@@ -42,6 +42,9 @@ class Location:
     longitude: float | None = None
     description: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "description", one_line(self.description))
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -83,6 +86,16 @@ class InboundMessage:
     # checked. Unlike `reference` it counts only from the complaint's own resident, which
     # the service decides.
     subject_reference: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every field a person outside wrote is cleaned here, whichever adapter built it:
+        # NUL cannot be stored by PostgreSQL, bidi overrides disguise what an officer
+        # reads, and escape sequences would reach an operator's terminal.
+        object.__setattr__(self, "text", clean_text(self.text))
+        object.__setattr__(self, "display_name", one_line(self.display_name))
+        object.__setattr__(self, "subject", one_line(self.subject))
+        if self.original_text is not None:
+            object.__setattr__(self, "original_text", clean_text(self.original_text))
 
 
 class Outcome(StrEnum):
@@ -369,6 +382,13 @@ class Channel(Protocol):
 _CONTROL = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
+
+
+def one_line(text: str | None) -> str | None:
+    """A name, subject or place as one clean line; None when nothing is left of it."""
+    if text is None:
+        return None
+    return " ".join(clean_text(text).split()) or None
 
 
 def clean_text(text: str) -> str:

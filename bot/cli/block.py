@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.support import Tables, with_tables
+from bot.cli.terminal import say
 from channels.base import ChannelName
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def add(
             channel, address, reason=reason, admin=admin or getpass.getuser()
         )
     )
-    typer.echo(f"blocked {block.channel} {block.address}: {block.reason}")
+    say(f"blocked {block.channel} {block.address}: {block.reason}")
 
 
 @block_app.command("remove")
@@ -55,7 +56,7 @@ def remove(
     block = with_tables(
         lambda tables: _blocklist(tables).remove(channel, address, admin=admin or getpass.getuser())
     )
-    typer.echo(f"unblocked {block.channel} {block.address}")
+    say(f"unblocked {block.channel} {block.address}")
 
 
 @block_app.command("list")
@@ -65,12 +66,12 @@ def list_blocks() -> None:
     async def work(tables: Tables) -> None:
         blocks = await _blocklist(tables).entries()
         if not blocks:
-            typer.echo("no blocked addresses")
+            say("no blocked addresses")
             return
         zone = tables.settings.zone
         for block in blocks:
             since = block.since.astimezone(zone)
-            typer.echo(
+            say(
                 f"{block.channel:<9} {block.address:<24} since {since:%Y-%m-%d %H:%M} "
                 f"by {block.by}: {block.reason}"
             )

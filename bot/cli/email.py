@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.support import parse_duration, settings_or_exit, with_tables
+from bot.cli.terminal import say
 
 if TYPE_CHECKING:
     from bot.cli.support import Tables
@@ -36,7 +37,7 @@ def parse(
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
+        say(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
     settings = settings_or_exit()
     dropped: list[str] = []
@@ -84,7 +85,7 @@ def parse(
                 "subject_reference": parsed.subject_reference,
             },
         }
-    typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+    say(json.dumps(shown, ensure_ascii=False, indent=2))
     if isinstance(parsed, RefusedMessage | DeliveryReport):
         raise typer.Exit(1)
 
@@ -119,15 +120,15 @@ def rejected(
     if show is not None:
         found = with_tables(one)
         if found is None:
-            typer.echo(f"error: no refused message has ID {show}", err=True)
+            say(f"error: no refused message has ID {show}", err=True)
             raise typer.Exit(1)
-        typer.echo(found.raw.decode("utf-8", errors="replace"))
+        say(found.raw.decode("utf-8", errors="replace"))
         return
     lines = with_tables(listed)
     if not lines:
-        typer.echo(f"no refused messages in the last {since}")
+        say(f"no refused messages in the last {since}")
         return
     for line in lines:
-        typer.echo(line)
+        say(line)
     if len(lines) == _LISTED:
-        typer.echo(f"(the newest {_LISTED}; narrow --since to see older ones)")
+        say(f"(the newest {_LISTED}; narrow --since to see older ones)")

@@ -14,6 +14,7 @@ from bot.cli.officers import officers_app
 from bot.cli.rules import rules_app
 from bot.cli.sla import sla_app
 from bot.cli.support import Tables, build_service, settings_or_exit, with_tables
+from bot.cli.terminal import say
 
 if TYPE_CHECKING:
     from bot.database import Prepared
@@ -46,7 +47,7 @@ def run(
         problem = await service.schema_problem()
         if problem:
             await service.aclose()
-            typer.echo(f"error: {problem}", err=True)
+            say(f"error: {problem}", err=True)
             raise typer.Exit(2)
         await serve(service)
 
@@ -69,7 +70,7 @@ def db_upgrade() -> None:
         loaded.append(f"{prepared.agencies_added} default agencies")
     if prepared.rules_version:
         loaded.append(f"default rules as version {prepared.rules_version}")
-    typer.echo("database is up to date" + (f"; loaded {' and '.join(loaded)}" if loaded else ""))
+    say("database is up to date" + (f"; loaded {' and '.join(loaded)}" if loaded else ""))
 
 
 @complaint_app.command("show")
@@ -84,9 +85,9 @@ def complaint_show(reference: str) -> None:
 
     shown = with_tables(show)
     if shown is None:
-        typer.echo(f"error: no complaint has reference {reference!r}", err=True)
+        say(f"error: no complaint has reference {reference!r}", err=True)
         raise typer.Exit(1)
-    typer.echo(shown)
+    say(shown)
 
 
 def main() -> None:

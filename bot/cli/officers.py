@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.support import with_service
+from bot.cli.terminal import say
 from storage.roles import OfficerRole
 
 if TYPE_CHECKING:
@@ -44,15 +45,15 @@ def add(
         return code
 
     code = with_service(work)
-    typer.echo(f"{name} ({role}) added to {agency}.")
+    say(f"{name} ({role}) added to {agency}.")
     if email is not None:
-        typer.echo(
+        say(
             f"Replies from {email.strip().lower()} to {agency}'s complaint mail answer the "
             "resident (#tanya, #tutup, #alihkan KODE on the first line act instead)."
         )
-        typer.echo("To use Telegram as well:")
-    typer.echo(f"They send this to the bot in a private chat within {CODE_LIFETIME.days} days:")
-    typer.echo(f"  /link {code}")
+        say("To use Telegram as well:")
+    say(f"They send this to the bot in a private chat within {CODE_LIFETIME.days} days:")
+    say(f"  /link {code}")
 
 
 @officers_app.command("link-group")
@@ -64,7 +65,5 @@ def link_group(agency: Annotated[str, typer.Argument(help="The agency's code, e.
         return await service.desk.group_code(agency, created_by=getpass.getuser())
 
     code = with_service(work)
-    typer.echo(
-        f"Add the bot to {agency}'s group, then send there within {CODE_LIFETIME.days} days:"
-    )
-    typer.echo(f"  /link {code}")
+    say(f"Add the bot to {agency}'s group, then send there within {CODE_LIFETIME.days} days:")
+    say(f"  /link {code}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.support import Tables, parse_duration, with_tables
+from bot.cli.terminal import say
 
 if TYPE_CHECKING:
     from bot.rules.impact import Impact
@@ -20,7 +21,7 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        typer.echo(f"error: cannot read {path}: {exc}", err=True)
+        say(f"error: cannot read {path}: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -35,9 +36,9 @@ def check(file: Path) -> None:
     async def work(tables: Tables) -> None:
         loaded = await tables.rulebook.check(_read(file), str(file))
         for warning in loaded.warnings:
-            typer.echo(f"{file}:{warning.line}: warning: {warning.message}")
+            say(f"{file}:{warning.line}: warning: {warning.message}")
         terms = {term for rule in loaded.rules.rules for term in rule.terms}
-        typer.echo(
+        say(
             f"{file}: {len(loaded.rules.rules)} rules, {len(terms)} terms, "
             f"{len(loaded.warnings)} warnings, no errors"
         )
@@ -68,11 +69,11 @@ def try_text(
             matcher = compiled_version(stored)
         decision = matcher.decide(text, channel)
         names = await agency_names(tables.uow)
-        typer.echo(f"{decision.agency_code}  {names.get(decision.agency_code, '?')}")
-        typer.echo(f"rule      {decision.rule_id} (rules {decision.version})")
-        typer.echo(f"words     {', '.join(decision.matched_terms) or '-'}")
-        typer.echo(f"why       {decision.explanation_id}")
-        typer.echo(f"          {decision.explanation_en}")
+        say(f"{decision.agency_code}  {names.get(decision.agency_code, '?')}")
+        say(f"rule      {decision.rule_id} (rules {decision.version})")
+        say(f"words     {', '.join(decision.matched_terms) or '-'}")
+        say(f"why       {decision.explanation_id}")
+        say(f"          {decision.explanation_en}")
 
     with_tables(work)
 
@@ -107,7 +108,7 @@ def impact(
                 tables.clock.now() - window,
                 lambda done, total: bar.update(task, completed=done, total=total),
             )
-        typer.echo(_impact_text(result, f"v{stored.version}", since))
+        say(_impact_text(result, f"v{stored.version}", since))
 
     with_tables(work)
 
@@ -129,13 +130,13 @@ def apply(
         loaded = await tables.rulebook.check(text, str(file))
         stored = await tables.rulebook.get()
         for line in diff_rule_sets(parse(stored), loaded.rules).lines():
-            typer.echo(line)
+            say(line)
         applied = await tables.rulebook.apply(
             text, author=_author(author), comment=comment, source=str(file)
         )
         for warning in applied.warnings:
-            typer.echo(f"warning: {warning}")
-        typer.echo(f"applied as version {applied.version.version} (was {stored.version})")
+            say(f"warning: {warning}")
+        say(f"applied as version {applied.version.version} (was {stored.version})")
 
     with_tables(work)
 
@@ -149,9 +150,7 @@ def history(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
         for version in await tables.rulebook.history(limit):
             restored = f" (restores {version.restored_from})" if version.restored_from else ""
             when = version.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-            typer.echo(
-                f"v{version.version:<4} {when}  {version.author:<12} {version.comment}{restored}"
-            )
+            say(f"v{version.version:<4} {when}  {version.author:<12} {version.comment}{restored}")
 
     with_tables(work)
 
@@ -162,7 +161,7 @@ def diff(old: int, new: int) -> None:
 
     async def work(tables: Tables) -> None:
         for line in (await tables.rulebook.diff(old, new)).lines():
-            typer.echo(line)
+            say(line)
 
     with_tables(work)
 
@@ -178,7 +177,7 @@ def rollback(
 
     async def work(tables: Tables) -> None:
         restored = await tables.rulebook.rollback(version, author=_author(author))
-        typer.echo(f"version {version} is back in force as version {restored.version}")
+        say(f"version {version} is back in force as version {restored.version}")
 
     with_tables(work)
 
@@ -190,7 +189,7 @@ def export(
     """Print a version's rule file, to edit and apply again."""
 
     async def work(tables: Tables) -> None:
-        typer.echo((await tables.rulebook.get(version)).content, nl=False)
+        say((await tables.rulebook.get(version)).content, nl=False)
 
     with_tables(work)
 
@@ -201,9 +200,9 @@ def stats() -> None:
     from bot.records.queries import routing_outcomes
 
     async def work(tables: Tables) -> None:
-        typer.echo(f"{'rule':<32} {'routed':>7} {'transferred':>12} {'rate':>6}")
+        say(f"{'rule':<32} {'routed':>7} {'transferred':>12} {'rate':>6}")
         for rule, routed, transferred in await routing_outcomes(tables.uow):
-            typer.echo(f"{rule:<32} {routed:>7} {transferred:>12} {transferred / routed:>6.0%}")
+            say(f"{rule:<32} {routed:>7} {transferred:>12} {transferred / routed:>6.0%}")
 
     with_tables(work)
 

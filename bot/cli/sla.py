@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.support import Tables, parse_duration, with_service, with_tables
+from bot.cli.terminal import say
 
 _ROW = "{:<12} {:>8} {:>8} {:>18} {:>6} {:>8}"
 
@@ -28,17 +29,15 @@ def report(
         try:
             rows = await agency_figures(tables.uow, now - window, now, agency)
         except ValueError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            say(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
-        typer.echo(f"complaints received in the last {since}")
-        typer.echo(
-            _ROW.format("agency", "received", "in time", "median 1st answer", "open", "overdue")
-        )
+        say(f"complaints received in the last {since}")
+        say(_ROW.format("agency", "received", "in time", "median 1st answer", "open", "overdue"))
         for row in rows:
             share = f"{row.in_time_share:.0%}" if row.in_time_share is not None else "-"
             first = row.median_first_response
             median = _hours(first.total_seconds()) if first else "-"
-            typer.echo(_ROW.format(row.code, row.received, share, median, row.open, row.overdue))
+            say(_ROW.format(row.code, row.received, share, median, row.open, row.overdue))
 
     with_tables(work)
 
@@ -56,15 +55,13 @@ def explain(reference: str) -> None:
         c = found.complaint
         clock = "running" if c.sla_running_since else "stopped"
         due = c.due_at.astimezone(zone)
-        typer.echo(
-            f"{c.reference}  {c.status}  {found.agency}  due {due:%Y-%m-%d %H:%M %Z} ({clock})"
-        )
+        say(f"{c.reference}  {c.status}  {found.agency}  due {due:%Y-%m-%d %H:%M %Z} ({clock})")
         for when, what in found.events:
-            typer.echo(f"  {when.astimezone(zone):%Y-%m-%d %H:%M}  {what}")
+            say(f"  {when.astimezone(zone):%Y-%m-%d %H:%M}  {what}")
         return True
 
     if not with_tables(work):
-        typer.echo(f"error: no complaint has reference {reference!r}", err=True)
+        say(f"error: no complaint has reference {reference!r}", err=True)
         raise typer.Exit(1)
 
 
@@ -72,7 +69,7 @@ def explain(reference: str) -> None:
 def sweep() -> None:
     """Queue every reminder due now (the scheduler does this every minute)."""
     queued = with_service(lambda service: service.chaser.sweep())
-    typer.echo(f"{queued} reminders queued")
+    say(f"{queued} reminders queued")
 
 
 def _hours(seconds: float) -> str:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from bot.cli.terminal import say
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,7 +53,7 @@ def settings_or_exit(**overrides: object) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -102,7 +104,7 @@ def database_or_exit(settings: Settings) -> None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return
     if not Path(url.database).exists():
-        typer.echo(
+        say(
             f"error: there is no database at {url.database}: run `aduan db upgrade` to "
             "create it, or point ADUAN_DATABASE_URL at yours",
             err=True,
@@ -118,7 +120,7 @@ def _run(work: Callable[[], Awaitable[T]], close: Callable[[], Awaitable[None]])
             message = _actionable(exc)
             if message is None:
                 raise
-            typer.echo(message, err=True)
+            say(message, err=True)
             raise typer.Exit(1) from None
         finally:
             await close()

@@ -50,6 +50,36 @@ async def test_complaint_show(service: Service, tmp_path: Path) -> None:
     assert "no complaint has reference 'KKKK-7777'" in missing.stderr
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_what_residents_wrote_reaches_the_terminal_escaped(
+    service: Service, tmp_path: Path
+) -> None:
+    receipt = await service.deliver(inbound("Limbah pabrik tahu dibuang ke sungai Code"))
+    assert receipt.reference is not None
+    # Rows stored before fields were cleaned at the edge still hold control sequences.
+    async with service.uow() as uow:
+        complaint = await uow.complaints.by_reference(receipt.reference)
+        assert complaint is not None
+        resident = await uow.residents.get(complaint.resident_id)
+        assert resident is not None
+        resident.display_name = "Siti\x1b[2J\x1b]0;pwned\x07"
+        complaint.routing_explanation = "asap \u202egnirts\u202c"
+        await uow.commit()
+
+    shown = aduan(
+        "complaint",
+        "show",
+        receipt.reference,
+        cwd=tmp_path,
+        database_url=service.settings.database_url,
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+    assert "(Siti\\x1b[2J\\x1b]0;pwned\\x07)" in shown.stdout
+    assert "asap \\u202egnirts\\u202c" in shown.stdout
+
+
 BAD_RULES = """\
 fallback: DISKOMINFO
 rules:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.bootstrap import Service
 from bot.web.hardening import CONTENT_SECURITY_POLICY
-from storage.models import Complaint, OutboxMessage
+from storage.models import Complaint, OutboxMessage, Resident
 from tests.integration.db import count, rows
 
 REFERENCE = re.compile(r"^[34679ACDEFGHJKMNPQRTUVWXY]{4}-[34679ACDEFGHJKMNPQRTUVWXY]{4}$")
@@ -296,3 +296,20 @@ async def test_a_trailing_slash_redirect_never_names_the_host_it_was_sent(
     response = await client.get(url, headers={"Host": "evil.example"})
     assert response.status_code == 308
     assert response.headers["location"] == location
+
+
+async def test_names_and_places_are_cleaned_like_the_text(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    response = await file(
+        client,
+        text="Lampu jalan mati di Jl. Mawar",
+        contact="0812 3456 7890",
+        name="Siti\u0000 \u202eAminah\u202c\x1b[2J",
+        location={"description": "Jl.\u0000 Mawar\nno 3 \u2066RT 02\u2069"},
+    )
+    assert response.status_code == 201, response.text
+    [resident] = await rows(service, Resident)
+    assert resident.display_name == "Siti Aminah[2J"
+    [complaint] = await rows(service, Complaint)
+    assert complaint.location_text == "Jl. Mawar no 3 RT 02"
