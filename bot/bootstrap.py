@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
@@ -73,6 +74,7 @@ class Service:
     health: Health
     app: FastAPI = field(init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _jobs: RunningJobs = field(default_factory=lambda: RunningJobs(), init=False)
 
     async def deliver(self, message: InboundMessage) -> IntakeReceipt:
         return await self.reception.deliver(message)
@@ -120,6 +122,7 @@ class Service:
             # The dispatcher finishes the batch it holds while the channels can still send;
             # then the channels stop receiving and close their sessions.
             scheduler.shutdown(wait=False)
+            await self._jobs.finished()  # a job half-way through finishes, on open channels
             self._stopping.set()
             await dispatcher
             for channel in self.channels.values():
@@ -128,14 +131,15 @@ class Service:
 
     def _scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=self.settings.timezone)
+        job = self._jobs.tracked
         scheduler.add_job(
-            self.dispatcher.recover_abandoned, "interval", minutes=1, id="outbox.recover"
+            job(self.dispatcher.recover_abandoned), "interval", minutes=1, id="outbox.recover"
         )
         scheduler.add_job(
-            self.dispatcher.explain_waiting, "interval", seconds=10, id="outbox.explain"
+            job(self.dispatcher.explain_waiting), "interval", seconds=10, id="outbox.explain"
         )
         scheduler.add_job(
-            self.chaser.sweep,
+            job(self.chaser.sweep),
             "interval",
             seconds=self.settings.chase_interval_seconds,
             id="sla.chase",
@@ -143,7 +147,7 @@ class Service:
             coalesce=True,
         )
         scheduler.add_job(
-            self.digest.send,
+            job(self.digest.send),
             "cron",
             hour=self.settings.digest_hour,
             minute=0,
@@ -151,7 +155,7 @@ class Service:
             coalesce=True,
         )
         scheduler.add_job(
-            self.router.refresh,
+            job(self.router.refresh),
             "interval",
             seconds=self.settings.rules_refresh_seconds,
             id="rules.refresh",
@@ -267,3 +271,31 @@ def bootstrap(
         lifespan=lifespan,
     )
     return service
+
+
+T = TypeVar("T")
+
+
+class RunningJobs:
+    """The scheduler's jobs that are running now, so that stopping can let them finish
+    (APScheduler's asyncio scheduler does not wait; the loop would cancel them mid-query)."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def tracked(self, job: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+        async def run() -> T:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                return await job()
+            finally:
+                if task is not None:
+                    self._running.discard(task)
+
+        run.__qualname__ = getattr(job, "__qualname__", "job")  # its name in APScheduler's logs
+        return run
+
+    async def finished(self) -> None:
+        await asyncio.gather(*self._running, return_exceptions=True)

@@ -332,6 +332,10 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = _time()
     claimed_until: datetime | None = _optional_time()
+    # The claim (one dispatcher batch) that holds the row while it is SENDING, and when its
+    # send began: a claim abandoned before that moment was never tried, and is sent again.
+    claim_token: str | None = Field(default=None, max_length=32)
+    send_started_at: datetime | None = _optional_time()
     waiting_reason: str | None = Field(default=None, max_length=500)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     provider_message_id: str | None = Field(default=None, max_length=200)

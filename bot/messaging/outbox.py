@@ -1,10 +1,17 @@
 """The outbox dispatcher: sends each queued message once, retrying with backoff.
 
-A row is claimed in one transaction (SKIP LOCKED on PostgreSQL, so instances never take
-the same row), sent outside any transaction, and settled in another. A process that dies
-between sending and settling leaves a claim that expires; the row is then retried only
-where the channel says a resend is harmless, and otherwise marked failed with the reason,
-because a resident must never get the same message twice.
+Rows are claimed in one transaction for one batch (SKIP LOCKED on PostgreSQL, so instances
+never take the same row), each under the batch's claim token. Just before a row is sent,
+a short transaction checks the claim still holds it and records that its send began,
+renewing its lease; it is sent outside any transaction and settled in another. Each
+channel sends its rows in turn, channels side by side.
+
+A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
+whose send never began goes back to the queue as if never claimed. One whose send began
+has an unknown fate: it is sent again only where the channel says a resend is harmless,
+and otherwise marked failed with the reason, because a resident must never get the same
+message twice. A send that succeeds is recorded even if its claim lapsed meanwhile: the
+resident got it, and the complaint and its SLA must say so.
 
 Each channel's rows go out at the pace its provider allows (`bot.messaging.pacing`): a
 channel claims only as many rows as its bucket lets go now, so a row that must wait is
@@ -21,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 from bot.domain.clock import Clock
 from bot.messaging.buttons import from_json
@@ -154,16 +163,26 @@ class OutboxDispatcher:
         """Claim and send (or hold back) one batch of due rows, each channel's at its pace;
         returns how many it took."""
         now = self._clock.now()
+        token = uuid.uuid4().hex
         async with self._uow() as uow:
             claimed: list[OutboxMessage] = []
             for channels, limit in self._claims(now):
-                claimed += await uow.outbox.claim_due(now, channels, limit, self._policy.lease)
+                claimed += await uow.outbox.claim_due(
+                    now, channels, limit, self._policy.lease, token
+                )
             rows = await hold_back(uow, claimed, now)
             sending, put_back = self._paced(rows, now)
             await uow.commit()
+        # Each channel sends its rows in order; a slow channel holds back no other.
+        by_channel: dict[str, list[OutboxMessage]] = {}
         for row in sending:
-            await self._send(row)
+            by_channel.setdefault(row.channel, []).append(row)
+        await asyncio.gather(*(self._send_each(queue, token) for queue in by_channel.values()))
         return len(claimed) - put_back
+
+    async def _send_each(self, rows: Sequence[OutboxMessage], token: str) -> None:
+        for row in rows:
+            await self._send(row, token)
 
     def _claims(self, now: datetime) -> list[tuple[list[str], int]]:
         """The channels to claim rows of, and how many at most: a paced channel as many as
@@ -195,21 +214,36 @@ class OutboxDispatcher:
             row.next_attempt_at = wait
         return sending, len(rows) - len(sending)
 
-    async def _send(self, row: OutboxMessage) -> None:
+    async def _send(self, row: OutboxMessage, token: str) -> None:
+        if not await self._start(row, token):
+            # Its claim lapsed before its turn and it was taken back: it goes out later,
+            # from a new claim, once.
+            log.info("outbox row %s left to a later claim", row.id)
+            return
         channel = self._channels[row.channel]
         try:
             # Preparing is inside the try: a failure before anything went out is retried,
             # not left as a claim that looks like a send interrupted half-way.
             receipt = await channel.send(await self._outbound(row, channel))
         except RecipientOptedOut as exc:
-            await self._settle_opted_out(row, exc)
+            await self._settle_opted_out(row, token, exc)
         except SendError as exc:
-            await self._settle_failure(row, exc, permanent=exc.permanent)
+            await self._settle_failure(row, token, exc, permanent=exc.permanent)
         except Exception as exc:
             log.exception("sending outbox row %s on %s raised", row.id, row.channel)
-            await self._settle_failure(row, exc, permanent=False)
+            await self._settle_failure(row, token, exc, permanent=False)
         else:
             await self._settle_success(row, receipt.provider_message_id, receipt.thread_key)
+
+    async def _start(self, row: OutboxMessage, token: str) -> bool:
+        """Mark the row's send as begun, if this claim still holds it: from here on, a
+        process that dies leaves a row whose delivery is unknown, not one never tried."""
+        async with self._uow() as uow:
+            started = await uow.outbox.start_send(
+                stored_id(row), token, self._clock.now(), self._policy.lease
+            )
+            await uow.commit()
+        return started
 
     async def _outbound(self, row: OutboxMessage, channel: Channel) -> OutboundMessage:
         attachments: tuple[Attachment, ...] = ()
@@ -261,9 +295,15 @@ class OutboxDispatcher:
         now = self._clock.now()
         async with self._uow() as uow:
             row = await uow.outbox.get(stored_id(claimed))
-            if row is None or row.status is not OutboxStatus.SENDING:
-                log.warning("outbox row %s was settled by someone else", claimed.id)
+            if row is None:
                 return
+            if row.status is OutboxStatus.SENT:
+                log.warning("outbox row %s was sent twice: its claim lapsed mid-send", row.id)
+                return
+            if row.status is not OutboxStatus.SENDING:
+                # Its claim lapsed during a long send and recovery gave up on it: it did go,
+                # and the complaint must show it.
+                log.warning("outbox row %s sent after its claim lapsed; recorded", row.id)
             row.status = OutboxStatus.SENT
             row.sent_at = now
             # The SLA measures the first officer message the resident received.
@@ -287,12 +327,12 @@ class OutboxDispatcher:
         log.info("sent", extra={"outbox_id": row.id, "channel": row.channel, "kind": row.kind})
 
     async def _settle_failure(
-        self, claimed: OutboxMessage, error: Exception, *, permanent: bool
+        self, claimed: OutboxMessage, token: str, error: Exception, *, permanent: bool
     ) -> None:
         now = self._clock.now()
         async with self._uow() as uow:
             row = await uow.outbox.get(stored_id(claimed))
-            if row is None or row.status is not OutboxStatus.SENDING:
+            if not _held(row, token):
                 return
             row.claimed_until = None
             row.last_error = f"{type(error).__name__}: {error}"[:2000]
@@ -311,10 +351,12 @@ class OutboxDispatcher:
                 )
             await uow.commit()
 
-    async def _settle_opted_out(self, claimed: OutboxMessage, error: RecipientOptedOut) -> None:
+    async def _settle_opted_out(
+        self, claimed: OutboxMessage, token: str, error: RecipientOptedOut
+    ) -> None:
         async with self._uow() as uow:
             row = await uow.outbox.get(stored_id(claimed))
-            if row is None or row.status is not OutboxStatus.SENDING:
+            if not _held(row, token):
                 return
             await refused_by_provider(uow, row, str(error), self._clock.now())
             await uow.commit()
@@ -332,7 +374,13 @@ class OutboxDispatcher:
             for row in rows:
                 channel = self._channels.get(row.channel)
                 row.claimed_until = None
-                if channel is not None and channel.resend_is_safe:
+                row.claim_token = None
+                if row.send_started_at is None:
+                    # Claimed, never tried: as if it had never been claimed.
+                    row.status = OutboxStatus.PENDING
+                    row.attempts = max(row.attempts - 1, 0)
+                    row.next_attempt_at = now
+                elif channel is not None and channel.resend_is_safe:
                     row.status = OutboxStatus.PENDING
                     row.next_attempt_at = now
                 else:
@@ -358,3 +406,8 @@ class OutboxDispatcher:
                         channel, reason + "; the message waits and goes out once it is"
                     )
             await uow.commit()
+
+
+def _held(row: OutboxMessage | None, token: str) -> TypeGuard[OutboxMessage]:
+    """Whether the claim `token` still holds `row` (nobody recovered or settled it)."""
+    return row is not None and row.status is OutboxStatus.SENDING and row.claim_token == token

@@ -93,9 +93,14 @@ class OutboxRepository:
         return set(result.all())
 
     async def claim_due(
-        self, now: datetime, channels: Iterable[str], limit: int, lease: timedelta
+        self,
+        now: datetime,
+        channels: Iterable[str],
+        limit: int,
+        lease: timedelta,
+        token: str | None = None,
     ) -> Sequence[OutboxMessage]:
-        """Take up to `limit` due rows for this process; other processes skip them."""
+        """Take up to `limit` due rows for the claim `token`; other processes skip them."""
         channels = list(channels)
         if not channels:
             return []
@@ -114,9 +119,25 @@ class OutboxRepository:
         for row in rows:
             row.status = OutboxStatus.SENDING
             row.claimed_until = now + lease
+            row.claim_token = token
+            row.send_started_at = None
             row.attempts += 1
             row.waiting_reason = None
         return rows
+
+    async def start_send(self, row_id: int, token: str, now: datetime, lease: timedelta) -> bool:
+        """Record that the claim `token` starts sending the row now, its lease renewed from
+        now; False when the claim no longer holds it (recovered, or settled by another)."""
+        result = await self._session.exec(
+            sa.update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == row_id,
+                col(OutboxMessage.status) == OutboxStatus.SENDING,
+                col(OutboxMessage.claim_token) == token,
+            )
+            .values(send_started_at=now, claimed_until=now + lease)
+        )
+        return int(result.rowcount) == 1
 
     async def abandoned_claims(self, now: datetime) -> Sequence[OutboxMessage]:
         """Rows a process claimed and never settled: it died while sending them."""

@@ -10,11 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from bot.bootstrap import Service, bootstrap
-from channels.base import PermanentSendError, SendRate, TransientSendError
+from channels.base import (
+    OutboundMessage,
+    PermanentSendError,
+    SendRate,
+    SendReceipt,
+    TransientSendError,
+)
 from channels.sms import TwilioSmsChannel
 from channels.telegram import TelegramChannel
 from config.settings import Settings
-from storage.models import Direction, Message, OutboxMessage, OutboxStatus
+from storage.models import Direction, Message, OutboxMessage, OutboxStatus, stored_id
 from tests.fakes import (
     FakeClock,
     FakeEmailChannel,
@@ -142,19 +148,43 @@ async def test_unconfigured_channel_waits_with_a_reason_then_goes_out(
     assert len(email.sent) == 1
 
 
-async def test_claim_abandoned_by_a_dead_process_is_not_resent_where_duplicates_show(
+async def test_a_claim_abandoned_before_any_send_goes_back_to_the_queue_and_is_sent_once(
     service: Service, sms: FakeSmsChannel, email: FakeEmailChannel, clock: FakeClock
 ) -> None:
     await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
-    # A process claims the rows, then dies before sending or settling them.
+    # A process claims the rows, then dies before it starts sending any of them.
     async with service.uow() as uow:
         claimed = await uow.outbox.claim_due(
-            clock.now(), ["sms", "email"], 10, timedelta(minutes=2)
+            clock.now(), ["sms", "email"], 10, timedelta(minutes=2), "dead-process"
         )
         await uow.commit()
     assert len(claimed) == 2
     assert await service.dispatcher.dispatch_once() == 0
     assert await service.dispatcher.recover_abandoned() == 0  # lease still running
+
+    clock.advance(minutes=3)
+    assert await service.dispatcher.recover_abandoned() == 2
+    assert await service.dispatcher.dispatch_once() == 2
+
+    rows_ = await outbox(service)
+    assert {row.status for row in rows_.values()} == {OutboxStatus.SENT}
+    assert [row.attempts for row in rows_.values()] == [1, 1]
+    assert len(sms.sent) == 1 and len(email.sent) == 1
+
+
+async def test_a_row_whose_send_began_before_its_process_died_is_not_resent_where_duplicates_show(
+    service: Service, sms: FakeSmsChannel, email: FakeEmailChannel, clock: FakeClock
+) -> None:
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    # A process claims the rows, begins sending both, then dies before settling them.
+    lease = timedelta(minutes=2)
+    async with service.uow() as uow:
+        claimed = await uow.outbox.claim_due(clock.now(), ["sms", "email"], 10, lease, "dead")
+        await uow.commit()
+    async with service.uow() as uow:
+        for row in claimed:
+            assert await uow.outbox.start_send(stored_id(row), "dead", clock.now(), lease)
+        await uow.commit()
 
     clock.advance(minutes=3)
     assert await service.dispatcher.recover_abandoned() == 2
@@ -165,6 +195,47 @@ async def test_claim_abandoned_by_a_dead_process_is_not_resent_where_duplicates_
     assert "delivery unknown" in (rows_["reply"].last_error or "")
     assert rows_["agency_notice"].status is OutboxStatus.SENT  # email dedupes by Message-ID
     assert sms.sent == [] and len(email.sent) == 1
+
+
+class StalledSmsChannel(FakeSmsChannel):
+    """An SMS provider that answers only when the test lets it (`go`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        self.waiting.set()
+        await self.go.wait()
+        return await super().send(message)
+
+
+async def test_a_send_that_outlives_its_claim_is_recorded_and_holds_back_no_other_channel(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    sms, email = StalledSmsChannel(), FakeEmailChannel()
+    service = await prepared_service(settings, engine, clock, channels=[sms, email])
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek", sender=NUMBER))
+    dispatching = asyncio.create_task(service.dispatcher.dispatch_once())
+    await sms.waiting.wait()
+    # Meanwhile the agency's mail went out: the stalled SMS holds back no other channel.
+    for _ in range(200):
+        if email.sent:
+            break
+        await asyncio.sleep(0.01)
+    assert len(email.sent) == 1
+    # The SMS provider takes longer than the claim's lease; recovery gives up on the row.
+    clock.advance(minutes=3)
+    assert await service.dispatcher.recover_abandoned() == 1
+    assert (await outbox(service))["reply"].status is OutboxStatus.FAILED
+    # Then the provider answers: the resident got it, and the complaint says so.
+    sms.go.set()
+    assert await dispatching == 2
+    reply = (await outbox(service))["reply"]
+    assert reply.status is OutboxStatus.SENT and reply.provider_message_id == "sms-out-1"
+    sent = await rows(service, Message, Message.direction == Direction.OUTBOUND)
+    assert sorted(m.kind for m in sent) == ["agency_notice", "reply"]
 
 
 async def test_concurrent_dispatchers_send_every_row_exactly_once(
