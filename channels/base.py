@@ -6,17 +6,22 @@ translates; the service layer decides.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     # Only for the annotation: importing FastAPI here would load it for every command.
     from fastapi import APIRouter
+
+
+log = logging.getLogger(__name__)
 
 
 class ChannelName(StrEnum):
@@ -400,3 +405,14 @@ def clean_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text).strip()
+
+
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it has ended. The request is repeated while it runs:
+    before Python 3.12, `asyncio.wait_for` loses a cancellation that arrives just as what
+    it waits for completes, and the task would run on, and its stopper wait, forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("task %s ended with %r", task.get_name(), task.exception())

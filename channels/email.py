@@ -46,6 +46,7 @@ from channels.base import (
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
+    stop_task,
 )
 from channels.email_message import largest_raw, parse_email
 
@@ -223,8 +224,7 @@ class EmailChannel:
 
     async def stop(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await stop_task(self._reader)
             self._reader = None
         if self._lease is not None:
             await self._lease.release()

@@ -61,6 +61,7 @@ from channels.base import (
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
+    stop_task,
 )
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,7 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+            await stop_task(self._poller)
             self._poller = None
         if self._lease is not None:
             await self._lease.release()

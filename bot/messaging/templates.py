@@ -426,9 +426,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "{allowed}.",
     },
     # The officer desk: what was done.
+    # Shown to the whole group (under the complaint's notice): it names who took it.
     "took": {
-        "id": "{reference} Anda ambil. Balas pesan pengaduan untuk menjawab warga.",
-        "en": "You took {reference}. Reply to the complaint's message to answer the resident.",
+        "id": "{reference} diambil oleh {officer}. Balas pesan pengaduan untuk menjawab warga.",
+        "en": "{officer} took {reference}. Reply to the complaint's message to answer the "
+        "resident.",
     },
     "asked": {
         "id": "Pertanyaan dikirim ke pelapor {reference}; waktu jawab dihentikan sementara.",

@@ -22,7 +22,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.clock import Clock
+from bot.domain.lifecycle import Event
 from bot.domain.references import parse_reference
+from bot.records.history import transferred_from
 from bot.records.queries import find_by_reference
 from bot.records.responses import TO_RESIDENT_KINDS
 from config.settings import Settings
@@ -93,6 +95,9 @@ class ConversationEntry:
     at: datetime
     from_resident: bool
     text: str
+    # Who wrote an agency's entry: the agency in charge then (a transfer moves the
+    # complaint, not what the first agency already said). None for the resident's.
+    agency_code: str | None = None
 
 
 async def conversation(uow_factory: UnitOfWorkFactory, reference: str) -> list[ConversationEntry]:
@@ -102,8 +107,25 @@ async def conversation(uow_factory: UnitOfWorkFactory, reference: str) -> list[C
         if complaint is None or complaint.id is None:
             return []
         messages = await uow.messages.for_complaint(complaint.id)
+        current = (await uow.agencies.referenced(complaint.agency_id)).code
+        # When each transfer happened, and which agency the complaint left then.
+        transfers = sorted(
+            (entry.created_at, source)
+            for entry in await uow.audit.for_complaint(complaint.id)
+            if entry.action == Event.TRANSFER.value
+            and (source := transferred_from(entry.detail)) is not None
+        )
+
+    def agency_at(moment: datetime) -> str:
+        return next((source for at, source in transfers if moment < at), current)
+
     return [
-        ConversationEntry(message.created_at, message.direction is Direction.INBOUND, message.text)
+        ConversationEntry(
+            message.created_at,
+            message.direction is Direction.INBOUND,
+            message.text,
+            None if message.direction is Direction.INBOUND else agency_at(message.created_at),
+        )
         for message in messages
         if (message.direction is Direction.INBOUND and message.kind in _FROM_RESIDENT_KINDS)
         or (message.direction is Direction.OUTBOUND and message.kind in TO_RESIDENT_KINDS)

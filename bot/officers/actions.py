@@ -13,7 +13,7 @@ from bot.domain.lifecycle import Event
 from bot.messaging.buttons import rating_buttons, to_json
 from bot.messaging.notices import notify_agency
 from bot.messaging.templates import OFFICER_LANGUAGE, format_when, render
-from bot.records.history import audit, transition
+from bot.records.history import audit, transfer_detail, transition
 from bot.records.queries import find_by_reference
 from bot.sla.clock import SlaClock
 from channels.base import Button
@@ -148,7 +148,7 @@ class ComplaintActions:
                 Event.TRANSFER,
                 actor=actor.label,
                 at=now,
-                detail=f"{source.code} → {target.code}: {reason}",
+                detail=transfer_detail(source.code, target.code, reason),
             )
             complaint.agency_id = target.id
             complaint.assigned_officer_id = None

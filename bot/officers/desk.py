@@ -160,7 +160,9 @@ class OfficerDesk:
         match request.kind:
             case ActionKind.TAKE:
                 done = await self._actions.take(reference, actor)
-                said = render("took", OFFICER_LANGUAGE, reference=done.reference)
+                said = render(
+                    "took", OFFICER_LANGUAGE, reference=done.reference, officer=officer.name
+                )
             case ActionKind.ASK:
                 _need(text, "empty_question")
                 done = await self._actions.ask_resident(

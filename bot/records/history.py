@@ -57,3 +57,17 @@ def transition(
         to_status=complaint.status,
         detail=detail,
     )
+
+
+_TRANSFER_ARROW = " → "
+
+
+def transfer_detail(source_code: str, target_code: str, reason: str) -> str:
+    """What a transfer's audit row says: "DLH → PUPR: reason" (read by `transferred_from`)."""
+    return f"{source_code}{_TRANSFER_ARROW}{target_code}: {reason}"
+
+
+def transferred_from(detail: str) -> str | None:
+    """The agency code a transfer's audit row names as the one the complaint left."""
+    source, arrow, _ = detail.partition(_TRANSFER_ARROW)
+    return source.strip() or None if arrow else None

@@ -140,7 +140,8 @@ async def test_officers_work_a_complaint_from_the_group(
         say(ActionKind.NOTE, "501", reference=filed.reference or "", text="cek lagi besok")
     )
 
-    assert took.ok and took.message.startswith(f"{filed.reference} Anda ambil")
+    # Posted under the notice for the whole group: it names who took it, not "you".
+    assert took.ok and took.message.startswith(f"{filed.reference} diambil oleh Petugas 501")
     assert answered.ok and answered.reference == filed.reference
     assert noted.ok
     [complaint] = await rows(desk_service, Complaint)

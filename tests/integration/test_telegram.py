@@ -109,7 +109,8 @@ async def test_resident_complains_group_sees_it_officer_answers_by_replying(
         await api.wait_for_call("editMessageText")
         edited = api.message(GROUP.id, notice.message_id)
         assert edited["text"].endswith(
-            f"— {complaint.reference} Anda ambil. Balas pesan pengaduan untuk menjawab warga."
+            f"— {complaint.reference} diambil oleh Sari. "
+            "Balas pesan pengaduan untuk menjawab warga."
         )
         assert "reply_markup" in edited  # still there: the others may ask or transfer
         api.push_update(api.reply_message(OFFICER, notice, "Sudah kami perbaiki tadi pagi."))

@@ -4,6 +4,7 @@ for anyone, the conversation only with the link's token."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -97,6 +98,25 @@ async def test_a_web_filer_gets_the_link_that_shows_the_answer(
     public = await client.get(f"/lacak/{reference.lower()}")
     assert public.status_code == 200 and "Sudah kami tertibkan" not in public.text
     assert "sudah dijawab" in public.text
+
+
+async def test_after_a_transfer_the_first_agencys_answer_keeps_its_name(
+    client: httpx.AsyncClient, service: Service, clock: FakeClock
+) -> None:
+    filed = await client.post(
+        "/api/complaints", json={"text": "Lampu jalan di Jl. Mawar mati sejak Senin"}
+    )
+    reference, link = filed.json()["reference"], filed.json()["tracking_url"]
+    await service.actions.answer(reference, "Tiangnya roboh, bukan lampunya.", ADMIN)
+    service.dispatcher.wake()
+    await settled(service, OutboxMessage.kind == "officer_reply")
+    clock.advance(minutes=5)
+    await service.actions.transfer(reference, "PUPR", ADMIN, reason="tiang roboh")
+
+    page = await client.get(link)
+    assert 'id="agency">Dinas Pekerjaan Umum' in page.text  # in charge now
+    answer = re.search(r'<div class="meta">([^<]*)</div>[^<]*Tiangnya roboh', page.text)
+    assert answer is not None and answer.group(1).startswith("DISHUB ·")
 
 
 async def test_the_form_links_to_the_page(client: httpx.AsyncClient, service: Service) -> None:
