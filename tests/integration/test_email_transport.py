@@ -4,6 +4,7 @@ out) and its own SMTP listener, on real storage."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -129,6 +130,20 @@ def email_channel(service: Service) -> EmailChannel:
     return channel
 
 
+@contextlib.asynccontextmanager
+async def reading(
+    service: Service, deliver: Callable[[InboundMessage], Awaitable[IntakeReceipt]] | None = None
+) -> AsyncIterator[EmailChannel]:
+    """The service's email channel reading its mailbox (into `deliver`, by default the
+    service's own intake) until the block ends."""
+    channel = email_channel(service)
+    await channel.start(handlers(service, deliver or service.reception.deliver))
+    try:
+        yield channel
+    finally:
+        await channel.stop()
+
+
 def handlers(
     service: Service, deliver: Callable[[InboundMessage], Awaitable[IntakeReceipt]]
 ) -> ServiceHandlers:
@@ -240,12 +255,8 @@ async def test_a_handler_error_leaves_the_mail_unseen_and_it_is_taken_on_a_later
             raise failures.pop()
         return await service.reception.deliver(message)
 
-    channel = email_channel(service)
-    await channel.start(handlers(service, flaky))
-    try:
+    async with reading(service, flaky):
         await eventually(lambda: _seen(dovecot, user, {1, 2}))
-    finally:
-        await channel.stop()
     assert await complaints(service) == 2 and not failures
 
 
@@ -344,9 +355,7 @@ async def test_mail_appended_while_idling_is_taken_within_seconds(
     service: Service, dovecot: Dovecot, user: str
 ) -> None:
     await append_all(dovecot, [resident_mail(1)], user=user)
-    channel = email_channel(service)
-    await channel.start(handlers(service, service.reception.deliver))
-    try:
+    async with reading(service):
         await eventually(lambda: _seen(dovecot, user, {1}))
         await asyncio.sleep(1)  # idling now
         latencies = []
@@ -355,8 +364,6 @@ async def test_mail_appended_while_idling_is_taken_within_seconds(
             await append_all(dovecot, [resident_mail(number)], user=user)
             await eventually(lambda n=number: _count_is(service, n), seconds=10)  # type: ignore[misc]
             latencies.append(time.monotonic() - appended)
-    finally:
-        await channel.stop()
     print(f"\nAPPEND → complaint while idling: {', '.join(f'{s:.2f} s' for s in latencies)}")
     assert max(latencies) < 2.5  # far below the 60 s poll: IDLE, not polling
 
@@ -373,27 +380,19 @@ async def test_mail_that_arrives_while_a_round_is_handled_is_not_left_for_the_ne
             await append_all(dovecot, [resident_mail(2)], user=user)
         return await service.reception.deliver(message)
 
-    channel = email_channel(service)
-    await channel.start(handlers(service, appending_meanwhile))
-    try:
+    async with reading(service, appending_meanwhile):
         await eventually(lambda: _count_is(service, 2), seconds=10)
-    finally:
-        await channel.stop()
 
 
 async def test_mail_someone_read_in_a_mail_client_first_is_still_taken(
     service: Service, dovecot: Dovecot, user: str
 ) -> None:
     await append_all(dovecot, [resident_mail(1)], user=user)
-    channel = email_channel(service)
-    await channel.start(handlers(service, service.reception.deliver))
-    try:
+    async with reading(service):
         await eventually(lambda: _seen(dovecot, user, {1}))
         async with imap(dovecot, user) as client:
             await client.append(resident_mail(2), mailbox="INBOX", flags=r"(\Seen)")
         await eventually(lambda: _count_is(service, 2), seconds=10)
-    finally:
-        await channel.stop()
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
@@ -454,12 +453,8 @@ async def test_handled_mail_is_moved_to_the_done_folder(
         **mail_settings(dovecot, user, sink, imap_done_folder="Selesai"),
     )
     await append_all(dovecot, [resident_mail(1), resident_mail(2)], user=user)
-    channel = email_channel(service)
-    await channel.start(handlers(service, service.reception.deliver))
-    try:
+    async with reading(service):
         await eventually(lambda: _folder_seen(dovecot, user, "Selesai", {1, 2}))
-    finally:
-        await channel.stop()
     assert await seen_uids(dovecot, user) == (set(), set())  # INBOX empty
     assert await complaints(service) == 2
 
@@ -483,14 +478,10 @@ async def test_a_server_without_idle_or_move_is_polled_and_mail_copied_to_the_do
         **mail_settings(server, user, sink, imap_done_folder="Selesai", imap_poll_seconds=0.5),
     )
     await append_all(server, [resident_mail(1)], user=user)
-    channel = email_channel(service)
-    await channel.start(handlers(service, service.reception.deliver))
-    try:
+    async with reading(service):
         await eventually(lambda: _folder_seen(server, user, "Selesai", {1}))
         await append_all(server, [resident_mail(2)], user=user)  # found by the next poll
         await eventually(lambda: _folder_seen(server, user, "Selesai", {1, 2}))
-    finally:
-        await channel.stop()
     assert await seen_uids(server, user) == (set(), set())  # copied, then expunged
     assert await complaints(service) == 2
 

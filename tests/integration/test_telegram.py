@@ -147,10 +147,12 @@ async def test_a_redelivered_message_is_one_complaint(service: Service, api: Fak
     assert len(await rows(service, Complaint)) == 1
 
 
-async def test_webhook_mode_checks_the_secret_token(
+@pytest.fixture
+async def webhook_service(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
-) -> None:
-    service = await prepared_service(
+) -> Service:
+    """The service taking Telegram's updates by webhook, with the secret s3cret-token."""
+    return await prepared_service(
         settings,
         engine,
         clock,
@@ -159,6 +161,12 @@ async def test_webhook_mode_checks_the_secret_token(
         telegram_webhook_secret="s3cret-token",
         public_base_url="https://aduan.kota.example.go.id/",
     )
+
+
+async def test_webhook_mode_checks_the_secret_token(
+    webhook_service: Service, api: FakeBotApi
+) -> None:
+    service = webhook_service
     transport = httpx.ASGITransport(app=service.app)
     update = api.text_message(RESIDENT, "Lampu jalan di Jl. Mawar mati sejak Senin")
     async with (
@@ -185,17 +193,9 @@ async def test_webhook_mode_checks_the_secret_token(
 
 
 async def test_webhook_answers_hostile_requests_with_4xx_never_500(
-    settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
+    webhook_service: Service, api: FakeBotApi
 ) -> None:
-    service = await prepared_service(
-        settings,
-        engine,
-        clock,
-        telegram_token=api.token,
-        telegram_api_base=api.base_url,
-        telegram_webhook_secret="s3cret-token",
-        public_base_url="https://aduan.kota.example.go.id/",
-    )
+    service = webhook_service
     transport = httpx.ASGITransport(app=service.app)
     good = {SECRET_HEADER: "s3cret-token", "content-type": "application/json"}
     message = api.text_message(RESIDENT, "Lampu jalan mati")
