@@ -119,8 +119,22 @@ async def service(
     user: str,
     sink: SmtpSink,
 ) -> Service:
+    return await mail_service(settings, engine, clock, dovecot, user, sink)
+
+
+async def mail_service(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    server: Dovecot,
+    user: str,
+    sink: SmtpSink,
+    **more: object,
+) -> Service:
+    """A prepared service whose only channel is email: `user`'s mailbox on `server` in,
+    the sink out, and `more` settings."""
     return await prepared_service(
-        settings, engine, clock, channels=(), **mail_settings(dovecot, user, sink)
+        settings, engine, clock, channels=(), **mail_settings(server, user, sink, **more)
     )
 
 
@@ -268,13 +282,7 @@ async def test_a_recreated_folder_with_a_new_uidvalidity_is_read_again(
     user: str,
     sink: SmtpSink,
 ) -> None:
-    service = await prepared_service(
-        settings,
-        engine,
-        clock,
-        channels=(),
-        **mail_settings(dovecot, user, sink, imap_folder="Aduan"),
-    )
+    service = await mail_service(settings, engine, clock, dovecot, user, sink, imap_folder="Aduan")
     async with imap(dovecot, user) as client:
         await client.create("Aduan")
     await append_all(dovecot, [resident_mail(1), resident_mail(2)], folder="Aduan", user=user)
@@ -408,12 +416,8 @@ async def test_mail_is_read_over_tls_once_the_servers_certificate_is_verified(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = dovecot.tls_port if security == "ssl" else dovecot.port
-    service = await prepared_service(
-        settings,
-        engine,
-        clock,
-        channels=(),
-        **mail_settings(dovecot, user, sink, imap_tls=security, imap_port=port),
+    service = await mail_service(
+        settings, engine, clock, dovecot, user, sink, imap_tls=security, imap_port=port
     )
     await append_all(dovecot, [resident_mail(1)], user=user)
     channel = email_channel(service)
@@ -445,12 +449,8 @@ async def test_handled_mail_is_moved_to_the_done_folder(
     user: str,
     sink: SmtpSink,
 ) -> None:
-    service = await prepared_service(
-        settings,
-        engine,
-        clock,
-        channels=(),
-        **mail_settings(dovecot, user, sink, imap_done_folder="Selesai"),
+    service = await mail_service(
+        settings, engine, clock, dovecot, user, sink, imap_done_folder="Selesai"
     )
     await append_all(dovecot, [resident_mail(1), resident_mail(2)], user=user)
     async with reading(service):
@@ -470,12 +470,15 @@ async def test_a_server_without_idle_or_move_is_polled_and_mail_copied_to_the_do
     server = minimal_dovecot
     async with imap(server, user) as client:
         assert not client.has_capability("IDLE") and not client.has_capability("MOVE")
-    service = await prepared_service(
+    service = await mail_service(
         settings,
         engine,
         clock,
-        channels=(),
-        **mail_settings(server, user, sink, imap_done_folder="Selesai", imap_poll_seconds=0.5),
+        server,
+        user,
+        sink,
+        imap_done_folder="Selesai",
+        imap_poll_seconds=0.5,
     )
     await append_all(server, [resident_mail(1)], user=user)
     async with reading(service):
@@ -495,10 +498,7 @@ async def test_one_instance_reads_the_mailbox_and_another_takes_over_when_it_sto
     sink: SmtpSink,
 ) -> None:
     first, second = [
-        await prepared_service(
-            settings, engine, clock, channels=(), **mail_settings(dovecot, user, sink)
-        )
-        for _ in range(2)
+        await mail_service(settings, engine, clock, dovecot, user, sink) for _ in range(2)
     ]
     channels = [email_channel(first), email_channel(second)]
     await append_all(dovecot, [resident_mail(n) for n in range(10)], user=user)
