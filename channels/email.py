@@ -545,7 +545,10 @@ class _ImapReader:
             raise MailboxError(
                 f"folder {self._mailbox.folder!r} cannot be opened: {_said(selected)}"
             )
-        return _uidvalidity(selected.lines), _uidnext(selected.lines)
+        uidvalidity = _response_code(selected.lines, _UIDVALIDITY)
+        if uidvalidity is None:
+            raise MailboxError("the server gave no UIDVALIDITY for the folder")
+        return uidvalidity, _response_code(selected.lines, _UIDNEXT)
 
     async def _connect(self) -> Any:
         box = self._mailbox
@@ -730,16 +733,10 @@ async def _starttls(client: Any, host: str) -> None:
     await protocol.capability()
 
 
-def _uidvalidity(lines: Iterable[object]) -> int:
+def _response_code(lines: Iterable[object], code: re.Pattern[bytes]) -> int | None:
+    """The number a response code such as `[UIDNEXT 42]` carries, if a line has it."""
     for line in lines:
-        if isinstance(line, bytes | bytearray) and (found := _UIDVALIDITY.search(bytes(line))):
-            return int(found[1])
-    raise MailboxError("the server gave no UIDVALIDITY for the folder")
-
-
-def _uidnext(lines: Iterable[object]) -> int | None:
-    for line in lines:
-        if isinstance(line, bytes | bytearray) and (found := _UIDNEXT.search(bytes(line))):
+        if isinstance(line, bytes | bytearray) and (found := code.search(bytes(line))):
             return int(found[1])
     return None
 
