@@ -208,10 +208,7 @@ class OutboxDispatcher:
                 sending.append(row)
                 continue
             # Unclaimed in the transaction that claimed it: waiting costs no attempt.
-            row.status = OutboxStatus.PENDING
-            row.claimed_until = None
-            row.attempts -= 1
-            row.next_attempt_at = wait
+            _unclaim(row, due=wait)
         return sending, len(rows) - len(sending)
 
     async def _send(self, row: OutboxMessage, token: str) -> None:
@@ -373,14 +370,12 @@ class OutboxDispatcher:
             rows = await uow.outbox.abandoned_claims(now)
             for row in rows:
                 channel = self._channels.get(row.channel)
+                if row.send_started_at is None:
+                    _unclaim(row, due=now)  # never tried: as if it had never been claimed
+                    continue
                 row.claimed_until = None
                 row.claim_token = None
-                if row.send_started_at is None:
-                    # Claimed, never tried: as if it had never been claimed.
-                    row.status = OutboxStatus.PENDING
-                    row.attempts = max(row.attempts - 1, 0)
-                    row.next_attempt_at = now
-                elif channel is not None and channel.resend_is_safe:
+                if channel is not None and channel.resend_is_safe:
                     row.status = OutboxStatus.PENDING
                     row.next_attempt_at = now
                 else:
@@ -411,3 +406,13 @@ class OutboxDispatcher:
 def _held(row: OutboxMessage | None, token: str) -> TypeGuard[OutboxMessage]:
     """Whether the claim `token` still holds `row` (nobody recovered or settled it)."""
     return row is not None and row.status is OutboxStatus.SENDING and row.claim_token == token
+
+
+def _unclaim(row: OutboxMessage, *, due: datetime) -> None:
+    """Put a claimed row back in the queue, due at `due`, as if it had never been claimed:
+    the claim cost no attempt."""
+    row.status = OutboxStatus.PENDING
+    row.claimed_until = None
+    row.claim_token = None
+    row.attempts = max(row.attempts - 1, 0)
+    row.next_attempt_at = due
