@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channel_registry import build_channels, web_channel
 from bot.database import DEFAULT_RULES, Prepared, prepare_database, schema_problem
 from bot.domain.clock import Clock, SystemClock
+from bot.intake.inbox import DeliveryInbox, InboxPolicy
 from bot.intake.notice_replies import NoticeReplies
 from bot.intake.reception import Reception
 from bot.intake.refusals import Refusals
@@ -59,6 +60,7 @@ class Service:
     uow: UnitOfWorkFactory
     intake: IntakeService
     reception: Reception
+    inbox: DeliveryInbox
     refusals: Refusals
     dispatcher: OutboxDispatcher
     rulebook: RuleBook
@@ -79,6 +81,17 @@ class Service:
     async def deliver(self, message: InboundMessage) -> IntakeReceipt:
         return await self.reception.deliver(message)
 
+    def handlers(self) -> ServiceHandlers:
+        """The callbacks every channel gets into this service."""
+        return ServiceHandlers(
+            deliver=self.reception.deliver,
+            act=self.desk.handle,
+            report=self.delivery.record,
+            refuse=self.refusals.keep,
+            receive=self.inbox.receive,
+            failed=self.inbox.failed,
+        )
+
     async def prepare_database(self) -> Prepared:
         """Migrate, load the defaults where there are none, and route by the rules in force."""
         prepared = await prepare_database(
@@ -95,9 +108,7 @@ class Service:
         """Channels receiving, dispatcher sending, scheduler ticking; all stopped on exit."""
         self._stopping.clear()
         await self.router.refresh()
-        handlers = ServiceHandlers(
-            self.reception.deliver, self.desk.handle, self.delivery.record, self.refusals.keep
-        )
+        handlers = self.handlers()
         started: list[Channel] = []
         try:
             for channel in self.channels.values():
@@ -127,7 +138,14 @@ class Service:
             await dispatcher
             for channel in self.channels.values():
                 await channel.stop()
+            await self._settle_inbox()
             log.info("service stopped")
+
+    async def _settle_inbox(self) -> None:
+        try:
+            await self.inbox.settle()
+        except Exception:  # what is not settled is processed again, harmlessly, next time
+            log.exception("processed deliveries not recorded as settled")
 
     def _scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=self.settings.timezone)
@@ -138,6 +156,15 @@ class Service:
         scheduler.add_job(
             job(self.dispatcher.explain_waiting), "interval", seconds=10, id="outbox.explain"
         )
+        scheduler.add_job(
+            job(self.inbox.tend),
+            "interval",
+            seconds=2,
+            id="inbox.tend",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(job(self.inbox.purge), "interval", hours=1, id="inbox.purge")
         scheduler.add_job(
             job(self.chaser.sweep),
             "interval",
@@ -226,6 +253,7 @@ def bootstrap(
         reception=Reception(
             intake, links, NoticeReplies(uow, clock, desk.handle), queued=dispatcher.wake
         ),
+        inbox=DeliveryInbox(uow, clock, ready, InboxPolicy.from_settings(settings)),
         refusals=Refusals(uow, clock),
         dispatcher=dispatcher,
         rulebook=rulebook,

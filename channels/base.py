@@ -302,10 +302,45 @@ class RefusedMessage:
     sender: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RawDelivery:
+    """A provider's delivery as it came (a webhook's checked fields, a chat update, a mail),
+    for the service to keep: processing it may fail, or the process may die, and it must be
+    possible to process it again, later, from what was kept.
+
+    Only the adapter that made it reads it again (`Channel.process`); `kind` says which of
+    its handlers, `key` is the provider's id for it (a redelivery has the same key), and
+    `payload` is the adapter's own encoding of what arrived.
+    """
+
+    channel: ChannelName
+    kind: str
+    key: str
+    payload: bytes
+    received_at: datetime
+
+
+class DeliveryNotKept(Exception):
+    """The service could not keep a delivery (its database is unreachable): the provider
+    must be told to send it again, if it can."""
+
+
+class NotYetProcessable(Exception):
+    """A delivery that cannot be processed yet, through no fault of its own (a report on a
+    message whose send is not recorded yet): tried again later, and when the attempts run
+    out it is settled with a log line rather than kept as a dead letter."""
+
+
+class UnknownDelivery(Exception):
+    """A kept delivery of a kind this adapter does not read (a newer version kept it)."""
+
+
 InboundHandler = Callable[[InboundMessage], Awaitable[IntakeReceipt]]
 ActionHandler = Callable[[ActionRequest], Awaitable[ActionResult]]
 ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
 RefuseHandler = Callable[[RefusedMessage], Awaitable[None]]
+KeepHandler = Callable[[RawDelivery], Awaitable[None]]
+FailureHandler = Callable[[RawDelivery, BaseException], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +351,15 @@ class ServiceHandlers:
     act: ActionHandler  # an officer's action
     report: ReportHandler  # a delivery report on a message we sent
     refuse: RefuseHandler  # a message kept, with its reason, that starts nothing
+    # A delivery the provider will not send again (a webhook): kept first, then handed back
+    # to the adapter's `process`; a failure there is retried from what was kept. Returns
+    # once kept (and processed, or its failure recorded); DeliveryNotKept if it could not
+    # be kept.
+    receive: KeepHandler
+    # A delivery the adapter processed itself and failed with (a polled update, a mail):
+    # kept to be retried, so that the provider can be told it arrived and the ones behind
+    # it move on. DeliveryNotKept if it could not be kept: then leave it with the provider.
+    failed: FailureHandler
 
 
 class MailboxCursor(Protocol):
@@ -382,6 +426,10 @@ class Channel(Protocol):
     async def stop(self) -> None: ...
 
     async def send(self, message: OutboundMessage) -> SendReceipt: ...
+
+    # A delivery this adapter handed to `receive` or `failed`, processed again as when it
+    # arrived (it raises what the handling raised). UnknownDelivery for one it never keeps.
+    async def process(self, delivery: RawDelivery) -> None: ...
 
 
 _CONTROL = re.compile(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import itertools
 import logging
@@ -42,10 +43,12 @@ from channels.base import (
     MailboxCursor,
     OutboundMessage,
     PermanentSendError,
+    RawDelivery,
     SendRate,
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
+    UnknownDelivery,
     stop_task,
 )
 from channels.email_message import largest_raw, parse_email
@@ -56,6 +59,8 @@ log = logging.getLogger(__name__)
 IDLE_RENEW_SECONDS = 29 * 60
 # How often a standby instance checks whether the reading instance is gone.
 _LEASE_RETRY = 2.0
+# The one kind of delivery this channel keeps (see `process`): a mail that failed.
+_MAIL = "mail"
 _IMAP_TIMEOUT = 30.0
 # Messages handed to the service at once; together they share group commits.
 _CONCURRENT = 32
@@ -252,13 +257,31 @@ class EmailChannel:
             await asyncio.sleep(pause)
 
     async def _take(self, raw: bytes) -> None:
-        """One raw mail to the service; returns once the service has committed it."""
+        """One raw mail to the service; returns once the service has committed it, or has
+        kept it to try again (a mail that keeps failing holds no other back). Raises when
+        it could do neither: the mail then stays with the server, or its sender."""
         handlers = self._handlers
         if handlers is None:
             raise MailboxError("mail arrived while the email channel is stopped")
+        received_at = self._now()
+        try:
+            await self._hand_in(handlers, raw, received_at)
+        except Exception as exc:
+            key = f"{_MAIL}:{hashlib.sha256(raw).hexdigest()}"
+            await handlers.failed(RawDelivery(ChannelName.EMAIL, _MAIL, key, raw, received_at), exc)
+
+    async def process(self, delivery: RawDelivery) -> None:
+        handlers = self._handlers
+        if handlers is None:
+            raise MailboxError("the email channel is stopped")
+        if delivery.kind != _MAIL:
+            raise UnknownDelivery(f"the email channel keeps no {delivery.kind!r} deliveries")
+        await self._hand_in(handlers, delivery.payload, delivery.received_at)
+
+    async def _hand_in(self, handlers: ServiceHandlers, raw: bytes, received_at: datetime) -> None:
         parsed = parse_email(
             raw,
-            received_at=self._now(),
+            received_at=received_at,
             max_bytes=self._max_bytes,
             dropped_note=self._dropped_note,
         )

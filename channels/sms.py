@@ -32,19 +32,26 @@ from channels.base import (
     InboundMessage,
     OutboundMessage,
     PermanentSendError,
+    RawDelivery,
     RecipientOptedOut,
     SendRate,
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
+    UnknownDelivery,
 )
 from channels.phone import PhoneNumberError, e164
 from channels.sms_encoding import ellipsis_for, fit
-from channels.twilio_webhook import MediaFetchError, TwilioWebhooks
+from channels.twilio_webhook import (
+    MediaFetchError,
+    TwilioWebhooks,
+    fields,
+    kept,
+    read_fields,
+)
 
 log = logging.getLogger(__name__)
 
-_EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # Twilio's "Attempt to send to unsubscribed recipient": the number texted STOP to us.
 _UNSUBSCRIBED = 21610
 
@@ -62,6 +69,25 @@ _DELIVERY_STATUSES = {
     "failed": DeliveryStatus.FAILED,
     "canceled": DeliveryStatus.CANCELED,
 }
+
+
+# The kinds of delivery this channel keeps (see `process`).
+_INBOUND = "sms"
+_STATUS = "status"
+
+
+def _reported(params: dict[str, str]) -> str:
+    return (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+
+
+def _report(params: dict[str, str], reported_at: datetime) -> DeliveryReport:
+    return DeliveryReport(
+        channel=ChannelName.SMS,
+        provider_message_id=params.get("MessageSid") or params.get("SmsSid") or "",
+        status=_DELIVERY_STATUSES[_reported(params)],
+        reported_at=reported_at,
+        error_code=params.get("ErrorCode") or None,
+    )
 
 
 # Twilio sends at most ten files with one MMS.
@@ -152,6 +178,18 @@ class TwilioSmsChannel:
             raise TransientSendError(f"Twilio unreachable: {exc}") from exc
         return SendReceipt(provider_message_id=sent.sid)
 
+    async def process(self, delivery: RawDelivery) -> None:
+        handlers = self._handlers
+        if handlers is None:
+            raise TransientSendError("the SMS channel is not started")
+        params = read_fields(delivery.payload)
+        if delivery.kind == _INBOUND:
+            await handlers.deliver(await self._message(params, delivery.received_at))
+        elif delivery.kind == _STATUS:
+            await handlers.report(_report(params, delivery.received_at))
+        else:
+            raise UnknownDelivery(f"the SMS channel keeps no {delivery.kind!r} deliveries")
+
     def _routes(self) -> APIRouter:
         router = APIRouter()
 
@@ -162,24 +200,13 @@ class TwilioSmsChannel:
                 return accepted
             params, handlers = accepted
             try:
-                sender = e164(params.get("From", ""))
+                e164(params.get("From", ""))
             except PhoneNumberError as exc:
                 return JSONResponse({"detail": f"From: {exc}"}, status_code=400)
             sid = params.get("MessageSid") or params.get("SmsSid")
             if not sid:
                 return JSONResponse({"detail": "MessageSid: missing"}, status_code=400)
-            attachments, lost = await self._media(params)
-            await handlers.deliver(
-                InboundMessage(
-                    channel=ChannelName.SMS,
-                    sender=sender,
-                    text="\n\n".join(part for part in (params.get("Body", ""), lost) if part),
-                    received_at=self._now(),
-                    provider_message_id=sid,
-                    attachments=attachments,
-                )
-            )
-            return Response(_EMPTY_TWIML, media_type="text/xml")
+            return await kept(handlers, self._delivery(_INBOUND, sid, params))
 
         @router.post("/webhooks/twilio/status", include_in_schema=False)
         async def status(request: Request) -> Response:
@@ -190,28 +217,33 @@ class TwilioSmsChannel:
             sid = params.get("MessageSid") or params.get("SmsSid")
             if not sid:
                 return JSONResponse({"detail": "MessageSid: missing"}, status_code=400)
-            reported = params.get("MessageStatus") or params.get("SmsStatus") or ""
-            delivery = _DELIVERY_STATUSES.get(reported.lower())
-            if delivery is None:
+            reported = _reported(params)
+            if reported not in _DELIVERY_STATUSES:
                 known = ", ".join(_DELIVERY_STATUSES)
                 return JSONResponse(
                     {"detail": f"MessageStatus: {reported!r} is not one of {known}"},
                     status_code=400,
                 )
-            await handlers.report(
-                DeliveryReport(
-                    channel=ChannelName.SMS,
-                    provider_message_id=sid,
-                    status=delivery,
-                    reported_at=self._now(),
-                    error_code=params.get("ErrorCode") or None,
-                )
-            )
-            # Answered 200 whatever the service made of it (even a message it does not know),
-            # or Twilio would keep calling back.
-            return Response(_EMPTY_TWIML, media_type="text/xml")
+            # Answered 200 whatever the service makes of it (even of a message it does not
+            # know), or Twilio would keep calling back.
+            key = f"{sid}:{reported}"
+            return await kept(handlers, self._delivery(_STATUS, key, params))
 
         return router
+
+    def _delivery(self, kind: str, key: str, params: dict[str, str]) -> RawDelivery:
+        return RawDelivery(ChannelName.SMS, kind, f"{kind}:{key}", fields(params), self._now())
+
+    async def _message(self, params: dict[str, str], received_at: datetime) -> InboundMessage:
+        attachments, lost = await self._media(params)
+        return InboundMessage(
+            channel=ChannelName.SMS,
+            sender=e164(params.get("From", "")),
+            text="\n\n".join(part for part in (params.get("Body", ""), lost) if part),
+            received_at=received_at,
+            provider_message_id=params.get("MessageSid") or params.get("SmsSid") or "",
+            attachments=attachments,
+        )
 
     async def _media(self, params: dict[str, str]) -> tuple[tuple[Attachment, ...], str]:
         """The MMS files, and a note for the text naming those Twilio did not hand over."""

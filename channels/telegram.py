@@ -4,7 +4,13 @@ their agency's group.
 A resident's message becomes an `InboundMessage`; an officer's reply to the bot's post, a
 button press or a command becomes an `ActionRequest`. Updates are fetched here, not by
 PTB's updater, so the offset moves past an update only after the service has committed
-it: a crash refetches it, and intake's dedupe on (chat, message id) makes that harmless.
+it, or kept it to try again (`ServiceHandlers.failed`): a crash refetches it, and intake's
+dedupe on (chat, message id) makes that harmless, while an update that keeps failing holds
+nobody else's back. A webhook's update is kept by the service before it is processed.
+
+What the bot says back to an officer after the service acted (the answer to a button, a
+reply in the group) is a courtesy: a press too old to answer, a deleted message or a group
+the bot has left does not undo the action, nor make the update fail.
 """
 
 from __future__ import annotations
@@ -51,16 +57,19 @@ from channels.base import (
     Button,
     ChannelName,
     ChannelStartError,
+    DeliveryNotKept,
     Identity,
     InboundMessage,
     Lease,
     Location,
     OutboundMessage,
     PermanentSendError,
+    RawDelivery,
     SendRate,
     SendReceipt,
     ServiceHandlers,
     TransientSendError,
+    UnknownDelivery,
     stop_task,
 )
 
@@ -110,6 +119,14 @@ class TelegramTexts:
 def thread_key(chat_id: int | str, message_id: int) -> str:
     """The handle by which a reply to a bot message finds its complaint."""
     return f"telegram:{chat_id}:{message_id}"
+
+
+# The one kind of delivery this channel keeps (see `process`).
+_UPDATE = "update"
+
+
+class UpdateFailed(Exception):
+    """A handler of the update raised; the cause is chained."""
 
 
 class UnusableUpdate(Exception):
@@ -175,9 +192,9 @@ class TelegramChannel:
         self.router = self._webhook_routes()
         self._handlers: ServiceHandlers | None = None
         self._poller: asyncio.Task[None] | None = None
-        # Updates whose handling failed (by id): processed concurrently in webhook mode, so
-        # each request asks about its own update.
-        self._failed: set[int] = set()
+        # Why the handling of an update failed, by update id: updates are processed
+        # concurrently in webhook mode, so each asks about its own.
+        self._failed: dict[int, BaseException] = {}
         self._register()
 
     # --- lifecycle ------------------------------------------------------------------
@@ -243,11 +260,34 @@ class TelegramChannel:
                 continue
             pause = 1.0
             for update in updates:
-                if not await self._handled(update):
-                    # Not committed: leave the offset so the update comes again.
+                if not await self._taken(update):
+                    # Neither done nor kept: leave the offset so the update comes again.
                     await asyncio.sleep(pause)
                     break
                 offset = update.update_id + 1
+
+    async def _taken(self, update: Update) -> bool:
+        """Process a polled update; a failure is kept by the service to try again. False
+        when it could be neither done nor kept."""
+        try:
+            await self._process(update)
+        except Exception as exc:
+            handlers = self._handlers
+            if handlers is None:
+                return False
+            try:
+                await handlers.failed(_delivery(update, update.to_json().encode()), exc)
+            except DeliveryNotKept:
+                return False
+        return True
+
+    async def process(self, delivery: RawDelivery) -> None:
+        if delivery.kind != _UPDATE:
+            raise UnknownDelivery(f"the Telegram channel keeps no {delivery.kind!r} deliveries")
+        update = _update_of(delivery.payload, self.app.bot)
+        if update is None:
+            raise UnknownDelivery(f"kept Telegram delivery {delivery.key} is not an update")
+        await self._process(update)
 
     def _webhook_routes(self) -> APIRouter:
         router = APIRouter()
@@ -263,17 +303,21 @@ class TelegramChannel:
             given = (secret or "").encode("utf-8", "surrogateescape")
             if not expected or secret is None or not hmac.compare_digest(given, expected.encode()):
                 return JSONResponse({"detail": "wrong or missing secret token"}, status_code=403)
-            if self._handlers is None:
+            handlers = self._handlers
+            if handlers is None:
                 return JSONResponse({"detail": "starting or stopping; retry"}, status_code=503)
-            update = _update_of(await request.body(), self.app.bot)
+            body = await request.body()
+            update = _update_of(body, self.app.bot)
             if update is None:
                 return JSONResponse(
                     {"detail": "not a Telegram update (a JSON object with update_id)"},
                     status_code=400,
                 )
-            if not await self._handled(update):
-                # Not committed: Telegram delivers it again after a failure answer.
-                return JSONResponse({"detail": "not processed; retry"}, status_code=500)
+            try:
+                await handlers.receive(_delivery(update, body))
+            except DeliveryNotKept as exc:
+                # Telegram delivers it again after a failure answer.
+                return JSONResponse({"detail": f"{exc}; retry"}, status_code=500)
             return JSONResponse({"ok": True})
 
         return router
@@ -294,22 +338,27 @@ class TelegramChannel:
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE, self._on_private))
         app.add_error_handler(self._on_error)
 
-    async def _handled(self, update: Update) -> bool:
-        """Process `update`; False when a handler failed (it was not committed)."""
+    async def _process(self, update: Update) -> None:
+        """Process `update`; raises what its handler raised (nothing of it was committed)."""
         await self.app.process_update(update)
-        if update.update_id in self._failed:
-            self._failed.discard(update.update_id)
-            return False
-        return True
+        failure = self._failed.pop(update.update_id, None)
+        if failure is not None:
+            raise UpdateFailed(f"update {update.update_id}: {failure!r}") from failure
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if isinstance(update, Update):
-            self._failed.add(update.update_id)
-        log.error("telegram update not handled; it will be fetched again", exc_info=context.error)
+            self._failed[update.update_id] = context.error or UnusableUpdate("no error given")
+        log.warning("telegram update not handled", exc_info=context.error)
 
     async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = _needed(update, update.effective_message, "message")
-        await message.reply_text(self._texts.welcome, reply_markup=_keyboard(self._texts.languages))
+        await _courtesy(
+            message.reply_text(
+                self._texts.welcome,
+                reply_markup=_keyboard(self._texts.languages),
+                reply_parameters=_reply(message.message_id),
+            )
+        )
 
     async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = _needed(update, update.effective_message, "message")
@@ -415,7 +464,7 @@ class TelegramChannel:
         handlers = self._started(update)
         pressed = _decode(query.data or "")
         if pressed is None:
-            await query.answer(self._texts.unknown_button)
+            await _courtesy(query.answer(self._texts.unknown_button))
             return
         if pressed.says is not None:
             # A resident's choice (a rating, a language): as if they had typed it.
@@ -429,19 +478,21 @@ class TelegramChannel:
                     provider_message_id=f"callback:{query.id}",
                 )
             )
-            await query.answer()
+            await _courtesy(query.answer())
             return
         if pressed.action is None:
             raise UnusableUpdate(
                 f"Telegram update {update.update_id}: {query.data!r} names no action"
             )
         if pressed.action in self._texts.prompts:
-            await query.answer()
+            await _courtesy(query.answer())
             chat = _needed(update, update.effective_chat, "chat")
             prompt = self._texts.prompts[pressed.action]
             prompt = prompt.replace(REFERENCE_SLOT, pressed.reference or "")
-            await context.bot.send_message(
-                chat_id=chat.id, text=prompt, reply_markup=ForceReply(selective=True)
+            await _courtesy(
+                context.bot.send_message(
+                    chat_id=chat.id, text=prompt, reply_markup=ForceReply(selective=True)
+                )
             )
             return
         transfer = pressed.action is ActionKind.TRANSFER
@@ -452,7 +503,7 @@ class TelegramChannel:
             agency=pressed.argument if transfer else None,
             text="" if transfer else pressed.argument or "",
         )
-        await query.answer(result.message[:200], show_alert=not result.ok)
+        await _courtesy(query.answer(result.message[:200], show_alert=not result.ok))
         if result.ok and pressed.action in _SETTLES and isinstance(query.message, Message):
             await self._mark_done(
                 query.message, result.message, keep=pressed.action is ActionKind.TAKE
@@ -460,18 +511,19 @@ class TelegramChannel:
         pressed_in = update.effective_chat
         if result.buttons and pressed_in is not None:
             # The service offers a next choice (the agencies a transfer can go to).
-            await context.bot.send_message(
-                chat_id=pressed_in.id, text=result.message, reply_markup=_keyboard(result.buttons)
+            await _courtesy(
+                context.bot.send_message(
+                    chat_id=pressed_in.id,
+                    text=result.message,
+                    reply_markup=_keyboard(result.buttons),
+                )
             )
 
     async def _mark_done(self, posted: Message, outcome: str, *, keep: bool) -> None:
         """Show under the group's post what was done, so nobody does it twice."""
         text = f"{posted.text or ''}\n\n— {outcome}"[:MAX_TEXT]
         markup = posted.reply_markup if keep else None
-        try:
-            await posted.edit_text(text, reply_markup=markup)
-        except BadRequest as exc:  # too old to edit, or deleted: the action itself stands
-            log.info("could not update the group's post: %s", exc.message)
+        await _courtesy(posted.edit_text(text, reply_markup=markup))
 
     async def _act(
         self,
@@ -487,7 +539,13 @@ class TelegramChannel:
         result = await self._request(
             update, kind, reference=reference, agency=agency, text=text, thread=thread
         )
-        await message.reply_text(result.message, reply_markup=_keyboard(result.buttons))
+        await _courtesy(
+            message.reply_text(
+                result.message,
+                reply_markup=_keyboard(result.buttons),
+                reply_parameters=_reply(message.message_id),
+            )
+        )
 
     async def _request(
         self,
@@ -576,6 +634,21 @@ async def _delivered(call: Callable[[], Awaitable[Message]]) -> Message:
         except TelegramError as exc:
             raise TransientSendError(f"Telegram: {exc.message}") from exc
     raise AssertionError("unreachable")
+
+
+async def _courtesy(call: Awaitable[object]) -> None:
+    """Say something to an officer after the service acted. Telegram refusing it (a press
+    too old to answer, a deleted message, a group the bot left) undoes nothing."""
+    try:
+        await call
+    except (BadRequest, Forbidden) as exc:
+        log.info("could not tell the officer: %s", exc.message)
+
+
+def _delivery(update: Update, body: bytes) -> RawDelivery:
+    return RawDelivery(
+        ChannelName.TELEGRAM, _UPDATE, f"{_UPDATE}:{update.update_id}", body, datetime.now(UTC)
+    )
 
 
 def _reply(message_id: int | None) -> ReplyParameters | None:

@@ -14,18 +14,21 @@ callback URL come back as trustworthy as the form fields.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Mapping
 
 import httpx
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
-from channels.base import ServiceHandlers
+from channels.base import DeliveryNotKept, RawDelivery, ServiceHandlers, UnknownDelivery
 
 log = logging.getLogger(__name__)
 
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # Pauses between tries of a media fetch: well inside the 15 s Twilio waits for an answer.
 FETCH_PAUSES = (0.5, 1.5)
 
@@ -108,6 +111,30 @@ class TwilioWebhooks:
                 return bytes(content)
         except httpx.HTTPError as exc:
             raise MediaFetchError(f"Twilio media unreachable: {exc}") from exc
+
+
+async def kept(
+    handlers: ServiceHandlers, delivery: RawDelivery, answer: Response | None = None
+) -> Response:
+    """Hand a checked webhook to the service, which keeps it before processing it; then
+    `answer` (empty TwiML by default). 503 when it could not be kept: Twilio may try again."""
+    try:
+        await handlers.receive(delivery)
+    except DeliveryNotKept as exc:
+        return JSONResponse({"detail": f"{exc}; retry"}, status_code=503)
+    return Response(EMPTY_TWIML, media_type="text/xml") if answer is None else answer
+
+
+def fields(params: Mapping[str, str]) -> bytes:
+    """A webhook's checked fields as a kept delivery's payload."""
+    return json.dumps(dict(params), ensure_ascii=False, sort_keys=True).encode()
+
+
+def read_fields(payload: bytes) -> dict[str, str]:
+    read = json.loads(payload)
+    if not isinstance(read, dict):
+        raise UnknownDelivery("a kept Twilio delivery is not a JSON object of fields")
+    return {str(key): str(value) for key, value in read.items()}
 
 
 def forged() -> JSONResponse:

@@ -39,17 +39,33 @@ from channels.base import (
     OutboundMessage,
     Outcome,
     PermanentSendError,
+    RawDelivery,
     SendRate,
     SendReceipt,
     ServiceHandlers,
+    UnknownDelivery,
 )
 from channels.phone import PhoneNumberError, e164
-from channels.twilio_webhook import MAX_MEDIA_BYTES, MediaFetchError, TwilioWebhooks, forged
+from channels.twilio_webhook import (
+    MAX_MEDIA_BYTES,
+    MediaFetchError,
+    TwilioWebhooks,
+    fields,
+    forged,
+    kept,
+    read_fields,
+)
 
 log = logging.getLogger(__name__)
 
 # Seconds of silence that end a recording: callers pause to think, so more than Twilio's 5.
 _SILENCE_SECONDS = 10
+
+# The kinds of delivery this channel keeps (see `process`), and the field of a kept one
+# that holds the caller's number (from the callback's URL; Twilio sends no such field).
+_RECORDING = "recording"
+_TRANSCRIPTION = "transcription"
+_CALLER = "caller"
 
 # (language Twilio speaks it in, text)
 Line = tuple[str, str]
@@ -133,67 +149,93 @@ class TwilioVoiceChannel:
             checked = await self._checked(request)
             if isinstance(checked, Response):
                 return checked
-            params, caller, handlers = checked
-            sid, url = params.get("RecordingSid"), params.get("RecordingUrl")
+            params, handlers = checked
+            sid = params.get("RecordingSid")
             if not sid:
                 return _bad("RecordingSid: missing")
-            seconds = _whole_seconds(params.get("RecordingDuration"))
-            if params.get("RecordingStatus", "completed") != "completed" or not url or not seconds:
+            if not _recorded(params):
                 log.info("empty recording ignored", extra={"recording": sid})
                 return Response(status_code=204)
-            text, audio = await self._recording(sid, url, self._script.recorded(seconds))
-            await handlers.deliver(self._message(sid, caller, text, audio))
-            return Response(status_code=204)
+            # Kept before the audio is fetched: a redelivered callback fetches nothing.
+            delivery = self._delivery(_RECORDING, sid, params)
+            return await kept(handlers, delivery, Response(status_code=204))
 
         @router.post("/webhooks/twilio/transcription")
         async def transcription(request: Request) -> Response:
             checked = await self._checked(request)
             if isinstance(checked, Response):
                 return checked
-            params, caller, handlers = checked
+            params, handlers = checked
             recording_sid, sid = params.get("RecordingSid"), params.get("TranscriptionSid")
-            url = params.get("RecordingUrl")
-            if not (recording_sid and sid and url):
+            if not (recording_sid and sid and params.get("RecordingUrl")):
                 return _bad("RecordingSid, RecordingUrl and TranscriptionSid: all needed")
-            text = params.get("TranscriptionText", "").strip()
-            if params.get("TranscriptionStatus") != "completed" or not text:
+            if params.get("TranscriptionStatus") != "completed" or not _transcript(params):
                 return Response(status_code=204)
-            transcript = InboundMessage(
-                channel=ChannelName.VOICE,
-                sender=caller,
-                text=text,
-                received_at=self._now(),
-                provider_message_id=sid,
-                reply_to=Address(ChannelName.SMS, caller),
-                language_hint="id",
-                transcript_of=recording_sid,
-            )
-            receipt = await handlers.deliver(transcript)
-            if receipt.outcome is Outcome.UNKNOWN_REFERENCE:
-                said, audio = await self._recording(
-                    recording_sid, url, self._script.transcribed(text)
-                )
-                voice = self._message(recording_sid, caller, said, audio)
-                await handlers.deliver(voice)
-                await handlers.deliver(transcript)
-            return Response(status_code=204)
+            delivery = self._delivery(_TRANSCRIPTION, sid, params)
+            return await kept(handlers, delivery, Response(status_code=204))
 
         return router
 
-    async def _checked(
-        self, request: Request
-    ) -> tuple[dict[str, str], str, ServiceHandlers] | Response:
-        """A recording or transcription callback's fields, caller and the service, or the
-        answer that refuses it."""
+    async def process(self, delivery: RawDelivery) -> None:
+        handlers = self._handlers
+        if handlers is None:
+            raise UnknownDelivery("the voice channel is not started")
+        params = read_fields(delivery.payload)
+        caller = e164(params.get(_CALLER, ""))
+        if delivery.kind == _RECORDING:
+            await self._recording_made(handlers, params, caller, delivery.received_at)
+        elif delivery.kind == _TRANSCRIPTION:
+            await self._transcribed(handlers, params, caller, delivery.received_at)
+        else:
+            raise UnknownDelivery(f"the voice channel keeps no {delivery.kind!r} deliveries")
+
+    async def _recording_made(
+        self, handlers: ServiceHandlers, params: dict[str, str], caller: str, at: datetime
+    ) -> None:
+        sid, url = params["RecordingSid"], params["RecordingUrl"]
+        seconds = _whole_seconds(params.get("RecordingDuration"))
+        text, audio = await self._recording(sid, url, self._script.recorded(seconds))
+        await handlers.deliver(self._message(sid, caller, text, audio, at))
+
+    async def _transcribed(
+        self, handlers: ServiceHandlers, params: dict[str, str], caller: str, at: datetime
+    ) -> None:
+        recording_sid, text = params["RecordingSid"], _transcript(params)
+        transcript = InboundMessage(
+            channel=ChannelName.VOICE,
+            sender=caller,
+            text=text,
+            received_at=at,
+            provider_message_id=params["TranscriptionSid"],
+            reply_to=Address(ChannelName.SMS, caller),
+            language_hint="id",
+            transcript_of=recording_sid,
+        )
+        receipt = await handlers.deliver(transcript)
+        if receipt.outcome is Outcome.UNKNOWN_REFERENCE:
+            said, audio = await self._recording(
+                recording_sid, params["RecordingUrl"], self._script.transcribed(text)
+            )
+            await handlers.deliver(self._message(recording_sid, caller, said, audio, at))
+            await handlers.deliver(transcript)
+
+    def _delivery(self, kind: str, sid: str, params: dict[str, str]) -> RawDelivery:
+        return RawDelivery(ChannelName.VOICE, kind, f"{kind}:{sid}", fields(params), self._now())
+
+    async def _checked(self, request: Request) -> tuple[dict[str, str], ServiceHandlers] | Response:
+        """A recording or transcription callback's fields, with the caller's number from
+        the callback's URL (which Twilio signs too), and the service; or the answer that
+        refuses it."""
         accepted = await self._twilio.accepted(request, self._handlers)
         if isinstance(accepted, Response):
             return accepted
         params, handlers = accepted
+        caller = request.query_params.get(_CALLER, "")
         try:
-            caller = e164(request.query_params.get("caller", ""))
+            e164(caller)
         except PhoneNumberError as exc:
             return _bad(f"caller: {exc}")
-        return params, caller, handlers
+        return {**params, _CALLER: caller}, handlers
 
     def _greeting(self, caller: str) -> VoiceResponse:
         twiml = VoiceResponse()
@@ -245,12 +287,14 @@ class TwilioVoiceChannel:
             )
         return text, audio
 
-    def _message(self, sid: str, caller: str, text: str, audio: bytes | None) -> InboundMessage:
+    def _message(
+        self, sid: str, caller: str, text: str, audio: bytes | None, at: datetime
+    ) -> InboundMessage:
         return InboundMessage(
             channel=ChannelName.VOICE,
             sender=caller,
             text=text,
-            received_at=self._now(),
+            received_at=at,
             provider_message_id=sid,
             attachments=(Attachment(f"{sid}.mp3", "audio/mpeg", audio),) if audio else (),
             # Answers go to the caller's number by SMS; the greeting was Indonesian first.
@@ -270,6 +314,19 @@ def _say(twiml: VoiceResponse, lines: tuple[Line, ...]) -> None:
 
 def _bad(detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=400)
+
+
+def _recorded(params: dict[str, str]) -> bool:
+    """Whether the callback reports a recording with something in it."""
+    return (
+        params.get("RecordingStatus", "completed") == "completed"
+        and bool(params.get("RecordingUrl"))
+        and _whole_seconds(params.get("RecordingDuration")) > 0
+    )
+
+
+def _transcript(params: dict[str, str]) -> str:
+    return params.get("TranscriptionText", "").strip()
 
 
 def _whole_seconds(value: str | None) -> int:

@@ -27,9 +27,11 @@ from channels.base import (
     Location,
     OutboundMessage,
     Outcome,
+    RawDelivery,
     SendRate,
     SendReceipt,
     ServiceHandlers,
+    UnknownDelivery,
 )
 from channels.contact import ContactError, parse_contact
 
@@ -145,6 +147,10 @@ class WebChannel:
         # Nothing to transmit: a web resident without a phone or email reads answers on
         # the tracking page of their reference, which shows what the outbox recorded.
         return SendReceipt()
+
+    async def process(self, delivery: RawDelivery) -> None:
+        # A form's sender waits for its answer, and retries themselves: nothing is kept.
+        raise UnknownDelivery("the web channel keeps no deliveries")
 
     async def _submit(self, message: InboundMessage) -> IntakeReceipt:
         if self._deliver is None:

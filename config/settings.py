@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=5.0, gt=0)
     outbox_claim_seconds: int = Field(default=120, ge=5)
+    # Inbound deliveries (webhooks, polled updates, mails) whose processing keeps failing
+    # become dead letters after this many attempts (`aduan deadletters`).
+    deadletter_after_attempts: int = Field(default=5, ge=1, le=100)
     # /healthz calls a channel degraded when its pending rows wait this much longer than due.
     health_outbox_stall_seconds: int = Field(default=300, ge=1)
 

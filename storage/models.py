@@ -457,6 +457,36 @@ class RefusedMessage(SQLModel, table=True):
     created_at: datetime = _time(index=True)
 
 
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # kept, not yet processed (or failed, and due to be tried again)
+    DONE = "done"  # processed; kept a while (without its payload) so a redelivery is known
+    DEAD = "dead"  # failed every attempt: a dead letter, for an admin to replay or drop
+    DROPPED = "dropped"  # a dead letter an admin dropped
+
+
+class KeptDelivery(SQLModel, table=True):
+    """A provider's delivery (a webhook's fields, a chat update, a mail) kept as it came, so
+    that an error or a crash while processing it loses nothing (see channels.base.RawDelivery)."""
+
+    __tablename__ = "kept_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "key"),
+        sa.Index("ix_kept_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
+    key: str = Field(max_length=300)
+    payload: bytes = Field(sa_type=sa.LargeBinary)
+    received_at: datetime = _time()
+    state: DeliveryState = Field(default=DeliveryState.PENDING, sa_type=_enum(DeliveryState, 10))
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    settled_at: datetime | None = _optional_time(index=True)
+
+
 class MailboxCursorRow(SQLModel, table=True):
     """How far a mailbox poller has read one folder (see channels.base.MailboxCursor)."""
 

@@ -22,6 +22,7 @@ from storage.repositories import (
     RuleSetRepository,
 )
 from storage.repositories.core import session_connection
+from storage.repositories.deliveries import KeptDeliveryRepository
 from storage.repositories.refusals import RefusedMessageRepository
 
 
@@ -37,6 +38,7 @@ class UnitOfWork:
     audit: AuditRepository
     rule_sets: RuleSetRepository
     refused: RefusedMessageRepository
+    deliveries: KeptDeliveryRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -54,6 +56,7 @@ class UnitOfWork:
         self.audit = AuditRepository(session, appends)
         self.rule_sets = RuleSetRepository(session)
         self.refused = RefusedMessageRepository(session)
+        self.deliveries = KeptDeliveryRepository(session)
         return self
 
     async def __aexit__(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.block import block_app
+from bot.cli.deadletters import deadletters_app
 from bot.cli.email import email_app
 from bot.cli.officers import officers_app
 from bot.cli.rules import rules_app
@@ -31,6 +32,7 @@ app.add_typer(sla_app, name="sla")
 app.add_typer(officers_app, name="officers")
 app.add_typer(block_app, name="block")
 app.add_typer(email_app, name="email")
+app.add_typer(deadletters_app, name="deadletters")
 
 
 @app.command()

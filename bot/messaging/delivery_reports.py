@@ -10,13 +10,12 @@ arrive no longer counts as the complaint's first response.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from bot.domain.clock import Clock
 from bot.records.history import audit
 from bot.records.responses import OFFICER_MESSAGE_KINDS
-from channels.base import DeliveryReport, DeliveryStatus
+from channels.base import DeliveryReport, DeliveryStatus, NotYetProcessable
 from storage.models import OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -46,39 +45,20 @@ def replaceable_by(status: DeliveryStatus) -> frozenset[str]:
     return frozenset(other.value for other, earlier in _PROGRESS.items() if earlier < rank)
 
 
-# How long to wait, and again, for the send a report is about to be recorded: a provider
-# can report on a message in the moment between accepting it and our recording its id.
-WAITS_FOR_THE_SEND = (0.2, 0.5, 1.0)
-
-
 class DeliveryReports:
-    def __init__(
-        self,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        waits: tuple[float, ...] = WAITS_FOR_THE_SEND,
-    ) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
-        self._waits = waits
 
     async def record(self, report: DeliveryReport) -> None:
-        """Record one report; a report on a message we do not know is logged and dropped."""
-        for wait in (*self._waits, None):
-            if await self._record(report):
-                return
-            if wait is not None:
-                await asyncio.sleep(wait)
-        # Not ours (another application on the same account), or sent before the outbox
-        # kept ids. The provider must not retry it forever, so it is not an error.
-        log.warning(
-            "delivery report for a message not in the outbox",
-            extra={
-                "channel": report.channel,
-                "provider_message_id": report.provider_message_id,
-                "status": report.status,
-            },
-        )
+        """Record one report. NotYetProcessable for a message not in the outbox: a provider
+        can report on a message in the moment between accepting it and our recording its
+        id, so the report is tried again later (see `bot.intake.inbox`); if it never
+        matches, it is not ours (another application on the same account) and is let go."""
+        if not await self._record(report):
+            raise NotYetProcessable(
+                f"no message sent by {report.channel} has the id {report.provider_message_id}"
+            )
 
     async def _record(self, report: DeliveryReport) -> bool:
         """Record the report on its row; False when no row has its provider id (yet)."""

@@ -14,10 +14,12 @@ from channels.base import (
     InboundMessage,
     Location,
     OutboundMessage,
+    RawDelivery,
     SendError,
     SendRate,
     SendReceipt,
     ServiceHandlers,
+    UnknownDelivery,
 )
 
 
@@ -72,6 +74,9 @@ class FakeChannel:
             provider_message_id=f"{self.name}-out-{number}",
             thread_key=f"{self.name}-thread-{number}",
         )
+
+    async def process(self, delivery: RawDelivery) -> None:
+        raise UnknownDelivery(f"the fake {self.name} channel keeps no deliveries")
 
 
 class FakeSmsChannel(FakeChannel):

@@ -15,11 +15,14 @@ from tests.fakes import inbound
 ADUAN = str(Path(sys.executable).with_name("aduan"))
 
 
-def aduan(*args: str, cwd: Path, database_url: str) -> subprocess.CompletedProcess[str]:
+def aduan(
+    *args: str, cwd: Path, database_url: str, schema: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ["PATH"],
         "ADUAN_DATABASE_URL": database_url,
         "ADUAN_LOG_LEVEL": "WARNING",
+        **({"ADUAN_DATABASE_SCHEMA": schema} if schema else {}),
     }
     return subprocess.run(
         [ADUAN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60

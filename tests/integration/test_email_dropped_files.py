@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.messaging.templates import OFFICER_LANGUAGE, render
-from channels.base import ServiceHandlers
 from channels.email import EmailChannel
 from config.settings import Settings
 from storage.models import Direction, Message
@@ -40,14 +39,7 @@ async def test_a_dropped_attachment_is_named_under_the_stored_text(
     )
     channel = service.channels["email"]
     assert isinstance(channel, EmailChannel)
-    await channel.start(
-        ServiceHandlers(
-            service.reception.deliver,
-            service.desk.handle,
-            service.delivery.record,
-            service.refusals.keep,
-        )
-    )
+    await channel.start(service.handlers())
     try:
         assert channel.intake_port is not None
         assert (await smtp_deliver(channel.intake_port, mail_with_an_executable())).startswith(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.bootstrap import Service
 from channels.base import (
     Attachment,
+    DeliveryNotKept,
     InboundMessage,
     IntakeReceipt,
     OutboundMessage,
     PermanentSendError,
+    RawDelivery,
     ServiceHandlers,
     TransientSendError,
 )
@@ -33,7 +36,7 @@ from channels.email import EmailChannel, MailFolder, MailSecurity, SmtpServer
 from config.settings import Settings
 from storage.lease import LeaderLease
 from storage.mailbox_cursor import StoredMailboxCursor
-from storage.models import Complaint, OutboxMessage
+from storage.models import Complaint, KeptDelivery, OutboxMessage
 from tests.fakes import FakeClock
 from tests.integration.db import count, prepared_service, rows
 from tests.integration.dovecot import (
@@ -161,9 +164,7 @@ async def reading(
 def handlers(
     service: Service, deliver: Callable[[InboundMessage], Awaitable[IntakeReceipt]]
 ) -> ServiceHandlers:
-    return ServiceHandlers(
-        deliver, service.desk.handle, service.delivery.record, service.refusals.keep
-    )
+    return dataclasses.replace(service.handlers(), deliver=deliver)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, seconds: float = 30) -> None:
@@ -258,9 +259,10 @@ async def _seen(server: Dovecot, user: str, expected: set[int]) -> bool:
     return (await seen_uids(server, user))[0] == expected
 
 
-async def test_a_handler_error_leaves_the_mail_unseen_and_it_is_taken_on_a_later_round(
-    service: Service, dovecot: Dovecot, user: str
+async def test_a_mail_whose_handling_fails_is_kept_marked_seen_and_taken_on_retry(
+    service: Service, dovecot: Dovecot, user: str, clock: FakeClock
 ) -> None:
+    # Left unseen, it would be fetched and fail again every round, for ever.
     await append_all(dovecot, [resident_mail(1), resident_mail(2)], user=user)
     failures = [RuntimeError("database away")]
 
@@ -271,6 +273,11 @@ async def test_a_handler_error_leaves_the_mail_unseen_and_it_is_taken_on_a_later
 
     async with reading(service, flaky):
         await eventually(lambda: _seen(dovecot, user, {1, 2}))
+        assert await complaints(service) == 1
+        [kept] = await rows(service, KeptDelivery)
+        assert (kept.kind, kept.last_error) == ("mail", "RuntimeError: database away")
+        clock.advance(seconds=3)
+        assert await service.inbox.retry_due() == 1
     assert await complaints(service) == 2 and not failures
 
 
@@ -522,7 +529,7 @@ async def test_one_instance_reads_the_mailbox_and_another_takes_over_when_it_sto
     assert await complaints(first) == 11
 
 
-async def test_smtp_intake_answers_250_after_commit_552_for_oversize_451_on_failure(
+async def test_smtp_intake_answers_250_after_commit_552_for_oversize_451_when_not_kept(
     settings: Settings, engine: AsyncEngine, clock: FakeClock, tmp_path: Path
 ) -> None:
     service = await prepared_service(
@@ -558,14 +565,28 @@ async def test_smtp_intake_answers_250_after_commit_552_for_oversize_451_on_fail
         await channel.stop()
 
     async def broken(message: InboundMessage) -> IntakeReceipt:
-        raise RuntimeError("database away")
+        raise RuntimeError("intake broke")
 
+    async def not_kept(delivery: RawDelivery, error: BaseException) -> None:
+        raise DeliveryNotKept("database away")
+
+    # A mail intake fails on is kept to be tried again: the sender is done with it.
     await channel.start(handlers(service, broken))
     try:
         port = channel.intake_port
         assert port is not None
+        assert await smtp_deliver(port, resident_mail(3)) == "250 2.0.0 Message accepted"
+        [kept] = await rows(service, KeptDelivery)
+        assert kept.last_error == "RuntimeError: intake broke"
+    finally:
+        await channel.stop()
+    # One that cannot even be kept stays with the sender, told to try again.
+    await channel.start(dataclasses.replace(handlers(service, broken), failed=not_kept))
+    try:
+        port = channel.intake_port
+        assert port is not None
         with pytest.raises(aiosmtplib.SMTPDataError) as failed:
-            await smtp_deliver(port, resident_mail(3))
+            await smtp_deliver(port, resident_mail(4))
         assert failed.value.code == 451
     finally:
         await channel.stop()

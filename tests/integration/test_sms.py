@@ -4,6 +4,7 @@ the real twilio client to a fake Twilio REST API on loopback, on real storage.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -14,13 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.bootstrap import Service
 from bot.intake.blocklist import Blocklist
 from bot.officers.actions import Actor, Role
-from channels.base import ChannelName, DeliveryReport, DeliveryStatus, ServiceHandlers
+from channels.base import ChannelName, InboundHandler, InboundMessage, IntakeReceipt
 from channels.sms_encoding import Encoding, SmsSize, measure
 from config.settings import Settings
 from storage.models import (
     Attachment,
     AuditEntry,
     Complaint,
+    DeliveryState,
+    KeptDelivery,
     Message,
     OutboxMessage,
     OutboxStatus,
@@ -290,26 +293,41 @@ async def test_delivery_statuses_only_move_forward(
     assert await rows(service, AuditEntry, AuditEntry.action == "undelivered") == []
 
 
-async def test_a_report_that_comes_before_the_send_is_recorded_waits_for_it(
-    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+async def test_a_report_that_comes_before_the_send_is_recorded_is_recorded_later(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi, clock: FakeClock
 ) -> None:
     # Twilio may call back in the moment between accepting a message and the dispatcher
-    # recording its id: the report waits for the record instead of being dropped.
+    # recording its id: the report is answered at once, kept, and recorded once it matches.
     _, ack = await filed_by_sms(service, client, twilio, "SM" + "c" * 32)
     row = await sent_row(service, ack)
-    early = DeliveryReport(
-        ChannelName.SMS, "SM" + "e" * 32, DeliveryStatus.FAILED, service.clock.now(), "30006"
-    )
-    waiting = asyncio.create_task(service.delivery.record(early))
-    await asyncio.sleep(0.1)
+    early = "SM" + "e" * 32
+    response = await report(client, twilio, early, "failed", ErrorCode="30006")
+    assert response.status_code == 200
+    [kept] = await rows(service, KeptDelivery, KeptDelivery.kind == "status")
+    assert (kept.state, kept.key) == (DeliveryState.PENDING, f"status:{early}:failed")
     async with service.uow() as uow:
         stored = await uow.outbox.get(row.id or 0)
         assert stored is not None
-        stored.provider_message_id = early.provider_message_id
+        stored.provider_message_id = early
         await uow.commit()
-    await waiting
+    clock.advance(seconds=3)
+    await service.inbox.retry_due()
     [recorded] = await rows(service, OutboxMessage, OutboxMessage.id == row.id)
     assert (recorded.delivery_status, recorded.delivery_error) == ("failed", "30006")
+
+
+async def test_a_report_on_a_message_not_ours_is_let_go_after_its_attempts(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    # Another application on the same Twilio account: not an error, and no dead letter.
+    response = await report(client, twilio, "SM" + "f" * 32, "delivered")
+    assert response.status_code == 200
+    for _ in range(service.settings.deadletter_after_attempts):
+        clock.advance(hours=2)
+        await service.inbox.retry_due()
+    [kept] = await rows(service, KeptDelivery, KeptDelivery.kind == "status")
+    assert (kept.state, kept.payload) == (DeliveryState.DONE, b"")
+    assert kept.last_error is not None and "no message sent by sms" in kept.last_error
 
 
 async def test_status_callbacks_are_signed_known_and_well_formed(
@@ -609,11 +627,7 @@ async def test_answers_go_out_at_the_pace_a_long_code_takes_them(
     for sender in senders:
         await service.deliver(inbound("Lampu jalan mati di depan SD 3", sender=sender))
     channel = service.channels["sms"]
-    await channel.start(
-        ServiceHandlers(
-            service.deliver, service.desk.handle, service.delivery.record, service.refusals.keep
-        )
-    )
+    await channel.start(service.handlers())
     try:
         assert await service.dispatcher.dispatch_once() == 1
         assert await service.dispatcher.dispatch_once() == 0
@@ -626,3 +640,45 @@ async def test_answers_go_out_at_the_pace_a_long_code_takes_them(
     assert [m.to for m in twilio.messages] == senders
     answers = await rows(service, OutboxMessage, OutboxMessage.channel == "sms")
     assert {(r.status, r.attempts) for r in answers} == {(OutboxStatus.SENT, 1)}
+
+
+class FailsAtFirst:
+    """The service's intake, failing its first calls as an unreachable database would."""
+
+    def __init__(self, deliver: InboundHandler, failures: int) -> None:
+        self._deliver = deliver
+        self.failures = failures
+
+    async def __call__(self, message: InboundMessage) -> IntakeReceipt:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database did not answer")
+        return await self._deliver(message)
+
+
+async def test_an_sms_whose_intake_fails_is_kept_answered_and_taken_on_retry(
+    service: Service, twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    # Twilio never retries a message it got an error for: an error must not lose it.
+    channel = service.channels["sms"]
+    await channel.start(
+        dataclasses.replace(service.handlers(), deliver=FailsAtFirst(service.deliver, 1))
+    )
+    transport = httpx.ASGITransport(app=service.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.7") as client:
+            params = sms("SM" + "9" * 32, "Bau busuk dari saluran limbah pabrik tahu")
+            response = await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+        assert response.status_code == 200
+        assert await rows(service, Complaint) == []
+        [kept] = await rows(service, KeptDelivery)
+        assert kept.last_error == "ConnectionError: the database did not answer"
+        clock.advance(seconds=3)
+        assert await service.inbox.retry_due() == 1
+    finally:
+        await channel.stop()
+    [complaint] = await rows(service, Complaint)
+    [message] = await rows(service, Message, Message.complaint_id == complaint.id)
+    assert message.text == "Bau busuk dari saluran limbah pabrik tahu"
+    # The time it arrived, not the time it was retried.
+    assert message.created_at == clock.now() - timedelta(seconds=3)

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from bot.bootstrap import Service, bootstrap
 from bot.domain.lifecycle import ComplaintStatus
 from config.settings import Settings
 from storage.lease import LeaderLease
-from storage.models import Complaint
+from storage.models import Complaint, DeliveryState, KeptDelivery
 from storage.roles import OfficerRole
 from tests.fakes import FakeClock
 from tests.fakes.telegram_api import (
@@ -28,6 +29,7 @@ from tests.fakes.telegram_api import (
     running_fake_bot_api,
 )
 from tests.integration.db import prepared_service, rows
+from tests.integration.test_cli import aduan
 
 OFFICER = TgUser(501, "Sari", "Wulandari")
 RESIDENT = TgUser(42, "Budi")
@@ -472,3 +474,91 @@ async def test_status_command_in_private_chat(service: Service, api: FakeBotApi)
         answer = await api.wait_for_sent(to(asker.id, f"Pengaduan {complaint.reference}:"))
     assert "Dinas Lingkungan Hidup" in (answer.text or "")
     assert len(await rows(service, Complaint)) == 1
+
+
+async def test_an_update_that_keeps_failing_holds_none_back_and_becomes_a_dead_letter(
+    service: Service, api: FakeBotApi, clock: FakeClock, tmp_path: Path
+) -> None:
+    attempts = service.settings.deadletter_after_attempts
+    # Telegram will not hand over the photo, as many times as the service tries.
+    api.fail_next("getFile", 400, "Bad Request: wrong file identifier", times=attempts)
+    neighbour = TgUser(43, "Ani")
+    async with service.running():
+        poisoned = api.push_update(
+            api.photo_message(RESIDENT, b"\xff\xd8 jpeg", caption="Asap hitam dari cerobong")
+        )
+        after = api.push_update(api.text_message(neighbour, "Lampu jalan mati di Jl. Mawar"))
+        await api.wait_until_confirmed(after)
+        await api.wait_for_sent(to(neighbour.id, "Terima kasih, pengaduan Anda diterima"))
+        [kept] = await rows(service, KeptDelivery, KeptDelivery.state == DeliveryState.PENDING)
+        assert (kept.key, kept.attempts) == (f"update:{poisoned}", 1)
+        assert "Wrong file identifier" in (kept.last_error or "")
+        for _ in range(attempts - 1):
+            clock.advance(hours=2)
+            await service.inbox.retry_due()
+        [dead] = await rows(service, KeptDelivery, KeptDelivery.id == kept.id)
+        assert (dead.state, dead.attempts) == (DeliveryState.DEAD, attempts)
+
+        where = {"database_url": service.settings.database_url}
+        where |= {"schema": service.settings.database_schema or ""}
+        listed = aduan("deadletters", "list", cwd=tmp_path, **where)
+        assert listed.returncode == 0, listed.stderr
+        assert f"telegram/update  {attempts} attempts  update:{poisoned}" in listed.stdout
+        assert "Wrong file identifier" in listed.stdout
+        unknown = aduan("deadletters", "drop", "999999", cwd=tmp_path, **where)
+        assert (unknown.returncode, unknown.stderr) == (
+            1,
+            "error: no kept delivery has the id 999999\n",
+        )
+        # The cause is gone (the fake answers getFile again): the admin replays it.
+        replayed = aduan("deadletters", "replay", str(kept.id), cwd=tmp_path, **where)
+        assert replayed.returncode == 0, replayed.stderr
+        await service.inbox.retry_due()
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))
+    assert len(await rows(service, Complaint)) == 2
+    # Processed and settled: a dead letter no more, and the resident's words are not kept.
+    assert aduan("deadletters", "list", cwd=tmp_path, **where).stdout == "no dead letters\n"
+    [settled] = await rows(service, KeptDelivery, KeptDelivery.id == kept.id)
+    assert (settled.state, settled.payload) == (DeliveryState.DONE, b"")
+
+
+async def test_a_press_too_old_to_answer_still_acts_and_holds_nothing_back(
+    service: Service, api: FakeBotApi
+) -> None:
+    async with service.running():
+        post = await posted_complaint(service, api, "Truk pabrik parkir di trotoar Jl. Kenanga")
+        # The press reaches us after Telegram stopped taking answers to it.
+        api.fail_next("answerCallbackQuery", 400, "Bad Request: query is too old", times=1)
+        press = api.push_update(api.callback_query(OFFICER, post, pressed(post, "Ambil")))
+        await api.wait_until_confirmed(press)
+        [complaint] = await rows(service, Complaint)
+        assert complaint.status == ComplaintStatus.IN_PROGRESS
+    assert await rows(service, KeptDelivery) == []
+
+
+async def test_a_webhook_update_that_fails_is_kept_answered_and_not_redone_on_redelivery(
+    webhook_service: Service, api: FakeBotApi, clock: FakeClock
+) -> None:
+    service = webhook_service
+    transport = httpx.ASGITransport(app=service.app)
+    headers = {SECRET_HEADER: "s3cret-token"}
+    api.fail_next("getFile", 400, "Bad Request: wrong file identifier", times=1)
+    update = api.photo_message(RESIDENT, b"\xff\xd8 jpeg", caption="Bau limbah dari pabrik")
+    async with (
+        service.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as client,
+    ):
+        first = await client.post("/webhooks/telegram", json=update, headers=headers)
+        # Telegram redelivers what it thinks failed: the service already holds it.
+        again = await client.post("/webhooks/telegram", json=update, headers=headers)
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert len(api.calls_of("getFile")) == 1
+        [kept] = await rows(service, KeptDelivery)
+        assert (kept.state, kept.attempts) == (DeliveryState.PENDING, 1)
+        clock.advance(seconds=3)
+        await service.inbox.retry_due()
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih, pengaduan Anda diterima"))
+    [complaint] = await rows(service, Complaint)
+    assert complaint.channel == "telegram"
+    [kept] = await rows(service, KeptDelivery)
+    assert kept.state == DeliveryState.DONE

@@ -270,6 +270,8 @@ async def test_a_replayed_recording_callback_is_one_complaint_and_one_sms(
     await answered_by_sms(service, twilio)
     assert await count(service, Complaint) == 1
     assert await count(service, Attachment) == 1
+    # Recognised before anything is fetched: the audio was asked for once.
+    assert len(twilio.fetches) == 1
 
 
 async def test_an_empty_recording_makes_nothing(
