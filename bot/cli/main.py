@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.block import block_app
+from bot.cli.complaint import complaint_app
 from bot.cli.email import email_app
 from bot.cli.officers import officers_app
 from bot.cli.rules import rules_app
@@ -21,10 +22,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="aduan: multichannel complaint service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and default data.", no_args_is_help=True)
-complaint_app = typer.Typer(help="Look at complaints (operators; shows personal data).")
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
-
 
 app.add_typer(rules_app, name="rules")
 app.add_typer(sla_app, name="sla")
@@ -71,23 +70,6 @@ def db_upgrade() -> None:
     if prepared.rules_version:
         loaded.append(f"default rules as version {prepared.rules_version}")
     say("database is up to date" + (f"; loaded {' and '.join(loaded)}" if loaded else ""))
-
-
-@complaint_app.command("show")
-def complaint_show(reference: str) -> None:
-    """Print a complaint with its messages, outbox rows and audit trail."""
-    from bot.cli.record_text import render_record
-    from bot.records.queries import complaint_record
-
-    async def show(tables: Tables) -> str | None:
-        record = await complaint_record(tables.uow, reference)
-        return render_record(record, tables.settings.zone) if record else None
-
-    shown = with_tables(show)
-    if shown is None:
-        say(f"error: no complaint has reference {reference!r}", err=True)
-        raise typer.Exit(1)
-    say(shown)
 
 
 def main() -> None:
