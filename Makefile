@@ -4,30 +4,48 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # Each target installs only what it needs, one stamp per set: `run` the service's own
-# dependencies, `test` adds the test extras, `lint` the development tools. A set installs
-# in one pip call and includes the ones before it, so it renews their stamps too; any
-# change to pyproject.toml renews them all.
+# dependencies, `test` adds the test extras, `lint` the development tools. Each set is a
+# lock file in requirements/ (every version pinned, every file's hash checked, so every
+# machine gets the same packages), then the project itself on top without dependencies.
+# A set's lock holds the sets before it at the same versions, so installing it renews
+# their stamps too; a set is installed again when its lock, one before it or pyproject.toml
+# changes.
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 DEV := $(VENV)/.installed-dev
+LOCKS := requirements
 
-.PHONY: run test bench lint fmt install clean
+# `make lock` runs uv from a venv of its own, so the locking tool never mixes with the
+# packages it pins; the version is fixed so that locks are written the same way.
+LOCK_VENV := .venv-lock
+UV_VERSION := 0.13.9
+LOCK_FLAGS ?=
+COMPILE := $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(LOCK_FLAGS) pyproject.toml
+
+.PHONY: run test bench lint fmt install lock clean
 
 # A current pip resolves the dependencies several seconds faster than the one venv brings.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(RUNTIME): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# $(call install-set,NAME): the locked set NAME, then the project (its entry point) on top.
+define install-set
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCKS)/$(1).txt
+	$(BIN)/pip install --quiet --no-deps -e .
+endef
+
+$(RUNTIME): $(LOCKS)/runtime.txt pyproject.toml | $(BIN)/python
+	$(call install-set,runtime)
 	@touch $(RUNTIME)
 
-$(TESTING): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(TESTING): $(LOCKS)/runtime.txt $(LOCKS)/test.txt pyproject.toml | $(BIN)/python
+	$(call install-set,test)
 	@touch $(RUNTIME) $(TESTING)
 
-$(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEV): $(LOCKS)/runtime.txt $(LOCKS)/test.txt $(LOCKS)/dev.txt pyproject.toml | $(BIN)/python
+	$(call install-set,dev)
 	@touch $(RUNTIME) $(TESTING) $(DEV)
 
 install: $(DEV)
@@ -58,5 +76,17 @@ fmt: $(DEV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Renew the lock files after a change to pyproject.toml's dependencies: pins that still
+# fit are kept; `make lock LOCK_FLAGS=--upgrade` moves every package to its newest allowed.
+# Each set is constrained by the one before, so the three agree on every shared version.
+lock: $(LOCK_VENV)/bin/uv
+	$(COMPILE) -o $(LOCKS)/runtime.txt
+	$(COMPILE) --extra test -c $(LOCKS)/runtime.txt -o $(LOCKS)/test.txt
+	$(COMPILE) --extra dev -c $(LOCKS)/test.txt -o $(LOCKS)/dev.txt
+
+$(LOCK_VENV)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,28 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from bot.cli.block import block_app
+from bot.cli.complaint import complaint_app
 from bot.cli.deadletters import deadletters_app
 from bot.cli.email import email_app
 from bot.cli.officers import officers_app
 from bot.cli.rules import rules_app
 from bot.cli.sla import sla_app
-from bot.cli.support import Tables, build_service, settings_or_exit, with_tables
+from bot.cli.support import (
+    Tables,
+    build_service,
+    database_or_exit,
+    settings_or_exit,
+    with_tables,
+)
 from bot.cli.terminal import say
 
 if TYPE_CHECKING:
     from bot.database import Prepared
+    from config.settings import Settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="aduan: multichannel complaint service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and default data.", no_args_is_help=True)
-complaint_app = typer.Typer(help="Look at complaints (operators; shows personal data).")
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
-
 
 app.add_typer(rules_app, name="rules")
 app.add_typer(sla_app, name="sla")
@@ -75,21 +85,67 @@ def db_upgrade() -> None:
     say("database is up to date" + (f"; loaded {' and '.join(loaded)}" if loaded else ""))
 
 
-@complaint_app.command("show")
-def complaint_show(reference: str) -> None:
-    """Print a complaint with its messages, outbox rows and audit trail."""
-    from bot.cli.record_text import render_record
-    from bot.records.queries import complaint_record
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="The backup to write (replaced if it exists)")],
+) -> None:
+    """Back the database up to FILE, safe while the service runs (SQLite: online backup;
+    PostgreSQL: pg_dump -Fc)."""
+    from storage.backup import backup
 
-    async def show(tables: Tables) -> str | None:
-        record = await complaint_record(tables.uow, reference)
-        return render_record(record, tables.settings.zone) if record else None
+    settings = settings_or_exit()
+    database_or_exit(settings)
+    _backup_step(lambda: backup(settings.database_url, file, schema=settings.database_schema))
+    say(f"backed up {_where(settings)} to {file} ({file.stat().st_size:,} bytes)")
 
-    shown = with_tables(show)
-    if shown is None:
-        say(f"error: no complaint has reference {reference!r}", err=True)
-        raise typer.Exit(1)
-    say(shown)
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A backup written by `aduan db backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="SQLite: restore even while a service has it open")
+    ] = False,
+) -> None:
+    """Replace the database's contents with the backup in FILE (PostgreSQL: pg_restore
+    --clean, in one transaction). Stop the service first."""
+    from bot.database import schema_problem
+    from storage.backup import restore
+
+    settings = settings_or_exit()
+    forced = _backup_step(
+        lambda: restore(settings.database_url, file, schema=settings.database_schema, force=force)
+    )
+    say(f"restored {_where(settings)} from {file}")
+    if forced:
+        say("it was open in another process: restart the service so that it starts afresh")
+
+    async def check(tables: Tables) -> str | None:
+        return await schema_problem(tables.engine)
+
+    problem = with_tables(check)
+    if problem:
+        say(f"note: {problem}")
+
+
+def _backup_step(step: Callable[[], T]) -> T:
+    from storage.backup import BackupError
+
+    try:
+        return step()
+    except BackupError as exc:
+        say(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _where(settings: Settings) -> str:
+    """The database, as an operator names it: never with its password."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    named = url.render_as_string(hide_password=True)
+    return f"{named} (schema {settings.database_schema})" if settings.database_schema else named
 
 
 def main() -> None:

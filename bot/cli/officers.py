@@ -14,6 +14,7 @@ from storage.roles import OfficerRole
 
 if TYPE_CHECKING:
     from bot.bootstrap import Service
+    from storage.models import Officer
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -38,14 +39,14 @@ def add(
     if email is not None and not _EMAIL.fullmatch(email.strip()):
         raise typer.BadParameter(f"{email!r} is not an email address", param_hint="--email")
 
-    async def work(service: Service) -> str:
-        _, code = await service.desk.add_officer(
+    async def work(service: Service) -> tuple[Officer, str]:
+        return await service.desk.add_officer(
             agency, name, role, created_by=getpass.getuser(), email=email
         )
-        return code
 
-    code = with_service(work)
-    say(f"{name} ({role}) added to {agency}.")
+    officer, code = with_service(work)
+    # The id is how `aduan complaint … --as` names an officer without an email address.
+    say(f"{name} ({role}) added to {agency} as officer {officer.id}.")
     if email is not None:
         say(
             f"Replies from {email.strip().lower()} to {agency}'s complaint mail answer the "

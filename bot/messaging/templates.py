@@ -369,6 +369,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "tindakan {kind} tidak dikenal",
         "en": "unknown action {kind}",
     },
+    "no_such_officer": {
+        "id": "Tidak ada petugas aktif {who!r} (sebut email atau nomor petugasnya).",
+        "en": "There is no active officer {who!r} (give their email address or officer id).",
+    },
     "no_such_agency": {
         "id": "Tidak ada instansi dengan kode {code!r}.",
         "en": "There is no agency with the code {code!r}.",

@@ -10,6 +10,8 @@ with one-time codes an admin issues (`aduan officers add`, `aduan officers link-
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -120,44 +122,89 @@ class OfficerDesk:
     # --- actions from chat -------------------------------------------------------------
 
     async def handle(self, request: ActionRequest) -> ActionResult:
-        try:
-            if request.kind is ActionKind.LINK:
-                return await self._link(request)
-            officer = await self._officer(request)
-            if officer is None:
-                return ActionResult(False, render("not_linked", OFFICER_LANGUAGE))
-            return await self._act(request, officer)
-        except ActionError as exc:
-            return ActionResult(False, str(exc))
-        except IllegalTransition as exc:
-            refusal = transition_refused(exc.status, exc.event, exc.allowed, OFFICER_LANGUAGE)
-            return ActionResult(False, refusal)
+        return await _answered(self._handle(request))
+
+    async def _handle(self, request: ActionRequest) -> ActionResult:
+        if request.kind is ActionKind.LINK:
+            return await self._link(request)
+        officer = await self._officer(request)
+        if officer is None:
+            return ActionResult(False, render("not_linked", OFFICER_LANGUAGE))
+        return await self._act(request, officer)
 
     async def _officer(self, request: ActionRequest) -> Officer | None:
         identity = request.identity
         async with self._uow() as uow:
             if identity.channel == ChannelName.EMAIL:
-                # One address may read mail for several agencies: the complaint's counts.
-                complaint = (
-                    await find_by_reference(uow, request.reference) if request.reference else None
-                )
-                agency_id = complaint.agency_id if complaint else None
-                return await uow.officers.by_email(identity.user_id, agency_id)
+                return await _by_email(uow, identity.user_id, request.reference)
             return await uow.officers.by_telegram(identity.user_id)
 
     async def _act(self, request: ActionRequest, officer: Officer) -> ActionResult:
-        role = Role.ADMIN if officer.role is OfficerRole.ADMIN else Role.OFFICER
-        actor = Actor(role, stored_id(officer), officer.name, officer.agency_id)
         if request.kind in (ActionKind.LIST, ActionKind.MINE, ActionKind.OVERDUE):
             return ActionResult(True, await self._listing(request.kind, officer))
         if request.kind in ADMIN_ACTIONS:
             if officer.role is not OfficerRole.ADMIN:
                 return ActionResult(False, render("admins_only", OFFICER_LANGUAGE))
             return await self._rules.handle(request, officer.name)
-        reference = await self._reference(request)
-        text = request.text.strip()
-        request_id = f"{request.identity.channel}:{request.request_id}"
-        match request.kind:
+        return await self._on_complaint(
+            officer,
+            request.kind,
+            await self._reference(request),
+            request.text.strip(),
+            agency_code=request.agency_code,
+            request_id=f"{request.identity.channel}:{request.request_id}",
+        )
+
+    # --- actions from the command line -------------------------------------------------
+
+    async def act_as(
+        self,
+        officer: str,
+        kind: ActionKind,
+        reference: str,
+        text: str = "",
+        *,
+        agency_code: str | None = None,
+    ) -> ActionResult:
+        """An operator or a script acting for an officer (`aduan complaint reply …`): the
+        officer, named by email address or id, acts with their own authority, as from chat."""
+        return await _answered(self._act_as(officer, kind, reference, text, agency_code))
+
+    async def _act_as(
+        self, who: str, kind: ActionKind, reference: str, text: str, agency_code: str | None
+    ) -> ActionResult:
+        reference = _typed_reference(reference)
+        async with self._uow() as uow:
+            if who.strip().isdigit():
+                found = await uow.officers.get(int(who))
+                officer = found if found is not None and found.active else None
+            else:
+                officer = await _by_email(uow, who, reference)
+        if officer is None:
+            return ActionResult(False, render("no_such_officer", OFFICER_LANGUAGE, who=who))
+        return await self._on_complaint(
+            officer,
+            kind,
+            reference,
+            text.strip(),
+            agency_code=agency_code,
+            # Each command is its own request: running it twice acts twice.
+            request_id=f"cli:{uuid.uuid4().hex}",
+        )
+
+    async def _on_complaint(
+        self,
+        officer: Officer,
+        kind: ActionKind,
+        reference: str,
+        text: str,
+        *,
+        agency_code: str | None,
+        request_id: str,
+    ) -> ActionResult:
+        role = Role.ADMIN if officer.role is OfficerRole.ADMIN else Role.OFFICER
+        actor = Actor(role, stored_id(officer), officer.name, officer.agency_id)
+        match kind:
             case ActionKind.TAKE:
                 done = await self._actions.take(reference, actor)
                 said = render(
@@ -174,16 +221,16 @@ class OfficerDesk:
                 done = await self._actions.answer(reference, text, actor, request_id=request_id)
                 said = render("answered", OFFICER_LANGUAGE, reference=done.reference)
             case ActionKind.TRANSFER:
-                if not request.agency_code:
+                if not agency_code:
                     return await self._transfer_choices(reference, officer)
                 done = await self._actions.transfer(
-                    reference, request.agency_code, actor, reason=text or "-"
+                    reference, agency_code, actor, reason=text or "-"
                 )
                 said = render(
                     "transferred",
                     OFFICER_LANGUAGE,
                     reference=done.reference,
-                    agency_code=request.agency_code,
+                    agency_code=agency_code,
                 )
             case ActionKind.CLOSE:
                 done = await self._actions.close(reference, actor, note=text)
@@ -196,8 +243,8 @@ class OfficerDesk:
                 done = await self._actions.note(reference, text, actor)
                 said = render("noted", OFFICER_LANGUAGE, reference=done.reference)
             case _:
-                raise ActionError(render("action_unknown", OFFICER_LANGUAGE, kind=request.kind))
-        if request.kind in _TO_RESIDENT and await self._opted_out(done):
+                raise ActionError(render("action_unknown", OFFICER_LANGUAGE, kind=kind))
+        if kind in _TO_RESIDENT and await self._opted_out(done):
             said += " " + render("agency_opted_out", OFFICER_LANGUAGE).strip()
         return ActionResult(True, said, done.reference)
 
@@ -219,11 +266,7 @@ class OfficerDesk:
 
     async def _reference(self, request: ActionRequest) -> str:
         if request.reference:
-            if parse_reference(request.reference) is None:
-                raise ActionError(
-                    render("not_a_reference", OFFICER_LANGUAGE, typed=request.reference)
-                )
-            return request.reference
+            return _typed_reference(request.reference)
         if request.thread_key:
             async with self._uow() as uow:
                 complaint = await uow.complaints.by_thread_keys([request.thread_key])
@@ -311,6 +354,30 @@ _TITLES = {
     ActionKind.MINE: "list_mine",
     ActionKind.OVERDUE: "list_overdue",
 }
+
+
+async def _answered(work: Awaitable[ActionResult]) -> ActionResult:
+    """What an action came to, or why it was refused, in words the officer can act on."""
+    try:
+        return await work
+    except ActionError as exc:
+        return ActionResult(False, str(exc))
+    except IllegalTransition as exc:
+        refusal = transition_refused(exc.status, exc.event, exc.allowed, OFFICER_LANGUAGE)
+        return ActionResult(False, refusal)
+
+
+async def _by_email(uow: UnitOfWork, address: str, reference: str | None) -> Officer | None:
+    """The officer reading mail at `address`; one address may read mail for several
+    agencies, and the complaint's counts."""
+    complaint = await find_by_reference(uow, reference) if reference else None
+    return await uow.officers.by_email(address, complaint.agency_id if complaint else None)
+
+
+def _typed_reference(typed: str) -> str:
+    if parse_reference(typed) is None:
+        raise ActionError(render("not_a_reference", OFFICER_LANGUAGE, typed=typed))
+    return typed
 
 
 def _need(text: str, empty: str) -> None:

@@ -39,12 +39,13 @@ def clean_env(
     database_url: str, schema: str | None = None, **settings: str | int
 ) -> dict[str, str]:
     """A minimal environment: no inherited `ADUAN_*` variable, only the ones given here.
+    PYTHONPATH passes through, so that the process runs the code the tests import (a
+    checkout run with another checkout's venv).
 
     `settings` are named like the setting (`port=8000` → `ADUAN_PORT=8000`).
     """
-    env = {
-        name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ
-    }
+    inherited = ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")
+    env = {name: os.environ[name] for name in inherited if name in os.environ}
     env["ADUAN_DATABASE_URL"] = database_url
     if schema:
         env["ADUAN_DATABASE_SCHEMA"] = schema

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.bootstrap import Service
 from tests.fakes import inbound
-
-ADUAN = str(Path(sys.executable).with_name("aduan"))
+from tests.integration.service_process import clean_env, run_cli
 
 
 def aduan(
     *args: str, cwd: Path, database_url: str, schema: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "ADUAN_DATABASE_URL": database_url,
-        "ADUAN_LOG_LEVEL": "WARNING",
-        **({"ADUAN_DATABASE_SCHEMA": schema} if schema else {}),
-    }
-    return subprocess.run(
-        [ADUAN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
+    return run_cli(*args, env=clean_env(database_url, schema, log_level="WARNING"), cwd=cwd)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -190,7 +180,9 @@ async def test_officers_commands(service: Service, tmp_path: Path) -> None:
     )
 
     assert added.returncode == 0, added.stderr
-    assert added.stdout.splitlines()[0] == "Sari (supervisor) added to DLH."
+    assert re.fullmatch(
+        r"Sari \(supervisor\) added to DLH as officer \d+\.", added.stdout.splitlines()[0]
+    )
     assert added.stdout.splitlines()[-1].startswith("  /link ")
     assert group.stdout.splitlines()[-1].startswith("  /link ")
     assert (unknown.returncode, unknown.stderr.strip()) == (
