@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Protocol
 
-from fastapi import APIRouter, Form, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.base import (
     ChannelName,
@@ -34,6 +37,8 @@ from channels.base import (
 from channels.contact import ContactError, parse_contact
 
 MAX_TEXT = 10_000
+# The form's fields and the most characters each takes, as the page's `maxlength` says.
+FORM_LIMITS = {"text": MAX_TEXT, "location": 500, "name": 200, "contact": 320}
 # The public pages' templates; base.html gives every public page the same frame. Their
 # words come from the service: each page gets `t(key[, language])`, the sentence `key` in
 # the page's language (or in `language`, as the switch names the other language).
@@ -115,7 +120,24 @@ class ReceiptOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str
+    """Every refusal but a 422."""
+
+    detail: str = Field(description="What was wrong, in one sentence")
+
+
+class FieldError(BaseModel):
+    field: str = Field(
+        description="The field at fault, dotted (`location.latitude`); `body` for the whole "
+        "body, a header's or a path parameter's name for those"
+    )
+    message: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: what the request held that this operation does not take."""
+
+    detail: str = Field(description="The first problem, as `field: message`")
+    errors: list[FieldError] = Field(description="Every problem found, one per field")
 
 
 class WebChannel:
@@ -254,35 +276,32 @@ class WebChannel:
         # already open in people's browsers.
         @router.post("/", response_class=HTMLResponse, include_in_schema=False)
         @router.post("/filed", response_class=HTMLResponse, include_in_schema=False)
-        async def submit_form(
-            request: Request,
-            text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
-            name: Annotated[str, Form(max_length=200)] = "",
-            contact: Annotated[str, Form(max_length=320)] = "",
-            location: Annotated[str, Form(max_length=500)] = "",
-            submission_id: Annotated[str, Form(max_length=64)] = "",
-            lang: Annotated[str, Form(max_length=2)] = "id",
-        ) -> HTMLResponse:
-            language = _language(lang)
-            fields = {"text": text, "name": name, "contact": contact, "location": location}
-            if not text.strip():
-                return self._form(request, language, fields, error="text", status=422)
+        async def submit_form(request: Request) -> HTMLResponse:
+            """Always a page, whatever was posted; a refused form keeps what was typed. The
+            form is read here rather than declared, or FastAPI would answer problems in JSON."""
+            try:
+                posted = await request.form(max_files=0)
+            except StarletteHTTPException:  # a multipart body that cannot be read
+                return self._form(request, "id", problem=FormProblem("text", "form_unreadable"))
+            language = _language(_posted(posted, "lang"))
+            fields = {name: _posted(posted, name) for name in FORM_LIMITS}
+            if problem := _form_problem(fields):
+                return self._form(request, language, fields, problem=problem)
             try:
                 inbound = self._inbound(
-                    text,
-                    idempotency_key=submission_id or None,
-                    contact=contact.strip() or None,
-                    name=name,
-                    location=Location(description=location.strip()) if location.strip() else None,
+                    fields["text"],
+                    idempotency_key=_posted(posted, "submission_id") or None,
+                    contact=fields["contact"].strip() or None,
+                    name=fields["name"],
+                    location=_place(fields["location"]),
                     language=language,
                 )
             except ContactError:
-                return self._form(request, language, fields, error="contact", status=422)
+                problem = FormProblem("contact", "form_contact_invalid")
+                return self._form(request, language, fields, problem=problem)
             receipt = await self._submit(inbound)
             if receipt.reference is None:
-                return self._form(
-                    request, language, fields, error="text", status=422, notice=receipt.reply_text
-                )
+                return self._form(request, language, fields, notice=receipt.reply_text)
             filed = self._templates.TemplateResponse(
                 request,
                 "filed.html",
@@ -300,20 +319,49 @@ class WebChannel:
         language: str,
         fields: dict[str, str] | None = None,
         *,
-        error: str | None = None,
-        status: int = 200,
+        problem: FormProblem | None = None,
         notice: str | None = None,
     ) -> HTMLResponse:
+        """The form, with what was typed and what is wrong with it (422) if anything is."""
         context = {
             "lang": language,
             "t": page_words(self._text, language),
             "fields": fields or {},
-            "error": error,
+            "problem": problem,
             "notice": notice,
             "submission_id": uuid.uuid4().hex,
-            "max_text": MAX_TEXT,
+            "limits": FORM_LIMITS,
         }
-        return self._templates.TemplateResponse(request, "form.html", context, status_code=status)
+        refused = problem is not None or notice is not None
+        return self._templates.TemplateResponse(
+            request, "form.html", context, status_code=422 if refused else 200
+        )
+
+
+@dataclass(frozen=True)
+class FormProblem:
+    """What is wrong with a posted form: the field it is shown by, and the sentence."""
+
+    field: str
+    key: str
+
+
+def _posted(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _form_problem(fields: dict[str, str]) -> FormProblem | None:
+    if not fields["text"].strip():
+        return FormProblem("text", "form_text_missing")
+    for name, limit in FORM_LIMITS.items():
+        if len(fields[name]) > limit:
+            return FormProblem(name, "form_too_long")
+    return None
+
+
+def _place(typed: str) -> Location | None:
+    return Location(description=typed.strip()) if typed.strip() else None
 
 
 def _answer(receipt: IntakeReceipt, response: Response) -> ReceiptOut:
