@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
@@ -47,6 +47,22 @@ TEMPLATES = Path(__file__).parent / "templates"
 PageText = Callable[[str, str], str]
 
 
+# What the API takes as a new complaint's text: five letters at least, the least that can say
+# what is wrong and where (intake asks a channel's resident for more below that).
+MIN_LETTERS = 5
+LETTERS_PATTERN = r"^(?:[\W\d_]*[^\W\d_]){" + str(MIN_LETTERS) + "}"
+# A phone number's or an email address's shape; a number must also be one that exists.
+CONTACT_PATTERN = (
+    r"^\s*(?:|[^@\s]{1,64}@[A-Za-z0-9.-]{1,251}\.[A-Za-z]{2,}|\+?[0-9][0-9 ().-]{5,29})\s*$"
+)
+
+
+def _meaningful(text: str) -> str:
+    if sum(map(str.isalpha, text)) < MIN_LETTERS:
+        raise ValueError(f"say what is wrong and where, in words: {MIN_LETTERS} letters at least")
+    return text
+
+
 def _checked_contact(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
@@ -57,7 +73,18 @@ def _checked_contact(value: str | None) -> str | None:
     return value
 
 
-Contact = Annotated[str | None, StringConstraints(max_length=320), AfterValidator(_checked_contact)]
+Contact = Annotated[
+    str | None,
+    StringConstraints(max_length=320, pattern=CONTACT_PATTERN),
+    AfterValidator(_checked_contact),
+    Field(
+        description="Where the answer goes: a phone number (Indonesian unless it starts with + "
+        "and a country code, e.g. 0812 3456 7890 or +62 812 3456 7890; it must be a number "
+        "that can exist) or an email address. Empty or absent: the complaint is anonymous, "
+        "and answered only on its tracking page.",
+        examples=["0812 3456 7890", "resident@example.com"],
+    ),
+]
 
 
 class LocationIn(BaseModel):
@@ -83,9 +110,13 @@ class ComplaintIn(BaseModel):
         },
     )
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT, description="What is wrong and where")
+    text: Annotated[str, AfterValidator(_meaningful)] = Field(
+        max_length=MAX_TEXT,
+        description=f"What is wrong and where, in words: {MIN_LETTERS} letters at least",
+        json_schema_extra={"pattern": LETTERS_PATTERN},
+    )
     name: str | None = Field(default=None, max_length=200)
-    contact: Contact = Field(default=None, description="Phone number or email for the answer")
+    contact: Contact = None
     location: LocationIn | None = None
     language: Literal["id", "en"] | None = None
 
@@ -94,10 +125,8 @@ class FollowUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    contact: Contact = Field(
-        default=None,
-        description="Required when the complaint was filed with a phone number or email",
-    )
+    # Required when the complaint was filed with a phone number or email (403 otherwise).
+    contact: Contact = None
     language: Literal["id", "en"] | None = None
 
 
@@ -138,6 +167,28 @@ class ValidationErrorOut(BaseModel):
 
     detail: str = Field(description="The first problem, as `field: message`")
     errors: list[FieldError] = Field(description="Every problem found, one per field")
+
+
+_REFUSALS = {
+    400: "The body is not readable (not UTF-8, or not JSON)",
+    403: "The complaint was filed with a phone number or email: add from that contact",
+    404: "No complaint has this reference",
+    408: "The body did not wholly arrive within the configured time",
+    413: "The body is larger than the configured limit",
+    422: "A field is missing, malformed, or says too little",
+    503: "The service is starting or stopping; try again shortly",
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these refusals, each with the error model it is answered with."""
+    return {
+        status: {
+            "model": ValidationErrorOut if status == 422 else ErrorOut,
+            "description": _REFUSALS[status],
+        }
+        for status in statuses
+    }
 
 
 class WebChannel:
@@ -207,11 +258,7 @@ class WebChannel:
 
     def _routes(self) -> APIRouter:
         router = APIRouter()
-        errors: dict[int | str, dict[str, object]] = {
-            404: {"model": ErrorOut, "description": "No complaint has this reference"},
-            403: {"model": ErrorOut, "description": "Only the complainant may add to it"},
-            413: {"model": ErrorOut, "description": "Request body too large"},
-        }
+        errors = refusals(400, 408, 413, 422, 503)
 
         @router.post(
             "/api/complaints",
@@ -246,7 +293,7 @@ class WebChannel:
         @router.post(
             "/api/complaints/{reference}/messages",
             response_model=ReceiptOut,
-            responses=errors,
+            responses={**errors, **refusals(403, 404)},
             tags=["complaints"],
             summary="Add information to a complaint",
         )

@@ -22,7 +22,7 @@ from bot.web.errors import ErrorPages
 from bot.web.hardening import BodySizeLimit, BodyTimeout, SecurityHeaders, SlashRedirect
 from bot.web.health import HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
-from channels.web import TEMPLATES, ErrorOut, WebChannel, page_words
+from channels.web import TEMPLATES, WebChannel, page_words, refusals
 from storage.unit_of_work import UnitOfWorkFactory
 
 # The service's own pages, framed by the web channel's base.html.
@@ -69,7 +69,7 @@ def create_app(
     @app.get(
         "/api/complaints/{reference}",
         response_model=PublicComplaint,
-        responses={404: {"model": ErrorOut}},
+        responses=refusals(404, 422),
         tags=["complaints"],
         summary="Look up a complaint by reference (public; no personal data)",
     )
@@ -117,7 +117,12 @@ def create_app(
         response.headers["Cache-Control"] = "no-store"  # the address carries the token
         return response
 
-    @app.get("/healthz", tags=["operations"], summary="Database and channel health")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Database and channel health",
+        responses={503: {"description": "The database does not answer"}},
+    )
     async def healthz() -> JSONResponse:
         report = await health()
         # Degraded still serves: a load balancer keeps the instance, monitoring reads why.

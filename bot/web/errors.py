@@ -72,7 +72,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             problems.append(FieldError(field="body", message=f"not valid JSON ({reason})"))
             continue
         location = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
-        problems.append(FieldError(field=location, message=error["msg"]))
+        message = error["msg"].removeprefix("Value error, ")  # pydantic's, for our checks
+        problems.append(FieldError(field=location, message=message))
     first = problems[0] if problems else FieldError(field="body", message="invalid request")
     body = ValidationErrorOut(detail=f"{first.field}: {first.message}", errors=problems)
     return JSONResponse(status_code=422, content=body.model_dump())

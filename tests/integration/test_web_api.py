@@ -95,10 +95,23 @@ async def test_bad_fields_are_422_naming_the_field(
     assert response.json()["detail"].startswith(f"{field}: ")
 
 
-async def test_too_short_text_gets_a_polite_422(client: httpx.AsyncClient) -> None:
-    response = await file(client, text="??")
+@pytest.mark.parametrize("text", ["0", "??", "ok 12345", "a b c d"])
+async def test_text_saying_too_little_is_refused_as_the_schema_says(
+    client: httpx.AsyncClient, text: str
+) -> None:
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["ComplaintIn"]
+    assert re.search(schema["properties"]["text"]["pattern"], text) is None
+    response = await file(client, text=text, location={"description": "Jl. Mawar"})
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("Mohon jelaskan masalahnya")
+    assert response.json() == {
+        "detail": "text: say what is wrong and where, in words: 5 letters at least",
+        "errors": [
+            {
+                "field": "text",
+                "message": "say what is wrong and where, in words: 5 letters at least",
+            }
+        ],
+    }
 
 
 async def test_invalid_utf8_and_non_json_bodies_are_refused(
