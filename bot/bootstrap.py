@@ -296,6 +296,7 @@ def bootstrap(
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
         lifespan=lifespan,
     )
     return service

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from fastapi import APIRouter, Form, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from channels.base import (
     ChannelName,
@@ -36,12 +39,30 @@ from channels.base import (
 from channels.contact import ContactError, parse_contact
 
 MAX_TEXT = 10_000
+# The form's fields and the most characters each takes, as the page's `maxlength` says.
+FORM_LIMITS = {"text": MAX_TEXT, "location": 500, "name": 200, "contact": 320}
 # The public pages' templates; base.html gives every public page the same frame. Their
 # words come from the service: each page gets `t(key[, language])`, the sentence `key` in
 # the page's language (or in `language`, as the switch names the other language).
 TEMPLATES = Path(__file__).parent / "templates"
 # A sentence of the public pages: (key, language) → text.
 PageText = Callable[[str, str], str]
+
+
+# What the API takes as a new complaint's text: five letters at least, the least that can say
+# what is wrong and where (intake asks a channel's resident for more below that).
+MIN_LETTERS = 5
+LETTERS_PATTERN = r"^(?:[\W\d_]*[^\W\d_]){" + str(MIN_LETTERS) + "}"
+# A phone number's or an email address's shape; a number must also be one that exists.
+CONTACT_PATTERN = (
+    r"^\s*(?:|[^@\s]{1,64}@[A-Za-z0-9.-]{1,251}\.[A-Za-z]{2,}|\+?[0-9][0-9 ().-]{5,29})\s*$"
+)
+
+
+def _meaningful(text: str) -> str:
+    if sum(map(str.isalpha, text)) < MIN_LETTERS:
+        raise ValueError(f"say what is wrong and where, in words: {MIN_LETTERS} letters at least")
+    return text
 
 
 def _checked_contact(value: str | None) -> str | None:
@@ -54,7 +75,18 @@ def _checked_contact(value: str | None) -> str | None:
     return value
 
 
-Contact = Annotated[str | None, StringConstraints(max_length=320), AfterValidator(_checked_contact)]
+Contact = Annotated[
+    str | None,
+    StringConstraints(max_length=320, pattern=CONTACT_PATTERN),
+    AfterValidator(_checked_contact),
+    Field(
+        description="Where the answer goes: a phone number (Indonesian unless it starts with + "
+        "and a country code, e.g. 0812 3456 7890 or +62 812 3456 7890; it must be a number "
+        "that can exist) or an email address. Empty or absent: the complaint is anonymous, "
+        "and answered only on its tracking page.",
+        examples=["0812 3456 7890", "resident@example.com"],
+    ),
+]
 
 
 class LocationIn(BaseModel):
@@ -80,9 +112,13 @@ class ComplaintIn(BaseModel):
         },
     )
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT, description="What is wrong and where")
+    text: Annotated[str, AfterValidator(_meaningful)] = Field(
+        max_length=MAX_TEXT,
+        description=f"What is wrong and where, in words: {MIN_LETTERS} letters at least",
+        json_schema_extra={"pattern": LETTERS_PATTERN},
+    )
     name: str | None = Field(default=None, max_length=200)
-    contact: Contact = Field(default=None, description="Phone number or email for the answer")
+    contact: Contact = None
     location: LocationIn | None = None
     language: Literal["id", "en"] | None = None
 
@@ -91,10 +127,8 @@ class FollowUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    contact: Contact = Field(
-        default=None,
-        description="Required when the complaint was filed with a phone number or email",
-    )
+    # Required when the complaint was filed with a phone number or email (403 otherwise).
+    contact: Contact = None
     language: Literal["id", "en"] | None = None
 
 
@@ -117,7 +151,46 @@ class ReceiptOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str
+    """Every refusal but a 422."""
+
+    detail: str = Field(description="What was wrong, in one sentence")
+
+
+class FieldError(BaseModel):
+    field: str = Field(
+        description="The field at fault, dotted (`location.latitude`); `body` for the whole "
+        "body, a header's or a path parameter's name for those"
+    )
+    message: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: what the request held that this operation does not take."""
+
+    detail: str = Field(description="The first problem, as `field: message`")
+    errors: list[FieldError] = Field(description="Every problem found, one per field")
+
+
+_REFUSALS = {
+    400: "The body is not readable (not UTF-8, or not JSON)",
+    403: "The complaint was filed with a phone number or email: add from that contact",
+    404: "No complaint has this reference",
+    408: "The body did not wholly arrive within the configured time",
+    413: "The body is larger than the configured limit",
+    422: "A field is missing, malformed, or says too little",
+    503: "The service is starting or stopping; try again shortly",
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these refusals, each with the error model it is answered with."""
+    return {
+        status: {
+            "model": ValidationErrorOut if status == 422 else ErrorOut,
+            "description": _REFUSALS[status],
+        }
+        for status in statuses
+    }
 
 
 class WebChannel:
@@ -191,11 +264,7 @@ class WebChannel:
 
     def _routes(self) -> APIRouter:
         router = APIRouter()
-        errors: dict[int | str, dict[str, object]] = {
-            404: {"model": ErrorOut, "description": "No complaint has this reference"},
-            403: {"model": ErrorOut, "description": "Only the complainant may add to it"},
-            413: {"model": ErrorOut, "description": "Request body too large"},
-        }
+        errors = refusals(400, 408, 413, 422, 503)
 
         @router.post(
             "/api/complaints",
@@ -230,7 +299,7 @@ class WebChannel:
         @router.post(
             "/api/complaints/{reference}/messages",
             response_model=ReceiptOut,
-            responses=errors,
+            responses={**errors, **refusals(403, 404)},
             tags=["complaints"],
             summary="Add information to a complaint",
         )
@@ -260,35 +329,32 @@ class WebChannel:
         # already open in people's browsers.
         @router.post("/", response_class=HTMLResponse, include_in_schema=False)
         @router.post("/filed", response_class=HTMLResponse, include_in_schema=False)
-        async def submit_form(
-            request: Request,
-            text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
-            name: Annotated[str, Form(max_length=200)] = "",
-            contact: Annotated[str, Form(max_length=320)] = "",
-            location: Annotated[str, Form(max_length=500)] = "",
-            submission_id: Annotated[str, Form(max_length=64)] = "",
-            lang: Annotated[str, Form(max_length=2)] = "id",
-        ) -> HTMLResponse:
-            language = _language(lang)
-            fields = {"text": text, "name": name, "contact": contact, "location": location}
-            if not text.strip():
-                return self._form(request, language, fields, error="text", status=422)
+        async def submit_form(request: Request) -> HTMLResponse:
+            """Always a page, whatever was posted; a refused form keeps what was typed. The
+            form is read here rather than declared, or FastAPI would answer problems in JSON."""
+            try:
+                posted = await request.form(max_files=0)
+            except StarletteHTTPException:  # a multipart body that cannot be read
+                return self._form(request, "id", problem=FormProblem("text", "form_unreadable"))
+            language = _language(_posted(posted, "lang"))
+            fields = {name: _posted(posted, name) for name in FORM_LIMITS}
+            if problem := _form_problem(fields):
+                return self._form(request, language, fields, problem=problem)
             try:
                 inbound = self._inbound(
-                    text,
-                    idempotency_key=submission_id or None,
-                    contact=contact.strip() or None,
-                    name=name,
-                    location=Location(description=location.strip()) if location.strip() else None,
+                    fields["text"],
+                    idempotency_key=_posted(posted, "submission_id") or None,
+                    contact=fields["contact"].strip() or None,
+                    name=fields["name"],
+                    location=_place(fields["location"]),
                     language=language,
                 )
             except ContactError:
-                return self._form(request, language, fields, error="contact", status=422)
+                problem = FormProblem("contact", "form_contact_invalid")
+                return self._form(request, language, fields, problem=problem)
             receipt = await self._submit(inbound)
             if receipt.reference is None:
-                return self._form(
-                    request, language, fields, error="text", status=422, notice=receipt.reply_text
-                )
+                return self._form(request, language, fields, notice=receipt.reply_text)
             filed = self._templates.TemplateResponse(
                 request,
                 "filed.html",
@@ -306,20 +372,49 @@ class WebChannel:
         language: str,
         fields: dict[str, str] | None = None,
         *,
-        error: str | None = None,
-        status: int = 200,
+        problem: FormProblem | None = None,
         notice: str | None = None,
     ) -> HTMLResponse:
+        """The form, with what was typed and what is wrong with it (422) if anything is."""
         context = {
             "lang": language,
             "t": page_words(self._text, language),
             "fields": fields or {},
-            "error": error,
+            "problem": problem,
             "notice": notice,
             "submission_id": uuid.uuid4().hex,
-            "max_text": MAX_TEXT,
+            "limits": FORM_LIMITS,
         }
-        return self._templates.TemplateResponse(request, "form.html", context, status_code=status)
+        refused = problem is not None or notice is not None
+        return self._templates.TemplateResponse(
+            request, "form.html", context, status_code=422 if refused else 200
+        )
+
+
+@dataclass(frozen=True)
+class FormProblem:
+    """What is wrong with a posted form: the field it is shown by, and the sentence."""
+
+    field: str
+    key: str
+
+
+def _posted(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _form_problem(fields: dict[str, str]) -> FormProblem | None:
+    if not fields["text"].strip():
+        return FormProblem("text", "form_text_missing")
+    for name, limit in FORM_LIMITS.items():
+        if len(fields[name]) > limit:
+            return FormProblem(name, "form_too_long")
+    return None
+
+
+def _place(typed: str) -> Location | None:
+    return Location(description=typed.strip()) if typed.strip() else None
 
 
 def _answer(receipt: IntakeReceipt, response: Response) -> ReceiptOut:

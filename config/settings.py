@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     reopen_window_days: int = Field(default=7, ge=0)
     max_text_chars: int = Field(default=10_000, ge=500)
     max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    # A request whose body has not wholly arrived this long after its headers gets 408 and
+    # its connection closed: a slow or stalled client cannot hold connections open.
+    http_body_timeout_seconds: float = Field(default=10, gt=0, le=600, allow_inf_nan=False)
     # Per sender address on every channel: "20/hour" (a count per minute, hour or day) or
     # "off". Messages over it are kept but start nothing.
     sender_rate_limit: str = "20/hour"

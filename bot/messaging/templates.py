@@ -552,6 +552,17 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "This is not a valid phone number or email address.",
     },
     "form_send": {"id": "Kirim pengaduan", "en": "Send complaint"},
+    "form_too_long": {
+        "id": "Terlalu panjang; persingkat, lalu kirim lagi.",
+        "en": "Too long; please shorten it and send it again.",
+    },
+    # "Paling banyak 500 karakter" / "At most 500 characters".
+    "form_at_most": {"id": "Paling banyak", "en": "At most"},
+    "form_characters": {"id": "karakter", "en": "characters"},
+    "form_unreadable": {
+        "id": "Formulir tidak dapat dibaca. Isi kembali, lalu kirim lagi.",
+        "en": "The form could not be read. Please fill it in again and send it.",
+    },
     "filed_heading": {"id": "Pengaduan diterima", "en": "Complaint received"},
     "filed_reference": {"id": "Nomor pengaduan Anda:", "en": "Your reference number:"},
     "filed_follow": {
@@ -585,6 +596,40 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
     "tracking_you": {"id": "Anda", "en": "You"},
     "tracking_no_messages": {"id": "Belum ada pesan.", "en": "No messages yet."},
+    # The pages for a failed request, shown in both languages (the page's is not known).
+    "error_not_found": {"id": "Halaman tidak ditemukan", "en": "Page not found"},
+    "error_not_found_text": {
+        "id": "Alamat ini tidak ada. Periksa kembali alamatnya.",
+        "en": "There is nothing at this address. Please check it.",
+    },
+    "error_method": {"id": "Permintaan tidak didukung", "en": "Request not supported"},
+    "error_method_text": {
+        "id": "Halaman ini tidak menerima permintaan seperti ini.",
+        "en": "This page does not take this kind of request.",
+    },
+    "error_timeout": {"id": "Pengiriman terlalu lama", "en": "Sending took too long"},
+    "error_timeout_text": {
+        "id": "Kiriman Anda tidak sampai dengan lengkap. Kembali, lalu kirim lagi.",
+        "en": "What you sent did not arrive in full. Please go back and send it again.",
+    },
+    "error_too_large": {"id": "Kiriman terlalu besar", "en": "Too much to send"},
+    "error_too_large_text": {
+        "id": "Isian Anda terlalu besar untuk diterima. Kembali, persingkat pengaduan, lalu "
+        "kirim lagi.",
+        "en": "What you sent is too large to take. Please go back, shorten your complaint and "
+        "send it again.",
+    },
+    "error_server": {"id": "Terjadi kesalahan", "en": "Something went wrong"},
+    "error_server_text": {
+        "id": "Kesalahan ada pada kami, bukan pada Anda. Coba lagi sebentar lagi.",
+        "en": "The fault is ours, not yours. Please try again in a moment.",
+    },
+    "error_other": {"id": "Permintaan tidak dapat dilayani", "en": "Request not served"},
+    "error_other_text": {
+        "id": "Permintaan ini tidak dapat kami layani sekarang. Coba lagi sebentar lagi.",
+        "en": "We cannot serve this request now. Please try again in a moment.",
+    },
+    "error_to_form": {"id": "Kirim pengaduan", "en": "File a complaint"},
 }
 
 _STATUS_LABELS: dict[ComplaintStatus, tuple[str, str]] = {

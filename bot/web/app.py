@@ -3,7 +3,6 @@ OpenAPI."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -11,78 +10,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import ComplaintStatus
 from bot.messaging.templates import format_when, render, status_label
 from bot.messaging.tracking import TrackingLinks, conversation
-from bot.web.hardening import SecurityHeaders, SlashRedirect
+from bot.web.docs import add_documentation
+from bot.web.errors import ErrorPages
+from bot.web.hardening import BodySizeLimit, BodyTimeout, SecurityHeaders, SlashRedirect
 from bot.web.health import HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
-from channels.web import TEMPLATES, ErrorOut, WebChannel, page_words
+from channels.web import TEMPLATES, WebChannel, page_words, refusals
 from storage.unit_of_work import UnitOfWorkFactory
 
 # The service's own pages, framed by the web channel's base.html.
 _PAGES = Path(__file__).parent / "pages"
-
-
-class BodySizeLimit:
-    """413 for bodies over `max_bytes`, declared or streamed, before anything parses them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self._app = app
-        self._max = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max:
-            await self._too_large(send)
-            return
-        received = 0
-        started = refused = False
-
-        async def guarded_receive() -> Message:
-            nonlocal received, refused
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self._max and not refused:
-                    refused = True
-                    if not started:
-                        await self._too_large(send)
-                    # The app sees the client gone and stops reading; its own answer is dropped.
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if refused:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        await self._app(scope, guarded_receive, guarded_send)
-
-    async def _too_large(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body is larger than {self._max} bytes"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -98,6 +42,7 @@ def create_app(
     zone: ZoneInfo,
     health: HealthCheck,
     max_request_bytes: int,
+    body_timeout_seconds: float,
     lifespan: Any = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -105,35 +50,26 @@ def create_app(
         summary="Multichannel complaint service for city governments",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the package instead of a CDN: add_documentation
+        redoc_url=None,
     )
+    pages = Jinja2Templates(directory=[_PAGES, TEMPLATES])
+    errors = ErrorPages(pages)
+    errors.install(app)
     app.router.redirect_slashes = False  # SlashRedirect's, which names no host, instead
-    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    app.add_middleware(BodySizeLimit, refusal=errors.refusal, max_bytes=max_request_bytes)
+    app.add_middleware(BodyTimeout, refusal=errors.refusal, seconds=body_timeout_seconds)
     app.add_middleware(SlashRedirect)
     app.add_middleware(SecurityHeaders)
+    add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")
     app.include_router(web.router)
     for router in routers:  # other channels' endpoints: provider webhooks
         app.include_router(router)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for error in exc.errors():
-            if error["type"] == "json_invalid":
-                reason = error.get("ctx", {}).get("error", "")
-                problems.append({"field": "body", "message": f"not valid JSON ({reason})"})
-                continue
-            location = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
-            problems.append({"field": location, "message": error["msg"]})
-        first = problems[0] if problems else {"field": "body", "message": "invalid request"}
-        return JSONResponse(
-            status_code=422,
-            content={"detail": f"{first['field']}: {first['message']}", "errors": problems},
-        )
-
     @app.get(
         "/api/complaints/{reference}",
         response_model=PublicComplaint,
-        responses={404: {"model": ErrorOut}},
+        responses=refusals(404, 422),
         tags=["complaints"],
         summary="Look up a complaint by reference (public; no personal data)",
     )
@@ -142,8 +78,6 @@ def create_app(
         if found is None:
             raise HTTPException(404, f"no complaint has reference {reference!r}")
         return found
-
-    pages = Jinja2Templates(directory=[_PAGES, TEMPLATES])
 
     @app.get("/lacak/{reference}", response_class=HTMLResponse, include_in_schema=False)
     async def tracking_page(
@@ -183,7 +117,12 @@ def create_app(
         response.headers["Cache-Control"] = "no-store"  # the address carries the token
         return response
 
-    @app.get("/healthz", tags=["operations"], summary="Database and channel health")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Database and channel health",
+        responses={503: {"description": "The database does not answer"}},
+    )
     async def healthz() -> JSONResponse:
         report = await health()
         # Degraded still serves: a load balancer keeps the instance, monitoring reads why.

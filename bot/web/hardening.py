@@ -1,17 +1,21 @@
-"""What every response of ours carries for the browser's protection, and the trailing-slash
-redirect that names no host.
+"""What every response of ours carries for the browser's protection, the trailing-slash
+redirect that names no host, and the bounds on a request's body (size, and time to arrive).
 
 Pages are framed by no one (`frame-ancestors 'none'`, `X-Frame-Options`), load nothing from
 elsewhere (the CSP allows our own origin, and the inline stylesheet of `base.html`), and no
 address of ours is sent on in a Referer: a tracking page's carries the token that opens a
 resident's conversation. The pages that show the token also forbid caching themselves
-(`Cache-Control: no-store`); the form does not, so that Back returns to it as it was. The
-API documentation pages load Swagger's and ReDoc's scripts, so the CSP leaves them out.
+(`Cache-Control: no-store`); the form does not, so that Back returns to it as it was.
 """
 
 from __future__ import annotations
 
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -19,7 +23,16 @@ CONTENT_SECURITY_POLICY = (
     "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-_DOCUMENTATION = ("/docs", "/redoc")
+
+
+def protect(headers: MutableHeaders) -> None:
+    """Add the browser's protections to a response's headers."""
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    if headers.get("content-type", "").startswith("text/html"):
+        headers["X-Frame-Options"] = "DENY"
+        # A page that runs an inline script of its own names it, by hash, in its own policy.
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 
 class SecurityHeaders:
@@ -30,17 +43,10 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        documentation = str(scope["path"]).startswith(_DOCUMENTATION)
 
         async def guarded_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
-                if headers.get("content-type", "").startswith("text/html"):
-                    headers["X-Frame-Options"] = "DENY"
-                    if not documentation:
-                        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                protect(MutableHeaders(scope=message))
             await send(message)
 
         await self._app(scope, receive, guarded_send)
@@ -77,3 +83,128 @@ class SlashRedirect:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+class RequestRefused(Exception):
+    """A request's body broke a bound; `detail` says which, for the client."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+# Our answer to a refused request, as the client prefers it (a page or JSON).
+Refusal = Callable[[Scope, RequestRefused], Response]
+# Reads the next message of one request, raising RequestRefused when it breaks the bound.
+Reader = Callable[[], Awaitable[Message]]
+
+
+class _BodyGuard(ABC):
+    """Refuses a request while its body arrives. The client gets our answer, with the
+    connection closed (the rest of the body is never read), unless the app has begun its
+    own; the app then reads a disconnect, stops, and whatever it answers is dropped."""
+
+    def __init__(self, app: ASGIApp, refusal: Refusal) -> None:
+        self._app = app
+        self._refusal = refusal
+
+    @abstractmethod
+    def _reader(self, scope: Scope, receive: Receive) -> Reader:
+        """One request's reader; raises RequestRefused if its headers already break the bound."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        try:
+            read = self._reader(scope, receive)
+        except RequestRefused as early:
+            await self._refuse(scope, receive, send, early)
+            return
+        started = refused = False
+
+        async def guarded_receive() -> Message:
+            nonlocal refused
+            if refused:
+                return {"type": "http.disconnect"}
+            try:
+                return await read()
+            except RequestRefused as exc:
+                refused = True
+                if not started:
+                    await self._refuse(scope, receive, send, exc)
+                return {"type": "http.disconnect"}
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self._app(scope, guarded_receive, guarded_send)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, refused: RequestRefused
+    ) -> None:
+        response = self._refusal(scope, refused)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+class BodySizeLimit(_BodyGuard):
+    """413 for bodies over `max_bytes`, declared or streamed, before anything parses them."""
+
+    def __init__(self, app: ASGIApp, refusal: Refusal, max_bytes: int) -> None:
+        super().__init__(app, refusal)
+        self._max = max_bytes
+
+    def _reader(self, scope: Scope, receive: Receive) -> Reader:
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max:
+            raise self._too_large()
+        received = 0
+
+        async def read() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self._max:
+                raise self._too_large()
+            return message
+
+        return read
+
+    def _too_large(self) -> RequestRefused:
+        return RequestRefused(413, f"request body is larger than {self._max} bytes")
+
+
+class BodyTimeout(_BodyGuard):
+    """408 for a body that has not wholly arrived `seconds` after the request's headers: a
+    client trickling (or stalling) its body would otherwise hold a connection and a request
+    open for as long as it likes. Once the body is in, waiting (for a disconnect) is free."""
+
+    def __init__(self, app: ASGIApp, refusal: Refusal, seconds: float) -> None:
+        super().__init__(app, refusal)
+        self._seconds = seconds
+
+    def _reader(self, scope: Scope, receive: Receive) -> Reader:
+        deadline = asyncio.get_running_loop().time() + self._seconds
+        complete = False
+
+        async def read() -> Message:
+            nonlocal complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestRefused(
+                    408, f"the request body did not arrive within {self._seconds:g} s"
+                ) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        return read

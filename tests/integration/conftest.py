@@ -1,13 +1,16 @@
-"""Fixtures: a real database per test (SQLite file, or a PostgreSQL schema) and the service
-wired by the real composition root with fakes we own."""
+"""Fixtures: a real database per test (SQLite file, or a PostgreSQL schema), the service
+wired by the real composition root with fakes we own, and its app served by uvicorn."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service
@@ -19,6 +22,8 @@ from tests.integration.db import prepared_service
 from tests.integration.templates import session_templates
 
 _pg_checked: str | None = None
+# The longest uvicorn may take to start or to stop.
+SERVER_SECONDS = 10
 
 
 async def _postgres_problem() -> str:
@@ -107,3 +112,41 @@ async def service(
     email: FakeEmailChannel,
 ) -> Service:
     return await prepared_service(settings, engine, clock, channels=[sms, email])
+
+
+def _loopback_socket() -> socket.socket:
+    """A listening socket on a free loopback port, bound before the server starts (no race)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def _until_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Wait for uvicorn (and so the app's lifespan) to be up, or surface why it is not."""
+    async with asyncio.timeout(SERVER_SECONDS):
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started (lifespan failed?)")
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def base_url(service: Service) -> AsyncIterator[str]:
+    """The real app served over HTTP on loopback, in this test's event loop."""
+    config = uvicorn.Config(
+        service.app, lifespan="on", log_config=None, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    sock = _loopback_socket()
+    host, port = sock.getsockname()
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
+    try:
+        await _until_started(server, task)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(SERVER_SECONDS):
+            await task
+        sock.close()

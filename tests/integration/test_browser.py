@@ -1,22 +1,21 @@
 """The public complaint form in a real browser (Debian's Chromium, driven by Playwright).
 
-The real app is built by the composition root and served by uvicorn on a loopback port,
-lifespan included, so a form post travels the whole path: HTTP → web channel → intake →
-database → the result page, and the outbox sends the acknowledgement to the resident.
+The real app is built by the composition root and served by uvicorn on a loopback port
+(conftest's `base_url`), lifespan included, so a form post travels the whole path: HTTP → web
+channel → intake → database → the result page, and the outbox sends the acknowledgement to
+the resident.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 
 from bot.bootstrap import Service
 from bot.domain.references import ALPHABET
@@ -57,47 +56,6 @@ def backend() -> str:
     """SQLite only: these tests are about the browser and HTTP; intake runs on both engines
     in test_intake.py. Delete this fixture to run them on PostgreSQL too."""
     return "sqlite"
-
-
-# --- serving the app -----------------------------------------------------------------------
-
-
-def _loopback_socket() -> socket.socket:
-    """A listening socket on a free loopback port, bound before the server starts (no race)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-async def _until_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    """Wait for uvicorn (and so the app's lifespan) to be up, or surface why it is not."""
-    async with asyncio.timeout(WAIT_MS / 1000):
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped before it started (lifespan failed?)")
-            await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def base_url(service: Service) -> AsyncIterator[str]:
-    """The real app served over HTTP on loopback, in this test's event loop."""
-    config = uvicorn.Config(
-        service.app, lifespan="on", log_config=None, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    sock = _loopback_socket()
-    host, port = sock.getsockname()
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
-    try:
-        await _until_started(server, task)
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(WAIT_MS / 1000):
-            await task
-        sock.close()
 
 
 # --- the browser ---------------------------------------------------------------------------
@@ -281,3 +239,37 @@ async def test_back_and_submit_again_files_one_complaint(page: Page, service: Se
     assert f"submission_id={submission_id}" in (resubmitted.request.post_data or "")
     assert again == first
     assert await count(service, Complaint) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [("/docs", ".opblock-summary-description"), ("/redoc", "h2")],
+    ids=["swagger-ui", "redoc"],
+)
+async def test_api_documentation_works_offline_under_our_policy(
+    page: Page, base_url: str, tmp_path: Path, path: str, shown: str
+) -> None:
+    elsewhere: list[str] = []  # requests for anything not on our loopback server
+    refused: list[str] = []  # requests the browser itself refused, by our CSP
+    problems: list[str] = []
+    local = (base_url, "data:", "blob:")
+    page.on("request", lambda r: None if r.url.startswith(local) else elsewhere.append(r.url))
+    page.on(
+        "requestfailed",
+        lambda r: refused.append(r.url) if r.failure == "csp" else None,
+    )
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    response = await page.goto(path)
+
+    assert response is not None and response.status == 200
+    assert "script-src 'self'" in (await response.all_headers())["content-security-policy"]
+    for operation in ("File a complaint", "Add information to a complaint"):
+        await expect(page.locator(shown).filter(has_text=operation).first).to_be_visible()
+    await page.screenshot(path=tmp_path / f"{path.strip('/')}.png", full_page=True)
+    # ReDoc's sidebar shows Redocly's logo from their CDN: the policy stops it unsent.
+    assert elsewhere == refused
+    assert [text for text in problems if not any(url in text for url in refused)] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 
@@ -9,7 +10,9 @@ import httpx
 import pytest
 
 from bot.bootstrap import Service
+from bot.web.app import create_app
 from bot.web.hardening import CONTENT_SECURITY_POLICY
+from channels.web import WebChannel
 from storage.models import Complaint, OutboxMessage, Resident
 from tests.integration.db import count, rows
 
@@ -92,10 +95,23 @@ async def test_bad_fields_are_422_naming_the_field(
     assert response.json()["detail"].startswith(f"{field}: ")
 
 
-async def test_too_short_text_gets_a_polite_422(client: httpx.AsyncClient) -> None:
-    response = await file(client, text="??")
+@pytest.mark.parametrize("text", ["0", "??", "ok 12345", "a b c d"])
+async def test_text_saying_too_little_is_refused_as_the_schema_says(
+    client: httpx.AsyncClient, text: str
+) -> None:
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["ComplaintIn"]
+    assert re.search(schema["properties"]["text"]["pattern"], text) is None
+    response = await file(client, text=text, location={"description": "Jl. Mawar"})
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("Mohon jelaskan masalahnya")
+    assert response.json() == {
+        "detail": "text: say what is wrong and where, in words: 5 letters at least",
+        "errors": [
+            {
+                "field": "text",
+                "message": "say what is wrong and where, in words: 5 letters at least",
+            }
+        ],
+    }
 
 
 async def test_invalid_utf8_and_non_json_bodies_are_refused(
@@ -313,3 +329,128 @@ async def test_names_and_places_are_cleaned_like_the_text(
     assert resident.display_name == "Siti Aminah[2J"
     [complaint] = await rows(service, Complaint)
     assert complaint.location_text == "Jl. Mawar no 3 RT 02"
+
+
+FORM = {"text": "Lampu jalan mati di Jl. Mawar", "location": "Jl. Mawar", "lang": "id"}
+
+
+@pytest.mark.parametrize(
+    ("posted", "field"),
+    [
+        ({"text": "Lampu mati " + "x" * 10_000}, "text"),
+        ({"location": "Jl. Mawar " * 60}, "location"),
+        ({"name": "Budi " * 50}, "name"),
+        ({"contact": "0812" * 100}, "contact"),
+    ],
+)
+async def test_form_over_a_fields_limit_gets_the_form_back_with_the_typed_text(
+    client: httpx.AsyncClient, service: Service, posted: dict[str, str], field: str
+) -> None:
+    for lang, said in [("id", "Terlalu panjang"), ("en", "Too long")]:
+        form = {**FORM, **posted, "lang": lang}
+        response = await client.post("/filed", data=form)
+        assert response.status_code == 422
+        assert response.headers["content-type"].startswith("text/html")
+        assert re.search(rf'id="{field}-problem">{said}[^<]*\d+', response.text), response.text
+        assert html.escape(form[field]) in response.text
+    assert await count(service, Complaint) == 0
+
+
+async def test_form_with_an_overlong_language_is_a_page_in_indonesian(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    posted = await client.post("/filed", data={**FORM, "lang": "en" * 500})
+    shown = await client.get("/", params={"lang": "en" * 500})
+    assert posted.status_code == 201
+    assert 'lang="id"' in posted.text and "Pengaduan diterima" in posted.text
+    assert shown.status_code == 200 and 'lang="id"' in shown.text
+    assert await count(service, Complaint) == 1
+
+
+async def test_form_posted_as_a_file_or_unreadable_is_still_the_page(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    as_file = await client.post("/filed", files={"text": ("a.txt", b"Lampu jalan mati")})
+    broken = await client.post(
+        "/filed",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--x--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    for response in (as_file, broken):
+        assert response.status_code == 422
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Formulir tidak dapat dibaca" in response.text
+    assert await count(service, Complaint) == 0
+
+
+async def test_an_oversized_form_gets_a_page_in_both_languages(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/filed",
+        data={**FORM, "text": "Limbah " * 50_000},
+        headers={"accept": "text/html,application/xhtml+xml"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    text = response.text
+    assert text.index("Kiriman terlalu besar") < text.index("Too much to send")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "heading"),
+    [
+        ("GET", "/tidak-ada", 404, ("Halaman tidak ditemukan", "Page not found")),
+        ("GET", "/api/nothing/here", 404, ("Halaman tidak ditemukan", "Page not found")),
+        ("DELETE", "/", 405, ("Permintaan tidak didukung", "Request not supported")),
+    ],
+)
+async def test_browsers_get_a_page_for_what_does_not_exist(
+    client: httpx.AsyncClient, method: str, path: str, status: int, heading: tuple[str, str]
+) -> None:
+    accept = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = await client.request(method, path, headers=accept)
+    api = await client.request(method, path)
+
+    assert page.status_code == api.status_code == status
+    assert page.headers["content-type"].startswith("text/html")
+    assert {name: page.headers.get(name) for name in PAGE_HEADERS} == PAGE_HEADERS
+    indonesian, english = heading
+    assert page.text.index(indonesian) < page.text.index(english)
+    assert 'href="/"' in page.text
+    assert api.headers["content-type"] == "application/json"
+    assert set(api.json()) == {"detail"}
+
+
+async def test_the_api_answers_json_even_to_a_browser(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/api/complaints/KKKK-7777", headers={"accept": "text/html,*/*;q=0.8"}
+    )
+    assert response.status_code == 404
+    assert "KKKK-7777" in response.json()["detail"]
+
+
+async def test_a_crash_is_a_page_for_browsers_and_json_for_others(service: Service) -> None:
+    def broken(key: str, language: str) -> str:
+        raise RuntimeError(f"no words for {key}")
+
+    settings = service.settings
+    app = create_app(
+        web=WebChannel(service.clock.now, text=broken),
+        uow=service.uow,
+        clock=service.clock,
+        links=service.links,
+        zone=settings.zone,
+        health=service.health.report,
+        max_request_bytes=settings.max_request_bytes,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as crashing:
+        page = await crashing.get("/", headers={"accept": "text/html"})
+        api = await crashing.get("/")
+
+    assert page.status_code == api.status_code == 500
+    assert {name: page.headers.get(name) for name in PAGE_HEADERS} == PAGE_HEADERS
+    assert page.text.index("Terjadi kesalahan") < page.text.index("Something went wrong")
+    assert api.json() == {"detail": "internal error"}
+    assert api.headers["x-content-type-options"] == "nosniff"
