@@ -15,6 +15,9 @@ from storage.sqlite_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from storage.sqlite_inline import inline_connector
 
 SessionFactory = async_sessionmaker[AsyncSession]
+# How long a SQLite call waits for another process's lock (awaiting, not blocking the loop;
+# see storage.sqlite_inline) before it fails with "database is locked".
+BUSY_SECONDS = 30.0
 
 
 def make_engine(
@@ -55,7 +58,9 @@ def _sqlite_engine(url: str, *, echo: bool, synchronous: Literal["full", "normal
     in_file = database != ":memory:"
     if in_file:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    connect = inline_connector(database, timeout=30, check_same_thread=False)
+    connect = inline_connector(
+        database, busy_seconds=BUSY_SECONDS, commit_in_thread=synchronous == "full"
+    )
 
     async def creator() -> aiosqlite.Connection:
         return await connect()
@@ -75,7 +80,6 @@ def _sqlite_engine(url: str, *, echo: bool, synchronous: Literal["full", "normal
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
         if in_file:
             checkpointer = record.info["checkpointer"] = WalCheckpointer(database)
@@ -91,7 +95,7 @@ def _sqlite_engine(url: str, *, echo: bool, synchronous: Literal["full", "normal
     def _on_begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes fails at once with "database is
         # locked" when another writer got there first; taking the write lock up front makes
-        # concurrent writers queue on busy_timeout instead.
+        # concurrent writers wait for the lock instead (see storage.sqlite_inline).
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

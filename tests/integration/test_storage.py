@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from asyncio.subprocess import PIPE
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -135,3 +139,48 @@ async def test_a_transaction_waiting_its_turn_leaves_the_event_loop_running(
         await first.commit()
     assert await waiting == (12 if sqlite else 11)
     running.cancel()
+
+
+# Takes the database's write lock in a process of its own and holds it until told to let
+# go, as `aduan rules apply` or `aduan db upgrade` does while it writes.
+HOLD_THE_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+connection.execute("COMMIT")
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_another_process_holding_the_lock_does_not_freeze_the_service(
+    service: Service,
+) -> None:
+    path = make_url(service.settings.database_url).database or ""
+    transport = httpx.ASGITransport(app=service.app)
+    async with (
+        service.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as client,
+    ):
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLD_THE_LOCK, path, stdin=PIPE, stdout=PIPE
+        )
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert await holder.stdout.readline() == b"locked\n"
+            complaint = {"text": "Asap hitam dari cerobong pabrik di Jl. Industri"}
+            filing = asyncio.create_task(client.post("/api/complaints", json=complaint))
+            # The complaint waits for the lock; meanwhile the service answers what needs no
+            # database. (Waiting inside SQLite would hold the whole event loop.)
+            page = await asyncio.wait_for(client.get("/"), timeout=20)
+            assert page.status_code == 200
+            assert not filing.done()
+            holder.stdin.write(b"go\n")
+            await holder.stdin.drain()
+            filed = await asyncio.wait_for(filing, timeout=20)
+            assert filed.status_code == 201, filed.text
+        finally:
+            if holder.returncode is None:
+                holder.kill()
+            await holder.wait()
