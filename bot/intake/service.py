@@ -414,7 +414,14 @@ class IntakeService:
 
     async def _over_limit(self, turn: Turn, limit: RateLimit) -> IntakeReceipt:
         """Keep the message with the resident's open complaint, if any, and start nothing:
-        no complaint, no agency notice, and one notice to the resident per window."""
+        no complaint, no agency notice, and one notice to the resident per window. Except
+        the answer an agency waits for: it reaches the agency and its clock runs again,
+        however much the resident sent (a flood goes on being held back after it)."""
+        waiting, _ = await turn.uow.complaints.awaiting_or_active(
+            turn.resident_id, None, waiting=ComplaintStatus.WAITING_FOR_RESIDENT
+        )
+        if waiting is not None:
+            return await self._follow_up(turn, waiting, explicit=False)
         resident = turn.resident
         started = resident.window_started_at or turn.inbound.received_at
         latest = await turn.uow.complaints.latest_for_resident(turn.resident_id, started)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from bot.domain.lifecycle import OPEN_STATES
 from bot.records.responses import count_as_response
 from storage.models import NewAuditEntry, OutboxMessage, OutboxStatus, ResidentContact
 from storage.unit_of_work import UnitOfWork
@@ -45,7 +46,7 @@ async def opt_out(
     if resident.opted_out:
         return None
     await uow.residents.set_opted_out(resident.id, at)
-    _audit(uow, resident, "opt_out", at, via, actor)
+    await _audit(uow, resident, "opt_out", at, via, actor)
     return replace(resident, opted_out=True)
 
 
@@ -57,7 +58,7 @@ async def opt_in(
     if not resident.opted_out:
         return None
     await uow.residents.set_opted_out(resident.id, None)
-    _audit(uow, resident, "opt_in", at, via, None)
+    await _audit(uow, resident, "opt_in", at, via, None)
     return replace(resident, opted_out=False)
 
 
@@ -99,7 +100,7 @@ async def _suppress(uow: UnitOfWork, row: OutboxMessage, reason: str, at: dateti
     await count_as_response(uow, row, at)
 
 
-def _audit(
+async def _audit(
     uow: UnitOfWork,
     resident: ResidentContact,
     action: str,
@@ -107,11 +108,16 @@ def _audit(
     via: str,
     actor: str | None,
 ) -> None:
-    uow.audit.add(
-        NewAuditEntry(
-            actor=actor or f"resident:{resident.id}",
-            action=action,
-            detail=f"{resident.channel} resident {resident.id}: {via}",
-            created_at=at,
+    """Audited on each of the resident's open complaints, where officers look, since their
+    answers will (or will again) not reach the resident; on none if none is open."""
+    opened = await uow.complaints.for_resident(resident.id, OPEN_STATES)
+    for complaint_id in [complaint.id for complaint in opened] or [None]:
+        uow.audit.add(
+            NewAuditEntry(
+                complaint_id=complaint_id,
+                actor=actor or f"resident:{resident.id}",
+                action=action,
+                detail=f"{resident.channel} resident {resident.id}: {via}",
+                created_at=at,
+            )
         )
-    )

@@ -163,6 +163,14 @@ class ComplaintRepository:
         )
         return result.all()
 
+    async def for_resident(self, resident_id: int, statuses: Iterable[str]) -> Sequence[Complaint]:
+        result = await self._session.exec(
+            select(Complaint)
+            .where(Complaint.resident_id == resident_id, col(Complaint.status).in_(list(statuses)))
+            .order_by(col(Complaint.id))
+        )
+        return result.all()
+
     async def for_agency(self, agency_id: int, statuses: Iterable[str]) -> Sequence[Complaint]:
         result = await self._session.exec(
             select(Complaint)

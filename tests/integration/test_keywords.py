@@ -106,9 +106,10 @@ async def test_stop_is_confirmed_once_and_holds_back_everything_until_start(
     ]
     assert (await resident(service)).opted_out_at is None
     audit = await rows(service, AuditEntry, col(AuditEntry.action).in_(["opt_out", "opt_in"]))
-    assert [(a.action, a.detail) for a in audit] == [
-        ("opt_out", f"sms resident {complaint.resident_id}: STOP"),
-        ("opt_in", f"sms resident {complaint.resident_id}: MULAI"),
+    # On the complaint, where officers read why their answer did not reach the resident.
+    assert [(a.complaint_id, a.action, a.detail) for a in audit] == [
+        (complaint.id, "opt_out", f"sms resident {complaint.resident_id}: STOP"),
+        (complaint.id, "opt_in", f"sms resident {complaint.resident_id}: MULAI"),
     ]
 
 
@@ -314,3 +315,26 @@ async def test_the_window_starts_with_the_first_message_after_the_last_one_ended
         began + timedelta(minutes=61),
         1,
     )
+
+
+async def test_the_answer_an_agency_waits_for_gets_through_the_rate_limit(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    limited = settings.model_copy(update={"sender_rate_limit": "3/hour"})
+    service = await prepared_service(limited, engine, clock, channels=[FakeSmsChannel()])
+    filed = await service.deliver(inbound("Limbah pabrik tahu dibuang ke sungai Code"))
+    for n in range(3):
+        await service.deliver(inbound(f"Tambahan foto ke-{n}", at=clock.advance(minutes=1)))
+    asked = await service.actions.ask_resident(filed.reference or "", "Di RT berapa?", ADMIN)
+    assert asked.sla_running_since is None  # the clock waits for the resident
+
+    answer = await service.deliver(inbound("RT 04 RW 02", at=clock.advance(minutes=5)))
+    flood = await service.deliver(inbound("Tolong segera", at=clock.advance(minutes=1)))
+
+    assert (answer.outcome, flood.outcome) == (Outcome.FOLLOW_UP, Outcome.THROTTLED)
+    [complaint] = await rows(service, Complaint)
+    assert complaint.status == "in_progress" and complaint.sla_running_since is not None
+    # The agency reads the answer; the flood after it is held back.
+    told = [row.text for row in await rows(service, OutboxMessage) if row.recipient != NUMBER]
+    assert sum("RT 04 RW 02" in text for text in told) == 1
+    assert not any("Tolong segera" in text for text in told)
