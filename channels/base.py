@@ -122,6 +122,8 @@ class InboundMessage:
         object.__setattr__(self, "text", clean_text(self.text))
         object.__setattr__(self, "display_name", one_line(self.display_name))
         object.__setattr__(self, "subject", one_line(self.subject))
+        # A blank reference names no complaint (and would be quoted back as "").
+        object.__setattr__(self, "reference", one_line(self.reference))
         if self.original_text is not None:
             object.__setattr__(self, "original_text", clean_text(self.original_text))
 
