@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -51,11 +52,33 @@ class Location:
         object.__setattr__(self, "description", one_line(self.description))
 
 
+# The most files one message brings: each is a row of its own, and the agency's notice
+# lists their ids in one bounded column.
+MAX_ATTACHMENTS = 20
+# Longer names are cut (their extension kept); the stored column holds 255.
+LONGEST_FILENAME = 200
+# A media type as RFC 6838 spells one; at most LONGEST_MEDIA_TYPE long (the stored column).
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+LONGEST_MEDIA_TYPE = 100
+# What a file whose name leaves nothing usable is called.
+UNNAMED_FILE = "attachment"
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     filename: str
     content_type: str
     content: bytes
+
+    def __post_init__(self) -> None:
+        # A sender names the file: whatever writes it somewhere must get a bare name, never
+        # a path out of its folder ("../../etc/passwd", "C:\\x", NUL), nor one too long to
+        # store. A made-up media type becomes the generic one.
+        object.__setattr__(self, "filename", safe_filename(self.filename) or UNNAMED_FILE)
+        kind = self.content_type.strip().lower()
+        if len(kind) > LONGEST_MEDIA_TYPE or not _MEDIA_TYPE.fullmatch(kind):
+            kind = "application/octet-stream"
+        object.__setattr__(self, "content_type", kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +122,8 @@ class InboundMessage:
         object.__setattr__(self, "text", clean_text(self.text))
         object.__setattr__(self, "display_name", one_line(self.display_name))
         object.__setattr__(self, "subject", one_line(self.subject))
+        # A blank reference names no complaint (and would be quoted back as "").
+        object.__setattr__(self, "reference", one_line(self.reference))
         if self.original_text is not None:
             object.__setattr__(self, "original_text", clean_text(self.original_text))
 
@@ -442,6 +467,22 @@ def one_line(text: str | None) -> str | None:
     if text is None:
         return None
     return " ".join(clean_text(text).split()) or None
+
+
+def safe_filename(name: str | None) -> str | None:
+    """A file's own name as a sender gave it: no folders (POSIX or Windows), no control
+    characters, no leading dots, at most LONGEST_FILENAME characters with its extension
+    kept; None when nothing is left."""
+    if name is None:
+        return None
+    bare = PureWindowsPath(PurePosixPath(clean_text(name)).name).name
+    bare = (one_line(bare) or "").lstrip(". ")
+    if len(bare) > LONGEST_FILENAME:
+        stem, dot, extension = bare.rpartition(".")
+        extension = extension[:16] if dot and stem else ""
+        bare = bare[: LONGEST_FILENAME - len(extension) - 1].rstrip(". ") + "." + extension
+        bare = bare.rstrip(".")
+    return bare or None
 
 
 def clean_text(text: str) -> str:

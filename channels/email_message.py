@@ -21,10 +21,11 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import EmailPolicy
 from email.utils import parseaddr
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from channels.base import (
+    MAX_ATTACHMENTS,
     Attachment,
     ChannelName,
     DeliveryReport,
@@ -32,6 +33,7 @@ from channels.base import (
     InboundMessage,
     RefusedMessage,
     clean_text,
+    safe_filename,
 )
 from channels.email_text import (
     decode_text,
@@ -148,8 +150,9 @@ def parse_email(
 ) -> Parsed:
     """What `raw` is to the service; never raises for any bytes.
 
-    Files beyond `max_bytes` (decoded, all together) or of a type not allowed are dropped;
-    `dropped_note`, given their descriptions, writes the line that says so under the text.
+    Files beyond `max_bytes` (decoded, all together) or MAX_ATTACHMENTS, or of a type not
+    allowed, are dropped; `dropped_note`, given their descriptions, writes the line that
+    says so under the text.
     """
     if len(raw) > largest_raw(max_bytes):
         message_id = _message_id_of(raw)
@@ -294,6 +297,9 @@ class _Reader:
             return  # the same image in two versions of the message
         if len(content) > files.room:
             files.dropped.append(f"{label}, {len(content)} bytes")
+            return
+        if len(files.kept) >= MAX_ATTACHMENTS:
+            files.dropped.append(f"{label}, over {MAX_ATTACHMENTS} files")
             return
         files.seen.add(digest)
         files.room -= len(content)
@@ -516,7 +522,4 @@ def _filename(part: Message) -> str | None:
         name = part.get_filename()
     except Exception:
         name = None
-    if not name:
-        return None
-    bare = PureWindowsPath(PurePosixPath(readable(str(name))).name).name
-    return clean_text(bare)[:200] or None
+    return safe_filename(readable(str(name))) if name else None

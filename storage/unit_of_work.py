@@ -23,6 +23,7 @@ from storage.repositories import (
 )
 from storage.repositories.core import session_connection
 from storage.repositories.deliveries import KeptDeliveryRepository
+from storage.repositories.erasure import ErasureRepository
 from storage.repositories.refusals import RefusedMessageRepository
 
 
@@ -39,6 +40,7 @@ class UnitOfWork:
     rule_sets: RuleSetRepository
     refused: RefusedMessageRepository
     deliveries: KeptDeliveryRepository
+    erasure: ErasureRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -57,6 +59,7 @@ class UnitOfWork:
         self.rule_sets = RuleSetRepository(session)
         self.refused = RefusedMessageRepository(session)
         self.deliveries = KeptDeliveryRepository(session)
+        self.erasure = ErasureRepository(session)
         return self
 
     async def __aexit__(

@@ -15,6 +15,7 @@ from bot.cli.complaint import complaint_app
 from bot.cli.deadletters import deadletters_app
 from bot.cli.email import email_app
 from bot.cli.officers import officers_app
+from bot.cli.residents import residents_app
 from bot.cli.rules import rules_app
 from bot.cli.sla import sla_app
 from bot.cli.support import (
@@ -41,6 +42,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(sla_app, name="sla")
 app.add_typer(officers_app, name="officers")
 app.add_typer(block_app, name="block")
+app.add_typer(residents_app, name="residents")
 app.add_typer(email_app, name="email")
 app.add_typer(deadletters_app, name="deadletters")
 

@@ -137,13 +137,14 @@ def _actionable(exc: Exception) -> str | None:
     from sqlalchemy.exc import DBAPIError
 
     from bot.intake.blocklist import BlocklistError
+    from bot.intake.erasure import ErasureError
     from bot.officers.actions import ActionError
     from bot.rules.book import RuleBookError
     from routing import RuleFileError
 
     if isinstance(exc, RuleFileError):
         return str(exc)
-    if isinstance(exc, ActionError | BlocklistError | RuleBookError):
+    if isinstance(exc, ActionError | BlocklistError | ErasureError | RuleBookError):
         return f"error: {exc}"
     if isinstance(exc, DBAPIError):
         said = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__

@@ -109,8 +109,8 @@ class Turn:
         stored = [
             StoredAttachment(
                 message_id=message_id,
-                filename=attachment.filename[:255],
-                content_type=attachment.content_type[:100],
+                filename=attachment.filename,
+                content_type=attachment.content_type,
                 size=len(attachment.content),
                 sha256=hashlib.sha256(attachment.content).hexdigest(),
                 content=attachment.content,

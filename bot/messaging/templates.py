@@ -21,6 +21,11 @@ from bot.domain.lifecycle import ComplaintStatus, Event
 OFFICER_LANGUAGE = "id"
 
 _TEXTS: dict[str, dict[str, str]] = {
+    # Stored in place of a resident's words, name and files once erased (aduan residents erase).
+    "erased": {
+        "id": "[dihapus atas permintaan warga]",
+        "en": "[erased at the resident's request]",
+    },
     "ack_new": {
         "id": "Terima kasih, pengaduan Anda diterima dengan nomor {reference}. Ditangani oleh "
         "{agency}; jawaban paling lambat {due}. Cek status: kirim STATUS {reference}.",

@@ -642,6 +642,40 @@ async def test_the_file_backend_writes_each_mail_as_an_eml_file(tmp_path: Path) 
     assert photo.get_filename() == "foto.jpg" and photo.get_content() == b"\xff\xd8jpeg"
 
 
+async def test_hostile_text_and_file_names_stay_text_and_inside_the_mail_folder(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "mail"
+    channel = channel_sending_to(MailFolder(folder))
+    hostile = "Jalan <script>alert('x')</script> \"><img src=x onerror=alert(1)> {{7*7}} &amp;"
+    await channel.send(
+        OutboundMessage(
+            "dlh@kota.example.go.id",
+            f"Pengaduan baru:\n\n{hostile}",
+            key="agency:1",
+            subject=f"[K7QD-4XMP] {hostile}",
+            attachments=(
+                Attachment("../../etc/passwd", "text/plain", b"a"),
+                Attachment("/tmp/evil.sh", "application/x-sh", b"b"),
+                Attachment("x" * 4000 + ".jpg", "image/jpeg", b"c"),
+            ),
+        )
+    )
+    [written] = list(folder.iterdir())
+    assert list(tmp_path.iterdir()) == [folder]  # noqa: ASYNC240
+    mail = BytesParser(policy=policy.default).parsebytes(written.read_bytes())
+    assert isinstance(mail, EmailMessage)
+    plain, html_part = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert plain is not None and hostile in str(plain.get_content())
+    assert html_part is not None
+    page = str(html_part.get_content())
+    assert "<script>" not in page and "<img" not in page
+    assert "Jalan &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "{{7*7}} &amp;amp;" in page
+    names = [part.get_filename() for part in mail.iter_attachments()]
+    assert names == ["passwd", "evil.sh", "x" * 196 + ".jpg"]
+
+
 async def test_an_officers_answer_is_not_marked_automatic(tmp_path: Path) -> None:
     channel = channel_sending_to(MailFolder(tmp_path))
     await channel.send(OutboundMessage("warga1@mail.example.com", "Sudah diperbaiki.", key="a:1"))

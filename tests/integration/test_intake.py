@@ -339,3 +339,12 @@ async def test_anonymous_web_complaints_take_additions_from_whoever_holds_the_re
     assert added.outcome is Outcome.FOLLOW_UP and added.reference == first.reference
     residents = await rows(service, Resident)
     assert [r.address.startswith("anon:") for r in residents] == [True, True]
+
+
+async def test_a_blank_reference_names_no_complaint(service: Service) -> None:
+    # Found by the property test: it was looked up, and "Nomor pengaduan  tidak ditemukan"
+    # quoted the nothing back.
+    receipt = await service.deliver(
+        inbound("Lampu jalan di Jl. Kenanga mati semua", reference=" \u200b ")
+    )
+    assert receipt.outcome is Outcome.COMPLAINT

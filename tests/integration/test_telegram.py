@@ -17,6 +17,7 @@ from bot.bootstrap import Service, bootstrap
 from bot.domain.lifecycle import ComplaintStatus
 from config.settings import Settings
 from storage.lease import LeaderLease
+from storage.models import Attachment as StoredAttachment
 from storage.models import Complaint, DeliveryState, KeptDelivery
 from storage.roles import OfficerRole
 from tests.fakes import FakeClock
@@ -562,3 +563,26 @@ async def test_a_webhook_update_that_fails_is_kept_answered_and_not_redone_on_re
     assert complaint.channel == "telegram"
     [kept] = await rows(service, KeptDelivery)
     assert kept.state == DeliveryState.DONE
+
+
+async def test_hostile_text_and_file_name_reach_the_group_intact_and_the_file_bare(
+    service: Service, api: FakeBotApi
+) -> None:
+    # Sent as plain text (no parse_mode): markup a resident types is shown, not parsed, and
+    # cannot make Telegram refuse the notice ("can't parse entities").
+    hostile = "Lampu jalan mati <b>semua</b> & <script>alert(1)</script> {{7*7}} \"'><i>"
+    async with service.running():
+        await link_officer_and_group(service, api)
+        api.push_update(
+            api.document_message(
+                RESIDENT, b"%PDF-1.4", file_name="../../etc/passwd", caption=hostile
+            )
+        )
+        notice = await api.wait_for_sent(to(GROUP.id, "(via telegram, dari"))
+        shown = await api.wait_for_sent(
+            lambda m: m.chat_id == GROUP.id and m.method == "sendDocument"
+        )
+    assert hostile in (notice.text or "") and notice.parse_mode is None
+    assert shown.file_name == "passwd" and shown.document == b"%PDF-1.4"
+    [stored] = await rows(service, StoredAttachment)
+    assert stored.filename == "passwd"

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.base import (
+    MAX_ATTACHMENTS,
     ChannelName,
     DeliveryReport,
     DeliveryStatus,
@@ -367,6 +368,35 @@ def test_filenames_lose_their_folders() -> None:
 
     assert isinstance(got, InboundMessage)
     assert [a.filename for a in got.attachments] == ["foto.png"]
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("../../etc/passwd.png", "passwd.png"),
+        ("/etc/cron.d/x.png", "x.png"),
+        ("..\\..\\windows\\win.ini.png", "win.ini.png"),
+        ("foto\x00.exe.png", "foto.exe.png"),
+        ("..png", "png"),
+        ("..", "attachment-1.png"),
+        ("x" * 5000 + ".png", "x" * 196 + ".png"),
+    ],
+)
+def test_hostile_file_names_become_bare_short_names(given: str, kept: str) -> None:
+    got = parse(with_files((given, "image/png", b"\x89PNG")))
+
+    assert isinstance(got, InboundMessage)
+    assert [a.filename for a in got.attachments] == [kept]
+
+
+def test_files_beyond_the_most_one_message_brings_dropped_and_said_so() -> None:
+    files = [(f"f{n}.png", "image/png", b"\x89PNG" + bytes([n])) for n in range(25)]
+
+    got = parse(with_files(*files))
+
+    assert isinstance(got, InboundMessage)
+    assert len(got.attachments) == MAX_ATTACHMENTS
+    assert got.text.endswith(f"f24.png (image/png), over {MAX_ATTACHMENTS} files]")
 
 
 # --- broken mail --------------------------------------------------------------------------
