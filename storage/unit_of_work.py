@@ -21,6 +21,7 @@ from storage.repositories import (
     ResidentRepository,
     RuleSetRepository,
 )
+from storage.repositories.claims import ContactClaimRepository
 from storage.repositories.core import session_connection
 from storage.repositories.deliveries import KeptDeliveryRepository
 from storage.repositories.refusals import RefusedMessageRepository
@@ -39,6 +40,7 @@ class UnitOfWork:
     rule_sets: RuleSetRepository
     refused: RefusedMessageRepository
     deliveries: KeptDeliveryRepository
+    claims: ContactClaimRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -57,6 +59,7 @@ class UnitOfWork:
         self.rule_sets = RuleSetRepository(session)
         self.refused = RefusedMessageRepository(session)
         self.deliveries = KeptDeliveryRepository(session)
+        self.claims = ContactClaimRepository(session)
         return self
 
     async def __aexit__(
