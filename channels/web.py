@@ -367,7 +367,12 @@ class WebChannel:
             filed = self._templates.TemplateResponse(
                 request,
                 "filed.html",
-                {"lang": language, "t": page_words(self._text, language), "receipt": receipt},
+                {
+                    "lang": language,
+                    "t": page_words(self._text, language),
+                    "receipt": receipt,
+                    "contact_given": inbound.claimed_contact is not None,
+                },
                 status_code=201,
             )
             filed.headers["Cache-Control"] = "no-store"  # it shows the tracking link's token

@@ -584,6 +584,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "too, show that it is yours: we send a 6-digit code there, and you enter it here. "
         "Until then answers show only on this page.",
     },
+    "filed_confirm": {
+        "id": "Kami belum mengirim apa pun ke kontak yang Anda berikan: buka halaman "
+        "pengaduan Anda untuk mengonfirmasinya dengan kode, agar jawaban juga dikirim ke sana.",
+        "en": "We have sent nothing to the contact you gave: open your complaint's page to "
+        "confirm it with a code, and answers will go there too.",
+    },
     "verify_send": {"id": "Kirim kode ke {contact}", "en": "Send a code to {contact}"},
     "verify_code": {"id": "Kode 6 angka", "en": "6-digit code"},
     "verify_submit": {"id": "Konfirmasi", "en": "Confirm"},

@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 
 from bot.bootstrap import Service
 from bot.domain.lifecycle import ComplaintStatus
 from bot.officers.actions import Actor, Role
-from storage.models import Complaint, Direction, Message, OutboxMessage, Resident
-from tests.fakes import FakeSmsChannel, inbound
-from tests.integration.db import count, rows
+from channels.base import Outcome
+from storage.models import Complaint, ContactClaim, Direction, Message, OutboxMessage, Resident
+from tests.fakes import FakeClock, FakeSmsChannel, inbound
+from tests.integration.db import count, rows, settled
 from tests.integration.forms import post_form
 
 VICTIM = "+6281234567890"
@@ -92,3 +97,77 @@ async def test_a_blocked_contact_is_told_only_that_it_arrived(
     assert api.json()["outcome"] == "blocked"
     assert api.json()["message"] == "Terima kasih, pesan Anda sudah kami terima."
     assert await count(service, Complaint) == 1
+
+
+async def filed_with_contact(client: httpx.AsyncClient) -> tuple[str, str]:
+    """A complaint filed on the form with the resident's number: its reference and its link."""
+    page = await post_form(
+        client, {"text": "Got mampet di Jl. Kenari, air meluap", "contact": TYPED}
+    )
+    assert page.status_code == 201
+    assert "Kami belum mengirim apa pun ke kontak" in page.text
+    [link] = re.findall(r'href="(http://127\.0\.0\.1:8000/lacak/[^"]+)"', page.text)
+    link = html.unescape(link)
+    return link.split("/lacak/")[1].split("?")[0], parse_qs(urlsplit(link).query)["k"][0]
+
+
+async def test_a_contact_confirmed_with_its_code_gets_the_answers(
+    client: httpx.AsyncClient, service: Service, sms: FakeSmsChannel
+) -> None:
+    reference, token = await filed_with_contact(client)
+    page = await client.get(f"/lacak/{reference}", params={"k": token})
+    assert "Belum ada yang kami kirim ke +62812•••••890" in page.text
+    assert await rows(service, OutboxMessage, OutboxMessage.recipient == VICTIM) == []
+
+    no_token = await client.post(f"/lacak/{reference}/kode", data={"k": "wrong"})
+    sent = await client.post(f"/lacak/{reference}/kode", data={"k": token})
+    again = await client.post(f"/lacak/{reference}/kode", data={"k": token})
+    [code_row] = await settled(service, OutboxMessage.kind == "verification_code")
+    [message] = [m for m in sms.sent if m.recipient == VICTIM]
+    code = re.search(r"\b(\d{6})\b", message.text)
+    assert code is not None
+    [claim] = await rows(service, ContactClaim)
+    assert claim.code_hash is not None and code[1] not in claim.code_hash
+    wrong = "000000" if code[1] != "000000" else "111111"
+    refused = await client.post(
+        f"/lacak/{reference}/konfirmasi", data={"k": token, "code": wrong, "lang": "en"}
+    )
+    confirmed = await client.post(
+        f"/lacak/{reference}/konfirmasi", data={"k": token, "code": code[1]}
+    )
+
+    assert "verification" not in no_token.text and code_row.channel == "sms"
+    assert sent.status_code == 200 and "Kode sudah kami kirim ke +62812•••••890" in sent.text
+    assert again.status_code == 429 and "Kode baru dapat diminta lagi" in again.text
+    assert refused.status_code == 422 and "Tries left: 4" in refused.text
+    assert confirmed.status_code == 200 and "sudah dikonfirmasi" in confirmed.text
+    assert 'id="send-code"' not in confirmed.text
+    # The complaint is now the number's own: answers go there, its replies continue it.
+    await service.actions.ask_resident(reference, "Di depan nomor berapa?", ADMIN)
+    [question] = await settled(service, OutboxMessage.kind == "officer_question")
+    assert (question.channel, question.recipient) == ("sms", VICTIM)
+    reply = await service.deliver(inbound("Nomor 12, Pak", sender=VICTIM))
+    assert (reply.outcome, reply.reference) == (Outcome.FOLLOW_UP, reference)
+    page = await client.get(f"/lacak/{reference}", params={"k": token})
+    assert "Di depan nomor berapa?" in page.text and "Nomor 12, Pak" in page.text
+
+
+async def test_codes_run_out_and_wrong_tries_void_a_code(
+    client: httpx.AsyncClient, service: Service, clock: FakeClock
+) -> None:
+    reference, token = await filed_with_contact(client)
+    for _ in range(3):
+        assert (await client.post(f"/lacak/{reference}/kode", data={"k": token})).status_code == 200
+        clock.advance(minutes=2)
+    spent = await client.post(f"/lacak/{reference}/kode", data={"k": token})
+    tries = [
+        await client.post(f"/lacak/{reference}/konfirmasi", data={"k": token, "code": "12345x"})
+        for _ in range(6)
+    ]
+
+    assert spent.status_code == 429 and "Sudah 3 kode dikirim" in spent.text
+    assert [t.status_code for t in tries] == [422] * 6
+    assert "Sisa percobaan: 1" in tries[3].text
+    assert "sudah tidak berlaku" in tries[4].text and "sudah tidak berlaku" in tries[5].text
+    [claim] = await rows(service, ContactClaim)
+    assert claim.verified_at is None and claim.failed_tries == 5
