@@ -301,6 +301,8 @@ def bootstrap(
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
         body_timeout_seconds=settings.http_body_timeout_seconds,
+        posts_per_ip=settings.web_post_rate,
+        trusted_proxies=settings.trusted_proxy_networks,
         lifespan=lifespan,
     )
     return service

@@ -178,6 +178,7 @@ _REFUSALS = {
     408: "The body did not wholly arrive within the configured time",
     413: "The body is larger than the configured limit",
     422: "A field is missing, malformed, or says too little",
+    429: "Too many posts from this client's address (ADUAN_WEB_POSTS_PER_IP); see Retry-After",
     503: "The service is starting or stopping; try again shortly",
 }
 
@@ -269,7 +270,7 @@ class WebChannel:
 
     def _routes(self) -> APIRouter:
         router = APIRouter()
-        errors = refusals(400, 408, 413, 422, 503)
+        errors = refusals(400, 408, 413, 422, 429, 503)
 
         @router.post(
             "/api/complaints",

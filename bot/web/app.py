@@ -4,7 +4,8 @@ OpenAPI."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,13 @@ from bot.messaging.templates import format_when, render, status_label
 from bot.messaging.tracking import TrackingLinks, conversation
 from bot.web.docs import add_documentation
 from bot.web.errors import ErrorPages
-from bot.web.hardening import BodySizeLimit, BodyTimeout, SecurityHeaders, SlashRedirect
+from bot.web.hardening import (
+    BodySizeLimit,
+    BodyTimeout,
+    PostsPerIp,
+    SecurityHeaders,
+    SlashRedirect,
+)
 from bot.web.health import HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
 from channels.web import TEMPLATES, WebChannel, page_words, refusals
@@ -58,6 +65,8 @@ def create_app(
     health: HealthCheck,
     max_request_bytes: int,
     body_timeout_seconds: float,
+    posts_per_ip: tuple[int, timedelta] | None = None,
+    trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
     lifespan: Any = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -74,6 +83,16 @@ def create_app(
     app.router.redirect_slashes = False  # SlashRedirect's, which names no host, instead
     app.add_middleware(BodySizeLimit, refusal=errors.refusal, max_bytes=max_request_bytes)
     app.add_middleware(BodyTimeout, refusal=errors.refusal, seconds=body_timeout_seconds)
+    if posts_per_ip is not None:
+        posts, window = posts_per_ip
+        app.add_middleware(
+            PostsPerIp,
+            refusal=errors.refusal,
+            posts=posts,
+            window=window,
+            trusted=trusted_proxies,
+            now=clock.now,
+        )
     app.add_middleware(SlashRedirect)
     app.add_middleware(SecurityHeaders)
     add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")

@@ -15,7 +15,7 @@ from bot.officers.actions import Actor, Role
 from channels.base import Outcome
 from storage.models import Complaint, ContactClaim, Direction, Message, OutboxMessage, Resident
 from tests.fakes import FakeClock, FakeSmsChannel, inbound
-from tests.integration.db import count, rows, settled
+from tests.integration.db import count, prepared_service, rows, settled
 from tests.integration.forms import post_form
 
 VICTIM = "+6281234567890"
@@ -171,3 +171,62 @@ async def test_codes_run_out_and_wrong_tries_void_a_code(
     assert "sudah tidak berlaku" in tries[4].text and "sudah tidak berlaku" in tries[5].text
     [claim] = await rows(service, ContactClaim)
     assert claim.verified_at is None and claim.failed_tries == 5
+
+
+async def limited(service: Service, trusted_proxies: str = "") -> Service:
+    """The service with a limit of two posts an hour per client address."""
+    return await prepared_service(
+        service.settings,
+        service.engine,
+        service.clock,
+        web_posts_per_ip="2/hour",
+        trusted_proxies=trusted_proxies,
+    )
+
+
+async def test_posts_are_limited_per_ip(service: Service, clock: FakeClock) -> None:
+    app = (await limited(service)).app
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
+    other = httpx.ASGITransport(app=app, client=("203.0.113.8", 5000))
+    body = {"text": "Sampah menumpuk di pasar"}
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client,
+        httpx.AsyncClient(transport=other, base_url="http://127.0.0.1:8000") as neighbour,
+    ):
+        allowed = [await client.post("/api/complaints", json=body) for _ in range(2)]
+        api = await client.post("/api/complaints", json=body)
+        page = await client.post("/filed", data=body, headers={"accept": "text/html"})
+        elsewhere = await neighbour.post("/api/complaints", json=body)
+        clock.advance(hours=1)
+        later = await client.post("/api/complaints", json=body)
+
+    assert [r.status_code for r in allowed] == [503, 503]  # counted, though not running
+    assert api.status_code == 429 and api.headers["retry-after"] == "3600"
+    assert "too many requests" in api.json()["detail"]
+    assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+    assert page.text.index("Terlalu banyak kiriman") < page.text.index("Too many requests")
+    assert elsewhere.status_code == later.status_code == 503
+
+
+async def test_forwarded_for_counts_only_from_trusted_proxies(service: Service) -> None:
+    app = (await limited(service, "10.0.0.0/8, 192.0.2.1")).app
+    proxy = httpx.ASGITransport(app=app, client=("10.1.2.3", 5000))
+    direct = httpx.ASGITransport(app=app, client=("198.51.100.9", 5000))
+    body = {"text": "Sampah menumpuk di pasar"}
+
+    async def post(transport: httpx.ASGITransport, forwarded: str) -> int:
+        async with httpx.AsyncClient(transport=transport, base_url="http://a.test") as client:
+            response = await client.post(
+                "/api/complaints", json=body, headers={"x-forwarded-for": forwarded}
+            )
+            return response.status_code
+
+    # Behind the proxy: each client by the address the proxy saw, whatever it wrote itself.
+    assert [await post(proxy, f"6.6.6.{n}, 203.0.113.5, 192.0.2.1") for n in range(3)] == [
+        503,
+        503,
+        429,
+    ]
+    assert await post(proxy, "203.0.113.6") == 503
+    # From anyone else the header is ignored: a new one every time does not help.
+    assert [await post(direct, f"203.0.113.{n}") for n in range(10, 13)] == [503, 503, 429]
