@@ -26,6 +26,7 @@ from bot.intake.notice_replies import NoticeReplies
 from bot.intake.reception import Reception
 from bot.intake.refusals import Refusals
 from bot.intake.service import IntakePolicy, IntakeService
+from bot.intake.verification import ContactVerification
 from bot.messaging.delivery_reports import DeliveryReports
 from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
 from bot.messaging.tracking import TrackingLinks
@@ -73,6 +74,7 @@ class Service:
     unconfigured: dict[str, str]
     delivery: DeliveryReports
     links: TrackingLinks
+    verification: ContactVerification
     health: Health
     app: FastAPI = field(init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -266,6 +268,7 @@ def bootstrap(
         unconfigured=unconfigured,
         delivery=DeliveryReports(uow, clock),
         links=links,
+        verification=ContactVerification(uow, clock, settings.zone),
         health=Health(
             uow,
             ready,
@@ -293,10 +296,13 @@ def bootstrap(
         uow=uow,
         clock=clock,
         links=links,
+        verification=service.verification,
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
         body_timeout_seconds=settings.http_body_timeout_seconds,
+        posts_per_ip=settings.web_post_rate,
+        trusted_proxies=settings.trusted_proxy_networks,
         lifespan=lifespan,
     )
     return service

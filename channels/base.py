@@ -99,8 +99,12 @@ class InboundMessage:
     thread_keys: tuple[str, ...] = ()
     # The complaint the sender explicitly addressed (e.g. the web follow-up form).
     reference: str | None = None
-    # Where answers should go when that is not the sender (a web form's contact field).
+    # Where answers go when that is not the sender, an address the channel itself vouches
+    # for (a caller's number, which gets the answer by SMS).
     reply_to: Address | None = None
+    # A contact the sender typed (a web form's): a claim anyone could make, never the
+    # sender's identity; nothing goes there until a code sent there comes back.
+    claimed_contact: Address | None = None
     # The language the sender chose with this message (a web form's switch).
     language: str | None = None
     # What the sender's app says they read: only a first guess for a new resident.

@@ -7,10 +7,10 @@ id), so a double click or a client retry files one complaint, not two.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol
@@ -178,6 +178,7 @@ _REFUSALS = {
     408: "The body did not wholly arrive within the configured time",
     413: "The body is larger than the configured limit",
     422: "A field is missing, malformed, or says too little",
+    429: "Too many posts from this client's address (ADUAN_WEB_POSTS_PER_IP); see Retry-After",
     503: "The service is starting or stopping; try again shortly",
 }
 
@@ -228,7 +229,12 @@ class WebChannel:
     async def _submit(self, message: InboundMessage) -> IntakeReceipt:
         if self._deliver is None:
             raise HTTPException(503, "the service is starting or stopping; try again shortly")
-        return await self._deliver(message)
+        receipt = await self._deliver(message)
+        if receipt.outcome is Outcome.BLOCKED:
+            # Told what every blocked sender's provider is: that it arrived, nothing more.
+            kept = self._text("web_kept", message.language or "id")
+            return dataclasses.replace(receipt, reply_text=kept)
+        return receipt
 
     def _inbound(
         self,
@@ -241,7 +247,7 @@ class WebChannel:
         language: str | None = None,
         reference: str | None = None,
     ) -> InboundMessage:
-        reply_to = parse_contact(contact) if contact else None
+        claimed = parse_contact(contact) if contact else None
         # A key is scoped by what it was sent with, so two clients choosing the same key
         # never see each other's complaint.
         if idempotency_key:
@@ -251,20 +257,20 @@ class WebChannel:
             provider_id = "req:" + uuid.uuid4().hex
         return InboundMessage(
             channel=ChannelName.WEB,
-            sender=reply_to.address if reply_to else None,
+            sender=None,  # a form proves no address: see `claimed_contact`
             text=text,
             received_at=self._now(),
             provider_message_id=provider_id,
             display_name=name.strip() if name and name.strip() else None,
             location=location,
-            reply_to=reply_to,
+            claimed_contact=claimed,
             language=language,
             reference=reference,
         )
 
     def _routes(self) -> APIRouter:
         router = APIRouter()
-        errors = refusals(400, 408, 413, 422, 503)
+        errors = refusals(400, 408, 413, 422, 429, 503)
 
         @router.post(
             "/api/complaints",
@@ -353,12 +359,21 @@ class WebChannel:
                 problem = FormProblem("contact", "form_contact_invalid")
                 return self._form(request, language, fields, problem=problem)
             receipt = await self._submit(inbound)
-            if receipt.reference is None:
+            if receipt.outcome in _ANSWERED_ON_THE_FORM:
+                # A command (STATUS …) is answered, not filed; a blocked sender is told only
+                # that the message arrived: the form comes back, empty, with the answer.
+                return self._form(request, language, answer=receipt.reply_text)
+            if receipt.outcome is not Outcome.COMPLAINT:
                 return self._form(request, language, fields, notice=receipt.reply_text)
             filed = self._templates.TemplateResponse(
                 request,
                 "filed.html",
-                {"lang": language, "t": page_words(self._text, language), "receipt": receipt},
+                {
+                    "lang": language,
+                    "t": page_words(self._text, language),
+                    "receipt": receipt,
+                    "contact_given": inbound.claimed_contact is not None,
+                },
                 status_code=201,
             )
             filed.headers["Cache-Control"] = "no-store"  # it shows the tracking link's token
@@ -374,14 +389,17 @@ class WebChannel:
         *,
         problem: FormProblem | None = None,
         notice: str | None = None,
+        answer: str | None = None,
     ) -> HTMLResponse:
-        """The form, with what was typed and what is wrong with it (422) if anything is."""
+        """The form, with what was typed and what is wrong with it (422) if anything is, or
+        the answer to what was sent (a command's)."""
         context = {
             "lang": language,
             "t": page_words(self._text, language),
             "fields": fields or {},
             "problem": problem,
             "notice": notice,
+            "answer": answer,
             "submission_id": uuid.uuid4().hex,
             "limits": FORM_LIMITS,
         }
@@ -391,7 +409,11 @@ class WebChannel:
         )
 
 
-@dataclass(frozen=True)
+# What the form answers on the form itself rather than with a filed complaint's page.
+_ANSWERED_ON_THE_FORM = frozenset({Outcome.COMMAND, Outcome.BLOCKED})
+
+
+@dataclasses.dataclass(frozen=True)
 class FormProblem:
     """What is wrong with a posted form: the field it is shown by, and the sentence."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import date, timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -54,6 +55,12 @@ class Settings(BaseSettings):
     # Per sender address on every channel: "20/hour" (a count per minute, hour or day) or
     # "off". Messages over it are kept but start nothing.
     sender_rate_limit: str = "20/hour"
+    # Posts to the web form, the JSON API and the tracking page's code forms per client IP,
+    # in the same format; counted per instance. Over it: 429 with Retry-After.
+    web_posts_per_ip: str = "30/hour"
+    # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; from
+    # anyone else the header is ignored and the peer's address counts.
+    trusted_proxies: str = ""
     # SLA: days to answer, counted as calendar days or as working days (Monday–Friday minus
     # Indonesian public holidays and joint leave), optionally only within office hours.
     sla_days: float = Field(default=2, gt=0)
@@ -169,7 +176,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: the start and end must differ")
         return value
 
-    @field_validator("sender_rate_limit")
+    @field_validator("sender_rate_limit", "web_posts_per_ip")
     @classmethod
     def _rate_limit_readable(cls, value: str) -> str:
         parse_rate_limit(value)
@@ -244,6 +251,21 @@ class Settings(BaseSettings):
         """The sender rate limit as (messages, window), or None when it is off."""
         return parse_rate_limit(self.sender_rate_limit)
 
+    @property
+    def web_post_rate(self) -> tuple[int, timedelta] | None:
+        """The per-IP limit on web posts as (posts, window), or None when it is off."""
+        return parse_rate_limit(self.web_posts_per_ip)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_readable(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
 
 _PERIODS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _RATE = re.compile(r"(\d+)\s*/\s*(minute|hour|day)")
@@ -260,6 +282,19 @@ def parse_rate_limit(text: str) -> tuple[int, timedelta] | None:
             f"{text!r}: give a number of messages per minute, hour or day, e.g. 20/hour, or off"
         )
     return int(match.group(1)), _PERIODS[match.group(2)]
+
+
+def parse_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """'10.0.0.1, 192.168.0.0/16' → those networks; ValueError naming what is not one."""
+    networks = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        try:
+            networks.append(ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{part!r} is not an IP address or network (e.g. 10.0.0.0/8)"
+            ) from None
+    return tuple(networks)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -135,6 +135,26 @@ class Resident(SQLModel, table=True):
         return self.blocked_at is not None
 
 
+class ContactClaim(SQLModel, table=True):
+    """A contact typed into a web form for a complaint: a claim, never an identity, until a
+    code sent there comes back (see bot.intake.verification). Only the code's hash is kept."""
+
+    __tablename__ = "contact_claims"
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaints.id", unique=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=320)
+    code_hash: str | None = Field(default=None, max_length=200)
+    code_expires_at: datetime | None = _optional_time()
+    codes_sent: int = 0
+    last_code_at: datetime | None = _optional_time()
+    # Wrong codes entered against the code now valid; a new code starts again from 0.
+    failed_tries: int = 0
+    verified_at: datetime | None = _optional_time()
+    created_at: datetime = _time()
+
+
 @dataclass(frozen=True, slots=True)
 class ResidentContact:
     """Who is writing, as intake reads (or has just written) them; changes go through

@@ -21,6 +21,7 @@ from storage.repositories import (
     ResidentRepository,
     RuleSetRepository,
 )
+from storage.repositories.claims import ContactClaimRepository
 from storage.repositories.core import session_connection
 from storage.repositories.deliveries import KeptDeliveryRepository
 from storage.repositories.erasure import ErasureRepository
@@ -41,6 +42,7 @@ class UnitOfWork:
     refused: RefusedMessageRepository
     deliveries: KeptDeliveryRepository
     erasure: ErasureRepository
+    claims: ContactClaimRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -60,6 +62,7 @@ class UnitOfWork:
         self.refused = RefusedMessageRepository(session)
         self.deliveries = KeptDeliveryRepository(session)
         self.erasure = ErasureRepository(session)
+        self.claims = ContactClaimRepository(session)
         return self
 
     async def __aexit__(

@@ -59,6 +59,7 @@ from storage.models import (
     AnyComplaint,
     Complaint,
     ComplaintHeader,
+    ContactClaim,
     NamedComplaint,
     NewComplaint,
     ResidentContact,
@@ -234,7 +235,7 @@ class IntakeService:
 
     async def _decide(self, turn: Turn) -> IntakeReceipt:
         inbound = turn.inbound
-        if turn.resident.blocked:
+        if turn.resident.blocked or await _claims_blocked(turn):
             await turn.record(None, "blocked")
             return IntakeReceipt(Outcome.BLOCKED, "")
         if inbound.transcript_of is not None:
@@ -286,12 +287,20 @@ class IntakeService:
         """Whether this sender may add to the complaint they named by its reference.
 
         A complaint filed with a phone number or email takes additions only from that
-        contact; one filed anonymously, from whoever holds its reference.
+        contact; one filed on the web, from whoever holds its reference and names the contact
+        it was filed with, if any (the same claim, as unproven as before: it only adds).
         """
         if complaint.resident_id == turn.resident_id:
             return True
         owner = await turn.uow.residents.get(complaint.resident_id)
-        return owner is not None and is_anonymous(owner.address)
+        if owner is None or not is_anonymous(owner.address) or complaint.id is None:
+            return False
+        claim = await turn.uow.claims.for_complaint(complaint.id)
+        claimed = turn.inbound.claimed_contact
+        return claim is None or (
+            claimed is not None
+            and (claimed.channel, claimed.address) == (claim.channel, claim.address)
+        )
 
     async def _resident(
         self, uow: UnitOfWork, inbound: InboundMessage, text: str
@@ -331,9 +340,9 @@ class IntakeService:
         if inbound.attachments or inbound.reference is not None:
             return None
         command = parse_command(turn.text)
-        if isinstance(command, OptOut | OptIn) and inbound.reply_to is not None:
-            # Only the address itself may stop or restart messages to it; a web form names a
-            # contact its sender need not own.
+        if isinstance(command, OptOut | OptIn) and inbound.sender is None:
+            # Only the address itself may stop or restart messages to it; a web form's sender
+            # has none (the contact it names is only claimed).
             return None
         if isinstance(command, OptIn) and command.only_after_opt_out:
             return command if turn.resident.opted_out else None
@@ -389,9 +398,16 @@ class IntakeService:
                     reply = render("opted_in", turn.language, medium=turn.medium())
                 else:
                     reply = render("help", turn.language)
-        await turn.record(complaint, "command")
+        # A command is kept with the complaint it concerns only when that is the sender's own:
+        # anyone may ask the status of a reference, and add nothing to it by asking.
+        own = (
+            complaint
+            if complaint is not None and complaint.resident_id == turn.resident_id
+            else None
+        )
+        await turn.record(own, "command")
         if reply is not None:
-            turn.reply(reply, complaint, kind=kind)
+            turn.reply(reply, own, kind=kind)
         return IntakeReceipt(
             Outcome.COMMAND,
             reply or "",
@@ -590,6 +606,15 @@ class IntakeService:
             detail=f"{agency.code} by {decision.rule_id}: {decision.explanation_en}",
         )
         attachments = await turn.record(complaint, "complaint")
+        if (claimed := inbound.claimed_contact) is not None and complaint.id is not None:
+            uow.claims.add(
+                ContactClaim(
+                    complaint_id=complaint.id,
+                    channel=claimed.channel,
+                    address=claimed.address,
+                    created_at=turn.now,
+                )
+            )
         turn.notify_agency(
             agency,
             complaint,
@@ -794,6 +819,16 @@ def _sender_address(inbound: InboundMessage) -> Address:
     return inbound.reply_to or Address(
         inbound.channel, inbound.sender or ANONYMOUS_PREFIX + inbound.provider_message_id
     )
+
+
+async def _claims_blocked(turn: Turn) -> bool:
+    """Whether the message names, as its contact, an address an admin blocked: admins block
+    a web form's abuser by the contact it gives."""
+    claimed = turn.inbound.claimed_contact
+    if claimed is None:
+        return False
+    holder = await turn.uow.residents.contact(claimed.channel, claimed.address)
+    return holder is not None and holder.blocked
 
 
 def _changes_subscription(resident: ResidentContact, command: Command | None) -> bool:

@@ -568,6 +568,70 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "Formulir tidak dapat dibaca. Isi kembali, lalu kirim lagi.",
         "en": "The form could not be read. Please fill it in again and send it.",
     },
+    # What a web post naming a blocked contact is told: what blocked senders get elsewhere
+    # (nothing to answer, nothing asked), in the words a page must say.
+    "web_kept": {
+        "id": "Terima kasih, pesan Anda sudah kami terima.",
+        "en": "Thank you, we have received your message.",
+    },
+    "form_expired": {
+        "id": "Formulir ini sudah kedaluwarsa atau browser Anda menolak cookie kami. Isian Anda "
+        "masih ada di bawah: kirim lagi.",
+        "en": "This form has expired, or your browser refused our cookie. What you typed is "
+        "still below: please send it again.",
+    },
+    # A contact typed into the form gets nothing until the resident proves it is theirs.
+    "verify_pending": {
+        "id": "Belum ada yang kami kirim ke {contact}. Agar jawaban instansi juga dikirim ke "
+        "sana, buktikan bahwa kontak itu milik Anda: kami kirim kode 6 angka ke sana, lalu "
+        "masukkan kodenya di sini. Sampai saat itu jawaban hanya tampil di halaman ini.",
+        "en": "We have sent nothing to {contact} yet. To have the agency's answers sent there "
+        "too, show that it is yours: we send a 6-digit code there, and you enter it here. "
+        "Until then answers show only on this page.",
+    },
+    "filed_confirm": {
+        "id": "Kami belum mengirim apa pun ke kontak yang Anda berikan: buka halaman "
+        "pengaduan Anda untuk mengonfirmasinya dengan kode, agar jawaban juga dikirim ke sana.",
+        "en": "We have sent nothing to the contact you gave: open your complaint's page to "
+        "confirm it with a code, and answers will go there too.",
+    },
+    "verify_send": {"id": "Kirim kode ke {contact}", "en": "Send a code to {contact}"},
+    "verify_code": {"id": "Kode 6 angka", "en": "6-digit code"},
+    "verify_submit": {"id": "Konfirmasi", "en": "Confirm"},
+    "verify_sent": {
+        "id": "Kode sudah kami kirim ke {contact}; berlaku sampai {until}.",
+        "en": "We sent a code to {contact}; it works until {until}.",
+    },
+    "verify_too_soon": {
+        "id": "Kode baru dapat diminta lagi mulai {when}.",
+        "en": "You can ask for a new code from {when}.",
+    },
+    "verify_no_more_codes": {
+        "id": "Sudah {count} kode dikirim untuk pengaduan ini; tidak ada kode lagi. Jawaban "
+        "tetap tampil di halaman ini.",
+        "en": "{count} codes were sent for this complaint; there will be no more. Answers "
+        "still show on this page.",
+    },
+    "verify_wrong": {
+        "id": "Kode itu salah. Sisa percobaan: {left}.",
+        "en": "That code is wrong. Tries left: {left}.",
+    },
+    "verify_expired": {
+        "id": "Kode itu sudah tidak berlaku. Minta kode baru.",
+        "en": "That code no longer works. Please ask for a new one.",
+    },
+    "verify_done": {
+        "id": "{contact} sudah dikonfirmasi: jawaban instansi juga dikirim ke sana.",
+        "en": "{contact} is confirmed: the agency's answers go there too.",
+    },
+    "verify_message": {
+        "id": "Kode Anda: {code}. Masukkan di halaman pengaduan {reference} agar jawaban juga "
+        "dikirim ke sini. Berlaku {minutes} menit. Bukan Anda yang mengirim pengaduan ini? "
+        "Abaikan pesan ini.",
+        "en": "Your code: {code}. Enter it on the page of complaint {reference} to get its "
+        "answers here too. It works for {minutes} minutes. Did not file this complaint? "
+        "Ignore this message.",
+    },
     "filed_heading": {"id": "Pengaduan diterima", "en": "Complaint received"},
     "filed_reference": {"id": "Nomor pengaduan Anda:", "en": "Your reference number:"},
     "filed_follow": {
@@ -628,6 +692,11 @@ _TEXTS: dict[str, dict[str, str]] = {
     "error_server_text": {
         "id": "Kesalahan ada pada kami, bukan pada Anda. Coba lagi sebentar lagi.",
         "en": "The fault is ours, not yours. Please try again in a moment.",
+    },
+    "error_too_many": {"id": "Terlalu banyak kiriman", "en": "Too many requests"},
+    "error_too_many_text": {
+        "id": "Terlalu banyak kiriman dari alamat internet Anda. Coba lagi sebentar lagi.",
+        "en": "Too many requests from your internet address. Please try again in a while.",
     },
     "error_other": {"id": "Permintaan tidak dapat dilayani", "en": "Request not served"},
     "error_other_text": {

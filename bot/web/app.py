@@ -4,7 +4,8 @@ OpenAPI."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,14 +13,22 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
 
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import ComplaintStatus
+from bot.intake.verification import ContactVerification, Verdict, VerificationResult
 from bot.messaging.templates import format_when, render, status_label
 from bot.messaging.tracking import TrackingLinks, conversation
 from bot.web.docs import add_documentation
 from bot.web.errors import ErrorPages
-from bot.web.hardening import BodySizeLimit, BodyTimeout, SecurityHeaders, SlashRedirect
+from bot.web.hardening import (
+    BodySizeLimit,
+    BodyTimeout,
+    PostsPerIp,
+    SecurityHeaders,
+    SlashRedirect,
+)
 from bot.web.health import HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
 from channels.web import TEMPLATES, WebChannel, page_words, refusals
@@ -30,6 +39,18 @@ _PAGES = Path(__file__).parent / "pages"
 
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+# The page's status when a code was not sent or not taken.
+_REFUSED_VERDICTS = {
+    Verdict.TOO_SOON: 429,
+    Verdict.NO_MORE_CODES: 429,
+    Verdict.WRONG: 422,
+    Verdict.EXPIRED: 422,
+}
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def create_app(
@@ -39,10 +60,13 @@ def create_app(
     uow: UnitOfWorkFactory,
     clock: Clock,
     links: TrackingLinks,
+    verification: ContactVerification,
     zone: ZoneInfo,
     health: HealthCheck,
     max_request_bytes: int,
     body_timeout_seconds: float,
+    posts_per_ip: tuple[int, timedelta] | None = None,
+    trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
     lifespan: Any = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -59,6 +83,16 @@ def create_app(
     app.router.redirect_slashes = False  # SlashRedirect's, which names no host, instead
     app.add_middleware(BodySizeLimit, refusal=errors.refusal, max_bytes=max_request_bytes)
     app.add_middleware(BodyTimeout, refusal=errors.refusal, seconds=body_timeout_seconds)
+    if posts_per_ip is not None:
+        posts, window = posts_per_ip
+        app.add_middleware(
+            PostsPerIp,
+            refusal=errors.refusal,
+            posts=posts,
+            window=window,
+            trusted=trusted_proxies,
+            now=clock.now,
+        )
     app.add_middleware(SlashRedirect)
     app.add_middleware(SecurityHeaders)
     add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")
@@ -79,18 +113,22 @@ def create_app(
             raise HTTPException(404, f"no complaint has reference {reference!r}")
         return found
 
-    @app.get("/lacak/{reference}", response_class=HTMLResponse, include_in_schema=False)
-    async def tracking_page(
-        request: Request, reference: str, k: str | None = None, lang: str = "id"
+    async def tracking(
+        request: Request,
+        reference: str,
+        k: str | None,
+        lang: str,
+        *,
+        said: VerificationResult | None = None,
     ) -> HTMLResponse:
-        """The resident's page: the public view, and the conversation with a valid `k`.
-
-        A wrong or missing token shows the public view, exactly as for anyone else.
-        """
+        """The resident's page: the public view; with a valid `k`, the conversation and the
+        contact the complaint was filed with, to confirm. A wrong or missing token shows the
+        public view, exactly as for anyone else."""
         language = "en" if lang == "en" else "id"
         found = await public_complaint(uow, reference, clock.now())
         opened = found is not None and await links.opens(found.reference, k)
         messages = await conversation(uow, found.reference) if found and opened else None
+        claim = await verification.claim(found.reference) if found and opened else None
 
         def when(moment: datetime) -> str:
             return format_when(moment, language, zone)
@@ -98,6 +136,12 @@ def create_app(
         def label(status: str) -> str:
             return status_label(ComplaintStatus(status), language)
 
+        def claim_words(key: str) -> str:
+            return render(key, language, contact=claim.contact if claim else "")
+
+        status = 200 if found else 404
+        if said is not None and said.verdict in _REFUSED_VERDICTS:
+            status = _REFUSED_VERDICTS[said.verdict]
         response = pages.TemplateResponse(
             request,
             "tracking.html",
@@ -109,13 +153,43 @@ def create_app(
                 "complaint": found,
                 "conversation": messages,
                 "token": k if opened else None,
+                "claim": claim,
+                "claim_words": claim_words,
+                "said": said,
                 "when": when,
                 "label": label,
             },
-            status_code=200 if found else 404,
+            status_code=status,
         )
         response.headers["Cache-Control"] = "no-store"  # the address carries the token
         return response
+
+    @app.get("/lacak/{reference}", response_class=HTMLResponse, include_in_schema=False)
+    async def tracking_page(
+        request: Request, reference: str, k: str | None = None, lang: str = "id"
+    ) -> HTMLResponse:
+        return await tracking(request, reference, k, lang)
+
+    # Both posts carry the link's token, which no other site can know: it is their CSRF token.
+    @app.post("/lacak/{reference}/kode", response_class=HTMLResponse, include_in_schema=False)
+    async def send_code(request: Request, reference: str) -> HTMLResponse:
+        """Send a one-time code to the contact the complaint was filed with."""
+        posted = await request.form(max_files=0)
+        k, language = _field(posted, "k"), "en" if _field(posted, "lang") == "en" else "id"
+        said = None
+        if await links.opens(reference, k):
+            said = await verification.send_code(reference, language)
+        return await tracking(request, reference, k, language, said=said)
+
+    @app.post("/lacak/{reference}/konfirmasi", response_class=HTMLResponse, include_in_schema=False)
+    async def confirm_code(request: Request, reference: str) -> HTMLResponse:
+        """The code the contact received, entered by the filer: the contact is confirmed."""
+        posted = await request.form(max_files=0)
+        k, language = _field(posted, "k"), "en" if _field(posted, "lang") == "en" else "id"
+        said = None
+        if await links.opens(reference, k):
+            said = await verification.confirm(reference, _field(posted, "code")[:20], language)
+        return await tracking(request, reference, k, language, said=said)
 
     @app.get(
         "/healthz",

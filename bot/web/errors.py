@@ -25,7 +25,14 @@ from bot.web.hardening import RequestRefused, protect
 from channels.web import FieldError, ValidationErrorOut, page_words
 
 # The page's sentences for a status: heading and explanation, `error_<name>[_text]`.
-_PAGE_NAMES = {404: "not_found", 405: "method", 408: "timeout", 413: "too_large", 500: "server"}
+_PAGE_NAMES = {
+    404: "not_found",
+    405: "method",
+    408: "timeout",
+    413: "too_large",
+    429: "too_many",
+    500: "server",
+}
 
 
 class ErrorPages:

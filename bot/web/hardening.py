@@ -11,8 +11,11 @@ resident's conversation. The pages that show the token also forbid caching thems
 from __future__ import annotations
 
 import asyncio
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
@@ -208,3 +211,97 @@ class BodyTimeout(_BodyGuard):
             return message
 
         return read
+
+
+class PostsPerIp:
+    """At most `posts` POSTs per client IP per `window` to what anyone may post to without an
+    account (the form, the JSON API, the tracking page's code forms; not the providers'
+    webhooks, which carry their own signatures): 429 with Retry-After beyond it.
+
+    Windows are fixed, as the sender limit's; counts are kept in this instance's memory, so
+    with N instances behind a balancer a client may post up to N times the limit. The client
+    is the peer, unless the peer is a trusted proxy: then the nearest address in
+    X-Forwarded-For that is not one of the trusted proxies.
+    """
+
+    # Windows kept at most, then the ended ones are dropped (memory stays bounded).
+    _KEPT = 10_000
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        refusal: Refusal,
+        *,
+        posts: int,
+        window: timedelta,
+        trusted: Sequence[IPv4Network | IPv6Network],
+        now: Callable[[], datetime],
+    ) -> None:
+        self._app = app
+        self._refusal = refusal
+        self._posts = posts
+        self._window = window
+        self._trusted = tuple(trusted)
+        self._now = now
+        self._windows: dict[str, tuple[datetime, int]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or scope["method"] != "POST" or path.startswith("/webhooks/"):
+            await self._app(scope, receive, send)
+            return
+        wait = self._count(client_ip(scope, self._trusted))
+        if wait is None:
+            await self._app(scope, receive, send)
+            return
+        response = self._refusal(
+            scope, RequestRefused(429, "too many requests from this address; try again later")
+        )
+        response.headers["Retry-After"] = str(wait)
+        await response(scope, receive, send)
+
+    def _count(self, ip: str) -> int | None:
+        """Count one post from `ip`; None if allowed, else the seconds until it may post."""
+        now = self._now()
+        started, counted = self._windows.get(ip, (now, 0))
+        if now - started >= self._window:
+            started, counted = now, 0
+        if len(self._windows) >= self._KEPT:
+            self._windows = {
+                key: value for key, value in self._windows.items() if now - value[0] < self._window
+            }
+        self._windows[ip] = (started, counted + 1)
+        if counted < self._posts:
+            return None
+        return max(1, math.ceil((started + self._window - now).total_seconds()))
+
+
+def client_ip(scope: Scope, trusted: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The client's address: the peer's, or, behind trusted proxies, the nearest address in
+    X-Forwarded-For that is not a trusted proxy's (what a client writes there itself is
+    further left, and never read past an untrusted hop)."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    if not _within(peer, trusted):
+        return str(peer)
+    forwarded = [
+        value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+        if name == b"x-forwarded-for"
+    ]
+    hops = [hop.strip() for hop in ",".join(forwarded).split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            ip_address(hop)
+        except ValueError:
+            return str(peer)  # a hop that is no address: nothing left of it can be trusted
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else str(peer)
+
+
+def _within(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -114,6 +114,7 @@ class InboundFields(TypedDict, total=False):
     thread_keys: tuple[str, ...]
     reference: str | None
     reply_to: Address | None
+    claimed_contact: Address | None
     language: str | None
     language_hint: str | None
     transcript_of: str | None

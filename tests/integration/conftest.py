@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -130,6 +131,17 @@ async def _until_started(server: uvicorn.Server, task: asyncio.Task[None]) -> No
                 task.result()
                 raise RuntimeError("uvicorn stopped before it started (lifespan failed?)")
             await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """The running service's app over HTTP in this process, at its public address."""
+    transport = httpx.ASGITransport(app=service.app)
+    async with (
+        service.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c,
+    ):
+        yield c
 
 
 @pytest.fixture

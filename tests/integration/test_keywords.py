@@ -146,12 +146,12 @@ async def test_a_web_form_cannot_opt_out_the_contact_it_names(service: Service) 
         inbound(
             "STOP",
             channel=ChannelName.WEB,
-            sender=NUMBER,
-            reply_to=Address(ChannelName.SMS, NUMBER),
+            sender=None,
+            claimed_contact=Address(ChannelName.SMS, NUMBER),
         )
     )
     assert receipt.outcome is Outcome.NEEDS_DETAIL
-    assert not (await resident(service)).opted_out
+    assert await rows(service, Resident, Resident.address == NUMBER) == []
 
 
 async def test_a_provider_refusing_an_unsubscribed_number_opts_the_resident_out(

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,16 +19,6 @@ from tests.fakes import FakeClock
 from tests.integration.db import count, prepared_service, rows, settled
 
 ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
-
-
-@pytest.fixture
-async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=service.app)
-    async with (
-        service.running(),
-        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c,
-    ):
-        yield c
 
 
 async def test_the_key_is_read_once_however_many_links_are_made_at_once() -> None:

@@ -19,16 +19,6 @@ from tests.integration.db import count, rows
 REFERENCE = re.compile(r"^[34679ACDEFGHJKMNPQRTUVWXY]{4}-[34679ACDEFGHJKMNPQRTUVWXY]{4}$")
 
 
-@pytest.fixture
-async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=service.app)
-    async with (
-        service.running(),
-        httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as c,
-    ):
-        yield c
-
-
 async def file(client: httpx.AsyncClient, **body: object) -> httpx.Response:
     return await client.post("/api/complaints", json=body)
 
@@ -190,9 +180,9 @@ async def test_add_information_to_a_complaint(client: httpx.AsyncClient, service
     assert missing.status_code == 404
     assert "KKKK-7777" in missing.json()["detail"]
     assert await count(service, Complaint) == 1
-    # The addition is acknowledged to the complainant's phone.
+    # The contact is not confirmed: both are acknowledged on the page, nothing to the phone.
     replies = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
-    assert [(r.channel, r.recipient) for r in replies] == [("sms", "+6281234567890")] * 2
+    assert [r.channel for r in replies] == ["web"] * 2
 
 
 async def test_anyone_holding_its_reference_adds_to_an_anonymous_complaint(
@@ -439,6 +429,7 @@ async def test_a_crash_is_a_page_for_browsers_and_json_for_others(service: Servi
         uow=service.uow,
         clock=service.clock,
         links=service.links,
+        verification=service.verification,
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
