@@ -40,6 +40,7 @@ from bot.sla.clock import SlaClock, SlaPolicies
 from bot.sla.digest import DailyDigest
 from bot.web.app import create_app
 from bot.web.health import Health
+from bot.web.metrics import ServiceMetrics, metrics_router
 from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
 from channels.web import WebChannel
 from config.settings import Settings
@@ -76,6 +77,7 @@ class Service:
     links: TrackingLinks
     verification: ContactVerification
     health: Health
+    metrics: ServiceMetrics
     app: FastAPI = field(init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _jobs: RunningJobs = field(default_factory=lambda: RunningJobs(), init=False)
@@ -226,8 +228,9 @@ def bootstrap(
     initial = compiled_rules(rules_file.read_text(encoding="utf-8"), source=str(rules_file))
     router = LiveRouter(uow, initial)
     sla_clock = SlaClock(SlaPolicies.from_settings(settings))
+    metrics = ServiceMetrics(uow, clock, ready)
     intake = IntakeService(
-        uow, router, sla_clock, clock, IntakePolicy.from_settings(settings, ready)
+        uow, router, sla_clock, clock, IntakePolicy.from_settings(settings, ready), metrics
     )
     dispatcher = OutboxDispatcher(
         uow,
@@ -276,6 +279,7 @@ def bootstrap(
             clock=clock,
             stall=timedelta(seconds=settings.health_outbox_stall_seconds),
         ),
+        metrics=metrics,
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):
@@ -286,13 +290,16 @@ def bootstrap(
         async with service.running():
             yield
 
+    routers = [
+        channel.router
+        for channel in ready.values()
+        if channel is not web and channel.router is not None
+    ]
+    if settings.metrics_token is not None:
+        routers.append(metrics_router(metrics.exposition, settings.metrics_token))
     service.app = create_app(
         web=web,
-        routers=[
-            channel.router
-            for channel in ready.values()
-            if channel is not web and channel.router is not None
-        ],
+        routers=routers,
         uow=uow,
         clock=clock,
         links=links,

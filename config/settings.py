@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     deadletter_after_attempts: int = Field(default=5, ge=1, le=100)
     # /healthz calls a channel degraded when its pending rows wait this much longer than due.
     health_outbox_stall_seconds: int = Field(default=300, ge=1)
+    # Serves GET /metrics (Prometheus) to requests bearing it (`Authorization: Bearer …`);
+    # unset, there is no /metrics.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     # Telegram: the bot's token from @BotFather; the API base only changes for tests.
     telegram_token: str | None = None
@@ -240,7 +243,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret's value, for the logs to leave out."""
         found = [self.telegram_token, self.telegram_webhook_secret, self.twilio_auth_token]
-        for secret in (self.secret_key, self.imap_password, self.smtp_password):
+        for secret in (self.secret_key, self.imap_password, self.smtp_password, self.metrics_token):
             found.append(secret.get_secret_value() if secret is not None else None)
         with contextlib.suppress(ValueError):
             found.append(urlsplit(self.database_url).password)

@@ -277,6 +277,8 @@ class Message(SQLModel, table=True):
         sa.UniqueConstraint(
             "channel", "provider_message_id", name="uq_messages_channel_provider_id"
         ),
+        # /healthz and /metrics read each channel's latest inbound message from its end.
+        sa.Index("ix_messages_channel_direction_created", "channel", "direction", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -333,6 +335,8 @@ class OutboxMessage(SQLModel, table=True):
         sa.Index("ix_outbox_due", "status", "next_attempt_at"),
         # Delivery reports find the row they are about by the provider's id.
         sa.Index("ix_outbox_channel_provider_id", "channel", "provider_message_id"),
+        # /healthz reads each channel's latest send from its end, never the whole history.
+        sa.Index("ix_outbox_channel_sent", "channel", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

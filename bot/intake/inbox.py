@@ -212,10 +212,6 @@ class DeliveryInbox:
         log.info("dead letter dropped", extra={"delivery": delivery_id})
         return _view(row)
 
-    async def dead_by_channel(self) -> dict[str, int]:
-        async with self._uow() as uow:
-            return await uow.deliveries.dead_by_channel()
-
     # --- inside ---------------------------------------------------------------------------
 
     async def _keep_shared(self, uow: UnitOfWork, delivery: RawDelivery) -> int | None:

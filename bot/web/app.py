@@ -29,7 +29,7 @@ from bot.web.hardening import (
     SecurityHeaders,
     SlashRedirect,
 )
-from bot.web.health import HealthStatus
+from bot.web.health import HealthReport, HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
 from channels.web import TEMPLATES, WebChannel, page_words, refusals
 from storage.unit_of_work import UnitOfWorkFactory
@@ -38,7 +38,7 @@ from storage.unit_of_work import UnitOfWorkFactory
 _PAGES = Path(__file__).parent / "pages"
 
 
-HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+HealthCheck = Callable[[], Awaitable[HealthReport]]
 # The page's status when a code was not sent or not taken.
 _REFUSED_VERDICTS = {
     Verdict.TOO_SOON: 429,
@@ -97,7 +97,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")
     app.include_router(web.router)
-    for router in routers:  # other channels' endpoints: provider webhooks
+    for router in routers:  # other channels' endpoints (provider webhooks), /metrics
         app.include_router(router)
 
     @app.get(
@@ -195,12 +195,13 @@ def create_app(
         "/healthz",
         tags=["operations"],
         summary="Database and channel health",
-        responses={503: {"description": "The database does not answer"}},
+        response_model=HealthReport,
+        responses={503: {"model": HealthReport, "description": "The database does not answer"}},
     )
     async def healthz() -> JSONResponse:
         report = await health()
         # Degraded still serves: a load balancer keeps the instance, monitoring reads why.
-        unavailable = report["status"] == HealthStatus.UNAVAILABLE
-        return JSONResponse(report, status_code=503 if unavailable else 200)
+        unavailable = report.status is HealthStatus.UNAVAILABLE
+        return JSONResponse(report.model_dump(mode="json"), status_code=503 if unavailable else 200)
 
     return app

@@ -179,6 +179,26 @@ class ComplaintRepository:
         )
         return result.all()
 
+    async def open_by_agency(
+        self, statuses: Iterable[str], now: datetime
+    ) -> dict[int, tuple[int, int]]:
+        """Per agency id, its complaints in `statuses` and how many of those are overdue (past
+        due with the SLA clock running; a complaint waiting for its resident is not late).
+        Agencies with none are left out."""
+        overdue = sa.and_(
+            col(Complaint.sla_running_since).is_not(None), col(Complaint.due_at) < now
+        )
+        result = await self._session.exec(
+            select(
+                Complaint.agency_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((overdue, 1), else_=0)),
+            )
+            .where(col(Complaint.status).in_(list(statuses)))
+            .group_by(col(Complaint.agency_id))
+        )
+        return {agency: (count, int(late)) for agency, count, late in result.all()}
+
     async def received_since(
         self, since: datetime, after_id: int, limit: int
     ) -> Sequence[Complaint]:

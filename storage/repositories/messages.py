@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,12 @@ from storage.models import (
     Message,
     NewMessage,
 )
-from storage.repositories.core import read_among, session_connection, write
+from storage.repositories.core import (
+    latest_per_channel,
+    read_among,
+    session_connection,
+    write,
+)
 
 _INBOUND = sa.select(
     col(Message.id),
@@ -159,6 +165,16 @@ class MessageRepository:
         )
         row = result.first()
         return _seen(row) if row else None
+
+    async def last_received(self, channels: Iterable[str]) -> dict[str, datetime]:
+        """Per channel, when its latest inbound message arrived (channels with none left out)."""
+        return await latest_per_channel(
+            self._session,
+            col(Message.created_at),
+            col(Message.channel),
+            channels,
+            col(Message.direction) == Direction.INBOUND,
+        )
 
     async def for_complaint(self, complaint_id: int) -> Sequence[Message]:
         result = await self._session.exec(

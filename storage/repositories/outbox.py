@@ -16,6 +16,10 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from storage.repositories.core import latest_per_channel
+
+# Rows still to go out: waiting for their turn, or being sent.
+BACKLOG = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,22 @@ class OutboxRepository:
             select(OutboxMessage.status, sa.func.count()).group_by(col(OutboxMessage.status))
         )
         return {str(status): count for status, count in result.all()}
+
+    async def backlog(self) -> dict[tuple[str, OutboxStatus], int]:
+        """Rows still to go out, per (channel, status); only the pending part of `ix_outbox_due`
+        is read, never the sent history."""
+        result = await self._session.exec(
+            select(OutboxMessage.channel, OutboxMessage.status, sa.func.count())
+            .where(col(OutboxMessage.status).in_(BACKLOG))
+            .group_by(col(OutboxMessage.channel), col(OutboxMessage.status))
+        )
+        return {(channel, OutboxStatus(status)): count for channel, status, count in result.all()}
+
+    async def last_sent(self, channels: Iterable[str]) -> dict[str, datetime]:
+        """Per channel, when its latest row was sent (channels with none left out)."""
+        return await latest_per_channel(
+            self._session, col(OutboxMessage.sent_at), col(OutboxMessage.channel), channels
+        )
 
     async def stalled(self, cutoff: datetime) -> dict[str, StalledChannel]:
         """Per channel, pending rows due before `cutoff`, or tried and failed since before it.

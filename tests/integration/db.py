@@ -14,9 +14,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.bootstrap import Service, bootstrap
 from bot.domain.clock import Clock
-from channels.base import Channel
+from channels.base import Channel, ChannelName, RawDelivery
 from config.settings import Settings
-from storage.models import NewOutboxMessage, OutboxMessage, OutboxStatus
+from storage.models import (
+    DeliveryState,
+    KeptDelivery,
+    NewOutboxMessage,
+    OutboxMessage,
+    OutboxStatus,
+)
+from tests.fakes import FakeClock
 from tests.integration.templates import restore_template
 
 T = TypeVar("T", bound=SQLModel)
@@ -82,3 +89,20 @@ async def queue(service: Service, channel: str, recipient: str, keys: list[str])
                 )
             )
         await uow.commit()
+
+
+async def dead_letter(
+    service: Service, clock: FakeClock, channel: ChannelName, key: str
+) -> KeptDelivery:
+    """A delivery on `channel` that its adapter cannot process, tried by the inbox (moving the
+    service's clock past each pause) until it is a dead letter."""
+    delivery = RawDelivery(
+        channel=channel, kind="message", key=key, payload=b"{}", received_at=service.clock.now()
+    )
+    await service.inbox.failed(delivery, RuntimeError("the adapter cannot read it"))
+    for _ in range(service.settings.deadletter_after_attempts - 1):
+        clock.advance(hours=2)
+        await service.inbox.retry_due()
+    [dead] = await rows(service, KeptDelivery, KeptDelivery.key == key)
+    assert dead.state is DeliveryState.DEAD, dead
+    return dead

@@ -245,7 +245,8 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     assert health.status_code == 200
     report = health.json()
     assert report["database"] == "ok"
-    assert report["channels"]["web"] == {"configured": True}
+    assert report["channels"]["web"]["configured"] is True
+    assert report["channels"]["web"]["state"] == "ok"
     assert report["channels"]["telegram"]["configured"] is False
 
     spec = (await client.get("/openapi.json")).json()
@@ -254,6 +255,11 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
         "/api/complaints/{reference}",
         "/api/complaints/{reference}/messages",
     } <= set(spec["paths"])
+    documented = spec["paths"]["/healthz"]["get"]["responses"]
+    assert documented["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HealthReport"
+    }
+    assert {"ChannelHealth", "UnconfiguredChannel"} <= set(spec["components"]["schemas"])
 
 
 PAGE_HEADERS = {

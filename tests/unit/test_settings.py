@@ -68,6 +68,11 @@ def test_the_public_address_follows_the_listening_one_unless_set(
             "inf",
             "ADUAN_TELEGRAM_GROUP_MESSAGES_PER_MINUTE: Input should be a finite number",
         ),
+        (
+            "ADUAN_METRICS_TOKEN",
+            "short",
+            "ADUAN_METRICS_TOKEN: Value should have at least 16 items",  # characters
+        ),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -93,3 +98,12 @@ def test_sender_rate_limit(
 ) -> None:
     monkeypatch.setenv("ADUAN_SENDER_RATE_LIMIT", value)
     assert load_settings(_env_file=None).sender_rate == parsed
+
+
+def test_the_metrics_token_is_a_secret_the_logs_leave_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADUAN_METRICS_TOKEN", "metrics-token-0123456789")
+    settings = load_settings(_env_file=None)
+    assert "metrics-token-0123456789" in settings.secret_values()
+    assert "metrics-token-0123456789" not in repr(settings)
