@@ -391,7 +391,7 @@ async def bench_backend(backend: str, n: int, clients: int) -> Result:
         async with (
             fresh_databases(backend) as (database, floor_database),
             started(
-                "twilio", _helper("twilio", ports["twilio"]), ports["twilio"], workdir
+                "twilio", helper_command("twilio", ports["twilio"]), ports["twilio"], workdir
             ) as twilio,
         ):
             environment = service_environment(database, ports["ours"], twilio.url)
@@ -402,7 +402,7 @@ async def bench_backend(backend: str, n: int, clients: int) -> Result:
             floor_engine = make_engine(floor_database.url, schema=floor_database.schema)
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
             aduan_run = [str(BIN / "aduan"), "run"]
-            floor_run = _floor_command(ports["floor"], floor_database, rows)
+            floor_run = floor_command(ports["floor"], floor_database, rows)
             try:
                 async with (
                     started("floor", floor_run, ports["floor"], workdir) as bare,
@@ -467,9 +467,9 @@ async def bench_backend(backend: str, n: int, clients: int) -> Result:
     )
 
 
-def _floor_command(port: int, database: Database, rows: Path) -> list[str]:
+def floor_command(port: int, database: Database, rows: Path) -> list[str]:
     command = [
-        *_helper("floor", port),
+        *helper_command("floor", port),
         "--database-url",
         database.url,
         "--rows",
@@ -486,7 +486,7 @@ def _floor_command(port: int, database: Database, rows: Path) -> list[str]:
     return command
 
 
-def _helper(name: str, port: int) -> list[str]:
+def helper_command(name: str, port: int) -> list[str]:
     return [sys.executable, "-m", "bench.webhook_servers", name, "--port", str(port)]
 
 
