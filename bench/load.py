@@ -303,7 +303,7 @@ HEADER = [
     "held req/s ours / floor",
     "ratio ours ÷ floor",
     "p99 ms at held ours / floor",
-    "server CPU ms/req at held ours / floor",
+    "server CPU ms/req ours / floor",
 ]
 
 
@@ -319,13 +319,21 @@ def _held_cell(step: dict[str, Any] | None, rates: Sequence[int]) -> str:
     return f"≥ {step['rate']}" if step["rate"] == rates[-1] else str(step["rate"])
 
 
+def cpu_ms_per_req(steps: Sequence[dict[str, Any]]) -> str:
+    """Server CPU time per webhook over every rate a side ran."""
+    sent = sum(step["sent"] for step in steps)
+    if not sent:
+        return "–"
+    return f"{sum(step['cpu_ms_per_req'] * step['sent'] for step in steps) / sent:.1f}"
+
+
 def table_row(data: dict[str, Any]) -> list[str]:
     rates = data["rates"]
     ours, bare = highest_held(data["ours"]), highest_held(data["floor"])
     ratio = f"{ours['rate'] / bare['rate']:.2f}" if ours and bare else "–"
 
-    def figure(step: dict[str, Any] | None, name: str, spec: str) -> str:
-        return format(step[name], spec) if step else "–"
+    def p99(step: dict[str, Any] | None) -> str:
+        return f"{step['p99_ms']:,.1f}" if step else "–"
 
     return [
         data["backend"],
@@ -334,8 +342,8 @@ def table_row(data: dict[str, Any]) -> list[str]:
         ", ".join(str(rate) for rate in rates),
         f"{_held_cell(ours, rates)} / {_held_cell(bare, rates)}",
         ratio,
-        f"{figure(ours, 'p99_ms', ',.1f')} / {figure(bare, 'p99_ms', ',.1f')}",
-        f"{figure(ours, 'cpu_ms_per_req', '.1f')} / {figure(bare, 'cpu_ms_per_req', '.1f')}",
+        f"{p99(ours)} / {p99(bare)}",
+        f"{cpu_ms_per_req(data['ours'])} / {cpu_ms_per_req(data['floor'])}",
     ]
 
 
@@ -362,9 +370,9 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
 
 - **Ours**: signed Twilio SMS webhooks (`POST {SMS_PATH}`, each a new sender's complaint,
   as in [Webhook](#webhook)) to the service as production runs it: `aduan db upgrade`, then
-  `aduan run` (web app, outbox dispatcher, scheduler), {INSTANCES["sqlite"]} process on
-  SQLite, {INSTANCES["postgresql"]} processes on one PostgreSQL schema with nothing in front:
-  the load generator hands the requests to the instances in turn. The acknowledgements go
+  `aduan run` (web app, outbox dispatcher, scheduler): {INSTANCES["sqlite"]} process on SQLite;
+  {INSTANCES["postgresql"]} processes on one PostgreSQL schema, nothing in front, the load
+  generator handing the requests to the instances in turn. The acknowledgements go
   to a stand-in for Twilio's REST API while the webhooks arrive.
 - **Floor**: the Webhook section's floor server in one process on a fresh database of the
   same backend: the signature checked, the rows intake writes for the message committed
@@ -373,15 +381,16 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   whatever became of the earlier ones, and its latency runs from that moment, so queueing
   in a server that falls behind counts. Each rate runs S seconds (30 unless told), ours
   then the floor on the same webhooks; after each of our rates the SMS backlog drains,
-  untimed. A rate is **held** when every webhook got 200 within {REQUEST_TIMEOUT:g} s and
-  the 99th percentile stayed under {P99_LIMIT_MS:g} ms; a side stops rising at the first
-  rate it does not hold. One Python process sends: where it cannot keep the schedule it
+  untimed. A rate is **held** when every webhook got 200 within {REQUEST_TIMEOUT:g} s and the
+  99th percentile stayed under {P99_LIMIT_MS:g} ms; a side stops rising at the first rate
+  it does not hold. One Python process sends: where it cannot keep the schedule it
   says so, and its lag is in the latencies.
 - **Columns**: the highest rate held by each side (`≥` when it held the highest rate
-  tried); **ratio** = ours ÷ floor of those rates; the p99 latency and the server CPU time
-  per webhook (all processes of the side, /proc/PID/stat, for ours including sending the
-  acknowledgements; on PostgreSQL the database server's CPU is in neither) at that rate.
-  `bench/results/load-*.json` holds every rate's figures.
+  tried, `<` when it held none); **ratio** = ours ÷ floor of those rates; the p99 latency
+  at that rate; the server CPU time per webhook over every rate the side ran (all its
+  processes, /proc/PID/stat, for ours including sending the acknowledgements; on
+  PostgreSQL the database server's CPU is in neither). `bench/results/load-*.json` holds
+  every rate's figures.
 
 {report.markdown_table(header, rows)}
 
