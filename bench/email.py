@@ -385,15 +385,12 @@ def save(results: Sequence[Result]) -> None:
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
     """The Email section of BENCHMARKS.md: what is measured, then every saved result."""
     header = [*HEADER, "date", "commit"]
-    rows = [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
-    machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
+    rows = report.dated_rows(saved, table_row)
+    machines = report.machines(saved)
     versions = sorted(
         {f"Dovecot {data['dovecot']}, aioimaplib {data['aioimaplib']}" for data in saved}
     )
-    loads = ", ".join(
-        f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
-        for data in saved
-    )
+    loads = report.load_averages(saved)
     return f"""\
 `.venv/bin/python -m bench.email [--n N] [--latency M] [--backend sqlite|postgresql|all]`
 

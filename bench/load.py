@@ -355,12 +355,9 @@ def save(results: Sequence[Result]) -> None:
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
     """The Load section of BENCHMARKS.md: what is measured, then every saved result."""
     header = [*HEADER, "date", "commit"]
-    rows = [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
-    machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
-    loads = ", ".join(
-        f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
-        for data in saved
-    )
+    rows = report.dated_rows(saved, table_row)
+    machines = report.machines(saved)
+    loads = report.load_averages(saved)
     machine = (
         f"Machine: {'; '.join(machines)}; load average at the start of each backend's run: {loads}."
     )

@@ -133,6 +133,26 @@ def print_table(header: list[str], rows: Iterable[list[str]]) -> None:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
 
 
+def dated_rows(
+    saved: Iterable[dict[str, Any]], table_row: Callable[[dict[str, Any]], list[str]]
+) -> list[list[str]]:
+    """Each saved result's cells, then the date and commit it was measured at."""
+    return [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
+
+
+def machines(saved: Iterable[dict[str, Any]]) -> list[str]:
+    """The machines the saved results were measured on, e.g. `x86_64, 2 CPUs`."""
+    return sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
+
+
+def load_averages(saved: Iterable[dict[str, Any]]) -> str:
+    """The load average at the start of each saved backend's run, e.g. `sqlite 1.2 / …`."""
+    return ", ".join(
+        f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
+        for data in saved
+    )
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table; columns after the first are right-aligned (they hold numbers)."""
     align = [":---"] + ["---:"] * (len(header) - 1)
