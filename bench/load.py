@@ -327,10 +327,18 @@ def cpu_ms_per_req(steps: Sequence[dict[str, Any]]) -> str:
     return f"{sum(step['cpu_ms_per_req'] * step['sent'] for step in steps) / sent:.1f}"
 
 
+def _ratio(ours: dict[str, Any] | None, bare: dict[str, Any] | None, rates: Sequence[int]) -> str:
+    """Ours ÷ floor of the rates held; at most that (`≤`) when the floor held every rate
+    tried, nothing when neither side's limit was found."""
+    if ours is None or bare is None or ours["rate"] == bare["rate"] == rates[-1]:
+        return "–"
+    bound = "≤ " if bare["rate"] == rates[-1] else ""
+    return f"{bound}{ours['rate'] / bare['rate']:.2f}"
+
+
 def table_row(data: dict[str, Any]) -> list[str]:
     rates = data["rates"]
     ours, bare = highest_held(data["ours"]), highest_held(data["floor"])
-    ratio = f"{ours['rate'] / bare['rate']:.2f}" if ours and bare else "–"
 
     def p99(step: dict[str, Any] | None) -> str:
         return f"{step['p99_ms']:,.1f}" if step else "–"
@@ -341,7 +349,7 @@ def table_row(data: dict[str, Any]) -> list[str]:
         f"{data['seconds']:g}",
         ", ".join(str(rate) for rate in rates),
         f"{_held_cell(ours, rates)} / {_held_cell(bare, rates)}",
-        ratio,
+        _ratio(ours, bare, rates),
         f"{p99(ours)} / {p99(bare)}",
         f"{cpu_ms_per_req(data['ours'])} / {cpu_ms_per_req(data['floor'])}",
     ]
@@ -383,7 +391,8 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   it does not hold. One Python process sends: where it cannot keep the schedule it
   says so, and its lag is in the latencies.
 - **Columns**: the highest rate held by each side (`≥` when it held the highest rate
-  tried, `<` when it held none); **ratio** = ours ÷ floor of those rates; the p99 latency
+  tried, `<` when it held none); **ratio** = ours ÷ floor of those rates (`≤` when the
+  floor held every rate tried, so its limit lies higher); the p99 latency
   at that rate; the server CPU time per webhook over every rate the side ran (all its
   processes, /proc/PID/stat, for ours including sending the acknowledgements; on
   PostgreSQL the database server's CPU is in neither). `bench/results/load-*.json` holds
@@ -444,11 +453,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     print()
     report.print_table(HEADER, [table_row(result.as_json()) for result in results])
     found = [problem for result in results for problem in problems(result)]
-    for problem in found:
-        print(f"error: {problem}")
-    if not args.no_save and not found:
-        save(results)
-    return 1 if found else 0
+    return report.conclude(found, lambda: save(results), no_save=args.no_save)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import platform
 import re
 import resource
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,16 @@ def publish(
         print(f"wrote {path.relative_to(ROOT)}")
     replace_section(section, body(read_results(prefix)))
     print(f"updated {BENCHMARKS.relative_to(ROOT)}")
+
+
+def conclude(found: Sequence[str], save: Callable[[], None], *, no_save: bool) -> int:
+    """The end of a run: each problem found printed; the results saved only when there is
+    none (and saving was not turned off); the exit code."""
+    for problem in found:
+        print(f"error: {problem}")
+    if not no_save and not found:
+        save()
+    return 1 if found else 0
 
 
 def print_table(header: list[str], rows: Iterable[list[str]]) -> None:

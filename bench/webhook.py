@@ -667,11 +667,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_table(results)
     found = [problem for result in results for problem in problems(result)]
-    for problem in found:
-        print(f"error: {problem}")
-    if not args.no_save and not found:
-        save(results)
-    return 1 if found else 0
+    return report.conclude(found, lambda: save(results), no_save=args.no_save)
 
 
 if __name__ == "__main__":
