@@ -193,26 +193,21 @@ def _owns_socket(pid: int, inodes: set[str]) -> bool:
     return False
 
 
-async def until(check: Callable[[], Awaitable[object]], seconds: float, what: str) -> None:
-    """Wait until `check()` is truthy, failing with `what` after `seconds`."""
+async def until(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    """Wait until `check()` holds, failing with `what` after `seconds`."""
     try:
-        await eventually(lambda: _truthy(check), seconds=seconds)
+        await eventually(check, seconds=seconds)
     except AssertionError:
         raise AssertionError(f"{what}: not so after {seconds} s") from None
-
-
-async def _truthy(check: Callable[[], Awaitable[object]]) -> bool:
-    return bool(await check())
 
 
 # --- the outcome -----------------------------------------------------------------------------
 
 
-async def settled(engine: AsyncEngine) -> list[OutboxMessage] | None:
-    """The outbox, once no row waits or is being sent."""
-    outbox = await load(engine, OutboxMessage)
+async def settled(engine: AsyncEngine) -> bool:
+    """No outbox row waits or is being sent."""
     waiting = {OutboxStatus.PENDING, OutboxStatus.SENDING}
-    return None if any(row.status in waiting for row in outbox) else outbox
+    return not any(row.status in waiting for row in await load(engine, OutboxMessage))
 
 
 async def all_breached(engine: AsyncEngine) -> bool:
@@ -220,7 +215,7 @@ async def all_breached(engine: AsyncEngine) -> bool:
     complaints = await load(engine, Complaint)
     stages = reminder_stages(await load(engine, OutboxMessage))
     reached = all(BREACH_STAGE in stages.get(c.id or 0, []) for c in complaints)
-    return reached and await settled(engine) is not None
+    return reached and await settled(engine)
 
 
 def reminder_stages(outbox: Iterable[OutboxMessage]) -> dict[int, list[int]]:
@@ -356,8 +351,7 @@ async def test_three_instances_share_the_work_and_survive_the_poller_dying(
 
     # Every complaint chased to its breach by the surviving instances; then count.
     await until(lambda: all_breached(engine), SLA_SECONDS + 30, "every complaint breached")
-    outbox = await settled(engine)
-    assert outbox is not None
+    outbox = await load(engine, OutboxMessage)
     check_sent_once(outbox, twilio, api)
     complaints = await load(engine, Complaint)
     assert len(complaints) == len(every_sid) + len(RESIDENTS)
