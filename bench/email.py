@@ -385,15 +385,12 @@ def save(results: Sequence[Result]) -> None:
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
     """The Email section of BENCHMARKS.md: what is measured, then every saved result."""
     header = [*HEADER, "date", "commit"]
-    rows = [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
-    machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
+    rows = report.dated_rows(saved, table_row)
+    machines = report.machines(saved)
     versions = sorted(
         {f"Dovecot {data['dovecot']}, aioimaplib {data['aioimaplib']}" for data in saved}
     )
-    loads = ", ".join(
-        f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
-        for data in saved
-    )
+    loads = report.load_averages(saved)
     return f"""\
 `.venv/bin/python -m bench.email [--n N] [--latency M] [--backend sqlite|postgresql|all]`
 
@@ -481,11 +478,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     for result in results:
         print(verdict(result))
     found = [problem for result in results for problem in problems(result)]
-    for problem in found:
-        print(f"error: {problem}")
-    if not args.no_save and not found:
-        save(results)
-    return 1 if found else 0
+    return report.conclude(found, lambda: save(results), no_save=args.no_save)
 
 
 if __name__ == "__main__":

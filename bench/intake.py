@@ -436,8 +436,8 @@ def save(results: Sequence[Result]) -> None:
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
     """The Intake section of BENCHMARKS.md: what is measured, then every saved result."""
     header = [*HEADER, "date", "commit"]
-    rows = [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
-    machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
+    rows = report.dated_rows(saved, table_row)
+    machines = report.machines(saved)
     share = _shares(next((data["mix"] for data in saved if "mix" in data), {}))
     return f"""\
 `.venv/bin/python -m bench.intake [--n N] [--backend sqlite|postgresql|all] [--in-flight 1,32]

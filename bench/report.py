@@ -13,7 +13,7 @@ import platform
 import re
 import resource
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ the service adds nothing on top of the floor. Comparing with a floor measured in
 run makes results from different machines and moments comparable.
 """
 # The sections in the order BENCHMARKS.md shows them; any other follows, in its own order.
-ORDER = ("Headline", "Webhook", "Intake", "Email", "Routing", "SLA sweep")
+ORDER = ("Headline", "Webhook", "Load", "Intake", "Email", "Routing", "SLA sweep")
 
 
 def environment() -> dict[str, Any]:
@@ -125,12 +125,42 @@ def publish(
     print(f"updated {BENCHMARKS.relative_to(ROOT)}")
 
 
+def conclude(found: Sequence[str], save: Callable[[], None], *, no_save: bool) -> int:
+    """The end of a run: each problem found printed; the results saved only when there is
+    none (and saving was not turned off); the exit code."""
+    for problem in found:
+        print(f"error: {problem}")
+    if not no_save and not found:
+        save()
+    return 1 if found else 0
+
+
 def print_table(header: list[str], rows: Iterable[list[str]]) -> None:
     """A table for the terminal, every column right-aligned to its widest cell."""
     table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def dated_rows(
+    saved: Iterable[dict[str, Any]], table_row: Callable[[dict[str, Any]], list[str]]
+) -> list[list[str]]:
+    """Each saved result's cells, then the date and commit it was measured at."""
+    return [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
+
+
+def machines(saved: Iterable[dict[str, Any]]) -> list[str]:
+    """The machines the saved results were measured on, e.g. `x86_64, 2 CPUs`."""
+    return sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
+
+
+def load_averages(saved: Iterable[dict[str, Any]]) -> str:
+    """The load average at the start of each saved backend's run, e.g. `sqlite 1.2 / …`."""
+    return ", ".join(
+        f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
+        for data in saved
+    )
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

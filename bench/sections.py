@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from bench import email, headline, intake, report, routing, sla, webhook
+from bench import email, headline, intake, load, report, routing, sla, webhook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     built = {
         "Intake": (intake.section_body, report.read_results("intake-")),
         "Webhook": (webhook.section_body, report.read_results("webhook-")),
+        "Load": (load.section_body, report.read_results("load-")),
         "SLA sweep": (sla.section_body, report.read_results("sla-")),
         "Email": (email.section_body, report.read_results("email-")),
     }

@@ -391,7 +391,7 @@ async def bench_backend(backend: str, n: int, clients: int) -> Result:
         async with (
             fresh_databases(backend) as (database, floor_database),
             started(
-                "twilio", _helper("twilio", ports["twilio"]), ports["twilio"], workdir
+                "twilio", helper_command("twilio", ports["twilio"]), ports["twilio"], workdir
             ) as twilio,
         ):
             environment = service_environment(database, ports["ours"], twilio.url)
@@ -402,7 +402,7 @@ async def bench_backend(backend: str, n: int, clients: int) -> Result:
             floor_engine = make_engine(floor_database.url, schema=floor_database.schema)
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
             aduan_run = [str(BIN / "aduan"), "run"]
-            floor_run = _floor_command(ports["floor"], floor_database, rows)
+            floor_run = floor_command(ports["floor"], floor_database, rows)
             try:
                 async with (
                     started("floor", floor_run, ports["floor"], workdir) as bare,
@@ -467,9 +467,9 @@ async def bench_backend(backend: str, n: int, clients: int) -> Result:
     )
 
 
-def _floor_command(port: int, database: Database, rows: Path) -> list[str]:
+def floor_command(port: int, database: Database, rows: Path) -> list[str]:
     command = [
-        *_helper("floor", port),
+        *helper_command("floor", port),
         "--database-url",
         database.url,
         "--rows",
@@ -486,7 +486,7 @@ def _floor_command(port: int, database: Database, rows: Path) -> list[str]:
     return command
 
 
-def _helper(name: str, port: int) -> list[str]:
+def helper_command(name: str, port: int) -> list[str]:
     return [sys.executable, "-m", "bench.webhook_servers", name, "--port", str(port)]
 
 
@@ -576,12 +576,9 @@ def save(results: Sequence[Result]) -> None:
 def section_body(saved: Sequence[dict[str, Any]]) -> str:
     """The Webhook section of BENCHMARKS.md: what is measured, then every saved result."""
     header = [*HEADER, "date", "commit"]
-    rows = [[*table_row(data), data["date"][:10], f"`{data['commit']}`"] for data in saved]
-    machines = sorted({f"{data['machine']}, {data['nproc']} CPUs" for data in saved})
-    loads = ", ".join(
-        f"{data['backend']} " + " / ".join(f"{x:.2f}" for x in data["load_average"])
-        for data in saved
-    )
+    rows = report.dated_rows(saved, table_row)
+    machines = report.machines(saved)
+    loads = report.load_averages(saved)
     machine = (
         f"Machine: {'; '.join(machines)}; load average at the start of each backend's run: {loads}."
     )
@@ -670,11 +667,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_table(results)
     found = [problem for result in results for problem in problems(result)]
-    for problem in found:
-        print(f"error: {problem}")
-    if not args.no_save and not found:
-        save(results)
-    return 1 if found else 0
+    return report.conclude(found, lambda: save(results), no_save=args.no_save)
 
 
 if __name__ == "__main__":

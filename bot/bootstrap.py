@@ -216,7 +216,7 @@ def bootstrap(
     ready, unconfigured = build_channels(
         settings,
         clock,
-        lambda name: LeaderLease(engine, name),
+        lambda name: LeaderLease(engine, name, schema=settings.database_schema),
         lambda name: StoredMailboxCursor(engine, name, clock.now),
     )
     for channel in channels:

@@ -1,8 +1,10 @@
 """Leader leases: of all instances, one at a time holds a named lease (the one that polls).
 
 PostgreSQL: a session advisory lock on a connection kept open while held; if the holder
-dies, its connection closes and the lock is free for the next instance. SQLite serves one
-host: an exclusive `flock` on a file beside the database does the same job.
+dies, its connection closes and the lock is free for the next instance. Advisory locks
+belong to the whole database, so deployments kept apart by schema (ADUAN_DATABASE_SCHEMA)
+lock keys of their own. SQLite serves one host: an exclusive `flock` on a file beside the
+database does the same job.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
+def lease_key(name: str, schema: str | None = None) -> int:
+    """The advisory lock's key (a 64-bit number): a stable hash of the lease's name and of
+    the schema, if any. Without a schema it is what it has always been, so instances of
+    different versions in one deployment still exclude each other."""
+    scope = f"aduan:{schema}:{name}" if schema else f"aduan:{name}"
+    return zlib.crc32(scope.encode())
+
+
 class LeaderLease:
-    def __init__(self, engine: AsyncEngine, name: str) -> None:
+    def __init__(self, engine: AsyncEngine, name: str, *, schema: str | None = None) -> None:
         self._engine = engine
         self._name = name
-        # Advisory locks are keyed by a 64-bit number; a stable hash of the name.
-        self._key = zlib.crc32(f"aduan:{name}".encode())
+        self.key = lease_key(name, schema)
         self._connection: AsyncConnection | None = None
         self._file: IO[bytes] | None = None
 
@@ -40,7 +49,7 @@ class LeaderLease:
         connection = await self._engine.connect()
         try:
             taken = await connection.scalar(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
             )
         except Exception:
             await connection.close()
@@ -55,7 +64,7 @@ class LeaderLease:
         if self._connection is not None:
             try:
                 await self._connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": self._key}
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": self.key}
                 )
             finally:
                 await self._connection.close()

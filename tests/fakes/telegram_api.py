@@ -82,7 +82,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 import httpx
 import uvicorn
@@ -741,6 +741,15 @@ class LoopbackServer:
 # --------------------------------------------------------------------------- the fake
 
 
+class TelegramSettings(TypedDict):
+    """The service's settings (`Settings` field names) that point it at the fake, polling."""
+
+    telegram_token: str
+    telegram_api_base: str
+    telegram_poll_timeout: int
+    telegram_group_messages_per_minute: float
+
+
 class FakeBotApi:
     """The fake Bot API: state, method handlers, update builders and inspection helpers."""
 
@@ -828,6 +837,17 @@ class FakeBotApi:
     def base_file_url(self) -> str:
         """Pass to ``ApplicationBuilder.base_file_url``; PTB appends the token."""
         return f"{self.url}/file/bot"
+
+    def service_settings(self) -> TelegramSettings:
+        """The settings that make a service poll this fake for updates."""
+        return {
+            "telegram_token": self.token,
+            "telegram_api_base": self.base_url,
+            "telegram_poll_timeout": 1,
+            # The fake has no limits; at the real pace (one message to a group every 3 s) a
+            # test clock standing still would hold back all but the first.
+            "telegram_group_messages_per_minute": 60_000.0,
+        }
 
     async def start(self) -> None:
         """Start the HTTP server on a free loopback port."""
@@ -1682,6 +1702,7 @@ __all__ = [
     "LoopbackServer",
     "SentMessage",
     "StoredFile",
+    "TelegramSettings",
     "TgChat",
     "TgUser",
     "Upload",

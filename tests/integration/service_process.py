@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def clean_env(
-    database_url: str, schema: str | None = None, **settings: str | int
+    database_url: str, schema: str | None = None, **settings: str | float
 ) -> dict[str, str]:
     """A minimal environment: no inherited `ADUAN_*` variable, only the ones given here.
     PYTHONPATH passes through, so that the process runs the code the tests import (a

@@ -57,12 +57,7 @@ async def service(
         settings,
         engine,
         clock,
-        telegram_token=api.token,
-        telegram_api_base=api.base_url,
-        telegram_poll_timeout=1,
-        # The fake has no limits; at the real pace (one message to a group every 3 s) a test
-        # clock standing still would hold back all but the first.
-        telegram_group_messages_per_minute=60_000.0,
+        **api.service_settings(),
     )
 
 
