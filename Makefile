@@ -64,7 +64,9 @@ bench: $(TESTING)
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.sla
 	$(BIN)/python -m bench.webhook
+	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.email
+	$(BIN)/python -m bench.faults
 
 lint: $(DEV)
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from bench import email, headline, intake, load, report, routing, sla, webhook
+from bench import email, faults, headline, intake, load, report, routing, sla, webhook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Load": (load.section_body, report.read_results("load-")),
         "SLA sweep": (sla.section_body, report.read_results("sla-")),
         "Email": (email.section_body, report.read_results("email-")),
+        "Faults": (faults.section_body, report.read_results("faults-")),
     }
     for title, (body, saved) in built.items():
         if saved:

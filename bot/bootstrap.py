@@ -154,8 +154,12 @@ class Service:
     def _scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=self.settings.timezone)
         job = self._jobs.tracked
+        # Abandoned claims are looked for as often as one can lapse, at least every minute.
         scheduler.add_job(
-            job(self.dispatcher.recover_abandoned), "interval", minutes=1, id="outbox.recover"
+            job(self.dispatcher.recover_abandoned),
+            "interval",
+            seconds=min(60, self.settings.outbox_claim_seconds),
+            id="outbox.recover",
         )
         scheduler.add_job(
             job(self.dispatcher.explain_waiting), "interval", seconds=10, id="outbox.explain"

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Inbound deliveries (webhooks, polled updates, mails) whose processing keeps failing
     # become dead letters after this many attempts (`aduan deadletters`).
     deadletter_after_attempts: int = Field(default=5, ge=1, le=100)
+    # How long the instance processing a delivery holds it before another may take it
+    # over: what a delivery waits when the process that kept it died.
+    inbox_claim_seconds: int = Field(default=120, ge=2)
     # /healthz calls a channel degraded when its pending rows wait this much longer than due.
     health_outbox_stall_seconds: int = Field(default=300, ge=1)
     # Serves GET /metrics (Prometheus) to requests bearing it (`Authorization: Bearer …`);

@@ -50,11 +50,6 @@ RETRY_PAUSES = (
     timedelta(minutes=10),
     timedelta(hours=1),
 )
-# A delivery kept by `receive` is being processed by the instance that kept it; the retrier
-# leaves it alone this long, in case that instance dies.
-PROCESSING_GRACE = timedelta(minutes=2)
-# How long an instance that claimed a retry has before another may try it.
-CLAIM_LEASE = timedelta(minutes=5)
 # How long settled deliveries (and dropped dead letters) are remembered by their key.
 REMEMBERED = timedelta(days=7)
 _RETRY_BATCH = 50
@@ -64,10 +59,17 @@ _MAX_ERROR_CHARS = 2000
 @dataclass(frozen=True, slots=True)
 class InboxPolicy:
     dead_after_attempts: int = 5
+    # A delivery kept by `receive` is being processed by the instance that kept it, and a
+    # retry by the instance that claimed it: the others leave it alone this long, in case
+    # that instance died.
+    claim: timedelta = timedelta(minutes=2)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxPolicy:
-        return cls(dead_after_attempts=settings.deadletter_after_attempts)
+        return cls(
+            dead_after_attempts=settings.deadletter_after_attempts,
+            claim=timedelta(seconds=settings.inbox_claim_seconds),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,7 @@ class DeliveryInbox:
             now = self._clock.now()
             async with self._uow() as uow:
                 rows = await uow.deliveries.claim_due(
-                    now, self._channels, _RETRY_BATCH, CLAIM_LEASE
+                    now, self._channels, _RETRY_BATCH, self._policy.claim
                 )
                 await uow.commit()
             for row in rows:
@@ -217,7 +219,7 @@ class DeliveryInbox:
     async def _keep_shared(self, uow: UnitOfWork, delivery: RawDelivery) -> int | None:
         # Redeliveries are rare: not looked for here; the unique key refuses one at commit,
         # and `_keep_alone` then finds it.
-        row = _row(delivery, next_attempt_at=self._clock.now() + PROCESSING_GRACE)
+        row = _row(delivery, next_attempt_at=self._clock.now() + self._policy.claim)
         uow.deliveries.add(row)
         await uow.flush_changes()
         return stored_id(row)
@@ -226,7 +228,7 @@ class DeliveryInbox:
         async with self._uow() as uow:
             if await uow.deliveries.find(delivery.channel, delivery.key) is not None:
                 return None
-            row = _row(delivery, next_attempt_at=self._clock.now() + PROCESSING_GRACE)
+            row = _row(delivery, next_attempt_at=self._clock.now() + self._policy.claim)
             uow.deliveries.add(row)
             await uow.commit()
             return stored_id(row)

@@ -36,7 +36,9 @@ Inspecting: ``api.sent`` (every message the bot sent, as ``SentMessage``), ``api
 
 Failures: ``api.flood(method, times=n)`` answers the next n calls with HTTP 429 and
 ``retry_after`` (PTB raises ``telegram.error.RetryAfter``); ``api.fail_next(...)`` injects any
-Bot API error; ``api.blocked_chats`` answers 403 as a user who blocked the bot.
+Bot API error; ``api.stall(method, seconds=s)`` holds the next call that long and then
+answers 504 without doing it (a timeout, for a client that gives up sooner);
+``api.blocked_chats`` answers 403 as a user who blocked the bot.
 
 Behaviour copied from Telegram, so that tests catch what production would reject:
 
@@ -814,6 +816,7 @@ class FakeBotApi:
         self._open_queries: set[str] = set()
         self._photo_groups: dict[str, list[JSONDict]] = {}
         self._failures: dict[str, deque[BotApiError]] = {}
+        self._stalls: dict[str, deque[float]] = {}
         self._handlers: dict[str, tuple[str, Handler]] = {}
         self._poll_generation = 0
         self._closing = False
@@ -918,6 +921,7 @@ class FakeBotApi:
         call = ApiCall(name, params)
         self.calls.append(call)
         try:
+            await self._stall_if_asked(name)
             self._raise_injected_failure(name)
             if handler is None:
                 raise BotApiError(404, "Not Found")
@@ -982,6 +986,17 @@ class FakeBotApi:
             times=times,
             parameters={"retry_after": retry_after},
         )
+
+    def stall(self, method: str, *, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` each, then answer 504
+        without doing them: a client with a shorter timeout sees a timeout."""
+        self._stalls.setdefault(method.lower(), deque()).extend([seconds] * times)
+
+    async def _stall_if_asked(self, method: str) -> None:
+        queue = self._stalls.get(method.lower())
+        if queue:
+            await asyncio.sleep(queue.popleft())
+            raise BotApiError(504, "Gateway Timeout")
 
     def _raise_injected_failure(self, method: str) -> None:
         queue = self._failures.get(method.lower())

@@ -1,6 +1,7 @@
 """An SMTP server on loopback that keeps what it is sent (aiosmtpd, in the test's loop).
 
-A recipient can be made to be refused: `refuse["x@y"] = "550 5.1.1 No such user"`. Each
+A recipient can be made to be refused: `refuse["x@y"] = "550 5.1.1 No such user"`, and the
+next mails answered with an error: `fail_next("451 4.3.0 Try again later", times=2)`. Each
 mail's session is kept beside it (`sessions`, the client's address and port), so a test
 can tell which mails shared one connection.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email import policy
@@ -28,7 +30,12 @@ class SmtpSink:
     mails: list[EmailMessage] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     sessions: list[object] = field(default_factory=list)
+    # Replies for the next mails' DATA, in place of 250 (the mail is then not kept).
+    failing: deque[str] = field(default_factory=deque)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def fail_next(self, reply: str, *, times: int = 1) -> None:
+        self.failing.extend([reply] * times)
 
     def to(self, address: str) -> list[EmailMessage]:
         return [mail for mail in self.mails if address in str(mail["To"])]
@@ -56,6 +63,8 @@ class SmtpSink:
     async def handle_DATA(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        if self.failing:
+            return self.failing.popleft()
         parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content or b"")
         if isinstance(parsed, EmailMessage):
             self.mails.append(parsed)
