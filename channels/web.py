@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -35,6 +36,7 @@ from channels.base import (
     SendReceipt,
     ServiceHandlers,
     UnknownDelivery,
+    one_line,
 )
 from channels.contact import ContactError, parse_contact
 
@@ -178,7 +180,7 @@ _REFUSALS = {
     408: "The body did not wholly arrive within the configured time",
     413: "The body is larger than the configured limit",
     422: "A field is missing, malformed, or says too little",
-    429: "Too many posts from this client's address (ADUAN_WEB_POSTS_PER_IP); see Retry-After",
+    429: "Too many posts from this client's address; see Retry-After",
     503: "The service is starting or stopping; try again shortly",
 }
 
@@ -315,6 +317,9 @@ class WebChannel:
             response: Response,
             idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
         ) -> ReceiptOut:
+            if one_line(reference) is None:
+                # Addressed to no complaint: never taken as a new one.
+                raise HTTPException(404, "no complaint has this reference")
             receipt = await self._submit(
                 self._inbound(
                     body.text,
@@ -445,7 +450,10 @@ def _answer(receipt: IntakeReceipt, response: Response) -> ReceiptOut:
     if receipt.outcome is Outcome.NOT_COMPLAINANT:
         raise HTTPException(403, receipt.reply_text)
     if receipt.outcome is Outcome.NEEDS_DETAIL:
-        raise HTTPException(422, receipt.reply_text)
+        # A 422 like any other, in the shape the document gives 422s: the text is the field.
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "text"), "msg": receipt.reply_text}]
+        )
     if receipt.outcome is not Outcome.COMPLAINT:
         response.status_code = 200
     if receipt.duplicate:

@@ -571,6 +571,7 @@ def service_env(cluster: PgCluster, providers: Providers) -> dict[str, str]:
     return clean_env(
         cluster.url,
         sender_rate_limit="off",
+        web_posts_per_ip="off",
         public_base_url=PUBLIC,
         twilio_account_sid=providers.twilio.account_sid,
         twilio_auth_token=providers.twilio.auth_token,

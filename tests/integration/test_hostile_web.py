@@ -75,7 +75,7 @@ async def test_hostile_text_and_name_are_text_on_the_filed_and_tracking_pages(
     assert filed.status_code == 201, filed.text
     tracking = re.search(r'href="(http[^"]*/lacak/[^"]+)"', filed.text)
     assert tracking is not None, filed.text
-    [resident] = [r for r in await rows(service, Resident) if r.channel == "sms"]
+    [resident] = [r for r in await rows(service, Resident) if r.channel == "web"]
     # Stored as typed: escaping is the page's job, not intake's.
     assert resident.display_name is not None and "<script>" in resident.display_name
 

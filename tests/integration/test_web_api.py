@@ -240,6 +240,16 @@ async def test_form_with_a_bad_contact_keeps_what_was_typed(
     assert await count(service, Complaint) == 0
 
 
+async def test_a_message_to_a_blank_reference_is_a_404_not_a_complaint(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    # A control character is cleaned away at the edge, leaving no reference at all.
+    for path in ("/api/complaints/%04/messages", "/api/complaints/%20/messages"):
+        response = await client.post(path, json={"text": "\u0098Ï"})
+        assert response.status_code == 404, response.text
+    assert await count(service, Complaint) == 0
+
+
 async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     health = await client.get("/healthz")
     assert health.status_code == 200
