@@ -37,6 +37,7 @@ from bot.rules.desk import RuleDesk
 from bot.sla.chaser import ChasePolicy, Chaser
 from bot.sla.clock import SlaClock, SlaPolicies
 from bot.sla.digest import DailyDigest
+from bot.sla.figures import Transparency
 from bot.web.app import create_app
 from bot.web.health import Health
 from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
@@ -69,6 +70,7 @@ class Service:
     chaser: Chaser
     digest: DailyDigest
     desk: OfficerDesk
+    figures: Transparency
     channels: dict[str, Channel]
     unconfigured: dict[str, str]
     delivery: DeliveryReports
@@ -243,7 +245,9 @@ def bootstrap(
         settings.zone,
         transfer_restarts_clock=settings.sla_transfer_restarts_clock,
     )
-    desk = OfficerDesk(uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router))
+    figures = Transparency(uow, clock, settings.zone)
+    rule_desk = RuleDesk(uow, clock, rulebook, router, figures)
+    desk = OfficerDesk(uow, clock, actions, settings.zone, rule_desk)
     service = Service(
         settings=settings,
         clock=clock,
@@ -262,6 +266,7 @@ def bootstrap(
         chaser=Chaser(uow, clock, sla_clock, ChasePolicy.from_settings(settings)),
         digest=DailyDigest(uow, clock, settings.zone),
         desk=desk,
+        figures=figures,
         channels=ready,
         unconfigured=unconfigured,
         delivery=DeliveryReports(uow, clock),
@@ -293,6 +298,7 @@ def bootstrap(
         uow=uow,
         clock=clock,
         links=links,
+        figures=figures,
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,

@@ -23,6 +23,7 @@ from storage.repositories import (
 )
 from storage.repositories.core import session_connection
 from storage.repositories.deliveries import KeptDeliveryRepository
+from storage.repositories.figures import FiguresRepository
 from storage.repositories.refusals import RefusedMessageRepository
 
 
@@ -39,6 +40,7 @@ class UnitOfWork:
     rule_sets: RuleSetRepository
     refused: RefusedMessageRepository
     deliveries: KeptDeliveryRepository
+    figures: FiguresRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -50,13 +52,14 @@ class UnitOfWork:
         self.agencies = AgencyRepository(session)
         self.residents = ResidentRepository(session)
         self.officers = OfficerRepository(session)
-        self.complaints = ComplaintRepository(session)
+        self.complaints = ComplaintRepository(session, appends)
         self.messages = MessageRepository(session, appends)
         self.outbox = OutboxRepository(session, appends)
         self.audit = AuditRepository(session, appends)
         self.rule_sets = RuleSetRepository(session)
         self.refused = RefusedMessageRepository(session)
         self.deliveries = KeptDeliveryRepository(session)
+        self.figures = FiguresRepository(session)
         return self
 
     async def __aexit__(
