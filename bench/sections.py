@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from bench import email, headline, intake, report, routing, sla, webhook
+from bench import email, headline, intake, report, routing, sla, transparency, webhook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Webhook": (webhook.section_body, report.read_results("webhook-")),
         "SLA sweep": (sla.section_body, report.read_results("sla-")),
         "Email": (email.section_body, report.read_results("email-")),
+        "Transparency": (transparency.section_body, report.read_results("transparency-")),
     }
     for title, (body, saved) in built.items():
         if saved:

@@ -17,7 +17,6 @@ Times count in whole seconds, as the open data publishes them (storage.repositor
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -176,10 +175,9 @@ class Transparency:
                 row[0]: row[1:]
                 for row in await uow.figures.agency_totals(period.first, period.last)
             }
-            still_due = Counter(
-                agency for agency, _ in await uow.figures.still_due(start, end, moment)
-            )
-            medians = await uow.figures.median_response_seconds(start, end)
+            still_due = await uow.figures.still_due([start, end], moment)
+            with_response = {agency: counts[1] for agency, counts in totals.items()}
+            medians = await uow.figures.median_response_seconds(start, end, with_response)
             agencies = await uow.agencies.all()
             await uow.commit()
         rows = []
@@ -188,7 +186,7 @@ class Transparency:
             received, answered, in_time, open_ = totals.get(agency_id, (0, 0, 0, 0))
             if not agency.active and not received:
                 continue
-            overdue = received - answered - still_due[agency_id]
+            overdue = received - answered - still_due.get(agency_id, [0])[0]
             median = medians.get(agency_id)
             rows.append(
                 AgencyFigures(
@@ -211,29 +209,27 @@ class Transparency:
         """Per agency code, the twelve calendar months to the one holding `last`: received,
         and answered in time (count and share, as for a period) judged at `as_of`."""
         months = _months_to(last)
-        first = months[0]
-        start, end = day_bounds(first, last, self.zone)
+        bounds = [day_bounds(month, month, self.zone)[0] for month in months]
+        bounds.append(day_bounds(last, last, self.zone)[1])
         async with self._uow() as uow:
             await uow.figures.refresh(self.zone, SETTLED)
-            days = await uow.figures.days(first, last)
-            still_due = await uow.figures.still_due(start, end, as_of)
+            days = await uow.figures.days(months[0], last)
+            still_due = await uow.figures.still_due(bounds, as_of)
             agencies = {a.id: a.code for a in await uow.agencies.all()}
             await uow.commit()
         counts: dict[tuple[int, date], list[int]] = {}
         for day, agency_id, received, answered, in_time in days:
-            bucket = counts.setdefault((agency_id, day.replace(day=1)), [0, 0, 0, 0])
+            bucket = counts.setdefault((agency_id, day.replace(day=1)), [0, 0, 0])
             bucket[0] += received
             bucket[1] += answered
             bucket[2] += in_time
-        for agency_id, received_at in still_due:
-            month = received_at.astimezone(self.zone).date().replace(day=1)
-            counts.setdefault((agency_id, month), [0, 0, 0, 0])[3] += 1
         trend: dict[str, list[MonthFigures]] = {}
         for agency_id in sorted({agency for agency, _ in counts}, key=lambda a: agencies[a]):
+            due = still_due.get(agency_id, [0] * len(months))
             series = []
-            for month in months:
-                received, answered, in_time, due = counts.get((agency_id, month), [0, 0, 0, 0])
-                overdue = received - answered - due
+            for month, pending in zip(months, due, strict=True):
+                received, answered, in_time = counts.get((agency_id, month), [0, 0, 0])
+                overdue = received - answered - pending
                 series.append(
                     MonthFigures(month, received, in_time, _pct(in_time, answered, overdue))
                 )

@@ -13,7 +13,8 @@ figures are read.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import itertools
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -122,6 +123,7 @@ _MARKED = (
     .order_by(col(ChangedComplaint.id))
     .limit(sa.bindparam("limit"))
 )
+_MARK_ALL = sa.insert(ChangedComplaint).from_select(["complaint_id"], sa.select(col(Complaint.id)))
 _ANY_MARK = sa.select(col(ChangedComplaint.id)).limit(1)
 _MARK_BATCH = 20_000
 # Refreshes on PostgreSQL take turns: two recounting one day at once would both insert it.
@@ -147,15 +149,16 @@ _DAYS = sa.select(
     col(AgencyDay.answered),
     col(AgencyDay.answered_in_time),
 ).where(_in_days)
-# Unanswered and not yet due: few (the last days' complaints), found by the due_at index.
-_STILL_DUE = sa.select(col(Complaint.agency_id), _received).where(
-    col(Complaint.due_at) >= sa.bindparam("as_of", type_=UTCDateTime),
-    _answered_at.is_(None),
-    _in_period,
+# Unanswered and not yet due: few (the last days' complaints), found by the due_at index
+# (the periods of receipt are counted apart, so that no index of receipt is chosen instead).
+_STILL_DUE = sa.and_(
+    col(Complaint.due_at) >= sa.bindparam("as_of", type_=UTCDateTime), _answered_at.is_(None)
 )
 
 
-def _medians() -> sa.Select[Any]:
+def _medians(answered: Mapping[int, int]) -> sa.Select[Any]:
+    """Per agency, the median of the answered complaints' waits in whole seconds; `answered`
+    says how many each agency has (from `AgencyDay`), so the rows are sorted only once."""
     waits = (
         sa.select(
             col(Complaint.agency_id).label("agency_id"),
@@ -170,10 +173,15 @@ def _medians() -> sa.Select[Any]:
         sa.func.row_number()
         .over(partition_by=waits.c.agency_id, order_by=waits.c.seconds)
         .label("rank"),
-        sa.func.count().over(partition_by=waits.c.agency_id).label("n"),
     ).subquery()
-    # The middle one, or the mean of the middle two: integer division on both engines.
-    middle = ranked.c.rank.in_([(ranked.c.n + 1) / 2, (ranked.c.n + 2) / 2])
+    n = sa.case(
+        {agency_id: count for agency_id, count in answered.items() if count},
+        value=ranked.c.agency_id,
+        else_=0,
+    )
+    # The middle one (n odd: 2 × rank = n + 1), or the mean of the middle two (n even:
+    # 2 × rank = n or n + 2).
+    middle = (2 * ranked.c.rank).between(n, n + 2)
     return (
         sa.select(ranked.c.agency_id, sa.func.avg(ranked.c.seconds))
         .where(middle)
@@ -181,7 +189,6 @@ def _medians() -> sa.Select[Any]:
     )
 
 
-_MEDIANS = _medians()
 # Read raw: the cursor goes back into the next query as the driver gave it.
 _raw_received = sa.type_coerce(_received, sa.types.NullType())
 _PUBLIC_RECORDS = (
@@ -257,6 +264,12 @@ class FiguresRepository:
             )
         return len(days)
 
+    async def mark_all(self) -> None:
+        """Mark every complaint changed: the next refresh counts every day again (after the
+        city's time zone changed, or to check the counts)."""
+        connection = await session_connection(self._session)
+        await connection.execute(_MARK_ALL)
+
     async def agency_totals(
         self, first: date, last: date
     ) -> Sequence[tuple[int, int, int, int, int]]:
@@ -271,20 +284,33 @@ class FiguresRepository:
         rows = await connection.execute(_DAYS, {"first": first, "last": last})
         return [(d, a, r, n, i) for d, a, r, n, i in rows]
 
-    async def still_due(
-        self, start: datetime, end: datetime, as_of: datetime
-    ) -> Sequence[tuple[int, datetime]]:
-        """(agency id, received at) of the complaints received from `start` to before `end`
-        that have no first response and are due at or after `as_of`."""
+    async def still_due(self, bounds: Sequence[datetime], as_of: datetime) -> dict[int, list[int]]:
+        """Per agency id, how many complaints received between each two of `bounds` (from
+        the first, to before the next) have no first response and are due at or after
+        `as_of`: one count per span."""
+        spans = list(itertools.pairwise(bounds))
+        counts = [
+            sa.func.count().filter(sa.and_(_received >= start, _received < end))
+            for start, end in spans
+        ]
+        # Grouped by an expression: by the column, SQLite would rather read the agency index
+        # in order (the whole table) than the due_at index and sort the few rows it finds.
+        agency = (col(Complaint.agency_id) + 0).label("agency_id")
+        statement = sa.select(agency, *counts).where(_STILL_DUE).group_by(agency)
         connection = await session_connection(self._session)
-        rows = await connection.execute(_STILL_DUE, {"start": start, "end": end, "as_of": as_of})
-        return [(agency_id, received) for agency_id, received in rows]
+        rows = await connection.execute(statement, {"as_of": as_of})
+        return {agency_id: [int(n) for n in found] for agency_id, *found in rows}
 
-    async def median_response_seconds(self, start: datetime, end: datetime) -> dict[int, float]:
+    async def median_response_seconds(
+        self, start: datetime, end: datetime, answered: Mapping[int, int]
+    ) -> dict[int, float]:
         """Per agency id, the median whole seconds from receipt to first response of the
-        complaints received from `start` to before `end` that have one."""
+        complaints received from `start` to before `end` that have one, `answered[agency]`
+        of them (as `agency_totals` counts them for the same days)."""
+        if not any(answered.values()):
+            return {}
         connection = await session_connection(self._session)
-        rows = await connection.execute(_MEDIANS, {"start": start, "end": end})
+        rows = await connection.execute(_medians(answered), {"start": start, "end": end})
         return {agency_id: float(seconds) for agency_id, seconds in rows}
 
     async def public_records(

@@ -37,7 +37,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     with op.batch_alter_table('complaints', schema=None) as batch_op:
-        batch_op.create_index('ix_complaints_received_at', ['received_at', 'id'], unique=False)
+        batch_op.create_index(
+            'ix_complaints_received_at',
+            ['received_at', 'id', 'agency_id', 'first_response_at'],
+            unique=False,
+        )
     # Every complaint filed before counts: the first refresh counts their days.
     op.execute('INSERT INTO changed_complaints (complaint_id) SELECT id FROM complaints')
 
