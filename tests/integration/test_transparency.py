@@ -10,18 +10,25 @@ import io
 import re
 import statistics
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 
 from bot.bootstrap import Service
 from bot.officers.actions import Actor, Role
-from bot.sla.figures import Period
+from bot.sla.figures import Period, Transparency
 from channels.base import ChannelName
+from storage import migrate
+from storage.engine import make_session_factory
+from storage.unit_of_work import UnitOfWorkFactory
 from tests.fakes import FakeClock, inbound
 
 ADMIN = Actor(Role.ADMIN, 1, "Admin")
@@ -375,3 +382,77 @@ async def test_changed_complaints_are_counted_again_exactly(
         recounted = sorted(await uow.figures.days(PERIOD_START, PERIOD_END))
         await uow.commit()
     assert kept == recounted and sum(day[2] for day in kept) == 10
+
+
+async def test_complaints_filed_before_the_migration_are_counted(engine: AsyncEngine) -> None:
+    await migrate.upgrade(engine, "0013")
+    received = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    tables = SQLModel.metadata.tables
+    async with engine.begin() as connection:
+        agency = await connection.execute(
+            sa.insert(tables["agencies"]).returning(tables["agencies"].c.id),
+            {
+                "code": "DLH",
+                "name": "Dinas Lingkungan Hidup",
+                "is_fallback": False,
+                "active": True,
+                "created_at": received,
+            },
+        )
+        resident = await connection.execute(
+            sa.insert(tables["residents"]).returning(tables["residents"].c.id),
+            {
+                "channel": "sms",
+                "address": "+6281234567890",
+                "language": "id",
+                "created_at": received,
+                "window_messages": 0,
+            },
+        )
+        complaint = {
+            "resident_id": resident.scalar_one(),
+            "agency_id": agency.scalar_one(),
+            "channel": "sms",
+            "status": "answered",
+            "text": "Sampah menumpuk",
+            "routing_rule": "dlh-rubbish",
+            "routing_terms": "",
+            "routing_explanation": "-",
+            "received_at": received,
+            "due_at": received + timedelta(days=2),
+            "sla_budget_seconds": 0,
+            "sla_elapsed_seconds": 0,
+            "chase_stage": 0,
+            "last_message_at": received,
+            "updated_at": received,
+        }
+        await connection.execute(
+            sa.insert(tables["complaints"]),
+            [
+                {
+                    **complaint,
+                    "reference": "AAAA-AAA1",
+                    "first_response_at": received + timedelta(hours=3),
+                },
+                {
+                    **complaint,
+                    "reference": "AAAA-AAA2",
+                    "status": "assigned",
+                    "first_response_at": None,
+                },
+            ],
+        )
+    await migrate.upgrade(engine)
+
+    figures = Transparency(
+        UnitOfWorkFactory(make_session_factory(engine)), FakeClock(), ZoneInfo("Asia/Jakarta")
+    )
+    [dlh] = (await figures.figures(Period.ending(date(2026, 11, 30)))).agencies
+    assert (dlh.received, dlh.answered, dlh.answered_in_time, dlh.open, dlh.overdue) == (
+        2,
+        1,
+        1,
+        1,
+        0,
+    )
+    assert dlh.median_first_response_hours == 3.0
