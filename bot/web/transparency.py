@@ -187,7 +187,7 @@ def transparency_routes(figures: Transparency, pages: Jinja2Templates) -> APIRou
             trend=trend,
             trend_months=next(iter(trend.values()), []),
             trend_top={code: max(m.received for m in series) for code, series in trend.items()},
-            pct=_one_decimal,
+            pct=_decimal_text,
             percent=_percent,
         )
         return pages.TemplateResponse(request, "transparency.html", context)
@@ -245,7 +245,7 @@ def transparency_routes(figures: Transparency, pages: Jinja2Templates) -> APIRou
     return router
 
 
-def _one_decimal(value: float | None) -> str:
+def _decimal_text(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
