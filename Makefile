@@ -63,6 +63,7 @@ bench: $(TESTING)
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.sla
+	$(BIN)/python -m bench.transparency
 	$(BIN)/python -m bench.webhook
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.email

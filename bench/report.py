@@ -45,7 +45,17 @@ the service adds nothing on top of the floor. Comparing with a floor measured in
 run makes results from different machines and moments comparable.
 """
 # The sections in the order BENCHMARKS.md shows them; any other follows, in its own order.
-ORDER = ("Headline", "Webhook", "Load", "Intake", "Email", "Faults", "Routing", "SLA sweep")
+ORDER = (
+    "Headline",
+    "Webhook",
+    "Load",
+    "Intake",
+    "Email",
+    "Faults",
+    "Routing",
+    "SLA sweep",
+    "Transparency",
+)
 
 
 def environment() -> dict[str, Any]:

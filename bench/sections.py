@@ -13,7 +13,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from bench import email, faults, headline, intake, load, report, routing, sla, webhook
+from bench import (
+    email,
+    faults,
+    headline,
+    intake,
+    load,
+    report,
+    routing,
+    sla,
+    transparency,
+    webhook,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "SLA sweep": (sla.section_body, report.read_results("sla-")),
         "Email": (email.section_body, report.read_results("email-")),
         "Faults": (faults.section_body, report.read_results("faults-")),
+        "Transparency": (transparency.section_body, report.read_results("transparency-")),
     }
     for title, (body, saved) in built.items():
         if saved:

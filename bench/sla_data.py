@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from operator import itemgetter
@@ -69,6 +69,17 @@ RECEIVED = {
     Kind.OPEN: (FIRST_STAGE, timedelta(minutes=1)),
     Kind.DUE: (SECOND_STAGE - timedelta(minutes=1), FIRST_STAGE),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Shares of the complaints that are not due, and when each kind was received."""
+
+    shares: tuple[tuple[Kind, float], ...] = SHARES
+    received: dict[Kind, tuple[timedelta, timedelta]] = field(default_factory=lambda: RECEIVED)
+
+
+SLA_SHAPE = Shape()
 CHANNELS = (("sms", 35), ("telegram", 30), ("web", 20), ("email", 15))
 OPEN_STATUSES = tuple(
     status.value
@@ -86,25 +97,25 @@ class Loaded:
     due: dict[int, datetime]  # complaint id → next_chase_at before any sweep
 
 
-def counts(total: int, due: int) -> dict[Kind, int]:
-    """How many complaints of each kind: `due` due, the rest shared out by SHARES."""
+def counts(total: int, due: int, shape: Shape = SLA_SHAPE) -> dict[Kind, int]:
+    """How many complaints of each kind: `due` due, the rest shared out by the shape's shares."""
     if not 0 < due < total:
         raise ValueError(f"need 0 < due < total, got due={due}, total={total}")
     rest = total - due
-    result = {kind: int(rest * share) for kind, share in SHARES}
+    result = {kind: int(rest * share) for kind, share in shape.shares}
     result[Kind.CLOSED] += rest - sum(result.values())
     result[Kind.DUE] = due
     return result
 
 
-def schedule(total: int, due: int, seed: int = SEED) -> list[int]:
+def schedule(total: int, due: int, seed: int = SEED, shape: Shape = SLA_SHAPE) -> list[int]:
     """Every complaint's receipt time and kind, oldest first, packed into one int each
     (milliseconds before NOW × 8 + kind, negated to sort oldest first; a million ints are
     far smaller than a million tuples)."""
     rng = random.Random(seed)
     packed: list[int] = []
-    for kind, count in counts(total, due).items():
-        earliest, latest = (int(bound.total_seconds() * 1000) for bound in RECEIVED[kind])
+    for kind, count in counts(total, due, shape).items():
+        earliest, latest = (int(bound.total_seconds() * 1000) for bound in shape.received[kind])
         packed.extend(-(rng.randint(latest, earliest) * 8) + kind for _ in range(count))
     packed.sort()
     return packed
@@ -275,7 +286,9 @@ async def prepare_owner(engine: AsyncEngine) -> tuple[list[int], int]:
     return agency_ids, resident_id
 
 
-async def load_sqlite(engine: AsyncEngine, total: int, due: int) -> Loaded:
+async def load_sqlite(
+    engine: AsyncEngine, total: int, due: int, shape: Shape = SLA_SHAPE
+) -> Loaded:
     """All rows with Core executemany in one transaction, then ANALYZE.
 
     The insert names the columns without their types, and the rows carry times already in
@@ -285,7 +298,7 @@ async def load_sqlite(engine: AsyncEngine, total: int, due: int) -> Loaded:
     agency_ids, resident_id = await prepare_owner(engine)
     due_rows: dict[int, datetime] = {}
     maker = RowMaker(agency_ids, resident_id, aware=False)
-    rows = batches(schedule(total, due), maker, due_rows)
+    rows = batches(schedule(total, due, shape=shape), maker, due_rows)
     untyped = sa.table("complaints", *(sa.column(column.name) for column in COMPLAINTS.columns))
     async with engine.begin() as connection:
         writing: asyncio.Task[Any] | None = None
@@ -297,11 +310,11 @@ async def load_sqlite(engine: AsyncEngine, total: int, due: int) -> Loaded:
         if writing is not None:
             await writing
         await connection.exec_driver_sql("ANALYZE")
-    return _loaded(total, due, due_rows)
+    return _loaded(total, due, due_rows, shape)
 
 
 async def load_postgresql(
-    engine: AsyncEngine, dsn: str, schema: str, total: int, due: int
+    engine: AsyncEngine, dsn: str, schema: str, total: int, due: int, shape: Shape = SLA_SHAPE
 ) -> Loaded:
     """All rows with COPY (asyncpg `copy_records_to_table`), then the id sequence moved past
     them and VACUUM ANALYZE (statistics, and the visibility map an old table has)."""
@@ -310,7 +323,7 @@ async def load_postgresql(
     agency_ids, resident_id = await prepare_owner(engine)
     due_rows: dict[int, datetime] = {}
     maker = RowMaker(agency_ids, resident_id, aware=True)
-    rows = batches(schedule(total, due), maker, due_rows)
+    rows = batches(schedule(total, due, shape=shape), maker, due_rows)
     columns = [column.name for column in COMPLAINTS.columns]
     record = itemgetter(*columns)
     connection = await asyncpg.connect(dsn, server_settings={"search_path": schema})
@@ -333,9 +346,9 @@ async def load_postgresql(
         await connection.execute("VACUUM ANALYZE complaints")
     finally:
         await connection.close()
-    return _loaded(total, due, due_rows)
+    return _loaded(total, due, due_rows, shape)
 
 
-def _loaded(total: int, due: int, due_rows: dict[int, datetime]) -> Loaded:
-    kinds = {kind.name.lower(): count for kind, count in counts(total, due).items()}
+def _loaded(total: int, due: int, due_rows: dict[int, datetime], shape: Shape) -> Loaded:
+    kinds = {kind.name.lower(): count for kind, count in counts(total, due, shape).items()}
     return Loaded(total=total, kinds=kinds, due=due_rows)

@@ -38,6 +38,7 @@ from bot.rules.desk import RuleDesk
 from bot.sla.chaser import ChasePolicy, Chaser
 from bot.sla.clock import SlaClock, SlaPolicies
 from bot.sla.digest import DailyDigest
+from bot.sla.figures import Transparency
 from bot.web.app import create_app
 from bot.web.health import Health
 from bot.web.metrics import ServiceMetrics, metrics_router
@@ -71,6 +72,7 @@ class Service:
     chaser: Chaser
     digest: DailyDigest
     desk: OfficerDesk
+    figures: Transparency
     channels: dict[str, Channel]
     unconfigured: dict[str, str]
     delivery: DeliveryReports
@@ -252,7 +254,9 @@ def bootstrap(
         settings.zone,
         transfer_restarts_clock=settings.sla_transfer_restarts_clock,
     )
-    desk = OfficerDesk(uow, clock, actions, settings.zone, RuleDesk(uow, clock, rulebook, router))
+    figures = Transparency(uow, clock, settings.zone)
+    rule_desk = RuleDesk(uow, clock, rulebook, router, figures)
+    desk = OfficerDesk(uow, clock, actions, settings.zone, rule_desk)
     service = Service(
         settings=settings,
         clock=clock,
@@ -271,6 +275,7 @@ def bootstrap(
         chaser=Chaser(uow, clock, sla_clock, ChasePolicy.from_settings(settings)),
         digest=DailyDigest(uow, clock, settings.zone),
         desk=desk,
+        figures=figures,
         channels=ready,
         unconfigured=unconfigured,
         delivery=DeliveryReports(uow, clock),
@@ -308,6 +313,7 @@ def bootstrap(
         clock=clock,
         links=links,
         verification=service.verification,
+        figures=figures,
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,

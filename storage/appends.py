@@ -1,7 +1,8 @@
 """Rows a transaction appends, written with one INSERT per table when it flushes.
 
-Messages, audit entries and queued outbox messages are only ever added by the code that
-creates them, never read back or changed in the same transaction. Staging them as plain
+Messages, audit entries, queued outbox messages and the marks of filed complaints
+(`ChangedComplaint`) are only ever added by the code that creates them, never read back or
+changed in the same transaction. Staging them as plain
 rows and writing each table's batch as one `executemany` skips the ORM's per-object work,
 which is most of what intake costs.
 """
@@ -14,15 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
-from storage.models import NewAuditEntry, NewMessage, NewOutboxMessage
+from storage.models import NewAuditEntry, NewChangedComplaint, NewMessage, NewOutboxMessage
 
-NewRow = NewMessage | NewAuditEntry | NewOutboxMessage
+NewRow = NewMessage | NewAuditEntry | NewOutboxMessage | NewChangedComplaint
 
 # Each kind of row and its table, in an order no foreign key among them contradicts.
 INSERT_ORDER: tuple[tuple[type[Any], sa.Table], ...] = (
     (NewMessage, SQLModel.metadata.tables["messages"]),
     (NewAuditEntry, SQLModel.metadata.tables["audit_log"]),
     (NewOutboxMessage, SQLModel.metadata.tables["outbox"]),
+    (NewChangedComplaint, SQLModel.metadata.tables["changed_complaints"]),
 )
 
 

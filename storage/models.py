@@ -6,7 +6,7 @@ Times are stored as UTC and always come back timezone-aware, on SQLite as on Pos
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -178,6 +178,11 @@ class Complaint(SQLModel, table=True):
         sa.Index("ix_complaints_agency_status", "agency_id", "status"),
         # The chaser's only way in: the complaints whose next reminder is due.
         sa.Index("ix_complaints_next_chase_at", "next_chase_at"),
+        # The public figures and open data read a period of receipt, in this order; the
+        # medians read agency and first response from the index alone.
+        sa.Index(
+            "ix_complaints_received_at", "received_at", "id", "agency_id", "first_response_at"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -261,6 +266,38 @@ class ComplaintHeader:
     last_message_at: datetime
     updated_at: datetime
     first_response_at: datetime | None
+
+
+class AgencyDay(SQLModel, table=True):
+    """Complaints received by an agency on one day of the city's calendar, as they stand:
+    the public figures sum these instead of reading every complaint of a year. Rebuilt from
+    the complaints of that day whenever one of them is marked `ChangedComplaint`."""
+
+    __tablename__ = "agency_days"
+
+    day: date = Field(primary_key=True)
+    agency_id: int = Field(foreign_key="agencies.id", primary_key=True)
+    received: int
+    answered: int
+    answered_in_time: int
+    open: int
+
+
+class ChangedComplaint(SQLModel, table=True):
+    """A complaint whose day in `AgencyDay` must be counted again, written by the same
+    transaction that changed it (storage.figures)."""
+
+    __tablename__ = "changed_complaints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaints.id")
+
+
+@dataclass(frozen=True)
+class NewChangedComplaint:
+    """A `ChangedComplaint` to append: filing a complaint stages one."""
+
+    complaint_id: int
 
 
 # What the SLA clock works on: a stored complaint being changed, or one being filed.

@@ -25,6 +25,7 @@ from storage.repositories.claims import ContactClaimRepository
 from storage.repositories.core import session_connection
 from storage.repositories.deliveries import KeptDeliveryRepository
 from storage.repositories.erasure import ErasureRepository
+from storage.repositories.figures import FiguresRepository
 from storage.repositories.refusals import RefusedMessageRepository
 
 
@@ -43,6 +44,7 @@ class UnitOfWork:
     deliveries: KeptDeliveryRepository
     erasure: ErasureRepository
     claims: ContactClaimRepository
+    figures: FiguresRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -54,7 +56,7 @@ class UnitOfWork:
         self.agencies = AgencyRepository(session)
         self.residents = ResidentRepository(session)
         self.officers = OfficerRepository(session)
-        self.complaints = ComplaintRepository(session)
+        self.complaints = ComplaintRepository(session, appends)
         self.messages = MessageRepository(session, appends)
         self.outbox = OutboxRepository(session, appends)
         self.audit = AuditRepository(session, appends)
@@ -63,6 +65,7 @@ class UnitOfWork:
         self.deliveries = KeptDeliveryRepository(session)
         self.erasure = ErasureRepository(session)
         self.claims = ContactClaimRepository(session)
+        self.figures = FiguresRepository(session)
         return self
 
     async def __aexit__(

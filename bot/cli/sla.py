@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.support import Tables, parse_duration, with_service, with_tables
+from bot.cli.support import Tables, with_service, with_tables
 from bot.cli.terminal import say
 
 _ROW = "{:<12} {:>8} {:>8} {:>18} {:>6} {:>8}"
@@ -17,27 +17,38 @@ sla_app = typer.Typer(help="SLA: compliance report, a complaint's timeline, remi
 @sla_app.command("report")
 def report(
     agency: Annotated[str | None, typer.Option(help="One agency's code")] = None,
-    since: Annotated[str, typer.Option(help="How far back: 30d, 12h, 2w")] = "30d",
+    first: Annotated[
+        str | None, typer.Option("--from", help="First day received, YYYY-MM-DD")
+    ] = None,
+    last: Annotated[
+        str | None, typer.Option("--to", help="Last day received, YYYY-MM-DD (default today)")
+    ] = None,
 ) -> None:
-    """Per agency: received, answered in time, median first response, open, overdue."""
-    from bot.sla.report import agency_figures
-
-    window = parse_duration(since)
+    """Per agency, as /transparansi shows: received, share answered in time, median first
+    response, open, overdue (default: the last 30 days, in the city's time zone)."""
+    from bot.messaging.templates import format_when
+    from bot.sla.figures import Period, PeriodError, Transparency
 
     async def work(tables: Tables) -> None:
-        now = tables.clock.now()
+        figures = Transparency(tables.uow, tables.clock, tables.settings.zone)
         try:
-            rows = await agency_figures(tables.uow, now - window, now, agency)
-        except ValueError as exc:
+            period = Period.parse(first, last, figures.today())
+        except PeriodError as exc:
             say(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
-        say(f"complaints received in the last {since}")
+        found = await figures.figures(period)
+        rows = [row for row in found.agencies if agency in (None, row.agency_code)]
+        if not rows:
+            say(f"error: no agency has code {agency!r}", err=True)
+            raise typer.Exit(1)
+        when = format_when(found.generated_at, "en", figures.zone)
+        say(f"complaints received {period.first} to {period.last}, as of {when}")
         say(_ROW.format("agency", "received", "in time", "median 1st answer", "open", "overdue"))
         for row in rows:
-            share = f"{row.in_time_share:.0%}" if row.in_time_share is not None else "-"
-            first = row.median_first_response
-            median = _hours(first.total_seconds()) if first else "-"
-            say(_ROW.format(row.code, row.received, share, median, row.open, row.overdue))
+            pct, median = row.answered_in_time_pct, row.median_first_response_hours
+            share = "-" if pct is None else f"{pct:.1f}%"
+            hours = "-" if median is None else _hours(median)
+            say(_ROW.format(row.agency_code, row.received, share, hours, row.open, row.overdue))
 
     with_tables(work)
 
@@ -72,6 +83,5 @@ def sweep() -> None:
     say(f"{queued} reminders queued")
 
 
-def _hours(seconds: float) -> str:
-    hours = seconds / 3600
+def _hours(hours: float) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"

@@ -665,6 +665,122 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
     "tracking_you": {"id": "Anda", "en": "You"},
     "tracking_no_messages": {"id": "Belum ada pesan.", "en": "No messages yet."},
+    # The transparency page (/transparansi) and its open data.
+    "figures_title": {"id": "Transparansi pengaduan", "en": "Complaints transparency"},
+    "figures_intro": {
+        "id": "Seberapa cepat setiap instansi menjawab pengaduan warga. Setiap angka di halaman "
+        "ini dapat dihitung ulang dari data terbuka di bawah.",
+        "en": "How fast each agency answers residents' complaints. Every figure on this page "
+        "can be recomputed from the open data below.",
+    },
+    "figures_from": {"id": "Dari tanggal", "en": "From"},
+    "figures_to": {"id": "Sampai tanggal", "en": "To"},
+    "figures_show": {"id": "Tampilkan", "en": "Show"},
+    "figures_shown": {
+        "id": "Pengaduan yang diterima {first} s.d. {last} (tanggal {zone}), dihitung per "
+        "{generated}.",
+        "en": "Complaints received {first} to {last} ({zone} dates), as of {generated}.",
+    },
+    "figures_caption": {
+        "id": "Angka per instansi. Pilih judul kolom untuk mengurutkan.",
+        "en": "Figures per agency. Choose a column heading to sort.",
+    },
+    "figures_agency": {"id": "Instansi", "en": "Agency"},
+    "figures_received": {"id": "Diterima", "en": "Received"},
+    "figures_answered": {"id": "Dijawab", "en": "Answered"},
+    "figures_answered_in_time": {"id": "Dijawab tepat waktu", "en": "Answered in time"},
+    "figures_answered_in_time_pct": {"id": "% tepat waktu", "en": "% in time"},
+    "figures_median_first_response_hours": {
+        "id": "Median jawaban pertama (jam)",
+        "en": "Median first response (hours)",
+    },
+    "figures_open": {"id": "Terbuka", "en": "Open"},
+    "figures_overdue": {"id": "Terlambat", "en": "Overdue"},
+    "figures_none": {"id": "Belum ada instansi.", "en": "No agencies yet."},
+    "figures_chart_pct": {
+        "id": "Persentase dijawab tepat waktu per instansi",
+        "en": "Share answered in time per agency",
+    },
+    "figures_chart_received": {
+        "id": "Pengaduan diterima per instansi",
+        "en": "Complaints received per agency",
+    },
+    "figures_trend": {"id": "Tren 12 bulan", "en": "12-month trend"},
+    "figures_trend_caption": {
+        "id": "Per bulan penerimaan: pengaduan diterima, dan persentase dijawab tepat waktu.",
+        "en": "Per month of receipt: complaints received, and the share answered in time.",
+    },
+    "figures_trend_chart": {
+        "id": "{agency}: pengaduan diterima per bulan",
+        "en": "{agency}: complaints received per month",
+    },
+    "figures_month": {"id": "Bulan", "en": "Month"},
+    "figures_definitions": {"id": "Cara menghitung", "en": "How the figures are counted"},
+    "figures_define_received": {
+        "id": "Diterima: pengaduan yang masuk dalam periode (menurut tanggal {zone}, kedua "
+        "tanggal termasuk). Semua angka lain dihitung dari pengaduan ini.",
+        "en": "Received: complaints that came in during the period ({zone} dates, both days "
+        "included). Every other figure counts these complaints.",
+    },
+    "figures_define_answered": {
+        "id": "Dijawab: sudah mendapat jawaban pertama, yaitu pesan pertama petugas (jawaban "
+        "atau pertanyaan) yang sampai kepada pelapor.",
+        "en": "Answered: has a first response, the first message from an officer (an answer or "
+        "a question) delivered to the resident.",
+    },
+    "figures_define_in_time": {
+        "id": "Dijawab tepat waktu: jawaban pertama datang paling lambat pada batas waktunya.",
+        "en": "Answered in time: the first response came at or before the complaint's deadline.",
+    },
+    "figures_define_pct": {
+        "id": "% tepat waktu: dijawab tepat waktu dibagi (dijawab + terlambat), dikali 100, "
+        "dibulatkan satu desimal; kosong bila pembaginya nol.",
+        "en": "% in time: answered in time divided by (answered + overdue), times 100, rounded "
+        "to one decimal; empty when that is zero.",
+    },
+    "figures_define_median": {
+        "id": "Median jawaban pertama: nilai tengah waktu dari diterima sampai jawaban pertama "
+        "pada pengaduan yang dijawab, dalam jam, satu desimal.",
+        "en": "Median first response: the middle value of the time from receipt to first "
+        "response over the answered complaints, in hours, one decimal.",
+    },
+    "figures_define_open": {
+        "id": "Terbuka: belum berstatus dijawab, selesai, atau ditolak.",
+        "en": "Open: not in the status answered, closed or rejected.",
+    },
+    "figures_define_overdue": {
+        "id": "Terlambat: belum ada jawaban pertama dan batas waktunya sudah lewat.",
+        "en": "Overdue: no first response yet, and the deadline has passed.",
+    },
+    "figures_define_seconds": {
+        "id": "Waktu dihitung dalam detik penuh, seperti pada data terbuka (UTC).",
+        "en": "Times count in whole seconds, as in the open data (UTC).",
+    },
+    "figures_open_data": {"id": "Data terbuka", "en": "Open data"},
+    "figures_licence": {
+        "id": "Data ini boleh digunakan dan dibagikan ulang dengan lisensi {licence}, dengan "
+        "menyebut sumbernya. Data tidak memuat nama, kontak, atau isi pengaduan.",
+        "en": "You may use and share this data under the {licence} licence, naming its source. "
+        "It holds no names, contacts or complaint texts.",
+    },
+    "figures_csv": {"id": "Pengaduan periode ini (CSV)", "en": "This period's complaints (CSV)"},
+    "figures_json": {"id": "Pengaduan periode ini (JSON)", "en": "This period's complaints (JSON)"},
+    "figures_agencies_json": {"id": "Angka per instansi (JSON)", "en": "Figures per agency (JSON)"},
+    "figures_link": {"id": "Transparansi instansi", "en": "Agency transparency"},
+    "figures_period_reversed": {
+        "id": "Tanggal awal {first} jatuh setelah tanggal akhir {last}; tukar keduanya.",
+        "en": "The start date {first} is after the end date {last}; swap them.",
+    },
+    "figures_period_too_long": {
+        "id": "Periode paling panjang {days} hari; pilih rentang yang lebih pendek.",
+        "en": "A period can be at most {days} days; choose a shorter range.",
+    },
+    "figures_period_unreadable": {
+        "id": "Tanggal '{name}' ({typed}) tidak terbaca; tulis sebagai TTTT-BB-HH, contoh "
+        "2026-12-31.",
+        "en": "The '{name}' date ({typed}) cannot be read; write it as YYYY-MM-DD, e.g. "
+        "2026-12-31.",
+    },
     # The pages for a failed request, shown in both languages (the page's is not known).
     "error_not_found": {"id": "Halaman tidak ditemukan", "en": "Page not found"},
     "error_not_found_text": {

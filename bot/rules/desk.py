@@ -10,7 +10,7 @@ from bot.domain.clock import Clock
 from bot.messaging.templates import OFFICER_LANGUAGE, render
 from bot.rules.book import LiveRouter, RuleBook, RuleBookError
 from bot.rules.impact import replay
-from bot.sla.report import agency_figures
+from bot.sla.figures import Period, Transparency
 from channels.base import ActionKind, ActionRequest, ActionResult, Button
 from routing import CompiledRules, RuleFileError, diff_rule_sets
 from storage.models import RuleProposal, stored_id
@@ -31,9 +31,15 @@ _SHOWN = 15  # diff lines and moves shown in a chat message
 
 class RuleDesk:
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, rulebook: RuleBook, router: LiveRouter
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        rulebook: RuleBook,
+        router: LiveRouter,
+        figures: Transparency,
     ) -> None:
         self._uow = uow
+        self._figures = figures
         self._clock = clock
         self._rulebook = rulebook
         self._router = router
@@ -66,12 +72,15 @@ class RuleDesk:
         )
 
     async def _stats(self) -> ActionResult:
-        now = self._clock.now()
-        figures = await agency_figures(self._uow, now - IMPACT_WINDOW, now)
+        period = Period.ending(self._figures.today(), IMPACT_WINDOW.days)
+        figures = await self._figures.figures(period)
         lines = [render("rules_stats", OFFICER_LANGUAGE)]
-        for row in figures:
-            share = f"{row.in_time_share:.0%}" if row.in_time_share is not None else "-"
-            lines.append(f"{row.code}: {row.received} · {share} · {row.open} · {row.overdue}")
+        for row in figures.agencies:
+            pct = row.answered_in_time_pct
+            share = "-" if pct is None else f"{pct:g}%"
+            lines.append(
+                f"{row.agency_code}: {row.received} · {share} · {row.open} · {row.overdue}"
+            )
         return ActionResult(True, "\n".join(lines))
 
     async def _propose(self, text: str, name: str, admin: str) -> ActionResult:

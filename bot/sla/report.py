@@ -1,81 +1,13 @@
-"""SLA figures for people: per-agency compliance, and one complaint's timeline."""
+"""One complaint's SLA timeline, for people (the figures per agency are bot.sla.figures)."""
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from bot.domain.lifecycle import OPEN_STATES
 from bot.records.queries import find_by_reference
 from storage.models import AuditEntry, Complaint, OutboxMessage
 from storage.unit_of_work import UnitOfWorkFactory
-
-_PAGE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyFigures:
-    code: str
-    received: int
-    answered: int
-    answered_in_time: int
-    # Complaints whose answer time has passed or that were answered: the ones that count.
-    decided: int
-    median_first_response: timedelta | None
-    open: int
-    overdue: int
-
-    @property
-    def in_time_share(self) -> float | None:
-        return self.answered_in_time / self.decided if self.decided else None
-
-
-async def agency_figures(
-    uow_factory: UnitOfWorkFactory, since: datetime, now: datetime, agency: str | None = None
-) -> list[AgencyFigures]:
-    async with uow_factory() as uow:
-        agencies = {a.id: a.code for a in await uow.agencies.all()}
-    if agency is not None and agency not in agencies.values():
-        raise ValueError(f"no agency has code {agency!r}")
-    by_agency: dict[str, list[Complaint]] = {
-        code: [] for code in agencies.values() if agency in (None, code)
-    }
-    after = 0
-    while True:
-        async with uow_factory() as uow:
-            page = await uow.complaints.received_since(since, after, _PAGE)
-        for complaint in page:
-            code = agencies[complaint.agency_id]
-            if code in by_agency:
-                by_agency[code].append(complaint)
-        if len(page) < _PAGE:
-            break
-        after = page[-1].id or after
-    return [_figures(code, complaints, now) for code, complaints in sorted(by_agency.items())]
-
-
-def _figures(code: str, complaints: Sequence[Complaint], now: datetime) -> AgencyFigures:
-    answered = [c for c in complaints if c.first_response_at is not None]
-    in_time = [c for c in answered if c.first_response_at and c.first_response_at <= c.due_at]
-    running = [c for c in complaints if c.sla_running_since is not None and c.status in OPEN_STATES]
-    overdue = [c for c in running if c.due_at < now and c.first_response_at is None]
-    waits = [
-        (c.first_response_at - c.received_at).total_seconds()
-        for c in answered
-        if c.first_response_at
-    ]
-    return AgencyFigures(
-        code=code,
-        received=len(complaints),
-        answered=len(answered),
-        answered_in_time=len(in_time),
-        decided=len(answered) + len(overdue),
-        median_first_response=timedelta(seconds=statistics.median(waits)) if waits else None,
-        open=sum(c.status in OPEN_STATES for c in complaints),
-        overdue=len(overdue),
-    )
 
 
 @dataclass(frozen=True, slots=True)

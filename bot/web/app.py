@@ -1,5 +1,5 @@
-"""The HTTP surface: the web channel's routes, public lookups and tracking pages, health,
-OpenAPI."""
+"""The HTTP surface: the web channel's routes, public lookups and tracking pages, the public
+figures and their open data, health, OpenAPI."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from bot.domain.lifecycle import ComplaintStatus
 from bot.intake.verification import ContactVerification, Verdict, VerificationResult
 from bot.messaging.templates import format_when, render, status_label
 from bot.messaging.tracking import TrackingLinks, conversation
+from bot.sla.figures import Transparency
 from bot.web.docs import add_documentation
 from bot.web.errors import ErrorPages
 from bot.web.hardening import (
@@ -31,6 +32,7 @@ from bot.web.hardening import (
 )
 from bot.web.health import HealthReport, HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
+from bot.web.transparency import transparency_routes
 from channels.web import TEMPLATES, WebChannel, page_words, refusals
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -61,6 +63,7 @@ def create_app(
     clock: Clock,
     links: TrackingLinks,
     verification: ContactVerification,
+    figures: Transparency,
     zone: ZoneInfo,
     health: HealthCheck,
     max_request_bytes: int,
@@ -97,6 +100,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")
     app.include_router(web.router)
+    app.include_router(transparency_routes(figures, pages))
     for router in routers:  # other channels' endpoints (provider webhooks), /metrics
         app.include_router(router)
 

@@ -12,10 +12,12 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.appends import StagedAppends
 from storage.models import (
     AuditEntry,
     Complaint,
     ComplaintHeader,
+    NewChangedComplaint,
     NewComplaint,
     UTCDateTime,
 )
@@ -57,8 +59,9 @@ _TOUCH_COMPLAINT = (
 
 
 class ComplaintRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, appends: StagedAppends) -> None:
         self._session = session
+        self._appends = appends
 
     async def get(self, complaint_id: int) -> Complaint | None:
         return await self._session.get(Complaint, complaint_id)
@@ -256,7 +259,9 @@ class ComplaintRepository:
             set_committed_value(complaint, "updated_at", at)
 
     async def insert(self, complaint: NewComplaint) -> None:
-        """Write a new complaint now and set its id."""
+        """Write a new complaint now and set its id; its day of the public figures is
+        counted again (the marks of a transaction's complaints go in one statement)."""
         values = {name: value for name, value in vars(complaint).items() if name != "id"}
         result = await write(self._session, _INSERT_COMPLAINT, values)
         complaint.id = result.scalar_one()
+        self._appends.add(NewChangedComplaint(complaint.id))

@@ -9,8 +9,10 @@ the resident.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +21,10 @@ import pytest
 
 from bot.bootstrap import Service
 from bot.domain.references import ALPHABET
+from bot.officers.actions import Actor, Role
 from storage.models import Complaint
 from tests.conftest import need_service
-from tests.fakes import FakeSmsChannel
+from tests.fakes import FakeClock, FakeSmsChannel, inbound
 from tests.integration.db import count
 
 try:
@@ -288,3 +291,83 @@ async def test_api_documentation_works_offline_under_our_policy(
     # ReDoc's sidebar shows Redocly's logo from their CDN: the policy stops it unsent.
     assert elsewhere == refused
     assert [text for text in problems if not any(url in text for url in refused)] == []
+
+
+# --- the transparency page ---------------------------------------------------------------
+
+# Where the screenshots of the public pages are kept (CI uploads them); a test's own
+# temporary directory when unset.
+ARTEFACTS = os.environ.get("ADUAN_TEST_ARTEFACTS")
+
+
+async def _answered_and_not(service: Service, clock: FakeClock) -> None:
+    """Complaints for three agencies over October and November, some answered."""
+    admin = Actor(Role.ADMIN, 1, "Admin")
+    texts = [
+        "Lampu jalan di Jl. Mawar mati sejak Senin",
+        "Sampah menumpuk di pasar Kliwon",
+        "Jalan berlubang besar di Jl. Melati",
+        "Sampah tidak diangkut di RT 03",
+        "Lampu lalu lintas di perempatan Tugu mati",
+    ]
+    start = clock.now()
+    for day in range(0, 40, 3):
+        clock.move_to(start - timedelta(days=40 - day))
+        filed = []
+        for number, text in enumerate(texts[: 2 + day % 4]):
+            sender = f"+628130{day:03d}{number:04d}"
+            filed.append(await service.deliver(inbound(text, sender=sender, at=clock.now())))
+        clock.advance(hours=20 + day)
+        for receipt in filed[::2]:
+            await service.actions.answer(receipt.reference or "", "Sudah ditangani.", admin)
+        while await service.dispatcher.dispatch_once():
+            pass
+    clock.move_to(start)
+
+
+@pytest.mark.parametrize(("name", "width", "height"), [("desktop", 1280, 900), ("phone", 360, 740)])
+async def test_the_transparency_page_reads_on_a_desktop_and_a_phone(
+    browser: Browser,
+    base_url: str,
+    service: Service,
+    clock: FakeClock,
+    tmp_path: Path,
+    name: str,
+    width: int,
+    height: int,
+) -> None:
+    await _answered_and_not(service, clock)
+    context = await browser.new_context(
+        base_url=base_url, viewport={"width": width, "height": height}
+    )
+    try:
+        page = await context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on(
+            "response",
+            lambda r: (
+                problems.append(r.url)
+                if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
+        response = await page.goto("/transparansi")
+        assert response is not None and response.status == 200
+        await expect(page.locator("#figures caption")).to_be_visible()
+        await expect(page.locator("#figures tbody tr")).not_to_have_count(0)
+        # Nothing wider than the screen but the tables, which scroll in their own box.
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        folder = Path(ARTEFACTS) if ARTEFACTS else tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=folder / f"transparansi-{name}.png", full_page=True)
+
+        await page.get_by_role("link", name=re.compile("^Terlambat")).first.click()
+        await expect(page.locator("#figures th[aria-sort=descending]")).to_contain_text("Terlambat")
+        await page.get_by_role("link", name="English").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await expect(page.locator("#figures th[aria-sort=descending]")).to_contain_text("Overdue")
+        await page.screenshot(path=folder / f"transparansi-{name}-en.png", full_page=True)
+        assert problems == []
+    finally:
+        await context.close()

@@ -39,12 +39,16 @@ async def test_report_and_explain(service: Service, clock: FakeClock, tmp_path: 
     # The CLI reads the real clock; these complaints were filed in early November.
     env = clean_env(service.settings.database_url, log_level="WARNING")
 
-    report = run_cli("sla", "report", "--since", "90d", env=env, cwd=tmp_path)
+    report = run_cli(
+        "sla", "report", "--from", "2026-11-01", "--to", "2026-11-30", env=env, cwd=tmp_path
+    )
     assert report.returncode == 0, report.stderr
     lines = report.stdout.splitlines()
-    assert lines[0] == "complaints received in the last 90d"
+    assert lines[0].startswith("complaints received 2026-11-01 to 2026-11-30, as of ")
     dishub = next(line for line in lines if line.startswith("DISHUB"))
-    assert dishub.split()[:2] == ["DISHUB", "1"]
+    # The question to the resident is queued, never delivered: no response, and overdue by
+    # the real clock (December), so none of the one that counts is in time.
+    assert dishub.split() == ["DISHUB", "1", "0.0%", "-", "1", "1"]
 
     explained = run_cli("sla", "explain", reference.lower(), env=env, cwd=tmp_path)
     assert explained.returncode == 0, explained.stderr
@@ -57,7 +61,13 @@ async def test_report_and_explain(service: Service, clock: FakeClock, tmp_path: 
 
     missing = run_cli("sla", "explain", "KKKK-7777", env=env, cwd=tmp_path)
     assert missing.returncode == 1 and "no complaint has reference 'KKKK-7777'" in missing.stderr
-    assert run_cli("sla", "report", "--agency", "NOPE", env=env, cwd=tmp_path).returncode == 1
+    unknown = run_cli("sla", "report", "--agency", "NOPE", env=env, cwd=tmp_path)
+    assert unknown.returncode == 1 and unknown.stderr == "error: no agency has code 'NOPE'\n"
+    reversed_ = run_cli(
+        "sla", "report", "--from", "2026-11-30", "--to", "2026-11-01", env=env, cwd=tmp_path
+    )
+    assert reversed_.returncode == 1 and "Traceback" not in reversed_.stderr
+    assert reversed_.stderr.startswith("error: The start date 2026-11-30 is after the end date")
 
 
 async def _due_complaints(service: Service, n: int) -> None:

@@ -446,6 +446,7 @@ async def test_a_crash_is_a_page_for_browsers_and_json_for_others(service: Servi
         clock=service.clock,
         links=service.links,
         verification=service.verification,
+        figures=service.figures,
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
