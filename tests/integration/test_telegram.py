@@ -4,6 +4,7 @@ against a fake Bot API on loopback, on real storage."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -302,7 +303,8 @@ async def test_only_the_lease_holder_polls_and_a_standby_takes_over(
     assert isinstance(leader_channel, TelegramChannel) and isinstance(
         standby_channel, TelegramChannel
     )
-    async with service.running():
+    async with contextlib.AsyncExitStack() as leader:
+        await leader.enter_async_context(service.running())
         await api.wait_for_call("getUpdates")
         async with standby.running():
             api.push_update(api.text_message(RESIDENT, "Sampah menumpuk di pasar"))
@@ -310,7 +312,9 @@ async def test_only_the_lease_holder_polls_and_a_standby_takes_over(
             leader_lease, standby_lease = leader_channel._lease, standby_channel._lease
             assert isinstance(leader_lease, LeaderLease) and isinstance(standby_lease, LeaderLease)
             assert leader_lease.held and not standby_lease.held
-            await service.channels["telegram"].stop()  # the leader goes away
+            # The leader goes away, whole: its dispatcher would otherwise go on claiming
+            # answers for a Telegram channel that no longer sends.
+            await leader.aclose()
             # Generous waits: a loaded machine stretches the standby's 2 s lease retries.
             for _ in range(300):
                 if standby_lease.held:
