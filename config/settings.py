@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -249,7 +249,9 @@ class Settings(BaseSettings):
         for secret in (self.secret_key, self.imap_password, self.smtp_password, self.metrics_token):
             found.append(secret.get_secret_value() if secret is not None else None)
         with contextlib.suppress(ValueError):
-            found.append(urlsplit(self.database_url).password)
+            # As written in the URL (percent-encoded) and as the driver sends it.
+            password = urlsplit(self.database_url).password
+            found += [password, unquote(password)] if password else []
         return [value for value in found if value]
 
     @property
