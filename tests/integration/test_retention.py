@@ -180,8 +180,11 @@ async def test_a_complaint_reopened_and_closed_again_is_blanked_again(
     assert all(m.text == render("expired", "id") for m in messages)
 
 
-async def test_without_the_setting_everything_is_kept(
-    settings: Settings, engine: AsyncEngine, clock: FakeClock
+async def test_the_sweep_runs_daily_only_with_the_setting(
+    service: Service, settings: Settings, engine: AsyncEngine, clock: FakeClock
 ) -> None:
-    service = await prepared_service(settings, engine, clock)
-    assert service.retention is None
+    [daily] = [job for job in service._scheduler().get_jobs() if job.id == "retention.sweep"]
+    assert str(daily.trigger).startswith("cron[hour='3', minute='30'")
+    keeping = await prepared_service(settings, engine, clock)
+    assert keeping.retention is None
+    assert "retention.sweep" not in {job.id for job in keeping._scheduler().get_jobs()}
