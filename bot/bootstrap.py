@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channel_registry import build_channels, web_channel
 from bot.database import DEFAULT_RULES, Prepared, prepare_database, schema_problem
 from bot.domain.clock import Clock, SystemClock
+from bot.intake.erasure import Retention
 from bot.intake.inbox import DeliveryInbox, InboxPolicy
 from bot.intake.notice_replies import NoticeReplies
 from bot.intake.reception import Reception
@@ -80,6 +81,8 @@ class Service:
     verification: ContactVerification
     health: Health
     metrics: ServiceMetrics
+    # None while ADUAN_RETENTION_DAYS is unset: everything is kept.
+    retention: Retention | None
     app: FastAPI = field(init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _jobs: RunningJobs = field(default_factory=lambda: RunningJobs(), init=False)
@@ -198,6 +201,16 @@ class Service:
             id="rules.refresh",
             max_instances=1,
         )
+        if self.retention is not None:
+            scheduler.add_job(
+                job(self.retention.sweep),
+                "cron",
+                hour=3,
+                minute=30,
+                id="retention.sweep",
+                max_instances=1,
+                coalesce=True,
+            )
         return scheduler
 
     async def aclose(self) -> None:
@@ -289,6 +302,11 @@ def bootstrap(
             stall=timedelta(seconds=settings.health_outbox_stall_seconds),
         ),
         metrics=metrics,
+        retention=(
+            Retention(uow, clock, settings.retention_days)
+            if settings.retention_days is not None
+            else None
+        ),
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):

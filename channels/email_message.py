@@ -20,7 +20,7 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import EmailPolicy
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -432,6 +432,10 @@ def _decode_words(value: str) -> str:
     )
 
 
+# The headers that name people, for finding a mail that names an address.
+_NAMING_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc")
+
+
 def _sender(message: Message) -> tuple[str | None, str | None]:
     """The From address (lower-cased) and display name, decoded. The address is read
     before the name is decoded, so that a comma or bracket in an encoded name stays in it."""
@@ -440,6 +444,16 @@ def _sender(message: Message) -> tuple[str | None, str | None]:
     if "@" not in address and address not in _NO_REPLY_SENDERS:
         return None, None
     return address, clean_text(_decode_words(name)) or None
+
+
+def named_addresses(raw: bytes) -> frozenset[str]:
+    """Every address a mail's From, Sender, Reply-To, To and Cc name, lower-cased as its
+    sender's is stored."""
+    message = BytesHeaderParser().parsebytes(raw)
+    headers = [readable(_raw_header(message, name)) for name in _NAMING_HEADERS]
+    return frozenset(
+        clean_text(address).lower() for _, address in getaddresses(headers) if "@" in address
+    )
 
 
 def _thread_keys(message: Message) -> tuple[str, ...]:

@@ -40,14 +40,13 @@ from channels.base import (
     TransientSendError,
     UnknownDelivery,
 )
+from channels.kept_payloads import fields, read_fields
 from channels.phone import PhoneNumberError, e164
 from channels.sms_encoding import ellipsis_for, fit
 from channels.twilio_webhook import (
     MediaFetchError,
     TwilioWebhooks,
-    fields,
     kept,
-    read_fields,
 )
 
 log = logging.getLogger(__name__)

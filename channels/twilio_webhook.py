@@ -14,16 +14,14 @@ callback URL come back as trustworthy as the form fields.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping
 
 import httpx
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
-from channels.base import DeliveryNotKept, RawDelivery, ServiceHandlers, UnknownDelivery
+from channels.base import DeliveryNotKept, RawDelivery, ServiceHandlers
 
 log = logging.getLogger(__name__)
 
@@ -123,18 +121,6 @@ async def kept(
     except DeliveryNotKept as exc:
         return JSONResponse({"detail": f"{exc}; retry"}, status_code=503)
     return Response(EMPTY_TWIML, media_type="text/xml") if answer is None else answer
-
-
-def fields(params: Mapping[str, str]) -> bytes:
-    """A webhook's checked fields as a kept delivery's payload."""
-    return json.dumps(dict(params), ensure_ascii=False, sort_keys=True).encode()
-
-
-def read_fields(payload: bytes) -> dict[str, str]:
-    read = json.loads(payload)
-    if not isinstance(read, dict):
-        raise UnknownDelivery("a kept Twilio delivery is not a JSON object of fields")
-    return {str(key): str(value) for key, value in read.items()}
 
 
 def forged() -> JSONResponse:

@@ -45,15 +45,14 @@ from channels.base import (
     ServiceHandlers,
     UnknownDelivery,
 )
+from channels.kept_payloads import fields, read_fields
 from channels.phone import PhoneNumberError, e164
 from channels.twilio_webhook import (
     MAX_MEDIA_BYTES,
     MediaFetchError,
     TwilioWebhooks,
-    fields,
     forged,
     kept,
-    read_fields,
 )
 
 log = logging.getLogger(__name__)

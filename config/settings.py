@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # Intake
     merge_window_minutes: int = Field(default=10, ge=0, le=24 * 60)
     reopen_window_days: int = Field(default=7, ge=0)
+    # Days the texts of a closed or rejected complaint (its messages, files, mail and the
+    # messages sent about it) are kept; then a daily job blanks them, the complaint and its
+    # times staying for the public figures. Kept deliveries and refused mail go after as
+    # many days. None keeps everything.
+    retention_days: int | None = Field(default=None, ge=1)
     max_text_chars: int = Field(default=10_000, ge=500)
     max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
     # A request whose body has not wholly arrived this long after its headers gets 408 and
@@ -249,7 +254,9 @@ class Settings(BaseSettings):
         for secret in (self.secret_key, self.imap_password, self.smtp_password, self.metrics_token):
             found.append(secret.get_secret_value() if secret is not None else None)
         with contextlib.suppress(ValueError):
-            found.append(urlsplit(self.database_url).password)
+            # As written in the URL (percent-encoded) and as the driver sends it.
+            password = urlsplit(self.database_url).password
+            found += [password, unquote(password)] if password else []
         return [value for value in found if value]
 
     @property

@@ -153,6 +153,9 @@ class ContactClaim(SQLModel, table=True):
     failed_tries: int = 0
     verified_at: datetime | None = _optional_time()
     created_at: datetime = _time()
+    # Set when the address was erased (its owner's request, or retention): no code goes
+    # there again, and no contact typed into a form matches it.
+    erased_at: datetime | None = _optional_time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,9 @@ class Complaint(SQLModel, table=True):
     closed_at: datetime | None = _optional_time()
     rating: int | None = None
     updated_at: datetime = _time()
+    # When retention (ADUAN_RETENTION_DAYS) blanked its texts; a complaint reopened and
+    # closed again after that is blanked again.
+    expired_at: datetime | None = _optional_time()
 
 
 @dataclass

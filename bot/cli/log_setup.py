@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 # Attributes every record has; anything else came in through `extra=` and is logged as a field.
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
@@ -68,7 +69,9 @@ class Redacting(logging.Formatter):
         self._inner = inner
         # Longest first, so that a secret containing another is replaced whole.
         self._secrets = sorted(
-            {s for s in secrets if len(s) >= _SHORTEST_SECRET}, key=len, reverse=True
+            {form for s in secrets if len(s) >= _SHORTEST_SECRET for form in written_forms(s)},
+            key=len,
+            reverse=True,
         )
 
     def format(self, record: logging.LogRecord) -> str:
@@ -76,6 +79,19 @@ class Redacting(logging.Formatter):
         for secret in self._secrets:
             line = line.replace(secret, REDACTED)
         return line
+
+
+def written_forms(secret: str) -> set[str]:
+    """The ways a secret shows in a line: as it is, escaped by a repr or percent-encoded in
+    a URL, and each of those escaped again by the JSON formatter (a password holding a `"`
+    or a `\\` is written escaped, and replacing only the plain value would miss it)."""
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        repr(secret.encode())[2:-1],
+        quote(secret, safe=""),
+    }
+    return forms | {json.dumps(form, ensure_ascii=False)[1:-1] for form in forms}
 
 
 def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:

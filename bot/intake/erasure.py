@@ -1,4 +1,5 @@
-"""A resident's right to be forgotten: `aduan residents erase ADDRESS`.
+"""A resident's right to be forgotten (`aduan residents erase ADDRESS`), and retention
+(`ADUAN_RETENTION_DAYS`): personal data removed, complaints kept.
 
 Their complaints stay, for the public record and the figures recomputed from it, but
 nothing left says who filed them or what they wrote: name, address, texts, files, mail
@@ -7,17 +8,23 @@ kept whole and messages sent to them are blanked. The erasure is audited without
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from bot.domain.clock import Clock
+from bot.domain.lifecycle import ComplaintStatus
 from bot.intake.blocklist import BlocklistError, canonical_address
 from bot.messaging.templates import OFFICER_LANGUAGE, render
 from channels.base import ChannelName
 from channels.contact import ContactError, parse_contact
+from channels.kept_payloads import named_addresses
 from storage.models import NewAuditEntry
-from storage.repositories.erasure import Erased
+from storage.repositories.erasure import Erased, Expired
 from storage.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 
 class ErasureError(Exception):
@@ -73,21 +80,27 @@ class Eraser:
         done = []
         async with self._uow() as uow:
             for channel, address in targets:
+                # An address only ever typed into a form as a contact has no resident, and
+                # is erased all the same.
                 resident = await uow.residents.find(channel, address)
-                if resident is None:
+                resident_id = resident.id if resident is not None else None
+                erased = await uow.erasure.erase(
+                    channel, address, resident_id, marker, now, named_addresses
+                )
+                if resident_id is None and not erased.anything:
                     continue
-                erased = await uow.erasure.erase(resident, marker)
+                whose = f"resident {resident_id}" if resident_id is not None else "an address"
                 uow.audit.add(
                     NewAuditEntry(
                         actor=f"admin:{admin}"[:64],
                         action="erase",
-                        detail=f"resident {resident.id} ({channel}) erased: {_said(erased)}",
+                        detail=f"{whose} ({channel}) erased: {_said(erased)}",
                         created_at=now,
                     )
                 )
                 done.append(Erasure(channel, address, erased))
             if not done:
-                raise ErasureError(f"no resident has the address {typed.strip()!r}")
+                raise ErasureError(f"nothing is stored about the address {typed.strip()!r}")
             await uow.commit()
         return done
 
@@ -96,10 +109,44 @@ def _said(erased: Erased) -> str:
     return (
         f"{erased.complaints} complaints, {erased.messages} messages, "
         f"{erased.attachments} files, {erased.outbox} outgoing messages, "
-        f"{erased.refused} refused mails, {erased.deliveries} kept deliveries"
+        f"{erased.refused} refused mails, {erased.deliveries} kept deliveries, "
+        f"{erased.claims} contact claims, {erased.audit} audit rows"
     )
 
 
 def summary(erasure: Erasure) -> str:
     """What was erased for one address, for the admin."""
     return f"erased {erasure.channel} {erasure.address}: {_said(erasure.erased)}"
+
+
+# Complaints whose texts retention removes once they have been finished this long.
+FINISHED = (ComplaintStatus.CLOSED, ComplaintStatus.REJECTED)
+
+
+class Retention:
+    """The daily job of `ADUAN_RETENTION_DAYS`: the texts of complaints closed or rejected
+    longer ago, and kept deliveries and refused mail older than that, are blanked, a batch
+    per transaction so that no transaction holds many rows locked."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, days: int, batch: int = 200) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._kept = timedelta(days=days)
+        self._batch = batch
+
+    async def sweep(self) -> Expired:
+        """Blank everything past its time; how much went, all batches together."""
+        marker = render("expired", OFFICER_LANGUAGE)
+        total = Expired()
+        while True:
+            now = self._clock.now()
+            before = now - self._kept
+            async with self._uow() as uow:
+                batch = await uow.erasure.expire(FINISHED, before, marker, now, self._batch)
+                await uow.commit()
+            total += batch
+            if max(batch.complaints, batch.deliveries, batch.refused) < self._batch:
+                break
+        if total != Expired():
+            log.info("retention: texts past their time blanked", extra=asdict(total))
+        return total

@@ -233,7 +233,8 @@ async def _claim_of(
     if complaint is None or complaint.id is None:
         return None
     claim = await uow.claims.for_complaint(complaint.id, hold=hold)
-    return (complaint, claim) if claim is not None else None
+    # An erased claim names no one any more: there is nothing to confirm, nowhere to send.
+    return (complaint, claim) if claim is not None and claim.erased_at is None else None
 
 
 def _seal(code: str) -> str:

@@ -26,6 +26,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "[dihapus atas permintaan warga]",
         "en": "[erased at the resident's request]",
     },
+    "expired": {
+        "id": "[dihapus: masa simpan habis]",
+        "en": "[erased: its retention period ended]",
+    },
     "ack_new": {
         "id": "Terima kasih, pengaduan Anda diterima dengan nomor {reference}. Ditangani oleh "
         "{agency}; jawaban paling lambat {due}. Cek status: kirim STATUS {reference}.",

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.bootstrap import Service
+from bot.intake.blocklist import Blocklist
 from bot.intake.erasure import Eraser, ErasureError
+from bot.intake.verification import Verdict
 from bot.messaging.templates import render
-from channels.base import Attachment, ChannelName, RefusedMessage
+from channels.base import Attachment, ChannelName, RawDelivery, RefusedMessage
+from channels.kept_payloads import fields
 from storage.models import Attachment as StoredAttachment
 from storage.models import (
     AuditEntry,
     Complaint,
+    ContactClaim,
+    DeliveryState,
+    KeptDelivery,
     Message,
     OutboxMessage,
     OutboxStatus,
@@ -22,7 +29,7 @@ from storage.models import (
 )
 from storage.models import RefusedMessage as RefusedRow
 from tests.fakes import FakeClock, inbound
-from tests.integration.db import rows
+from tests.integration.db import rows, settled
 from tests.integration.service_process import clean_env, run_cli
 
 PHONE = "+6281234567890"
@@ -87,7 +94,7 @@ async def test_erasing_a_phone_blanks_the_resident_and_keeps_their_complaints(
     [
         ("telegram:abc", "is not a Telegram chat id"),
         ("bukan alamat", "give a phone number"),
-        ("budi@mail.example.com", "no resident has the address"),
+        ("budi@mail.example.com", "nothing is stored about the address"),
     ],
 )
 async def test_an_address_that_names_no_resident_is_refused_with_a_reason(
@@ -97,11 +104,7 @@ async def test_an_address_that_names_no_resident_is_refused_with_a_reason(
         await Eraser(service.uow, clock).erase(typed, admin="rina")
 
 
-@pytest.fixture
-def backend() -> str:
-    return "sqlite"
-
-
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_the_command_asks_first_erases_with_yes_and_refuses_in_one_line(
     service: Service, settings: object, tmp_path: Path
 ) -> None:
@@ -119,3 +122,80 @@ async def test_the_command_asks_first_erases_with_yes_and_refuses_in_one_line(
     bad = run_cli("residents", "erase", "telegram:abc", "--yes", env=env, cwd=tmp_path)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1 and "not a Telegram chat id" in bad.stderr
+
+
+async def test_an_address_only_typed_into_a_form_is_erased_with_the_codes_sent_there(
+    service: Service, clock: FakeClock, client: httpx.AsyncClient
+) -> None:
+    filed = await client.post(
+        "/api/complaints",
+        json={"text": "Saluran air tersumbat di Jl. Anggrek", "contact": "0812 3456 7890"},
+    )
+    assert filed.status_code == 201, filed.text
+    reference = filed.json()["reference"]
+    sent = await service.verification.send_code(reference, "id")
+    assert sent is not None and sent.verdict is Verdict.SENT
+    await settled(service, OutboxMessage.kind == "verification_code")
+
+    [erasure] = await Eraser(service.uow, clock).erase("0812 3456 7890", admin="rina")
+
+    assert (erasure.channel, erasure.erased.claims, erasure.erased.complaints) == ("sms", 1, 0)
+    [claim] = await rows(service, ContactClaim)
+    assert (claim.address, claim.code_hash, claim.erased_at) == (MARKER, None, clock.now())
+    stored = []
+    for model in (ContactClaim, Message, OutboxMessage, AuditEntry):
+        stored += [str(vars(row)) for row in await rows(service, model)]
+    assert "81234567890" not in " ".join(stored)
+    # Nothing more goes there, and the form's filer keeps the complaint they wrote.
+    assert await service.verification.claim(reference) is None
+    assert await service.verification.send_code(reference, "id") is None
+    [complaint] = await rows(service, Complaint)
+    assert complaint.text == "Saluran air tersumbat di Jl. Anggrek"
+
+
+async def test_audit_rows_naming_the_address_are_rewritten_and_kept(
+    service: Service, clock: FakeClock
+) -> None:
+    blocklist = Blocklist(service.uow, clock)
+    await blocklist.add(ChannelName.TELEGRAM, "42", reason="kirim spam", admin="rina")
+    await blocklist.add(ChannelName.TELEGRAM, "4242", reason="kirim spam juga", admin="rina")
+    await blocklist.remove(ChannelName.TELEGRAM, "42", admin="rina")
+    audited = len(await rows(service, AuditEntry))
+
+    [erasure] = await Eraser(service.uow, clock).erase("telegram:42", admin="rina")
+
+    assert erasure.erased.audit == 2
+    details = [a.detail for a in await rows(service, AuditEntry) if a.action != "rules_apply"]
+    assert details[-4:-1] == [
+        f"telegram {MARKER}: kirim spam",
+        "telegram 4242: kirim spam juga",
+        f"telegram {MARKER} (was: kirim spam)",
+    ]
+    assert len(await rows(service, AuditEntry)) == audited + 1  # the erasure's own row
+
+
+async def test_kept_deliveries_are_found_by_the_addresses_they_name(
+    service: Service, clock: FakeClock
+) -> None:
+    await service.deliver(inbound("Lampu jalan mati di Jl. Kenanga"))
+
+    async def keep(key: str, payload: bytes) -> None:
+        delivery = RawDelivery(ChannelName.SMS, "sms", key, payload, clock.now())
+        await service.inbox.failed(delivery, RuntimeError("the adapter cannot read it"))
+
+    await keep("from-them", fields({"From": PHONE, "Body": "Jalan rusak"}))
+    await keep("report-to-them", fields({"To": PHONE, "MessageStatus": "delivered"}))
+    await keep("naming-them", fields({"From": "+6281111111111", "Body": f"nomor Budi {PHONE}"}))
+    # Not the adapter's encoding: only the address appearing in it can tell.
+    await keep("unreadable", b"MessageSid=SM1&From=" + PHONE.encode())
+
+    [erasure] = await Eraser(service.uow, clock).erase(f"sms:{PHONE}", admin="rina")
+
+    assert erasure.erased.deliveries == 3
+    kept = {d.key: d for d in await rows(service, KeptDelivery)}
+    assert {key for key, d in kept.items() if d.payload == b""} == {
+        "from-them",
+        "report-to-them",
+        "unreadable",
+    }
+    assert kept["naming-them"].state is DeliveryState.PENDING

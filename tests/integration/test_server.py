@@ -3,17 +3,27 @@ on an unmigrated database or a bad setting."""
 
 from __future__ import annotations
 
+import base64
 import signal
 import sqlite3
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.fakes.telegram_api import TgChat, TgUser, running_fake_bot_api
-from tests.integration.service_process import Launcher, clean_env, run_cli
+from bot.cli.log_setup import written_forms
+from tests.fakes.telegram_api import FakeBotApi, TgChat, TgUser, running_fake_bot_api
+from tests.fakes.twilio_api import FakeTwilioApi, running_fake_twilio, signed_headers
+from tests.integration.dovecot import Dovecot, append_all, dovecot, mailbox_user
+from tests.integration.service_process import Launcher, ServiceProcess, clean_env, run_cli
+from tests.integration.smtp_sink import SinkTls, SmtpSink, running_smtp_sink
+from tests.integration.tls import self_signed
+
+__all__ = ["dovecot"]  # the session's Dovecot, a fixture
 
 SHUTDOWN_SECONDS = 10
 
@@ -110,35 +120,144 @@ def test_bad_setting_exits_2_naming_the_variable(
     assert not db_path.exists(), "a bad setting must stop the CLI before it opens the database"
 
 
+# Secrets as operators write them, with the characters logs and URLs escape.
+SECRET_KEY = 'kunci-rahasia-kota-"0123456789"\\abcdefghij'
+DATABASE_PASSWORD = 'pg-"sandi"@rahasia/kota'
+SMTP_USER, SMTP_PASSWORD = "aduan", 'sandi-smtp-"rahasia"\\kota'
+METRICS_TOKEN = "metrik-rahasia-0123456789abcdef"
+WEBHOOK_SECRET = "rahasia_webhook-telegram-0123456789"
+TWILIO_AUTH_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+RESIDENT_PHONE = "+6281234567890"
+
+
+def _basic_auth(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_secrets_never_reach_the_log_even_at_debug_level(
-    tmp_path: Path, db_path: Path
+    tmp_path: Path, database: tuple[str, str | None], dovecot: Dovecot
 ) -> None:
-    secret_key = "kunci-rahasia-kota-0123456789abcdefghij"
+    url, schema = database
+    with_password = url.replace("postgres@", f"postgres:{quote(DATABASE_PASSWORD, safe='')}@", 1)
+    assert with_password != url, url
     resident = TgUser(42, "Siti")
-    async with running_fake_bot_api() as api:
+    mailbox = mailbox_user()
+    tls = SinkTls(self_signed(tmp_path / "tls"), implicit=False, auth=(SMTP_USER, SMTP_PASSWORD))
+    async with (
+        running_fake_bot_api() as api,
+        running_fake_twilio(auth_token=TWILIO_AUTH_TOKEN) as twilio,
+        running_smtp_sink(tls=tls) as smtp,
+    ):
         api.add_chat(TgChat.private(resident))
         env = clean_env(
-            _sqlite_url(db_path),
+            with_password,
+            schema,
             telegram_token=api.token,
             telegram_api_base=api.base_url,
-            telegram_poll_timeout=1,
-            secret_key=secret_key,
+            telegram_webhook_secret=WEBHOOK_SECRET,
+            twilio_account_sid=twilio.account_sid,
+            twilio_auth_token=TWILIO_AUTH_TOKEN,
+            twilio_from="+15005550006",
+            twilio_api_base=twilio.base_url,
+            imap_host=dovecot.host,
+            imap_port=dovecot.port,
+            imap_tls="none",
+            imap_user=mailbox,
+            imap_password=dovecot.password,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_tls="starttls",
+            smtp_user=SMTP_USER,
+            smtp_password=SMTP_PASSWORD,
+            email_from="Pengaduan Kota <aduan@kota.example.go.id>",
+            metrics_token=METRICS_TOKEN,
+            secret_key=SECRET_KEY,
             log_level="DEBUG",
         )
+        env["SSL_CERT_FILE"] = str(tls.certificate.cert)
         launcher = Launcher(env, tmp_path)
         try:
             await launcher.upgrade()
             service = await launcher.start()
-            api.push_update(api.text_message(resident, "Lampu jalan di Jl. Mawar mati"))
-            await api.wait_for_sent(lambda m: m.chat_id == resident.id, timeout=30)
+            await _traffic_on_every_channel(service, api, twilio, smtp, dovecot, mailbox, resident)
             service.send_signal(signal.SIGTERM)
             assert await service.wait_exit(SHUTDOWN_SECONDS) == 0
             log = service.log_text()
         finally:
             launcher.close()
-    assert "getUpdates" in log or "sendMessage" in log or "telegram" in log.lower()
-    for secret in (api.token, api.token.split(":")[1], secret_key):
-        assert secret not in log
+    assert "sendMessage" in log or "telegram" in log.lower()
+    secrets = {
+        "telegram token": api.token,
+        "telegram token's secret half": api.token.split(":")[1],
+        "telegram webhook secret": WEBHOOK_SECRET,
+        "twilio auth token": TWILIO_AUTH_TOKEN,
+        "twilio basic auth": _basic_auth(twilio.account_sid, TWILIO_AUTH_TOKEN),
+        "imap password": dovecot.password,
+        "smtp password": SMTP_PASSWORD,
+        "smtp AUTH PLAIN": base64.b64encode(f"\0{SMTP_USER}\0{SMTP_PASSWORD}".encode()).decode(),
+        "smtp AUTH LOGIN": base64.b64encode(SMTP_PASSWORD.encode()).decode(),
+        "database password": DATABASE_PASSWORD,
+        "metrics token": METRICS_TOKEN,
+        "secret key": SECRET_KEY,
+    }
+    leaked = {
+        what: form
+        for what, secret in secrets.items()
+        for form in written_forms(secret)
+        if form in log
+    }
+    assert not leaked, leaked
+
+
+async def _traffic_on_every_channel(
+    service: ServiceProcess,
+    api: FakeBotApi,
+    twilio: FakeTwilioApi,
+    smtp: SmtpSink,
+    dovecot: Dovecot,
+    mailbox: str,
+    resident: TgUser,
+) -> None:
+    """A complaint on each channel, each answered through its provider, and /metrics read."""
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
+        filed = await client.post(
+            "/api/complaints",
+            json={"text": "Lampu jalan di Jl. Mawar mati sejak Senin", "contact": RESIDENT_PHONE},
+        )
+        assert filed.status_code == 201, filed.text
+        tracked = await client.get(filed.json()["tracking_url"])
+        assert tracked.status_code == 200
+        params = {
+            "MessageSid": "SM" + "1" * 32,
+            "AccountSid": twilio.account_sid,
+            "From": RESIDENT_PHONE,
+            "To": "+15005550006",
+            "Body": "Sampah menumpuk di TPS Jl. Melati",
+            "NumMedia": "0",
+        }
+        path = "/webhooks/twilio/sms"
+        sms = await client.post(
+            path,
+            data=params,
+            headers=signed_headers(service.base_url + path, params, TWILIO_AUTH_TOKEN),
+        )
+        assert sms.status_code == 200, sms.text
+        await twilio.wait_for_message(lambda m: m.to == RESIDENT_PHONE, timeout=30)
+        await api.wait_for_call("setWebhook", timeout=30)
+        pushed = await api.deliver_webhook(
+            api.text_message(resident, "Jalan berlubang di Jl. Kenanga")
+        )
+        assert pushed.status_code == 200, pushed.text
+        await api.wait_for_sent(lambda m: m.chat_id == resident.id, timeout=30)
+        mail = EmailMessage()
+        mail["From"], mail["To"] = "Budi <budi@mail.example.com>", mailbox
+        mail["Subject"], mail["Message-ID"] = "Banjir", "<secrets-1@mail.example.com>"
+        mail.set_content("Saluran air tersumbat di Jl. Anggrek, banjir tiap hujan.")
+        await append_all(dovecot, [mail.as_bytes()], user=mailbox)
+        await smtp.wait_for(lambda m: "budi@mail.example.com" in str(m["To"]), seconds=60)
+        metrics = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert metrics.status_code == 200, metrics.text
 
 
 async def test_a_channel_that_cannot_start_is_one_line_and_a_non_zero_exit(

@@ -107,3 +107,13 @@ def test_the_metrics_token_is_a_secret_the_logs_leave_out(
     settings = load_settings(_env_file=None)
     assert "metrics-token-0123456789" in settings.secret_values()
     assert "metrics-token-0123456789" not in repr(settings)
+
+
+def test_a_database_password_is_left_out_as_written_and_as_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "ADUAN_DATABASE_URL", "postgresql+asyncpg://aduan:pg-%22sandi%22%40kota@db.example/aduan"
+    )
+    secrets = load_settings(_env_file=None).secret_values()
+    assert {"pg-%22sandi%22%40kota", 'pg-"sandi"@kota'} <= set(secrets)
