@@ -4,8 +4,6 @@ public pages and figures still add up."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +12,7 @@ from bot.bootstrap import Service
 from bot.intake.erasure import Retention
 from bot.messaging.templates import render
 from bot.officers.actions import Actor, Role
-from bot.sla.report import agency_figures
+from bot.sla.figures import Period
 from channels.base import Attachment, ChannelName, RawDelivery, RefusedMessage
 from config.settings import Settings
 from storage.models import Attachment as StoredAttachment
@@ -95,8 +93,9 @@ async def test_what_is_past_its_time_is_blanked_and_what_is_newer_or_open_stays(
     await service.actions.close(recent, ADMIN)
     await _keep(service, clock, "new")
     clock.advance(days=2)
-    since = clock.now() - timedelta(days=90)
-    figures = await agency_figures(service.uow, since, clock.now())
+    period = Period.ending(service.figures.today(), days=90)
+    as_of = service.figures.as_of()
+    figures = await service.figures.figures(period, as_of)
     before = await _by_reference(service)
 
     expired = await service.retention.sweep()
@@ -130,7 +129,7 @@ async def test_what_is_past_its_time_is_blanked_and_what_is_newer_or_open_stays(
     refused = {r.provider_message_id: r for r in await rows(service, RefusedRow)}
     assert (refused["old"].raw, refused["new"].raw[:5]) == (b"", b"From:")
     # The public record reads the same, and a second sweep finds nothing left to do.
-    assert await agency_figures(service.uow, since, clock.now()) == figures
+    assert await service.figures.figures(period, as_of) == figures
     page = await client.get(f"/api/complaints/{closed}")
     assert page.status_code == 200 and page.json()["status"] == "closed", page.text
     assert (await client.get(f"/lacak/{closed}")).status_code == 200

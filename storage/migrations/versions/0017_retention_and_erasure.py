@@ -1,7 +1,7 @@
 """retention and erasure: complaints' texts expired, contact claims erased
 
-Revision ID: 0020
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 03:34:39.516945
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 import storage.models
 
 
-revision: str = '0020'
-down_revision: str | None = '0015'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
