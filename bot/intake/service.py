@@ -549,10 +549,13 @@ class IntakeService:
             + turn.unreachable(),
             attachments=attachments,
         )
-        reply = render(
-            "ack_follow_up", turn.language, reference=complaint.reference, agency=agency.name
-        )
+        # Added without a word to the sender unless they named the complaint; the receipt
+        # says what was said, as a redelivery's will (from the outbox).
+        reply = ""
         if explicit:
+            reply = render(
+                "ack_follow_up", turn.language, reference=complaint.reference, agency=agency.name
+            )
             turn.reply(reply, complaint)
         return self._receipt(Outcome.FOLLOW_UP, reply, complaint, agency)
 
