@@ -25,6 +25,7 @@ from storage.repositories.claims import ContactClaimRepository
 from storage.repositories.core import session_connection
 from storage.repositories.deliveries import KeptDeliveryRepository
 from storage.repositories.erasure import ErasureRepository
+from storage.repositories.open311 import Open311Repository
 from storage.repositories.refusals import RefusedMessageRepository
 
 
@@ -43,6 +44,7 @@ class UnitOfWork:
     deliveries: KeptDeliveryRepository
     erasure: ErasureRepository
     claims: ContactClaimRepository
+    open311: Open311Repository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -63,6 +65,7 @@ class UnitOfWork:
         self.deliveries = KeptDeliveryRepository(session)
         self.erasure = ErasureRepository(session)
         self.claims = ContactClaimRepository(session)
+        self.open311 = Open311Repository(session)
         return self
 
     async def __aexit__(
