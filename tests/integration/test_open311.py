@@ -368,3 +368,18 @@ async def test_keys_on_the_command_line(service: Service, tmp_path: Path) -> Non
     assert "revoked 20" in after.stdout
     keys = Open311Keys(service.uow, service.clock)
     assert await keys.holder(key) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_report_in_a_category_is_never_a_command(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    key = await new_key(service)
+    posted = await client.post(
+        f"{API}/requests.json",
+        data=report(key, description="BANTUAN", phone="", email="", media_url=""),
+    )
+
+    assert posted.status_code == 201 and posted.json()[0]["service_request_id"]
+    [complaint] = await rows(service, Complaint)
+    assert (complaint.text, complaint.routing_rule) == ("BANTUAN", "pupr-roads")
