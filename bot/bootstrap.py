@@ -30,6 +30,7 @@ from bot.intake.service import IntakePolicy, IntakeService
 from bot.intake.verification import ContactVerification
 from bot.messaging.delivery_reports import DeliveryReports
 from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
+from bot.messaging.templates import OFFICER_LANGUAGE, render
 from bot.messaging.tracking import TrackingLinks
 from bot.officers.actions import ComplaintActions
 from bot.officers.desk import OfficerDesk
@@ -43,7 +44,9 @@ from bot.sla.figures import Transparency
 from bot.web.app import create_app
 from bot.web.health import Health
 from bot.web.metrics import ServiceMetrics, metrics_router
-from channels.base import Channel, InboundMessage, IntakeReceipt, ServiceHandlers
+from bot.web.open311 import GeoReportService, Open311Keys
+from channels.base import Channel, ChannelName, InboundMessage, IntakeReceipt, ServiceHandlers
+from channels.open311 import Open311Channel
 from channels.web import WebChannel
 from config.settings import Settings
 from storage.engine import make_engine, make_session_factory
@@ -246,6 +249,10 @@ def bootstrap(
     # The file's rules serve until the database's newest version is read at start-up.
     initial = compiled_rules(rules_file.read_text(encoding="utf-8"), source=str(rules_file))
     router = LiveRouter(uow, initial)
+    if ChannelName.OPEN311 not in ready:
+        # Its catalogue is the rules in force and its requests the database's: built here.
+        ready[ChannelName.OPEN311] = open311_channel(settings, clock, uow, router)
+        unconfigured.pop(ChannelName.OPEN311, None)
     sla_clock = SlaClock(SlaPolicies.from_settings(settings))
     metrics = ServiceMetrics(uow, clock, ready)
     intake = IntakeService(
@@ -270,6 +277,7 @@ def bootstrap(
     figures = Transparency(uow, clock, settings.zone)
     rule_desk = RuleDesk(uow, clock, rulebook, router, figures)
     desk = OfficerDesk(uow, clock, actions, settings.zone, rule_desk)
+    verification = ContactVerification(uow, clock, settings.zone)
     service = Service(
         settings=settings,
         clock=clock,
@@ -277,7 +285,11 @@ def bootstrap(
         uow=uow,
         intake=intake,
         reception=Reception(
-            intake, links, NoticeReplies(uow, clock, desk.handle), queued=dispatcher.wake
+            intake,
+            links,
+            NoticeReplies(uow, clock, desk.handle),
+            verification,
+            queued=dispatcher.wake,
         ),
         inbox=DeliveryInbox(uow, clock, ready, InboxPolicy.from_settings(settings)),
         refusals=Refusals(uow, clock),
@@ -293,7 +305,7 @@ def bootstrap(
         unconfigured=unconfigured,
         delivery=DeliveryReports(uow, clock),
         links=links,
-        verification=ContactVerification(uow, clock, settings.zone),
+        verification=verification,
         health=Health(
             uow,
             ready,
@@ -341,6 +353,25 @@ def bootstrap(
         lifespan=lifespan,
     )
     return service
+
+
+def open311_channel(
+    settings: Settings, clock: Clock, uow: UnitOfWorkFactory, router: LiveRouter
+) -> Open311Channel:
+    """The Open311 API, answering from the rules in force and the database: built here,
+    once those exist, rather than from settings alone in the channel registry."""
+    keys = Open311Keys(uow, clock)
+    return Open311Channel(
+        GeoReportService(uow, router, clock, keys, settings.open311_post_rate),
+        now=clock.now,
+        zone=settings.zone,
+        public_base_url=settings.public_base_url,
+        media_note=lambda url: render("open311_media", OFFICER_LANGUAGE, url=url),
+        kept_notice=render("web_kept", "id"),
+        key_service=render("open311_key_service", "id"),
+        jurisdiction=settings.open311_jurisdiction,
+        contact=settings.email_from,
+    )
 
 
 T = TypeVar("T")

@@ -32,6 +32,8 @@ class ChannelName(StrEnum):
     TELEGRAM = "telegram"
     # A phone call's recorded message; the caller is answered by SMS.
     VOICE = "voice"
+    # A request POSTed to the Open311 GeoReport v2 API by a client application.
+    OPEN311 = "open311"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,9 @@ class InboundMessage:
     # A contact the sender typed (a web form's): a claim anyone could make, never the
     # sender's identity; nothing goes there until a code sent there comes back.
     claimed_contact: Address | None = None
+    # The routing category the sender chose (an Open311 service code, a rule's id): a new
+    # complaint goes where that rule sends it, whatever its words say.
+    category: str | None = None
     # The language the sender chose with this message (a web form's switch).
     language: str | None = None
     # What the sender's app says they read: only a first guess for a new resident.

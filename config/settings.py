@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # Posts to the web form, the JSON API and the tracking page's code forms per client IP,
     # in the same format; counted per instance. Over it: 429 with Retry-After.
     web_posts_per_ip: str = "30/hour"
+    # POSTs to the Open311 API per client application's key, in the same format; counted
+    # per instance. Over it: 429 with Retry-After. (The per-IP limit does not apply there.)
+    open311_posts_per_key: str = "120/hour"
+    # The Open311 jurisdiction_id this service answers for; a request naming another gets
+    # 404. Unset, any jurisdiction_id is accepted (the service serves one city).
+    open311_jurisdiction: str | None = Field(default=None, min_length=1, max_length=100)
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; from
     # anyone else the header is ignored and the peer's address counts.
     trusted_proxies: str = ""
@@ -187,7 +193,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: the start and end must differ")
         return value
 
-    @field_validator("sender_rate_limit", "web_posts_per_ip")
+    @field_validator("sender_rate_limit", "web_posts_per_ip", "open311_posts_per_key")
     @classmethod
     def _rate_limit_readable(cls, value: str) -> str:
         parse_rate_limit(value)
@@ -268,6 +274,11 @@ class Settings(BaseSettings):
     def web_post_rate(self) -> tuple[int, timedelta] | None:
         """The per-IP limit on web posts as (posts, window), or None when it is off."""
         return parse_rate_limit(self.web_posts_per_ip)
+
+    @property
+    def open311_post_rate(self) -> tuple[int, timedelta] | None:
+        """The per-key limit on Open311 posts as (posts, window), or None when it is off."""
+        return parse_rate_limit(self.open311_posts_per_key)
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:

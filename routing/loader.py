@@ -14,7 +14,7 @@ from routing.rules import Area, Problem, Rule, RuleFileError, RuleSet, Severity
 from routing.shadowing import shadowing_warnings
 from routing.text import normalise
 
-CHANNELS = frozenset({"web", "sms", "email", "telegram", "voice"})
+CHANNELS = frozenset({"web", "sms", "email", "telegram", "voice", "open311"})
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _TOP_KEYS = frozenset({"fallback", "areas", "rules"})
 _RULE_KEYS = frozenset(

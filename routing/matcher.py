@@ -22,6 +22,8 @@ from routing.text import canonical, expand, raw_words, tokens, words
 # Raw words remembered per rule set (what each normalises to); enough for a city's
 # vocabulary of typed words, bounded so odd input cannot grow it without end.
 _WORD_CACHE_SIZE = 200_000
+# The rule id a decision names when no rule matched.
+FALLBACK = "fallback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,21 @@ class CompiledRules:
             winner, matched, sorted(self._area_names[a] for a in winner.areas & areas)
         )
 
+    def chosen(self, rule_id: str) -> Decision | None:
+        """Where the category the sender chose sends a complaint: the rule `rule_id` (an
+        Open311 service code), or "fallback" for the fallback agency; None for neither."""
+        rule = self.rule_set.rule(rule_id)
+        if rule is None:
+            return self._fallback() if rule_id == FALLBACK else None
+        return Decision(
+            agency_code=rule.agency,
+            rule_id=rule.id,
+            matched_terms=(),
+            explanation_id=f"Kategori '{rule.id}' dipilih pengirim.",
+            explanation_en=f"Category '{rule.id}' chosen by the sender.",
+            version=self.version,
+        )
+
     def _scan(self, text: str) -> tuple[set[int], set[int]]:
         terms: set[int] = set()
         areas: set[int] = set()
@@ -197,7 +214,7 @@ class CompiledRules:
     def _fallback(self) -> Decision:
         return Decision(
             agency_code=self.rule_set.fallback,
-            rule_id="fallback",
+            rule_id=FALLBACK,
             matched_terms=(),
             explanation_id="Tidak ada aturan yang cocok; diteruskan ke instansi cadangan.",
             explanation_en="No rule matched; sent to the fallback agency.",

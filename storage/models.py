@@ -575,6 +575,34 @@ class ServiceValue(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+class Open311Key(SQLModel, table=True):
+    """A client application's key to POST to the Open311 API; only its SHA-256 is kept."""
+
+    __tablename__ = "open311_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _time()
+    revoked_at: datetime | None = _optional_time()
+
+
+@dataclass(frozen=True, slots=True)
+class PublicRequestRow:
+    """What Open311 publishes of a complaint: no text, place, contact or officer."""
+
+    reference: str
+    status: str
+    routing_rule: str
+    agency_code: str
+    agency_name: str
+    received_at: datetime
+    updated_at: datetime
+    due_at: datetime
+    latitude: float | None
+    longitude: float | None
+
+
 class _Row(Protocol):
     @property
     def id(self) -> int | None: ...

@@ -26,6 +26,7 @@ from storage.repositories.core import session_connection
 from storage.repositories.deliveries import KeptDeliveryRepository
 from storage.repositories.erasure import ErasureRepository
 from storage.repositories.figures import FiguresRepository
+from storage.repositories.open311 import Open311Repository
 from storage.repositories.refusals import RefusedMessageRepository
 
 
@@ -45,6 +46,7 @@ class UnitOfWork:
     erasure: ErasureRepository
     claims: ContactClaimRepository
     figures: FiguresRepository
+    open311: Open311Repository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -66,6 +68,7 @@ class UnitOfWork:
         self.erasure = ErasureRepository(session)
         self.claims = ContactClaimRepository(session)
         self.figures = FiguresRepository(session)
+        self.open311 = Open311Repository(session)
         return self
 
     async def __aexit__(

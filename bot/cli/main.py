@@ -15,6 +15,7 @@ from bot.cli.complaint import complaint_app
 from bot.cli.deadletters import deadletters_app
 from bot.cli.email import email_app
 from bot.cli.officers import officers_app
+from bot.cli.open311 import open311_app
 from bot.cli.residents import residents_app
 from bot.cli.rules import rules_app
 from bot.cli.sla import sla_app
@@ -45,6 +46,7 @@ app.add_typer(block_app, name="block")
 app.add_typer(residents_app, name="residents")
 app.add_typer(email_app, name="email")
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(open311_app, name="open311")
 
 
 @app.command()

@@ -140,11 +140,14 @@ def _actionable(exc: Exception) -> str | None:
     from bot.intake.erasure import ErasureError
     from bot.officers.actions import ActionError
     from bot.rules.book import RuleBookError
+    from bot.web.open311 import Open311KeyError
     from routing import RuleFileError
 
     if isinstance(exc, RuleFileError):
         return str(exc)
-    if isinstance(exc, ActionError | BlocklistError | ErasureError | RuleBookError):
+    if isinstance(
+        exc, ActionError | BlocklistError | ErasureError | RuleBookError | Open311KeyError
+    ):
         return f"error: {exc}"
     if isinstance(exc, DBAPIError):
         said = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__

@@ -359,7 +359,8 @@ class IntakeService:
     def _command_in(self, turn: Turn) -> Command | None:
         """The command this message is, if any: only text alone, with no reference named."""
         inbound = turn.inbound
-        if inbound.attachments or inbound.reference is not None:
+        # A report filed in a chosen category is a report, whatever words it holds.
+        if inbound.attachments or inbound.reference is not None or inbound.category is not None:
             return None
         command = parse_command(turn.text)
         if isinstance(command, OptOut | OptIn) and inbound.sender is None:
@@ -661,7 +662,11 @@ class IntakeService:
         return self._receipt(Outcome.COMPLAINT, reply, complaint, agency)
 
     def _route(self, inbound: InboundMessage, text: str) -> Decision:
-        """Where the message goes as a new complaint: by its subject, text and place."""
+        """Where the message goes as a new complaint: by the category its sender chose, or
+        else by its subject, text and place (also when the category's rule was removed since
+        the sender saw it)."""
+        if inbound.category is not None and (chosen := self._router.chosen(inbound.category)):
+            return chosen
         location = inbound.location
         routed_text = "\n".join(
             part for part in (inbound.subject, text, location and location.description) if part

@@ -103,8 +103,11 @@ class ContactVerification:
         state = ClaimState.CONFIRMED if claim.verified_at else ClaimState.PENDING
         return ClaimView(mask_contact(claim.address), state)
 
-    async def send_code(self, reference: str, language: str) -> VerificationResult | None:
-        """Queue a new code to the claimed contact; None when there is no claim to confirm."""
+    async def send_code(
+        self, reference: str, language: str, *, page: str | None = None
+    ) -> VerificationResult | None:
+        """Queue a new code to the claimed contact; None when there is no claim to confirm.
+        With `page`, the message names the page to enter it on (the filer has none open)."""
         policy, now = self._policy, self._clock.now()
         code = f"{secrets.randbelow(10**_CODE_DIGITS):0{_CODE_DIGITS}d}"
         sealed = await asyncio.to_thread(_seal, code)
@@ -137,11 +140,12 @@ class ContactVerification:
                     complaint_id=complaint.id,
                     subject=render("resident_subject", language, reference=complaint.reference),
                     text=render(
-                        "verify_message",
+                        "verify_message_link" if page else "verify_message",
                         language,
                         code=code,
                         reference=complaint.reference,
                         minutes=minutes,
+                        url=page,
                     ),
                     next_attempt_at=now,
                     created_at=now,

@@ -267,6 +267,22 @@ _TEXTS: dict[str, dict[str, str]] = {
         "id": "[lampiran MMS tidak dapat diambil: {kinds}]",
         "en": "[MMS attachments could not be fetched: {kinds}]",
     },
+    # Under an Open311 request's text: the media link its client application gave.
+    "open311_media": {
+        "id": "[tautan media dari aplikasi pelapor, tidak dibuka oleh sistem: {url}]",
+        "en": "[media link given by the reporting app, not opened by the service: {url}]",
+    },
+    # Open311 discovery: how a client application gets its key.
+    "open311_key_service": {
+        "id": "Minta kunci API kepada pengelola layanan pengaduan kota.",
+        "en": "Ask the city's complaint service operators for an API key.",
+    },
+    # The Open311 service for what fits no category: the fallback agency's.
+    "open311_other_service": {"id": "Lainnya", "en": "Other"},
+    "open311_other_description": {
+        "id": "Masalah yang tidak masuk kategori lain; diteruskan ke instansi yang tepat.",
+        "en": "Problems that fit no other category; passed on to the right agency.",
+    },
     # Under an email's text: files not kept (a type not allowed, or over the size limit).
     "email_files_dropped": {
         "id": "[lampiran email tidak disimpan: {files}]",
@@ -635,6 +651,16 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Your code: {code}. Enter it on the page of complaint {reference} to get its "
         "answers here too. It works for {minutes} minutes. Did not file this complaint? "
         "Ignore this message.",
+    },
+    # The code sent at once to the contact an Open311 request gave: its client application
+    # has no page to ask from, so the message carries the page to enter the code on.
+    "verify_message_link": {
+        "id": "Kode Anda: {code}. Pengaduan {reference} dikirim lewat sebuah aplikasi dengan "
+        "kontak ini. Agar jawabannya dikirim ke sini, buka {url} dan masukkan kode itu "
+        "(berlaku {minutes} menit). Bukan Anda yang mengirim pengaduan ini? Abaikan pesan ini.",
+        "en": "Your code: {code}. Complaint {reference} was filed through an app with this "
+        "contact. To get its answers here, open {url} and enter the code (it works for "
+        "{minutes} minutes). Did not file this complaint? Ignore this message.",
     },
     "filed_heading": {"id": "Pengaduan diterima", "en": "Complaint received"},
     "filed_reference": {"id": "Nomor pengaduan Anda:", "en": "Your reference number:"},

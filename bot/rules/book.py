@@ -164,6 +164,9 @@ class LiveRouter:
     ) -> Decision:
         return self._compiled.decide(text, channel, latitude, longitude)
 
+    def chosen(self, rule_id: str) -> Decision | None:
+        return self._compiled.chosen(rule_id)
+
     async def refresh(self) -> bool:
         """Follow the newest applied version; True when it changed."""
         async with self._lock:

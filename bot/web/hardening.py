@@ -213,10 +213,40 @@ class BodyTimeout(_BodyGuard):
         return read
 
 
+class FixedWindows:
+    """At most `limit` events per key per `window`, in fixed windows (one starts with the
+    first event after the previous one ended), counted in this instance's memory."""
+
+    # Windows kept at most, then the ended ones are dropped (memory stays bounded).
+    _KEPT = 10_000
+
+    def __init__(self, limit: int, window: timedelta) -> None:
+        self._limit = limit
+        self._window = window
+        self._windows: dict[str, tuple[datetime, int]] = {}
+
+    def count(self, key: str, now: datetime) -> int | None:
+        """Count one event of `key`; None if allowed, else the seconds until it may be."""
+        started, counted = self._windows.get(key, (now, 0))
+        if now - started >= self._window:
+            started, counted = now, 0
+        if len(self._windows) >= self._KEPT:
+            self._windows = {
+                kept: value
+                for kept, value in self._windows.items()
+                if now - value[0] < self._window
+            }
+        self._windows[key] = (started, counted + 1)
+        if counted < self._limit:
+            return None
+        return max(1, math.ceil((started + self._window - now).total_seconds()))
+
+
 class PostsPerIp:
     """At most `posts` POSTs per client IP per `window` to what anyone may post to without an
     account (the form, the JSON API, the tracking page's code forms; not the providers'
-    webhooks, which carry their own signatures): 429 with Retry-After beyond it.
+    webhooks, which carry their own signatures, nor Open311, limited per key): 429 with
+    Retry-After beyond it.
 
     Windows are fixed, as the sender limit's; counts are kept in this instance's memory, so
     with N instances behind a balancer a client may post up to N times the limit. The client
@@ -224,8 +254,8 @@ class PostsPerIp:
     X-Forwarded-For that is not one of the trusted proxies.
     """
 
-    # Windows kept at most, then the ended ones are dropped (memory stays bounded).
-    _KEPT = 10_000
+    # Paths whose posts are limited otherwise.
+    _EXEMPT = ("/webhooks/", "/open311/")
 
     def __init__(
         self,
@@ -239,18 +269,16 @@ class PostsPerIp:
     ) -> None:
         self._app = app
         self._refusal = refusal
-        self._posts = posts
-        self._window = window
         self._trusted = tuple(trusted)
         self._now = now
-        self._windows: dict[str, tuple[datetime, int]] = {}
+        self._windows = FixedWindows(posts, window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
-        if scope["type"] != "http" or scope["method"] != "POST" or path.startswith("/webhooks/"):
+        if scope["type"] != "http" or scope["method"] != "POST" or path.startswith(self._EXEMPT):
             await self._app(scope, receive, send)
             return
-        wait = self._count(client_ip(scope, self._trusted))
+        wait = self._windows.count(client_ip(scope, self._trusted), self._now())
         if wait is None:
             await self._app(scope, receive, send)
             return
@@ -259,21 +287,6 @@ class PostsPerIp:
         )
         response.headers["Retry-After"] = str(wait)
         await response(scope, receive, send)
-
-    def _count(self, ip: str) -> int | None:
-        """Count one post from `ip`; None if allowed, else the seconds until it may post."""
-        now = self._now()
-        started, counted = self._windows.get(ip, (now, 0))
-        if now - started >= self._window:
-            started, counted = now, 0
-        if len(self._windows) >= self._KEPT:
-            self._windows = {
-                key: value for key, value in self._windows.items() if now - value[0] < self._window
-            }
-        self._windows[ip] = (started, counted + 1)
-        if counted < self._posts:
-            return None
-        return max(1, math.ceil((started + self._window - now).total_seconds()))
 
 
 def client_ip(scope: Scope, trusted: Sequence[IPv4Network | IPv6Network]) -> str:

@@ -89,3 +89,14 @@ def test_cases_file_is_well_formed() -> None:
         assert case["agency"] in AGENCY_CODES, case
         assert case.get("channel", "sms") in CHANNELS, case
     assert {case["agency"] for case in CASES} == set(AGENCY_CODES)
+
+
+def test_a_chosen_category_routes_by_its_rule_whatever_the_words(compiled: CompiledRules) -> None:
+    chosen = compiled.chosen("pupr-roads")
+    by_words = compiled.decide("asap pabrik bau menyengat", "open311")
+
+    assert chosen is not None and (chosen.agency_code, chosen.rule_id) == ("PUPR", "pupr-roads")
+    assert by_words.agency_code == "DLH"
+    fallback = compiled.chosen("fallback")
+    assert fallback is not None and fallback.agency_code == FALLBACK
+    assert compiled.chosen("no-such-rule") is None
