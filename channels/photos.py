@@ -21,9 +21,10 @@ from channels.base import Attachment, Location
 
 pillow_heif.register_heif_opener()
 
-# More pixels than any phone takes (a 200-megapixel sensor): a file claiming more is a
-# decompression bomb, refused before it is decoded.
-MAX_PIXELS = 200_000_000
+# More pixels than a phone's photo has (48 megapixels at most, from the largest sensors'
+# own modes): a file claiming more is refused before it is decoded, as a decompression bomb
+# would be (50 megapixels decode to 150 MB).
+MAX_PIXELS = 50_000_000
 # HEIC's ISO base media file brands (ISO/IEC 23008-12), after `ftyp` at byte 4.
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _JPEG_QUALITY = 90
@@ -103,15 +104,18 @@ def clean_photo(data: bytes, *, max_bytes: int, share_location: bool) -> CleanPh
     encoding, content_type, filename = _STORED[kind]
     if encoding == "JPEG" and picture.mode not in ("RGB", "L"):
         picture = picture.convert("RGB")
-    # A fresh picture of the same pixels: nothing of the file's metadata comes along.
-    bare = Image.new(picture.mode, picture.size)
-    bare.paste(picture)
-    exif = Image.Exif()
+    # Pillow writes some of what it read back by default (XMP, which phones also put the
+    # place in): of the file's metadata only the colour profile stays, for true colours.
+    options: dict[str, object] = {k: v for k, v in picture.info.items() if k == "icc_profile"}
+    picture.info.clear()
+    if encoding != "PNG":
+        options["quality"] = _JPEG_QUALITY
     if gps:
+        exif = Image.Exif()
         exif[IFD.GPSInfo] = gps
+        options["exif"] = exif.tobytes()
     out = io.BytesIO()
-    options: dict[str, object] = {"quality": _JPEG_QUALITY} if encoding != "PNG" else {}
-    bare.save(out, encoding, exif=exif.tobytes(), **options)
+    picture.save(out, encoding, **options)
     return CleanPhoto(Attachment(filename, content_type, out.getvalue()), _location(gps))
 
 

@@ -406,6 +406,9 @@ class WebChannel:
             status_code=status_code,
         )
         self.forms.keep(response, token)
+        # The page's token is this browser's: its own cache may keep it (Back returns to
+        # the form as it was), a shared one may not.
+        response.headers["Cache-Control"] = "private"
         return response
 
     def _routes(self) -> APIRouter:

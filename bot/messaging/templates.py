@@ -581,12 +581,13 @@ _TEXTS: dict[str, dict[str, str]] = {
     "privacy_heading": {"id": "Pemberitahuan privasi", "en": "Privacy notice"},
     "privacy_kept": {
         "id": "Yang kami simpan: isi pengaduan dan tambahannya, nama, nomor HP atau email, "
-        "lokasi dan foto yang Anda kirim, serta waktu pengirimannya. Dari foto, data lokasinya "
-        "kami hapus kecuali Anda memilih membagikannya; data kamera lainnya selalu dihapus.",
+        "lokasi dan foto yang Anda kirim, serta waktu pengirimannya. Dari foto yang dikirim "
+        "lewat formulir ini, data lokasinya kami hapus kecuali Anda memilih membagikannya; data "
+        "kamera lainnya selalu dihapus.",
         "en": "What we keep: your complaint and what you add to it, your name, phone number or "
-        "email, the location and photo you send, and when you sent them. We remove the "
-        "location stored in a photo unless you choose to share it; other camera data is always "
-        "removed.",
+        "email, the location and photo you send, and when you sent them. From a photo sent "
+        "with this form we remove the location stored in it unless you choose to share it; "
+        "other camera data is always removed.",
     },
     "privacy_seen": {
         "id": "Siapa yang melihatnya: petugas instansi yang menangani pengaduan Anda dan "

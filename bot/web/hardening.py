@@ -5,7 +5,8 @@ Pages are framed by no one (`frame-ancestors 'none'`, `X-Frame-Options`), load n
 elsewhere (the CSP allows our own origin, and the inline stylesheet of `base.html`), and no
 address of ours is sent on in a Referer: a tracking page's carries the token that opens a
 resident's conversation. The pages that show the token also forbid caching themselves
-(`Cache-Control: no-store`); the form does not, so that Back returns to it as it was.
+(`Cache-Control: no-store`); the form is `private` (its CSRF token is one browser's), so
+that Back returns to it as it was.
 """
 
 from __future__ import annotations

@@ -38,16 +38,25 @@ _GPS = {
 }
 
 
+# Where the photo was taken, as phones also write it in XMP.
+_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+    b'22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+    b'exif:GPSLatitude="7,46.973S" exif:GPSLongitude="110,22.025E"/></rdf:RDF></x:xmpmeta>'
+)
+
+
 def photo_with_location(kind: str = "JPEG", size: tuple[int, int] = (64, 48)) -> bytes:
     """A photo as a phone takes one: its camera, its serial number and where it was taken
-    in its EXIF data."""
+    in its EXIF data (and, in a JPEG, the place in XMP too)."""
     picture = Image.new("RGB", size, (180, 120, 40))
     exif = Image.Exif()
     exif[ExifBase.Make] = "PhoneMaker"
     exif[ExifBase.BodySerialNumber] = "SN-0042-SECRET"
     exif[IFD.GPSInfo] = _GPS
     out = io.BytesIO()
-    picture.save(out, kind, exif=exif.tobytes())
+    extra = {"xmp": _XMP} if kind == "JPEG" else {}
+    picture.save(out, kind, exif=exif.tobytes(), **extra)
     return out.getvalue()
 
 

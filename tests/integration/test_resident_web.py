@@ -31,12 +31,6 @@ FORM = {"text": "Lampu jalan di Jl. Mawar mati sejak Senin", "location": "Jl. Ma
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture
-def backend() -> str:
-    """SQLite only: these are about HTTP and pages; intake runs on both in test_intake.py."""
-    return "sqlite"
-
-
 async def _filed(client: httpx.AsyncClient, **fields: str) -> tuple[str, str]:
     """A complaint filed on the form: its reference and its tracking link's token."""
     page = await post_form(client, {**FORM, **fields})
@@ -197,13 +191,14 @@ async def test_a_photos_location_is_stripped_unless_the_resident_shares_it(
     client: httpx.AsyncClient, service: Service
 ) -> None:
     photo = photo_with_location()
-    assert gps_of(photo)  # the phone wrote where it was taken
+    assert gps_of(photo) and b"GPSLatitude" in photo  # the phone wrote where it was taken
     filed = await post_form(client, FORM, files={"photo": ("IMG_0042.jpg", photo, "image/jpeg")})
 
     assert filed.status_code == 201
     kept = await _stored_photo(service)
     assert kept.content_type == "image/jpeg" and gps_of(kept.content) == {}
     assert b"SN-0042-SECRET" not in kept.content and b"PhoneMaker" not in kept.content
+    assert b"GPSLatitude" not in kept.content  # nor in the photo's XMP
     [complaint] = await rows(service, Complaint)
     assert (complaint.latitude, complaint.longitude) == (None, None)
 
@@ -219,6 +214,7 @@ async def test_a_shared_photo_location_is_kept_and_places_the_complaint(
     kept = await _stored_photo(service)
     assert gps_of(kept.content) == gps_of(photo[1])
     assert b"SN-0042-SECRET" not in kept.content  # the rest of the camera's data still goes
+    assert b"GPSLatitude" not in kept.content  # XMP too: the place is kept once, in EXIF
     [complaint] = await rows(service, Complaint)
     assert (complaint.latitude, complaint.longitude) == (PHOTO_LATITUDE, PHOTO_LONGITUDE)
 
