@@ -479,11 +479,14 @@ class WebChannel:
         @router.post("/lang", response_class=HTMLResponse, include_in_schema=False)
         async def switch_language(request: Request) -> HTMLResponse:
             """The form's language switch: the form again in the other language, with what
-            was typed (a file input cannot be filled in again: the page says so)."""
+            was typed (a browser never fills a file field in again). What another site posts
+            here is not shown: it could put words in a resident's form."""
             posted = await _read_form(request)
             if posted is None:
                 return await self._form(request, "id")
             language = _language(_posted(posted, "switch"))
+            if not await self.forms.accepts(request, posted):
+                return await self._form(request, language)
             fields = {name: _posted(posted, name)[:limit] for name, limit in FORM_LIMITS.items()}
             kept = {name: _posted(posted, name)[:40] for name in _KEPT_FIELDS}
             return await self._form(request, language, fields | kept)

@@ -312,10 +312,10 @@ def create_app(
     @app.post("/lacak/{reference}/lang", response_class=HTMLResponse, include_in_schema=False)
     async def switch_language(request: Request, reference: str) -> HTMLResponse:
         """The page's language switch: the page again in the other language, keeping what
-        was typed to add (it acts on nothing, so it needs no CSRF token)."""
+        was typed to add (unless another site posted it: it could put words in the form)."""
         form = await request.form(max_files=0)
         language = "en" if _field(form, "switch") == "en" else "id"
-        typed = _field(form, "text")[:MAX_TEXT]
+        typed = _field(form, "text")[:MAX_TEXT] if await web.forms.accepts(request, form) else ""
         return await tracking(request, reference, _field(form, "k"), language, adding=typed)
 
     @app.get(

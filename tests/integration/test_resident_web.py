@@ -293,12 +293,17 @@ async def test_the_reference_box_opens_the_public_page(client: httpx.AsyncClient
 
 async def test_the_language_switch_keeps_what_was_typed(client: httpx.AsyncClient) -> None:
     typed = {**FORM, "name": "Budi", "contact": "0812 3456 7890", "latitude": "-7.8"}
-    switched = await client.post("/lang", data={**typed, "longitude": "110.4", "switch": "en"})
+    typed |= {"longitude": "110.4", "switch": "en"}
+    switched = await post_form(client, typed, "/lang")
+    # Another site's page cannot put words in a resident's form through the switch.
+    planted = await client.post("/lang", data=typed)  # our cookie, but no token
 
     assert switched.status_code == 200 and 'lang="en"' in switched.text
     assert "Send complaint" in switched.text and FORM["text"] in switched.text
     for value in ("Jl. Mawar", "Budi", "0812 3456 7890", "-7.8", "110.4"):
         assert f'value="{value}"' in switched.text
+    assert planted.status_code == 200 and 'lang="en"' in planted.text
+    assert FORM["text"] not in planted.text and 'value="Budi"' not in planted.text
 
 
 # --- adding information and rating from the tracking page ----------------------------------
@@ -356,8 +361,9 @@ async def test_the_pages_switch_keeps_the_addition_being_typed(
     client: httpx.AsyncClient,
 ) -> None:
     reference, k = await _filed(client)
-    switched = await client.post(
-        f"/lacak/{reference}/lang", data={"k": k, "text": "Masih mati", "switch": "en"}
-    )
+    typed = {"k": k, "text": "Masih mati", "switch": "en"}
+    switched = await post_form(client, typed, f"/lacak/{reference}/lang")
+    planted = await client.post(f"/lacak/{reference}/lang", data=typed)
     assert switched.status_code == 200 and 'lang="en"' in switched.text
     assert "Add information" in switched.text and "Masih mati</textarea>" in switched.text
+    assert 'lang="en"' in planted.text and "Masih mati" not in planted.text
