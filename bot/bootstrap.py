@@ -102,6 +102,7 @@ class Service:
             refuse=self.refusals.keep,
             receive=self.inbox.receive,
             failed=self.inbox.failed,
+            sign=self.links.sign,
         )
 
     async def prepare_database(self) -> Prepared:
@@ -322,7 +323,7 @@ def bootstrap(
     )
     web = ready.get("web")
     if not isinstance(web, WebChannel):
-        web = web_channel(clock)
+        web = web_channel(settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -347,6 +348,7 @@ def bootstrap(
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
+        photo_max_bytes=settings.web_photo_max_bytes,
         body_timeout_seconds=settings.http_body_timeout_seconds,
         posts_per_ip=settings.web_post_rate,
         trusted_proxies=settings.trusted_proxy_networks,

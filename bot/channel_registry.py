@@ -14,7 +14,7 @@ from channels.email import EmailChannel, ImapMailbox, MailFolder, MailSecurity, 
 from channels.sms import TwilioSmsChannel
 from channels.telegram import REFERENCE_SLOT, TelegramChannel, TelegramTexts
 from channels.voice import Line, TwilioVoiceChannel, VoiceScript
-from channels.web import WebChannel
+from channels.web import Site, WebChannel
 from config.settings import Settings
 
 # Makes the named lease for a channel that must run on one instance only.
@@ -167,13 +167,23 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def web_channel(clock: Clock) -> WebChannel:
-    """The web channel, its pages worded by the templates (it needs no settings)."""
-    return WebChannel(clock.now, text=render)
+def web_channel(settings: Settings, clock: Clock) -> WebChannel:
+    """The web channel, its pages worded by the templates and framed by the city's settings."""
+    site = Site(
+        city_name=settings.city_name.strip(),
+        logo_url=settings.city_logo_url,
+        logo_file=settings.city_logo_path,
+        hotline=settings.city_hotline,
+        https=settings.public_base_url.lower().startswith("https://"),
+        retention_days=settings.retention_days,
+    )
+    return WebChannel(
+        clock.now, text=render, site=site, photo_max_bytes=settings.web_photo_max_bytes
+    )
 
 
 REGISTRY: dict[ChannelName, ChannelFactory] = {
-    ChannelName.WEB: lambda settings, clock, lease, cursor: web_channel(clock),
+    ChannelName.WEB: lambda settings, clock, lease, cursor: web_channel(settings, clock),
     ChannelName.TELEGRAM: _telegram,
     ChannelName.SMS: _sms,
     ChannelName.VOICE: _voice,

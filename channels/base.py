@@ -123,6 +123,13 @@ class InboundMessage:
     # checked. Unlike `reference` it counts only from the complaint's own resident, which
     # the service decides.
     subject_reference: str | None = None
+    # The sender opened the complaint `reference` names with its tracking link (the service
+    # checked the link's token before this message was made, never an adapter): they add
+    # to it, or rate it, as its resident.
+    holds_tracking_link: bool = False
+    # A rating of that complaint, given with a control that means nothing else (the
+    # tracking page's); `text` says it as the resident would type it.
+    rating: int | None = None
 
     def __post_init__(self) -> None:
         # Every field a person outside wrote is cleaned here, whichever adapter built it:
@@ -375,6 +382,8 @@ ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
 RefuseHandler = Callable[[RefusedMessage], Awaitable[None]]
 KeepHandler = Callable[[RawDelivery], Awaitable[None]]
 FailureHandler = Callable[[RawDelivery, BaseException], Awaitable[None]]
+# A value signed with the service's secret key (URL-safe text, the same on every instance).
+SignHandler = Callable[[str], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +403,9 @@ class ServiceHandlers:
     # kept to be retried, so that the provider can be told it arrived and the ones behind
     # it move on. DeliveryNotKept if it could not be kept: then leave it with the provider.
     failed: FailureHandler
+    # Signs what an adapter hands out and must know again when it comes back (the web
+    # form's CSRF token), with the key only the service holds.
+    sign: SignHandler
 
 
 class MailboxCursor(Protocol):

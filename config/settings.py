@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # is generated on first use and kept in the database, so every instance shares it.
     secret_key: SecretStr | None = Field(default=None, min_length=32)
     timezone: str = "Asia/Jakarta"
+    # The public pages' frame: the city's name, its logo and the helpline residents may call.
+    city_name: str = Field(default="", max_length=100)
+    # An image file (PNG, JPEG or WebP) the service serves at /logo, or an address on this
+    # site (the pages load nothing from elsewhere: their CSP allows our own origin only).
+    city_logo: str | None = None
+    city_hotline: str | None = Field(default=None, max_length=60)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 
@@ -54,13 +60,16 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     max_text_chars: int = Field(default=10_000, ge=500)
     max_request_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    # A photo attached to the web form: at most this much. The form's posts (only they) may
+    # be this much larger than ADUAN_MAX_REQUEST_BYTES.
+    web_photo_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
     # A request whose body has not wholly arrived this long after its headers gets 408 and
     # its connection closed: a slow or stalled client cannot hold connections open.
     http_body_timeout_seconds: float = Field(default=10, gt=0, le=600, allow_inf_nan=False)
     # Per sender address on every channel: "20/hour" (a count per minute, hour or day) or
     # "off". Messages over it are kept but start nothing.
     sender_rate_limit: str = "20/hour"
-    # Posts to the web form, the JSON API and the tracking page's code forms per client IP,
+    # Posts to the web form, the JSON API and the tracking page's forms per client IP,
     # in the same format; counted per instance. Over it: 429 with Retry-After.
     web_posts_per_ip: str = "30/hour"
     # POSTs to the Open311 API per client application's key, in the same format; counted
@@ -206,6 +215,22 @@ class Settings(BaseSettings):
             self.public_base_url = f"http://{host}:{self.port}"
         return self
 
+    @model_validator(mode="after")
+    def _logo_is_ours(self) -> Settings:
+        if self.city_logo:
+            logo_source(self.city_logo, self.public_base_url)  # raises, saying what to write
+        return self
+
+    @property
+    def city_logo_path(self) -> Path | None:
+        """ADUAN_CITY_LOGO when it names an image file the service serves at /logo."""
+        return logo_source(self.city_logo, self.public_base_url)[0] if self.city_logo else None
+
+    @property
+    def city_logo_url(self) -> str | None:
+        """Where the pages load the city's logo from, if there is one."""
+        return logo_source(self.city_logo, self.public_base_url)[1] if self.city_logo else None
+
     @field_validator("email_file_dir", mode="before")
     @classmethod
     def _empty_file_dir_is_off(cls, value: object) -> object:
@@ -289,6 +314,36 @@ class Settings(BaseSettings):
     def _networks_readable(cls, value: str) -> str:
         parse_networks(value)
         return value
+
+
+# The city logo files the service serves.
+LOGO_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+
+
+def logo_source(logo: str, public_base_url: str) -> tuple[Path | None, str]:
+    """ADUAN_CITY_LOGO as (the image file to serve, if it is one; the address pages load it
+    from). An address must be on this site (the pages' CSP allows our own origin only);
+    ValueError saying what to write otherwise."""
+    if "://" not in logo and not logo.startswith("//"):
+        path = Path(logo)
+        if path.suffix.lower() not in LOGO_SUFFIXES:
+            raise ValueError(
+                f"ADUAN_CITY_LOGO: {logo!r} is not a PNG, JPEG or WebP file (its name must end "
+                f"in {', '.join(sorted(LOGO_SUFFIXES))})"
+            )
+        if not path.is_file():
+            raise ValueError(
+                f"ADUAN_CITY_LOGO: there is no file {logo!r} (or give the image's address on "
+                f"this site, e.g. {public_base_url.rstrip('/')}/img/logo.png)"
+            )
+        return path, "/logo"
+    site, found = urlsplit(public_base_url), urlsplit(logo)
+    if (found.scheme or site.scheme, found.netloc) != (site.scheme, site.netloc):
+        raise ValueError(
+            f"ADUAN_CITY_LOGO: {logo!r} is on another site; the pages load images from "
+            f"{site.scheme}://{site.netloc} only (or give the path of an image file to serve)"
+        )
+    return None, (found.path or "/") + (f"?{found.query}" if found.query else "")
 
 
 _PERIODS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}

@@ -75,6 +75,8 @@ OPEN_STATES = frozenset((S.NEW, *_OPEN))
 # transferred or closed, a message that does not name it is a complaint of its own: joined
 # to one that has moved on, nobody would read it.
 MERGES_BY_TIME = frozenset((S.NEW, S.ASSIGNED, S.IN_PROGRESS, S.REOPENED))
+# Where a resident may rate how their complaint was handled: once it has an answer.
+RATEABLE_STATES = frozenset((S.ANSWERED, S.CLOSED))
 # Statuses in which the SLA clock does not run.
 CLOCK_STOPPED = frozenset((S.WAITING_FOR_RESIDENT, S.ANSWERED, S.CLOSED, S.REJECTED))
 

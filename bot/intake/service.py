@@ -31,6 +31,7 @@ from bot.domain.commands import (
 from bot.domain.lifecycle import (
     MERGES_BY_TIME,
     OPEN_STATES,
+    RATEABLE_STATES,
     ComplaintStatus,
     Event,
     next_status,
@@ -274,6 +275,8 @@ class IntakeService:
         if inbound.reference is not None:
             complaint = await find_by_reference(turn.uow, inbound.reference)
             if complaint is not None and await self._is_complainant(turn, complaint):
+                if inbound.rating is not None and inbound.holds_tracking_link:
+                    return await self._command(turn, RatingGiven(inbound.rating), complaint)
                 return await self._follow_up(turn, complaint, explicit=True)
             if inbound.channel != ChannelName.EMAIL:
                 if complaint is None:
@@ -312,7 +315,7 @@ class IntakeService:
         contact; one filed on the web, from whoever holds its reference and names the contact
         it was filed with, if any (the same claim, as unproven as before: it only adds).
         """
-        if complaint.resident_id == turn.resident_id:
+        if complaint.resident_id == turn.resident_id or turn.inbound.holds_tracking_link:
             return True
         owner = await turn.uow.residents.get(complaint.resident_id)
         if owner is None or not is_anonymous(owner.address) or complaint.id is None:
@@ -371,7 +374,11 @@ class IntakeService:
             return command if turn.resident.opted_out else None
         return command
 
-    async def _command(self, turn: Turn, command: Command) -> IntakeReceipt:
+    async def _command(
+        self, turn: Turn, command: Command, named: Complaint | None = None
+    ) -> IntakeReceipt:
+        """Carry out a resident's command; `named`, the complaint a rating names (its
+        tracking page's), else the resident's own are looked for."""
         complaint: Complaint | None = None
         reply: str | None
         kind = "reply"
@@ -393,10 +400,7 @@ class IntakeService:
                 turn.resident = await self._set_language(turn.uow, turn.resident, language)
                 reply = render("language_set", language)
             case RatingGiven(score=score):
-                since = turn.inbound.received_at - self._policy.reopen_window
-                complaint = await turn.uow.complaints.awaiting_rating(
-                    turn.resident_id, since, closed=ComplaintStatus.CLOSED
-                )
+                complaint = await self._to_rate(turn, named)
                 if complaint is None:
                     reply = render("rating_nothing", turn.language)
                 else:
@@ -421,11 +425,13 @@ class IntakeService:
                     reply = render("opted_in", turn.language, medium=turn.medium())
                 else:
                     reply = render("help", turn.language)
-        # A command is kept with the complaint it concerns only when that is the sender's own:
-        # anyone may ask the status of a reference, and add nothing to it by asking.
+        # A command is kept with the complaint it concerns only when that is the sender's own
+        # (or they hold its tracking link): anyone may ask the status of a reference, and
+        # add nothing to it by asking.
         own = (
             complaint
-            if complaint is not None and complaint.resident_id == turn.resident_id
+            if complaint is not None
+            and (complaint.resident_id == turn.resident_id or named is not None)
             else None
         )
         await turn.record(own, "command")
@@ -436,6 +442,17 @@ class IntakeService:
             reply or "",
             reference=complaint.reference if complaint else None,
             status=complaint.status if complaint else None,
+        )
+
+    async def _to_rate(self, turn: Turn, named: Complaint | None) -> Complaint | None:
+        """The complaint a rating is for: the one named once it has an answer, else the
+        resident's latest closed within the reopen window; None if rated already."""
+        if named is not None:
+            rateable = named.status in RATEABLE_STATES and named.rating is None
+            return named if rateable else None
+        since = turn.inbound.received_at - self._policy.reopen_window
+        return await turn.uow.complaints.awaiting_rating(
+            turn.resident_id, since, closed=ComplaintStatus.CLOSED
         )
 
     async def _status_text(self, turn: Turn, complaint: Complaint) -> str:

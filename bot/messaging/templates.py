@@ -590,6 +590,123 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
     # What a web post naming a blocked contact is told: what blocked senders get elsewhere
     # (nothing to answer, nothing asked), in the words a page must say.
+    # Every public page's frame: the city, its helpline, emergencies, the privacy notice.
+    "site_logo_alt": {"id": "Logo {city}", "en": "{city} logo"},
+    "site_hotline": {"id": "Layanan informasi: {hotline}", "en": "Helpline: {hotline}"},
+    "site_emergency": {
+        "id": "Keadaan darurat (kebakaran, kecelakaan, kejahatan)? Telepon 112.",
+        "en": "Emergency (fire, accident, crime)? Call 112.",
+    },
+    "site_privacy": {"id": "Privasi", "en": "Privacy"},
+    "privacy_heading": {"id": "Pemberitahuan privasi", "en": "Privacy notice"},
+    "privacy_kept": {
+        "id": "Yang kami simpan: isi pengaduan dan tambahannya, nama, nomor HP atau email, "
+        "lokasi dan foto yang Anda kirim, serta waktu pengirimannya. Dari foto yang dikirim "
+        "lewat formulir ini, data lokasinya kami hapus kecuali Anda memilih membagikannya; data "
+        "kamera lainnya selalu dihapus.",
+        "en": "What we keep: your complaint and what you add to it, your name, phone number or "
+        "email, the location and photo you send, and when you sent them. From a photo sent "
+        "with this form we remove the location stored in it unless you choose to share it; "
+        "other camera data is always removed.",
+    },
+    "privacy_seen": {
+        "id": "Siapa yang melihatnya: petugas instansi yang menangani pengaduan Anda dan "
+        "admin layanan ini. Nomor HP dan email disamarkan bagi petugas. Publik hanya melihat "
+        "nomor pengaduan, status, instansi dan tanggalnya, tanpa nama, kontak atau isi "
+        "pengaduan. Percakapan Anda dengan instansi hanya terbuka dengan tautan yang "
+        "diberikan kepada Anda.",
+        "en": "Who sees it: the officers of the agency handling your complaint and this "
+        "service's administrators. Officers see phone numbers and emails masked. The public "
+        "sees only the reference, status, agency and dates, never a name, contact or what you "
+        "wrote. Your conversation with the agency opens only with the link given to you.",
+    },
+    "privacy_how_long": {
+        "id": "Berapa lama: selama pemerintah kota menyimpan arsip pengaduan, sampai Anda "
+        "meminta penghapusan.",
+        "en": "How long: as long as the city keeps its complaint records, until you ask for "
+        "erasure.",
+    },
+    "privacy_how_long_days": {
+        "id": "Berapa lama: isi pengaduan, pesan dan foto Anda dihapus {days} hari setelah "
+        "pengaduan selesai atau ditolak, atau lebih awal bila Anda meminta penghapusan. Nomor "
+        "pengaduan, instansi, status dan waktunya tetap disimpan untuk angka publik.",
+        "en": "How long: your complaint's text, messages and photos are erased {days} days "
+        "after it is closed or rejected, or sooner if you ask for erasure. Its reference, "
+        "agency, status and times are kept for the public figures.",
+    },
+    "privacy_erase": {
+        "id": "Menghapus data Anda: hubungi kami dengan nomor pengaduan dan kontak yang Anda "
+        "pakai. Nama, kontak, isi pesan dan foto Anda akan dihapus; pengaduannya tetap ada "
+        "tanpa data Anda, agar angka kinerja instansi tetap benar.",
+        "en": "Erasing your data: contact us with your reference number and the contact you "
+        "used. Your name, contact, messages and photos are erased; the complaint stays, "
+        "without anything of yours, so that the agencies' figures stay true.",
+    },
+    "privacy_erase_hotline": {
+        "id": "Hubungi {hotline}.",
+        "en": "Call {hotline}.",
+    },
+    "form_photo": {"id": "Foto", "en": "Photo"},
+    "form_photo_hint": {
+        "id": "(boleh dikosongkan; JPEG, PNG, WebP atau HEIC, paling besar {megabytes} MB)",
+        "en": "(optional; JPEG, PNG, WebP or HEIC, at most {megabytes} MB)",
+    },
+    "form_photo_location": {
+        "id": "Bagikan lokasi yang tersimpan di foto",
+        "en": "Share the location stored in the photo",
+    },
+    "form_photo_too_large": {
+        "id": "Foto terlalu besar. Pilih foto yang lebih kecil (lihat batasnya di atas), lalu "
+        "kirim lagi.",
+        "en": "The photo is too large. Please choose a smaller one (see the limit above) and "
+        "send it again.",
+    },
+    "form_photo_wrong_type": {
+        "id": "Berkas ini bukan foto JPEG, PNG, WebP atau HEIC. Pilih foto lain.",
+        "en": "This file is not a JPEG, PNG, WebP or HEIC photo. Please choose another.",
+    },
+    "form_photo_unreadable": {
+        "id": "Foto ini rusak atau tidak dapat dibaca. Pilih foto lain.",
+        "en": "This photo is damaged or cannot be read. Please choose another.",
+    },
+    "form_use_location": {"id": "Pakai lokasi saya", "en": "Use my location"},
+    "form_location_shared": {
+        "id": "Lokasi dari perangkat Anda ikut dikirim.",
+        "en": "Your device's location will be sent along.",
+    },
+    "form_location_failed": {
+        "id": "Lokasi tidak dapat diambil. Tuliskan lokasinya di kolom di atas.",
+        "en": "Your location could not be found. Please type it in the field above.",
+    },
+    "form_coordinates_invalid": {
+        "id": "Koordinat lokasi tidak valid. Tuliskan lokasinya, lalu kirim lagi.",
+        "en": "The location's coordinates are not valid. Please type the place and send again.",
+    },
+    "lookup_heading": {"id": "Cek pengaduan", "en": "Check a complaint"},
+    "lookup_label": {"id": "Nomor pengaduan", "en": "Reference number"},
+    "lookup_send": {"id": "Cek", "en": "Check"},
+    "tracking_add_heading": {"id": "Tambah informasi", "en": "Add information"},
+    "tracking_add_label": {
+        "id": "Yang ingin Anda tambahkan untuk instansi",
+        "en": "What you want to add for the agency",
+    },
+    "tracking_add_send": {"id": "Kirim tambahan", "en": "Send"},
+    "tracking_add_missing": {
+        "id": "Mohon tuliskan tambahannya.",
+        "en": "Please write what you want to add.",
+    },
+    "tracking_rate_heading": {"id": "Nilai jawabannya", "en": "Rate the answer"},
+    "tracking_rate_label": {
+        "id": "Seberapa puas Anda dengan penanganannya? (1 = sangat tidak puas, 5 = sangat puas)",
+        "en": "How satisfied are you with how it was handled? (1 = very unsatisfied, 5 = very "
+        "satisfied)",
+    },
+    "tracking_rate_send": {"id": "Kirim nilai", "en": "Send rating"},
+    "tracking_rate_missing": {
+        "id": "Pilih nilai 1 sampai 5.",
+        "en": "Please choose a rating from 1 to 5.",
+    },
+    "tracking_rated": {"id": "Nilai Anda: {score}/5.", "en": "Your rating: {score}/5."},
     "web_kept": {
         "id": "Terima kasih, pesan Anda sudah kami terima.",
         "en": "Thank you, we have received your message.",

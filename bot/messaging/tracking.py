@@ -70,10 +70,13 @@ class TrackingLinks:
         return f"{self._public}/lacak/{reference}?k={await self.token(reference)}"
 
     async def token(self, reference: str) -> str:
-        digest = hmac.new(
-            await self._secret(), f"lacak:{reference}".encode(), hashlib.sha256
-        ).digest()
-        return base64.urlsafe_b64encode(digest[:_TOKEN_BYTES]).decode()
+        # The signature's first 12 characters: its first _TOKEN_BYTES bytes.
+        return (await self.sign(f"lacak:{reference}"))[: _TOKEN_BYTES * 4 // 3]
+
+    async def sign(self, message: str) -> str:
+        """`message`'s HMAC-SHA256 under the service's secret key, URL-safe base64."""
+        digest = hmac.new(await self._secret(), message.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()
 
     async def opens(self, reference: str, token: str | None) -> bool:
         """Whether `token` opens the conversation of the complaint `reference` names."""
@@ -130,3 +133,10 @@ async def conversation(uow_factory: UnitOfWorkFactory, reference: str) -> list[C
         if (message.direction is Direction.INBOUND and message.kind in _FROM_RESIDENT_KINDS)
         or (message.direction is Direction.OUTBOUND and message.kind in TO_RESIDENT_KINDS)
     ]
+
+
+async def given_rating(uow_factory: UnitOfWorkFactory, reference: str) -> int | None:
+    """The rating the resident gave the complaint, if they have."""
+    async with uow_factory() as uow:
+        complaint = await find_by_reference(uow, reference)
+        return complaint.rating if complaint is not None else None

@@ -3,7 +3,9 @@ figures and their open data, health, OpenAPI."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -12,16 +14,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from bot.domain.clock import Clock
-from bot.domain.lifecycle import ComplaintStatus
+from bot.domain.lifecycle import RATEABLE_STATES, ComplaintStatus
 from bot.intake.verification import ContactVerification, Verdict, VerificationResult
 from bot.messaging.templates import format_when, render, status_label
-from bot.messaging.tracking import TrackingLinks, conversation
+from bot.messaging.tracking import TrackingLinks, conversation, given_rating
 from bot.sla.figures import Transparency
-from bot.web.docs import add_documentation
+from bot.web.docs import STATIC, add_documentation
 from bot.web.errors import ErrorPages
 from bot.web.hardening import (
     BodySizeLimit,
@@ -33,7 +36,8 @@ from bot.web.hardening import (
 from bot.web.health import HealthReport, HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
 from bot.web.transparency import transparency_routes
-from channels.web import TEMPLATES, WebChannel, page_words, refusals
+from channels.base import Outcome
+from channels.web import MAX_TEXT, PHOTO_FORM_PATHS, TEMPLATES, WebChannel, refusals
 from storage.unit_of_work import UnitOfWorkFactory
 
 # The service's own pages, framed by the web channel's base.html.
@@ -55,6 +59,49 @@ def _field(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What the tracking page tells the resident about what they just did, and its status."""
+
+    text: str
+    ok: bool
+    status: int
+    # The field it is about, if it is about one (the addition's text).
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    form: FormData
+    k: str
+    language: str
+    # Why the post may not act, if it may not.
+    refused: Said | None
+
+
+# A post whose link token opens nothing does nothing, and the page shows the public view.
+_NOT_OPENED = Said("", ok=False, status=403)
+# What adding to a complaint from its page may come to, besides refusals.
+_ADDED = frozenset({Outcome.FOLLOW_UP, Outcome.REOPENED})
+_SCORES = frozenset(str(score) for score in range(1, 6))
+
+
+def _verification_said(result: VerificationResult) -> Said:
+    ok = result.verdict in (Verdict.SENT, Verdict.CONFIRMED)
+    return Said(result.message, ok=ok, status=_REFUSED_VERDICTS.get(result.verdict, 200))
+
+
+def _added_problem(text: str, language: str) -> Said | None:
+    if not text.strip():
+        return Said(render("tracking_add_missing", language), False, 422, "addition")
+    if len(text) > MAX_TEXT:
+        too_long = f"{render('form_too_long', language)} {render('form_at_most', language)} "
+        return Said(
+            f"{too_long}{MAX_TEXT} {render('form_characters', language)}.", False, 422, "addition"
+        )
+    return None
+
+
 def create_app(
     *,
     web: WebChannel,
@@ -68,6 +115,7 @@ def create_app(
     health: HealthCheck,
     max_request_bytes: int,
     body_timeout_seconds: float,
+    photo_max_bytes: int = 0,
     posts_per_ip: tuple[int, timedelta] | None = None,
     trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
     lifespan: Any = None,
@@ -81,10 +129,17 @@ def create_app(
         redoc_url=None,
     )
     pages = Jinja2Templates(directory=[_PAGES, TEMPLATES])
+    web.frame(pages)
     errors = ErrorPages(pages)
     errors.install(app)
     app.router.redirect_slashes = False  # SlashRedirect's, which names no host, instead
-    app.add_middleware(BodySizeLimit, refusal=errors.refusal, max_bytes=max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        refusal=errors.refusal,
+        max_bytes=max_request_bytes,
+        # The form takes a photo: its posts alone may bring one on top.
+        larger={path: max_request_bytes + photo_max_bytes for path in PHOTO_FORM_PATHS},
+    )
     app.add_middleware(BodyTimeout, refusal=errors.refusal, seconds=body_timeout_seconds)
     if posts_per_ip is not None:
         posts, window = posts_per_ip
@@ -99,6 +154,8 @@ def create_app(
     app.add_middleware(SlashRedirect)
     app.add_middleware(SecurityHeaders)
     add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")
+    # The public pages' own scripts ("use my location"), never inline: the CSP forbids it.
+    app.mount("/static/pages", StaticFiles(directory=STATIC / "pages"), name="page scripts")
     app.include_router(web.router)
     app.include_router(transparency_routes(figures, pages))
     for router in routers:  # other channels' endpoints (provider webhooks), /metrics
@@ -123,16 +180,18 @@ def create_app(
         k: str | None,
         lang: str,
         *,
-        said: VerificationResult | None = None,
+        said: Said | None = None,
+        adding: str = "",
     ) -> HTMLResponse:
-        """The resident's page: the public view; with a valid `k`, the conversation and the
-        contact the complaint was filed with, to confirm. A wrong or missing token shows the
-        public view, exactly as for anyone else."""
+        """The resident's page: the public view; with a valid `k`, the conversation, the
+        contact the complaint was filed with (to confirm), and forms to add to it and rate
+        it. A wrong or missing token shows the public view, exactly as for anyone else."""
         language = "en" if lang == "en" else "id"
         found = await public_complaint(uow, reference, clock.now())
         opened = found is not None and await links.opens(found.reference, k)
         messages = await conversation(uow, found.reference) if found and opened else None
         claim = await verification.claim(found.reference) if found and opened else None
+        rating = await given_rating(uow, found.reference) if found and opened else None
 
         def when(moment: datetime) -> str:
             return format_when(moment, language, zone)
@@ -144,14 +203,13 @@ def create_app(
             return render(key, language, contact=claim.contact if claim else "")
 
         status = 200 if found else 404
-        if said is not None and said.verdict in _REFUSED_VERDICTS:
-            status = _REFUSED_VERDICTS[said.verdict]
-        response = pages.TemplateResponse(
+        if said is not None:
+            status = said.status
+        response = await web.page(
             request,
             "tracking.html",
             {
                 "lang": language,
-                "t": page_words(render, language),
                 "not_found": render("tracking_not_found", language, typed=reference[:40]),
                 "typed": reference[:40],
                 "complaint": found,
@@ -160,10 +218,16 @@ def create_app(
                 "claim": claim,
                 "claim_words": claim_words,
                 "said": said,
+                "adding": adding,
+                "limit": MAX_TEXT,
+                "rateable": found is not None and found.status in RATEABLE_STATES,
+                "rating": rating,
+                "submission_id": uuid.uuid4().hex,
                 "when": when,
                 "label": label,
             },
             status_code=status,
+            templates=pages,
         )
         response.headers["Cache-Control"] = "no-store"  # the address carries the token
         return response
@@ -174,26 +238,89 @@ def create_app(
     ) -> HTMLResponse:
         return await tracking(request, reference, k, lang)
 
-    # Both posts carry the link's token, which no other site can know: it is their CSRF token.
+    async def posted_to(request: Request, reference: str) -> Posted:
+        """A post from the tracking page: its fields, and whether it may act (the form's
+        CSRF token matches the browser's cookie, and the link's token opens the complaint)."""
+        form = await request.form(max_files=0)
+        k, language = _field(form, "k"), "en" if _field(form, "lang") == "en" else "id"
+        if not await web.forms.accepts(request, form):
+            expired = Said(render("form_expired", language), ok=False, status=403)
+            return Posted(form, k, language, refused=expired)
+        opens = await links.opens(reference, k)
+        return Posted(form, k, language, refused=None if opens else _NOT_OPENED)
+
     @app.post("/lacak/{reference}/kode", response_class=HTMLResponse, include_in_schema=False)
     async def send_code(request: Request, reference: str) -> HTMLResponse:
         """Send a one-time code to the contact the complaint was filed with."""
-        posted = await request.form(max_files=0)
-        k, language = _field(posted, "k"), "en" if _field(posted, "lang") == "en" else "id"
-        said = None
-        if await links.opens(reference, k):
-            said = await verification.send_code(reference, language)
-        return await tracking(request, reference, k, language, said=said)
+        posted = await posted_to(request, reference)
+        said = posted.refused
+        if said is None:
+            result = await verification.send_code(reference, posted.language)
+            said = _verification_said(result) if result else None
+        return await tracking(request, reference, posted.k, posted.language, said=said)
 
     @app.post("/lacak/{reference}/konfirmasi", response_class=HTMLResponse, include_in_schema=False)
     async def confirm_code(request: Request, reference: str) -> HTMLResponse:
         """The code the contact received, entered by the filer: the contact is confirmed."""
-        posted = await request.form(max_files=0)
-        k, language = _field(posted, "k"), "en" if _field(posted, "lang") == "en" else "id"
-        said = None
-        if await links.opens(reference, k):
-            said = await verification.confirm(reference, _field(posted, "code")[:20], language)
-        return await tracking(request, reference, k, language, said=said)
+        posted = await posted_to(request, reference)
+        said = posted.refused
+        code = _field(posted.form, "code")[:20]
+        if said is None and (
+            result := await verification.confirm(reference, code, posted.language)
+        ):
+            said = _verification_said(result)
+        return await tracking(request, reference, posted.k, posted.language, said=said)
+
+    @app.post("/lacak/{reference}/tambah", response_class=HTMLResponse, include_in_schema=False)
+    async def add_information(request: Request, reference: str) -> HTMLResponse:
+        """What the resident adds from their page: a follow-up, as the complaint's resident."""
+        posted = await posted_to(request, reference)
+        text = _field(posted.form, "text")
+        said = posted.refused or _added_problem(text, posted.language)
+        if said is None:
+            receipt = await web.submit(
+                web.inbound(
+                    text,
+                    idempotency_key=_field(posted.form, "submission_id") or None,
+                    reference=reference,
+                    language=posted.language,
+                    holds_tracking_link=True,
+                )
+            )
+            said = Said(receipt.reply_text, ok=receipt.outcome in _ADDED, status=200)
+            text = "" if said.ok else text
+        return await tracking(request, reference, posted.k, posted.language, said=said, adding=text)
+
+    @app.post("/lacak/{reference}/nilai", response_class=HTMLResponse, include_in_schema=False)
+    async def rate(request: Request, reference: str) -> HTMLResponse:
+        """The resident's rating of how their complaint was handled (1–5)."""
+        posted = await posted_to(request, reference)
+        score = _field(posted.form, "score")
+        said = posted.refused
+        if said is None and score not in _SCORES:
+            said = Said(render("tracking_rate_missing", posted.language), ok=False, status=422)
+        if said is None:
+            receipt = await web.submit(
+                web.inbound(
+                    score,
+                    idempotency_key=_field(posted.form, "submission_id") or None,
+                    reference=reference,
+                    language=posted.language,
+                    holds_tracking_link=True,
+                    rating=int(score),
+                )
+            )
+            said = Said(receipt.reply_text, ok=receipt.outcome is Outcome.COMMAND, status=200)
+        return await tracking(request, reference, posted.k, posted.language, said=said)
+
+    @app.post("/lacak/{reference}/lang", response_class=HTMLResponse, include_in_schema=False)
+    async def switch_language(request: Request, reference: str) -> HTMLResponse:
+        """The page's language switch: the page again in the other language, keeping what
+        was typed to add (unless another site posted it: it could put words in the form)."""
+        form = await request.form(max_files=0)
+        language = "en" if _field(form, "switch") == "en" else "id"
+        typed = _field(form, "text")[:MAX_TEXT] if await web.forms.accepts(request, form) else ""
+        return await tracking(request, reference, _field(form, "k"), language, adding=typed)
 
     @app.get(
         "/healthz",

@@ -5,7 +5,8 @@ Pages are framed by no one (`frame-ancestors 'none'`, `X-Frame-Options`), load n
 elsewhere (the CSP allows our own origin, and the inline stylesheet of `base.html`), and no
 address of ours is sent on in a Referer: a tracking page's carries the token that opens a
 resident's conversation. The pages that show the token also forbid caching themselves
-(`Cache-Control: no-store`); the form does not, so that Back returns to it as it was.
+(`Cache-Control: no-store`); the form is `private` (its CSRF token is one browser's), so
+that Back returns to it as it was.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from types import MappingProxyType
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
@@ -157,30 +159,42 @@ class _BodyGuard(ABC):
 
 
 class BodySizeLimit(_BodyGuard):
-    """413 for bodies over `max_bytes`, declared or streamed, before anything parses them."""
+    """413 for bodies over `max_bytes`, declared or streamed, before anything parses them;
+    POSTs to the paths in `larger` (a form taking a photo) may bring that many bytes."""
 
-    def __init__(self, app: ASGIApp, refusal: Refusal, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        refusal: Refusal,
+        max_bytes: int,
+        larger: Mapping[str, int] = MappingProxyType({}),
+    ) -> None:
         super().__init__(app, refusal)
         self._max = max_bytes
+        self._larger = larger
 
     def _reader(self, scope: Scope, receive: Receive) -> Reader:
+        cap = self._max
+        if scope["method"] == "POST":
+            cap = self._larger.get(str(scope.get("path", "")), cap)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max:
-            raise self._too_large()
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise _too_large(cap)
         received = 0
 
         async def read() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self._max:
-                raise self._too_large()
+            if received > cap:
+                raise _too_large(cap)
             return message
 
         return read
 
-    def _too_large(self) -> RequestRefused:
-        return RequestRefused(413, f"request body is larger than {self._max} bytes")
+
+def _too_large(cap: int) -> RequestRefused:
+    return RequestRefused(413, f"request body is larger than {cap} bytes")
 
 
 class BodyTimeout(_BodyGuard):
@@ -244,7 +258,7 @@ class FixedWindows:
 
 class PostsPerIp:
     """At most `posts` POSTs per client IP per `window` to what anyone may post to without an
-    account (the form, the JSON API, the tracking page's code forms; not the providers'
+    account (the form, the JSON API, the tracking page's forms; not the providers'
     webhooks, which carry their own signatures, nor Open311, limited per key): 429 with
     Retry-After beyond it.
 

@@ -22,10 +22,11 @@ import pytest
 from bot.bootstrap import Service
 from bot.domain.references import ALPHABET
 from bot.officers.actions import Actor, Role
-from storage.models import Complaint
+from storage.models import Attachment, Complaint, OutboxMessage
 from tests.conftest import need_service
 from tests.fakes import FakeClock, FakeSmsChannel, inbound
-from tests.integration.db import count
+from tests.integration.db import count, rows, settled
+from tests.integration.forms import gps_of, photo_with_location
 
 try:
     from playwright.async_api import async_playwright, expect
@@ -35,7 +36,7 @@ except ImportError as exc:  # reported by the `browser` fixture
     PLAYWRIGHT_PROBLEM = f"the playwright package cannot be imported ({exc})"
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page, Response
+    from playwright.async_api import Browser, FilePayload, Geolocation, Page, Response
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -116,7 +117,7 @@ async def _fill_form(
 async def _submit(page: Page) -> Response:
     """Press the form's button and return the response to the POST it makes."""
     async with page.expect_navigation() as navigation:
-        await page.locator("form button[type=submit]").click()
+        await page.locator("#send").click()
     response = await navigation.value
     assert response is not None
     return response
@@ -174,13 +175,13 @@ async def test_resident_files_a_complaint_in_indonesian(
     link = await page.locator("#tracking").get_attribute("href") or ""
     await page.goto(link[link.index("/lacak/") :])
     await page.locator("#send-code").click()
-    await expect(page.locator("#verification-said")).to_contain_text("Kode sudah kami kirim")
+    await expect(page.locator("#said")).to_contain_text("Kode sudah kami kirim")
     [message] = await _sms_to(sms, PHONE_E164)
     code = re.search(r"\b(\d{6})\b", message)
     assert code is not None and reference in message
     await page.locator("#code").fill(code[1])
     await page.locator("#confirm-code").click()
-    await expect(page.locator("#verification-said")).to_contain_text("sudah dikonfirmasi")
+    await expect(page.locator("#said")).to_contain_text("sudah dikonfirmasi")
     confirmed = tmp_path / "confirmed.png"
     await page.screenshot(path=confirmed, full_page=True)
     assert confirmed.stat().st_size > 0
@@ -188,9 +189,9 @@ async def test_resident_files_a_complaint_in_indonesian(
 
 async def test_english_switch_gives_an_english_form_and_answer(page: Page) -> None:
     await page.goto("/")
-    await page.get_by_role("link", name="English").click()
+    await page.get_by_role("button", name="English").click()
     await expect(page.locator("html")).to_have_attribute("lang", "en")
-    await expect(page.get_by_role("button")).to_have_text("Send complaint")
+    await expect(page.locator("#send")).to_have_text("Send complaint")
 
     await _fill_form(page, text="The street light (lampu jalan) on Jl. Mawar is out since Monday")
     response = await _submit(page)
@@ -235,7 +236,7 @@ async def test_reloading_the_result_page_files_one_complaint(page: Page, service
     replayed = await page.reload()
     assert replayed is not None
     assert replayed.request.method == "POST"
-    assert f"submission_id={submission_id}" in (replayed.request.post_data or "")
+    assert submission_id in (replayed.request.post_data or "")
     assert replayed.status == 201
 
     assert await _shown_reference(page) == first
@@ -254,7 +255,7 @@ async def test_back_and_submit_again_files_one_complaint(page: Page, service: Se
     resubmitted = await _submit(page)
     again = await _shown_reference(page)
 
-    assert f"submission_id={submission_id}" in (resubmitted.request.post_data or "")
+    assert submission_id in (resubmitted.request.post_data or "")
     assert again == first
     assert await count(service, Complaint) == 1
 
@@ -371,3 +372,186 @@ async def test_the_transparency_page_reads_on_a_desktop_and_a_phone(
         assert problems == []
     finally:
         await context.close()
+
+
+# --- the resident's whole flow, at a desktop's width and a phone's ---------------------------
+
+# Where the browser says the resident stands: Malioboro, Yogyakarta.
+HERE: Geolocation = {"latitude": -7.792622, "longitude": 110.365761}
+OFFICER = Actor(Role.ADMIN, 7, "Rina (admin)")
+# Every element with text of its own: its colour, and the first opaque background behind it.
+_COLOURS = """() => {
+  const opaque = (element) => {
+    for (let at = element; at; at = at.parentElement) {
+      const background = getComputedStyle(at).backgroundColor;
+      if (!/rgba\\(.*, 0\\)$/.test(background) && background !== "transparent") return background;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  return [...document.querySelectorAll("body *")]
+    .filter((e) => e.checkVisibility() && [...e.childNodes].some(
+      (n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))
+    .map((e) => [e.tagName + (e.id ? "#" + e.id : ""), getComputedStyle(e).color, opaque(e)]);
+}"""
+
+
+def _luminance(colour: str) -> float:
+    red, green, blue = (int(part) / 255 for part in re.findall(r"\d+", colour)[:3])
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+async def _readable(page: Page, width: int) -> None:
+    """Every text on the page has a contrast of 4.5:1 at least (WCAG AA), and nothing is
+    wider than the window (no sideways scrolling on a phone)."""
+    low = []
+    for element, colour, background in await page.evaluate(_COLOURS):
+        lighter, darker = sorted((_luminance(colour), _luminance(background)), reverse=True)
+        if (lighter + 0.05) / (darker + 0.05) < 4.5:
+            low.append((element, colour, background))
+    assert low == []
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def _file(name: str, media_type: str, content: bytes) -> FilePayload:
+    """A file as the resident picks it for the form's file field."""
+    return {"name": name, "mimeType": media_type, "buffer": content}
+
+
+async def _shot(page: Page, folder: Path, name: str) -> None:
+    path = folder / f"{name}.png"
+    await page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(1280, 900), (360, 740)], ids=["desktop", "phone-360px"]
+)
+async def test_the_residents_whole_flow(
+    browser: Browser,
+    base_url: str,
+    service: Service,
+    tmp_path: Path,
+    width: int,
+    height: int,
+) -> None:
+    context = await browser.new_context(
+        base_url=base_url,
+        viewport={"width": width, "height": height},
+        geolocation=HERE,
+        permissions=["geolocation"],
+    )
+    context.set_default_timeout(WAIT_MS)
+    page = await context.new_page()
+    problems: list[str] = []
+    # Script errors, and requests refused (the browser's own favicon.ico, which no page
+    # names, aside).
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    try:
+        await page.goto("/")
+        await expect(page.locator("#emergency")).to_contain_text("112")
+        await _readable(page, width)
+        await page.get_by_label("Isi pengaduan").fill(COMPLAINT)
+        await page.get_by_role("textbox", name="Lokasi").fill("Jl. Malioboro, depan pasar")
+        await page.locator("#use-location").click()
+        await expect(page.locator("#location-said")).to_have_text(
+            "Lokasi dari perangkat Anda ikut dikirim."
+        )
+        # By keyboard: the next field takes the focus, and shows that it has it.
+        await page.locator("#name").focus()
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.id") == "contact"
+        outline = "getComputedStyle(document.activeElement).outlineStyle"
+        assert await page.evaluate(outline) == "solid"
+        await _shot(page, tmp_path, "form-typed")
+
+        # The switch keeps everything typed, the browser's position too.
+        await page.locator("#switch").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await expect(page.get_by_label("Your complaint")).to_have_value(COMPLAINT)
+        await expect(page.locator("#location")).to_have_value("Jl. Malioboro, depan pasar")
+        await expect(page.locator("#latitude")).to_have_value(str(HERE["latitude"]))
+        photo = _file("IMG_0042.jpg", "image/jpeg", photo_with_location())
+        await page.locator("#photo").set_input_files(files=[photo])
+        await _shot(page, tmp_path, "form-en-with-photo")
+        assert (await _submit(page)).status == 201
+        reference = await _shown_reference(page)
+        await _readable(page, width)
+        await _shot(page, tmp_path, "filed")
+        link = await page.locator("#tracking").get_attribute("href") or ""
+
+        # The reference box, from the form: the public page, without the conversation.
+        await page.goto("/?lang=en")
+        await page.get_by_label("Reference number").fill(reference.lower())
+        await page.get_by_label("Reference number").press("Enter")
+        await expect(page).to_have_url(re.compile(rf"/lacak/{reference}\?lang=en$"))
+        await expect(page.locator("#conversation-hidden")).to_be_visible()
+        await _readable(page, width)
+        await _shot(page, tmp_path, "looked-up")
+
+        # The link's page: add information, then rate the answer once there is one.
+        await page.goto(link[link.index("/lacak/") :])
+        await page.get_by_label("What you want to add for the agency").fill("The pole leans too")
+        await page.locator("#add").click()
+        await expect(page.locator("#said")).to_contain_text(reference)
+        await expect(page.locator("#conversation")).to_contain_text("The pole leans too")
+        await service.actions.answer(reference, "Lampu sudah kami ganti.", OFFICER)
+        await settled(service, OutboxMessage.kind == "officer_reply")  # then the page shows it
+        await page.reload()
+        await expect(page.locator("#conversation")).to_contain_text("Lampu sudah kami ganti.")
+        await page.locator("#score-4").focus()
+        await page.keyboard.press("Space")
+        await page.locator("#rate").click()
+        await expect(page.locator("#rated")).to_have_text("Your rating: 4/5.")
+        await _readable(page, width)
+        await _shot(page, tmp_path, "rated")
+
+        # Its switch keeps the addition being typed.
+        await page.locator("#addition").fill("Masih berkedip di malam hari")
+        await page.locator("#switch").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "id")
+        await expect(page.locator("#addition")).to_have_value("Masih berkedip di malam hari")
+        await _shot(page, tmp_path, "tracking-switched")
+
+        await page.locator("#privacy-link").click()
+        await expect(page.locator("#privacy")).to_have_text("Pemberitahuan privasi")
+        await _readable(page, width)
+        await _shot(page, tmp_path, "privacy")
+    finally:
+        await context.close()
+
+    assert problems == []
+    [complaint] = await rows(service, Complaint)
+    assert (complaint.latitude, complaint.longitude) == (HERE["latitude"], HERE["longitude"])
+    assert complaint.location_text == "Jl. Malioboro, depan pasar" and complaint.rating == 4
+    [kept] = await rows(service, Attachment)
+    assert gps_of(kept.content) == {}  # not shared: the place it was taken is gone
+
+
+async def test_a_refused_photo_brings_the_form_back_saying_why(
+    page: Page, service: Service, tmp_path: Path
+) -> None:
+    await page.goto("/")
+    await _fill_form(page, text=COMPLAINT, location="Jl. Mawar")
+    await page.locator("#photo").set_input_files(
+        files=[_file("surat.jpg", "image/jpeg", b"%PDF-1.7 not a photo")]
+    )
+    response = await _submit(page)
+
+    assert response.status == 422
+    await expect(page.locator("#photo-problem")).to_contain_text("bukan foto JPEG")
+    await expect(page.locator("#photo")).to_have_attribute("aria-describedby", "photo-problem")
+    await expect(page.locator("#text")).to_have_value(COMPLAINT)
+    await _shot(page, tmp_path, "photo-refused")
+    assert await count(service, Complaint) == 0

@@ -18,6 +18,7 @@ from bot.bootstrap import Service
 from channels.web import FORM_LIMITS
 from storage.models import Resident
 from tests.integration.db import rows
+from tests.integration.forms import post_form
 
 # What a resident might type to run a script, break out of an attribute, get a template
 # evaluated, or bold text in a Telegram HTML message.
@@ -56,9 +57,9 @@ def _shown_as_text(page: str) -> None:
 
 
 async def _file(client: httpx.AsyncClient) -> httpx.Response:
-    return await client.post(
-        "/filed",
-        data={
+    return await post_form(
+        client,
+        {
             "text": HOSTILE_TEXT,
             "name": HOSTILE_NAME,
             "location": '"><img src=x onerror=alert(3)> Jl. Mawar',
@@ -93,8 +94,8 @@ async def test_hostile_text_and_name_are_text_on_the_filed_and_tracking_pages(
 
 async def test_a_refused_form_echoes_hostile_fields_as_text(client: httpx.AsyncClient) -> None:
     too_long = HOSTILE_TEXT + " x" * FORM_LIMITS["text"]
-    page = await client.post(
-        "/filed", data={"text": too_long, "name": HOSTILE_NAME, "contact": '"><script>'}
+    page = await post_form(
+        client, {"text": too_long, "name": HOSTILE_NAME, "contact": '"><script>'}
     )
     assert page.status_code == 422
     _shown_as_text(page.text)
@@ -144,7 +145,7 @@ async def test_every_html_page_carries_the_security_headers(
             answer = await client.get(path, params={"lang": lang}, headers=BROWSER)
             if answer.headers.get("content-type", "").startswith("text/html"):
                 checked[path] = answer
-    posted = {"/": await client.post("/", data={"text": ""}), "/filed": filed}
+    posted = {"/": await post_form(client, {"text": ""}, "/"), "/filed": filed}
     for path, answer in [*checked.items(), *posted.items()]:
         for name, value in SECURITY_HEADERS.items():
             assert answer.headers.get(name) == value, (path, name, answer.headers)

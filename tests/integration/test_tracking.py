@@ -17,6 +17,7 @@ from config.settings import Settings
 from storage.models import Complaint, OutboxMessage, ServiceValue
 from tests.fakes import FakeClock
 from tests.integration.db import count, prepared_service, rows, settled
+from tests.integration.forms import post_form
 
 ADMIN = Actor(Role.ADMIN, 7, "Rina (admin)")
 
@@ -108,8 +109,8 @@ async def test_after_a_transfer_the_first_agencys_answer_keeps_its_name(
 
 
 async def test_the_form_links_to_the_page(client: httpx.AsyncClient, service: Service) -> None:
-    filed = await client.post(
-        "/filed", data={"text": "Sampah menumpuk di pasar", "submission_id": "s1", "lang": "en"}
+    filed = await post_form(
+        client, {"text": "Sampah menumpuk di pasar", "submission_id": "s1", "lang": "en"}
     )
     assert filed.status_code == 201
     [complaint] = await rows(service, Complaint)

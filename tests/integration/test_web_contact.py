@@ -119,9 +119,9 @@ async def test_a_contact_confirmed_with_its_code_gets_the_answers(
     assert "Belum ada yang kami kirim ke +62812•••••890" in page.text
     assert await rows(service, OutboxMessage, OutboxMessage.recipient == VICTIM) == []
 
-    no_token = await client.post(f"/lacak/{reference}/kode", data={"k": "wrong"})
-    sent = await client.post(f"/lacak/{reference}/kode", data={"k": token})
-    again = await client.post(f"/lacak/{reference}/kode", data={"k": token})
+    no_token = await post_form(client, {"k": "wrong"}, f"/lacak/{reference}/kode")
+    sent = await post_form(client, {"k": token}, f"/lacak/{reference}/kode")
+    again = await post_form(client, {"k": token}, f"/lacak/{reference}/kode")
     [code_row] = await settled(service, OutboxMessage.kind == "verification_code")
     [message] = [m for m in sms.sent if m.recipient == VICTIM]
     code = re.search(r"\b(\d{6})\b", message.text)
@@ -129,11 +129,11 @@ async def test_a_contact_confirmed_with_its_code_gets_the_answers(
     [claim] = await rows(service, ContactClaim)
     assert claim.code_hash is not None and code[1] not in claim.code_hash
     wrong = "000000" if code[1] != "000000" else "111111"
-    refused = await client.post(
-        f"/lacak/{reference}/konfirmasi", data={"k": token, "code": wrong, "lang": "en"}
+    refused = await post_form(
+        client, {"k": token, "code": wrong, "lang": "en"}, f"/lacak/{reference}/konfirmasi"
     )
-    confirmed = await client.post(
-        f"/lacak/{reference}/konfirmasi", data={"k": token, "code": code[1]}
+    confirmed = await post_form(
+        client, {"k": token, "code": code[1]}, f"/lacak/{reference}/konfirmasi"
     )
 
     assert "verification" not in no_token.text and code_row.channel == "sms"
@@ -157,11 +157,13 @@ async def test_codes_run_out_and_wrong_tries_void_a_code(
 ) -> None:
     reference, token = await filed_with_contact(client)
     for _ in range(3):
-        assert (await client.post(f"/lacak/{reference}/kode", data={"k": token})).status_code == 200
+        assert (
+            await post_form(client, {"k": token}, f"/lacak/{reference}/kode")
+        ).status_code == 200
         clock.advance(minutes=2)
-    spent = await client.post(f"/lacak/{reference}/kode", data={"k": token})
+    spent = await post_form(client, {"k": token}, f"/lacak/{reference}/kode")
     tries = [
-        await client.post(f"/lacak/{reference}/konfirmasi", data={"k": token, "code": "12345x"})
+        await post_form(client, {"k": token, "code": "12345x"}, f"/lacak/{reference}/konfirmasi")
         for _ in range(6)
     ]
 
