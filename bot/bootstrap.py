@@ -121,6 +121,8 @@ class Service:
         """Channels receiving, dispatcher sending, scheduler ticking; all stopped on exit."""
         self._stopping.clear()
         await self.router.refresh()
+        # Read now: every page signs its form's token, and must not wait for the database.
+        await self.links.load_key()
         handlers = self.handlers()
         started: list[Channel] = []
         try:

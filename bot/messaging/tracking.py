@@ -85,6 +85,10 @@ class TrackingLinks:
             return False
         return hmac.compare_digest(token.encode(), (await self.token(canonical)).encode())
 
+    async def load_key(self) -> None:
+        """Read the signing key, if not yet read."""
+        await self._secret()
+
     async def _secret(self) -> bytes:
         if self._key is None:
             async with self._reading:

@@ -21,6 +21,7 @@ from bot.web.open311 import Open311Keys
 from storage.models import Complaint, ContactClaim, OutboxMessage
 from tests.fakes import FakeClock, FakeSmsChannel
 from tests.integration.db import prepared_service, rows, settled
+from tests.integration.forms import post_form
 from tests.integration.service_process import clean_env, run_cli
 
 API = "/open311/v2"
@@ -254,8 +255,8 @@ async def test_a_posted_request_takes_the_intake_path_and_answers_its_confirmed_
     await settled(service, OutboxMessage.kind == "officer_question")
     assert len(sms.sent) == 1  # unconfirmed: the question shows on the page only
 
-    confirmed = await client.post(
-        f"/lacak/{reference}/konfirmasi", data={"k": token, "code": code[1]}
+    confirmed = await post_form(
+        client, {"k": token, "code": code[1]}, path=f"/lacak/{reference}/konfirmasi"
     )
     assert confirmed.status_code == 200 and "sudah dikonfirmasi" in confirmed.text
     await service.actions.answer(reference, "Jalan sudah ditambal hari ini.", ADMIN)
