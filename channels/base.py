@@ -214,6 +214,12 @@ class PermanentSendError(SendError):
     permanent = True
 
 
+class DeliveryUnknown(SendError):
+    """The request reached the provider and no answer came back (it stopped answering, or
+    the connection broke after we sent): the message may have gone. Sent again only on a
+    channel whose resends are harmless (`Channel.resend_is_safe`), as after a crash."""
+
+
 class RecipientOptedOut(PermanentSendError):
     """The provider refuses because the recipient unsubscribed with it (e.g. texted STOP)."""
 
