@@ -50,6 +50,7 @@ from channels.base import (
     TransientSendError,
     UnknownDelivery,
     stop_task,
+    while_held,
 )
 from channels.email_message import largest_raw, parse_email
 
@@ -57,8 +58,10 @@ log = logging.getLogger(__name__)
 
 # Servers drop an IDLE after 30 minutes (RFC 2177): it is re-issued before that.
 IDLE_RENEW_SECONDS = 29 * 60
-# How often a standby instance checks whether the reading instance is gone.
+# How often a standby instance checks whether the reading instance is gone, and how often
+# the reading instance checks it still holds the lease (the database may have ended it).
 _LEASE_RETRY = 2.0
+_LEASE_CHECK = 5.0
 # The one kind of delivery this channel keeps (see `process`): a mail that failed.
 _MAIL = "mail"
 _IMAP_TIMEOUT = 30.0
@@ -245,10 +248,17 @@ class EmailChannel:
         pause = 1.0
         while True:
             try:
-                if self._lease is not None and not await self._lease.acquire():
+                if self._lease is None:
+                    await reader.session(connected=reader.reset_pause)
+                elif not await self._lease.acquire():
                     await asyncio.sleep(_LEASE_RETRY)  # another instance reads; wait our turn
                     continue
-                await reader.session(connected=reader.reset_pause)
+                elif not await while_held(
+                    self._lease,
+                    reader.session(connected=reader.reset_pause),
+                    check_every=_LEASE_CHECK,
+                ):
+                    log.warning("IMAP %r: the lease was lost; reading stopped", self._mailbox)
             except (MailboxError, aioimaplib.AioImapException, OSError, TimeoutError) as exc:
                 log.warning("IMAP %r: %s; reconnecting", self._mailbox, exc or type(exc).__name__)
             except Exception:

@@ -48,6 +48,7 @@ from tests.integration.dovecot import (
     minimal_dovecot,
 )
 from tests.integration.smtp_sink import SinkTls, SmtpSink, running_smtp_sink
+from tests.integration.test_lease import holder_pid, terminate
 from tests.integration.tls import self_signed
 
 __all__ = ["dovecot", "minimal_dovecot"]  # the session's Dovecots, fixtures
@@ -494,6 +495,46 @@ async def test_a_server_without_idle_or_move_is_polled_and_mail_copied_to_the_do
         await eventually(lambda: _folder_seen(server, user, "Selesai", {1, 2}))
     assert await seen_uids(server, user) == (set(), set())  # copied, then expunged
     assert await complaints(service) == 2
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # the advisory lock's session
+async def test_a_reader_whose_lease_the_database_ended_stops_and_another_takes_over(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+) -> None:
+    first, second = [
+        await mail_service(settings, engine, clock, dovecot, user, sink) for _ in range(2)
+    ]
+    channels = [email_channel(first), email_channel(second)]
+    await append_all(dovecot, [resident_mail(0)], user=user)
+    for service, channel in zip((first, second), channels, strict=True):
+        await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _count_is(first, 1))
+        leases = [channel._lease for channel in channels]
+        held = [lease.held for lease in leases if isinstance(lease, LeaderLease)]
+        leader, standby = (leases[held.index(True)], leases[held.index(False)])
+        assert isinstance(leader, LeaderLease) and isinstance(standby, LeaderLease)
+        pid = await holder_pid(engine, leader)
+        assert pid is not None
+        await terminate(engine, pid)
+        # The reader checks its lease every 5 s, a standby tries every 2 s.
+        await eventually(lambda: _true(standby.held and not leader.held))
+        await append_all(dovecot, [resident_mail(1)], user=user)
+        await eventually(lambda: _count_is(first, 2))
+        assert standby.held and not leader.held
+    finally:
+        for channel in channels:
+            await channel.stop()
+    assert await complaints(first) == 2
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_one_instance_reads_the_mailbox_and_another_takes_over_when_it_stops(
