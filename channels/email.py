@@ -29,15 +29,17 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import aioimaplib
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtplib.typing import Default
 
 from channels.base import (
     ChannelName,
     DeliveryReport,
+    DeliveryUnknown,
     InboundMessage,
     Lease,
     MailboxCursor,
@@ -371,6 +373,10 @@ class _SmtpRelay:
         host, port = self._server.address
         try:
             await self._send(mail)
+        except _DataUnanswered as exc:
+            raise DeliveryUnknown(
+                f"SMTP {host}:{port} took the mail and did not answer ({exc})"
+            ) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
             if all(500 <= r.code < 600 for r in exc.recipients):
@@ -425,7 +431,7 @@ class _SmtpRelay:
             return client
         server = self._server
         host, port = server.address
-        client = aiosmtplib.SMTP(
+        client = _Smtp(
             hostname=host,
             port=port,
             username=server.user,
@@ -449,6 +455,29 @@ class _SmtpRelay:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await asyncio.wait_for(client.quit(), 5)
             _drop(client)
+
+
+class _DataUnanswered(Exception):
+    """The connection broke, or the server stopped answering, once it had the mail's DATA:
+    it may have taken the mail."""
+
+
+class _Smtp(aiosmtplib.SMTP):
+    """aiosmtplib's client, telling a mail left unanswered from one that never went: a
+    failure before DATA (connecting, MAIL, RCPT) is safe to retry, one during it is not."""
+
+    async def data(
+        self,
+        message: str | bytes,
+        /,
+        *,
+        # aiosmtplib's own signature, which sendmail calls.
+        timeout: float | Literal[Default.token] | None = Default.token,  # noqa: ASYNC109
+    ) -> aiosmtplib.SMTPResponse:
+        try:
+            return await super().data(message, timeout=timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            raise _DataUnanswered(str(exc) or type(exc).__name__) from exc
 
 
 def _drop(client: aiosmtplib.SMTP) -> None:

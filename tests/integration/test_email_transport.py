@@ -24,6 +24,7 @@ from bot.bootstrap import Service
 from channels.base import (
     Attachment,
     DeliveryNotKept,
+    DeliveryUnknown,
     InboundMessage,
     IntakeReceipt,
     OutboundMessage,
@@ -741,6 +742,26 @@ async def test_smtp_refusals_are_permanent_for_5xx_and_transient_for_4xx_and_out
     receipt = await channel.send(OutboundMessage("warga1@mail.example.com", "Halo", key="k4"))
     [mail] = sink.to("warga1@mail.example.com")
     assert mail["Message-ID"] == receipt.provider_message_id
+
+
+async def test_a_mail_the_server_kept_without_answering_is_delivery_unknown(
+    sink: SmtpSink,
+) -> None:
+    channel = channel_sending_to(
+        SmtpServer("127.0.0.1", sink.port, security=MailSecurity.NONE, timeout=0.5)
+    )
+    sink.stall_next(1.5)
+    try:
+        with pytest.raises(DeliveryUnknown, match="took the mail and did not answer"):
+            await channel.send(OutboundMessage("warga1@mail.example.com", "Halo", key="k1"))
+        # The session that broke is not reused; the next mail goes in a new one.
+        await channel.send(OutboundMessage("warga2@mail.example.com", "Halo", key="k2"))
+    finally:
+        await channel.stop()
+    assert [str(mail["To"]) for mail in sink.mails] == [
+        "warga1@mail.example.com",
+        "warga2@mail.example.com",
+    ]
 
 
 async def test_mails_in_a_burst_share_one_smtp_session_and_a_refusal_does_not_end_it(
