@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime
 from pathlib import Path
+from typing import NoReturn
 
 import aiosmtplib
 import pytest
@@ -33,7 +34,7 @@ from channels.base import (
     ServiceHandlers,
     TransientSendError,
 )
-from channels.email import EmailChannel, MailFolder, MailSecurity, SmtpServer
+from channels.email import EmailChannel, ImapMailbox, MailFolder, MailSecurity, SmtpServer
 from config.settings import Settings
 from storage.lease import LeaderLease
 from storage.mailbox_cursor import StoredMailboxCursor
@@ -762,6 +763,67 @@ async def test_a_mail_the_server_kept_without_answering_is_delivery_unknown(
         "warga1@mail.example.com",
         "warga2@mail.example.com",
     ]
+
+
+class _NoCursor:
+    async def load(self) -> tuple[int, int] | None:
+        return None
+
+    async def save(self, uidvalidity: int, last_uid: int) -> None:
+        return None
+
+
+async def _nothing_arrives(*_: object) -> NoReturn:
+    raise AssertionError("the test's mailbox delivers nothing")
+
+
+# The commands answered before the server falls silent: none (it stalls on the CAPABILITY
+# after its greeting), or that CAPABILITY and the LOGIN (it stalls on the next CAPABILITY).
+@pytest.mark.parametrize("answered", [0, 2])
+async def test_an_imap_server_that_stops_answering_is_left_and_connected_to_again(
+    tmp_path: Path, answered: int
+) -> None:
+    connections: list[asyncio.StreamWriter] = []
+    closed: list[asyncio.StreamWriter] = []
+    again = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        if len(connections) > 1:
+            again.set()
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n")
+        commands = 0
+        while line := await reader.readline():
+            tag, _, command = line.decode().partition(" ")
+            commands += 1
+            if commands > answered:
+                continue  # silence
+            if command.upper().startswith("CAPABILITY"):
+                writer.write(b"* CAPABILITY IMAP4rev1 IDLE\r\n")
+            writer.write(f"{tag} OK done\r\n".encode())
+        closed.append(writer)  # by the reader
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mailbox = ImapMailbox(
+        "127.0.0.1", "aduan", "sandi", security=MailSecurity.NONE, port=port, timeout=0.5
+    )
+    channel = EmailChannel(
+        sender=OURS,
+        outbound=MailFolder(tmp_path),
+        now=lambda: datetime.now(UTC),
+        max_bytes=1024 * 1024,
+        mailbox=mailbox,
+        cursor=_NoCursor(),
+    )
+    nothing = ServiceHandlers(*[_nothing_arrives] * len(dataclasses.fields(ServiceHandlers)))
+    await channel.start(nothing)
+    try:
+        await asyncio.wait_for(again.wait(), 20)  # the reader's first pause is 2 s
+        assert closed[:1] == connections[:1]  # the silent session was closed, not left open
+    finally:
+        await channel.stop()
+        server.close()
 
 
 async def test_mails_in_a_burst_share_one_smtp_session_and_a_refusal_does_not_end_it(
