@@ -177,8 +177,8 @@ class TelegramChannel:
         lease: Lease | None = None,
         texts: TelegramTexts,
     ) -> None:
-        # PTB's own timeouts (5 s) made explicit: a send waits this long to connect, and
-        # this long for each part of the answer (a long poll's wait is added to it).
+        # A send waits `timeout` to connect, and as long for each part of the answer (PTB
+        # would wait 5 s); getUpdates keeps PTB's, plus its long poll's wait.
         builder = (
             ApplicationBuilder()
             .token(token)
