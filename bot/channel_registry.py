@@ -36,6 +36,7 @@ def _telegram(
         settings.telegram_token,
         api_base=settings.telegram_api_base,
         poll_timeout=settings.telegram_poll_timeout,
+        timeout=settings.provider_timeout_seconds,
         webhook_url=settings.public_base_url.rstrip("/") + "/webhooks/telegram",
         webhook_secret=settings.telegram_webhook_secret,
         lease=lease("telegram-poll"),
@@ -79,6 +80,7 @@ def _sms(
         api_base=settings.twilio_api_base,
         max_segments=settings.sms_max_segments,
         media_lost=lambda kinds: render("mms_media_lost", OFFICER_LANGUAGE, kinds=kinds),
+        timeout=settings.provider_timeout_seconds,
     )
 
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -226,6 +226,12 @@ class PermanentSendError(SendError):
     permanent = True
 
 
+class DeliveryUnknown(SendError):
+    """The request reached the provider and no answer came back (it stopped answering, or
+    the connection broke after we sent): the message may have gone. Sent again only on a
+    channel whose resends are harmless (`Channel.resend_is_safe`), as after a crash."""
+
+
 class RecipientOptedOut(PermanentSendError):
     """The provider refuses because the recipient unsubscribed with it (e.g. texted STOP)."""
 
@@ -420,6 +426,8 @@ class MailboxCursor(Protocol):
 class Lease(Protocol):
     """Held by one instance at a time: channels that must poll alone (Telegram, IMAP)."""
 
+    # Takes the lease if free; True while held. Called again while held, it checks the
+    # lease was not lost meanwhile (a holder's database session can end under it).
     async def acquire(self) -> bool: ...
 
     async def release(self) -> None: ...
@@ -515,6 +523,23 @@ def clean_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text).strip()
+
+
+async def while_held(lease: Lease, work: Coroutine[Any, Any, None], *, check_every: float) -> bool:
+    """Run `work` (a poller's session) while `lease` stays held, checked every `check_every`
+    seconds; False when the lease was lost, and the work stopped, before it ended. What the
+    work raises is raised."""
+    task = asyncio.create_task(work, name="leased-work")
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=check_every)
+            if not task.done() and not await lease.acquire():
+                return False
+        task.result()
+        return True
+    finally:
+        if not task.done():
+            await stop_task(task)
 
 
 async def stop_task(task: asyncio.Task[Any]) -> None:

@@ -29,15 +29,17 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import aioimaplib
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtplib.typing import Default
 
 from channels.base import (
     ChannelName,
     DeliveryReport,
+    DeliveryUnknown,
     InboundMessage,
     Lease,
     MailboxCursor,
@@ -50,6 +52,7 @@ from channels.base import (
     TransientSendError,
     UnknownDelivery,
     stop_task,
+    while_held,
 )
 from channels.email_message import largest_raw, parse_email
 
@@ -57,11 +60,12 @@ log = logging.getLogger(__name__)
 
 # Servers drop an IDLE after 30 minutes (RFC 2177): it is re-issued before that.
 IDLE_RENEW_SECONDS = 29 * 60
-# How often a standby instance checks whether the reading instance is gone.
+# How often a standby instance checks whether the reading instance is gone, and how often
+# the reading instance checks it still holds the lease (the database may have ended it).
 _LEASE_RETRY = 2.0
+_LEASE_CHECK = 5.0
 # The one kind of delivery this channel keeps (see `process`): a mail that failed.
 _MAIL = "mail"
-_IMAP_TIMEOUT = 30.0
 # Messages handed to the service at once; together they share group commits.
 _CONCURRENT = 32
 # UIDs whose sizes are asked in one FETCH, and what one FETCH of whole messages may carry.
@@ -102,6 +106,9 @@ class ImapMailbox:
     poll_seconds: float = 60.0
     # Where mail is moved once handled; None leaves it in `folder`, marked \Seen.
     done_folder: str | None = None
+    # How long connecting, and each command, may wait for the server: one that stops
+    # answering is left, and connected to again.
+    timeout: float = 30.0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -245,10 +252,17 @@ class EmailChannel:
         pause = 1.0
         while True:
             try:
-                if self._lease is not None and not await self._lease.acquire():
+                if self._lease is None:
+                    await reader.session(connected=reader.reset_pause)
+                elif not await self._lease.acquire():
                     await asyncio.sleep(_LEASE_RETRY)  # another instance reads; wait our turn
                     continue
-                await reader.session(connected=reader.reset_pause)
+                elif not await while_held(
+                    self._lease,
+                    reader.session(connected=reader.reset_pause),
+                    check_every=_LEASE_CHECK,
+                ):
+                    log.warning("IMAP %r: the lease was lost; reading stopped", self._mailbox)
             except (MailboxError, aioimaplib.AioImapException, OSError, TimeoutError) as exc:
                 log.warning("IMAP %r: %s; reconnecting", self._mailbox, exc or type(exc).__name__)
             except Exception:
@@ -361,6 +375,10 @@ class _SmtpRelay:
         host, port = self._server.address
         try:
             await self._send(mail)
+        except _DataUnanswered as exc:
+            raise DeliveryUnknown(
+                f"SMTP {host}:{port} took the mail and did not answer ({exc})"
+            ) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
             if all(500 <= r.code < 600 for r in exc.recipients):
@@ -415,7 +433,7 @@ class _SmtpRelay:
             return client
         server = self._server
         host, port = server.address
-        client = aiosmtplib.SMTP(
+        client = _Smtp(
             hostname=host,
             port=port,
             username=server.user,
@@ -439,6 +457,29 @@ class _SmtpRelay:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await asyncio.wait_for(client.quit(), 5)
             _drop(client)
+
+
+class _DataUnanswered(Exception):
+    """The connection broke, or the server stopped answering, once it had the mail's DATA:
+    it may have taken the mail."""
+
+
+class _Smtp(aiosmtplib.SMTP):
+    """aiosmtplib's client, telling a mail left unanswered from one that never went: a
+    failure before DATA (connecting, MAIL, RCPT) is safe to retry, one during it is not."""
+
+    async def data(
+        self,
+        message: str | bytes,
+        /,
+        *,
+        # aiosmtplib's own signature, which sendmail calls.
+        timeout: float | Literal[Default.token] | None = Default.token,  # noqa: ASYNC109
+    ) -> aiosmtplib.SMTPResponse:
+        try:
+            return await super().data(message, timeout=timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            raise _DataUnanswered(str(exc) or type(exc).__name__) from exc
 
 
 def _drop(client: aiosmtplib.SMTP) -> None:
@@ -578,19 +619,23 @@ class _ImapReader:
         host, port = box.address
         self._lost.clear()
         if box.security is MailSecurity.SSL:
-            client = aioimaplib.IMAP4_SSL(host, port, timeout=_IMAP_TIMEOUT)
+            client = aioimaplib.IMAP4_SSL(host, port, timeout=box.timeout)
         else:
-            client = aioimaplib.IMAP4(host, port, timeout=_IMAP_TIMEOUT)
+            client = aioimaplib.IMAP4(host, port, timeout=box.timeout)
         client.protocol.conn_lost_cb = lambda exc: self._lost.set()
-        await client.wait_hello_from_server()
-        if box.security is MailSecurity.STARTTLS:
-            await _starttls(client, host)
-        response = await client.login(box.user, box.password)
-        if response.result != "OK":
-            raise MailboxError(f"login as {box.user} refused: {_said(response)}")
-        # IDLE and MOVE are decided on what the server offers once logged in (Gmail, for
-        # one, offers MOVE only then).
-        await client.protocol.capability()
+        try:
+            await _greeted(client, box.timeout)
+            if box.security is MailSecurity.STARTTLS:
+                await _starttls(client, host, box.timeout)
+            response = await client.login(box.user, box.password)
+            if response.result != "OK":
+                raise MailboxError(f"login as {box.user} refused: {_said(response)}")
+            # IDLE and MOVE are decided on what the server offers once logged in (Gmail,
+            # for one, offers MOVE only then). aioimaplib bounds only its own commands.
+            await asyncio.wait_for(client.protocol.capability(), box.timeout)
+        except BaseException:
+            _abandon(client)  # the session never started: no logout to wait for
+            raise
         return client
 
     def _idles(self, client: Any) -> bool:
@@ -716,7 +761,7 @@ class _ImapReader:
             if not self._lost.is_set() and client.has_pending_idle():
                 client.idle_done()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(idle, _IMAP_TIMEOUT)
+                    await asyncio.wait_for(idle, self._mailbox.timeout)
 
     async def _push(self, client: Any, seconds: float) -> list[bytes] | None:
         """The next thing the server says while idling, None when `seconds` passed."""
@@ -736,24 +781,54 @@ class _ImapReader:
         return push
 
 
-async def _starttls(client: Any, host: str) -> None:
+async def _greeted(client: Any, seconds: float) -> None:
+    """Wait for the server's greeting (and aioimaplib's CAPABILITY after it). aioimaplib's
+    own deadline for it cannot end the wait while that CAPABILITY goes unanswered (the
+    command holds a lock the cancelled wait must take back), so it is kept here: past it,
+    the connection and its command are abandoned."""
+    hello = asyncio.ensure_future(client.wait_hello_from_server())
+    done, _ = await asyncio.wait({hello}, timeout=seconds)
+    if done:
+        hello.result()
+        return
+    _abandon(client)
+    # The abandoned wait ends at aioimaplib's own deadline; what it raises then is ours.
+    hello.add_done_callback(lambda ended: ended.cancelled() or ended.exception())
+    raise MailboxError(f"no greeting from the server within {seconds:g} s")
+
+
+def _abandon(client: Any) -> None:
+    """Close a connection whose session did not start, and end what aioimaplib runs on it."""
+    protocol = client.protocol
+    if protocol.transport is not None:
+        protocol.transport.close()
+    for task in list(protocol.tasks):
+        task.cancel()
+
+
+async def _starttls(client: Any, host: str, seconds: float) -> None:
     """Upgrade the plain connection (aioimaplib has no STARTTLS of its own)."""
     protocol = client.protocol
     if "STARTTLS" not in protocol.capabilities:
         raise MailboxError(
             "the server offers no STARTTLS; connect with TLS from the start (ssl) or without"
         )
-    response = await protocol.execute(
-        aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(
+        protocol.execute(aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)),
+        seconds,
     )
     if response.result != "OK":
         raise MailboxError(f"STARTTLS refused: {_said(response)}")
     loop = asyncio.get_running_loop()
     protocol.transport = await loop.start_tls(
-        protocol.transport, protocol, ssl.create_default_context(), server_hostname=host
+        protocol.transport,
+        protocol,
+        ssl.create_default_context(),
+        server_hostname=host,
+        ssl_handshake_timeout=seconds,
     )
     # What the server offered in plain text may not be what it offers now.
-    await protocol.capability()
+    await asyncio.wait_for(protocol.capability(), seconds)
 
 
 def _response_code(lines: Iterable[object], code: re.Pattern[bytes]) -> int | None:

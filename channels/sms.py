@@ -13,15 +13,16 @@ the same way; each becomes a `DeliveryReport` for the service. A long text is cu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
 from channels.base import (
@@ -40,6 +41,7 @@ from channels.base import (
     TransientSendError,
     UnknownDelivery,
 )
+from channels.http_failure import send_failure
 from channels.kept_payloads import fields, read_fields
 from channels.phone import PhoneNumberError, e164
 from channels.sms_encoding import ellipsis_for, fit
@@ -99,6 +101,42 @@ def _media_count(declared: str) -> int:
     return min(int(declared), MAX_MMS_MEDIA) if declared.isdigit() else 0
 
 
+class _TwilioHttp(AsyncHttpClient):  # type: ignore[misc]
+    """The twilio library's requests, through httpx with bounded timeouts. Its own client
+    (aiohttp) waits for an answer as long as it takes, holding the message and its outbox
+    claim; and httpx tells a request that never left from one left unanswered."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(log, True, timeout)
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, object] | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 -- the twilio client's signature
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        answer = await self._client.request(
+            method.upper(),
+            url,
+            params=params,  # type: ignore[arg-type]
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout if timeout is not None else self.timeout,
+            follow_redirects=allow_redirects,
+        )
+        return TwilioResponse(answer.status_code, answer.text, answer.headers)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
 class TwilioSmsChannel:
     name: ClassVar[ChannelName] = ChannelName.SMS
     supports_attachments: ClassVar[bool] = False
@@ -119,6 +157,7 @@ class TwilioSmsChannel:
         api_base: str | None = None,
         max_segments: int = 3,
         media_lost: Callable[[str], str],
+        timeout: float = 10.0,
     ) -> None:
         self._sid = account_sid
         self._token = auth_token
@@ -130,14 +169,15 @@ class TwilioSmsChannel:
         self._max_segments = max_segments
         # The note for the text naming the MMS files (their types) Twilio did not hand over.
         self._media_lost = media_lost
+        self._timeout = timeout
         self._handlers: ServiceHandlers | None = None
-        self._http: AsyncTwilioHttpClient | None = None
+        self._http: _TwilioHttp | None = None
         self._client: Client | None = None
         self.router = self._routes()
 
     async def start(self, handlers: ServiceHandlers) -> None:
         self._handlers = handlers
-        self._http = AsyncTwilioHttpClient()
+        self._http = _TwilioHttp(self._timeout)
         self._client = Client(self._sid, self._token, http_client=self._http)
         if self._api_base:
             self._client.api.base_url = self._api_base
@@ -173,8 +213,8 @@ class TwilioSmsChannel:
             if exc.code == _UNSUBSCRIBED:
                 raise RecipientOptedOut(detail) from exc
             raise PermanentSendError(detail) from exc
-        except (httpx.HTTPError, OSError) as exc:
-            raise TransientSendError(f"Twilio unreachable: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise send_failure("Twilio", exc) from exc
         return SendReceipt(provider_message_id=sent.sid)
 
     async def process(self, delivery: RawDelivery) -> None:

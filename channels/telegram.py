@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, ClassVar, TypeVar
 
+import httpx
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from telegram import (
@@ -37,7 +38,14 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -72,6 +80,7 @@ from channels.base import (
     UnknownDelivery,
     stop_task,
 )
+from channels.http_failure import send_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -162,12 +171,22 @@ class TelegramChannel:
         *,
         api_base: str | None = None,
         poll_timeout: int = 25,
+        timeout: float = 10.0,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         lease: Lease | None = None,
         texts: TelegramTexts,
     ) -> None:
-        builder = ApplicationBuilder().token(token).updater(None)
+        # A send waits `timeout` to connect, and as long for each part of the answer (PTB
+        # would wait 5 s); getUpdates keeps PTB's, plus its long poll's wait.
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .updater(None)
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .write_timeout(timeout)
+        )
         if api_base:
             builder = builder.base_url(api_base).base_file_url(_file_base(api_base))
         self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
@@ -632,6 +651,10 @@ async def _delivered(call: Callable[[], Awaitable[Message]]) -> Message:
         except BadRequest as exc:
             raise PermanentSendError(f"Telegram rejected the message: {exc.message}") from exc
         except TelegramError as exc:
+            # PTB says "timed out" alike for a request that never left and one unanswered;
+            # what httpx raised (its cause) tells them apart.
+            if isinstance(exc, NetworkError) and isinstance(exc.__cause__, httpx.HTTPError):
+                raise send_failure("Telegram", exc.__cause__) from exc
             raise TransientSendError(f"Telegram: {exc.message}") from exc
     raise AssertionError("unreachable")
 

@@ -29,6 +29,9 @@ MAX_MEDIA_BYTES = 5 * 1024 * 1024
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # Pauses between tries of a media fetch: well inside the 15 s Twilio waits for an answer.
 FETCH_PAUSES = (0.5, 1.5)
+# What a try waits to connect, and then for each part of the file: a stalled Twilio costs
+# the three tries 12 s, not the webhook's answer.
+FETCH_TIMEOUT = 4.0
 
 
 class MediaFetchError(Exception):
@@ -95,7 +98,9 @@ class TwilioWebhooks:
         # Read as a stream, so an oversized file is dropped without being held in memory.
         try:
             async with (
-                httpx.AsyncClient(auth=self._auth, follow_redirects=True) as http,
+                httpx.AsyncClient(
+                    auth=self._auth, follow_redirects=True, timeout=FETCH_TIMEOUT
+                ) as http,
                 http.stream("GET", url) as response,
             ):
                 if response.is_error:

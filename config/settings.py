@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     # unset, there is no /metrics.
     metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
+    # How long a send waits for Twilio's or Telegram's API to take the connection, and then
+    # for each part of its answer. A send the provider may have received and not answered
+    # is not sent again on those channels (it would reach the resident twice): it fails as
+    # "delivery unknown".
+    provider_timeout_seconds: float = Field(default=10, gt=0, le=120, allow_inf_nan=False)
+
     # Telegram: the bot's token from @BotFather; the API base only changes for tests.
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org/bot"

@@ -10,8 +10,9 @@ A claim that expires was abandoned (its process died, or a batch outlived its le
 whose send never began goes back to the queue as if never claimed. One whose send began
 has an unknown fate: it is sent again only where the channel says a resend is harmless,
 and otherwise marked failed with the reason, because a resident must never get the same
-message twice. A send that succeeds is recorded even if its claim lapsed meanwhile: the
-resident got it, and the complaint and its SLA must say so.
+message twice. A send the provider may have received but never answered (the adapter says
+`DeliveryUnknown`) is settled the same way. A send that succeeds is recorded even if its
+claim lapsed meanwhile: the resident got it, and the complaint and its SLA must say so.
 
 Each channel's rows go out at the pace its provider allows (`bot.messaging.pacing`): a
 channel claims only as many rows as its bucket lets go now, so a row that must wait is
@@ -45,6 +46,7 @@ from channels.base import (
     Attachment,
     Channel,
     ChannelName,
+    DeliveryUnknown,
     OutboundMessage,
     RecipientOptedOut,
     SendError,
@@ -224,6 +226,11 @@ class OutboxDispatcher:
             receipt = await channel.send(await self._outbound(row, channel))
         except RecipientOptedOut as exc:
             await self._settle_opted_out(row, token, exc)
+        except DeliveryUnknown as exc:
+            # The provider may have it: like a send its process died in (recover_abandoned).
+            unsafe = not channel.resend_is_safe
+            reason = _delivery_unknown(row.channel, str(exc)) if unsafe else None
+            await self._settle_failure(row, token, exc, permanent=unsafe, reason=reason)
         except SendError as exc:
             await self._settle_failure(row, token, exc, permanent=exc.permanent)
         except Exception as exc:
@@ -324,7 +331,13 @@ class OutboxDispatcher:
         log.info("sent", extra={"outbox_id": row.id, "channel": row.channel, "kind": row.kind})
 
     async def _settle_failure(
-        self, claimed: OutboxMessage, token: str, error: Exception, *, permanent: bool
+        self,
+        claimed: OutboxMessage,
+        token: str,
+        error: Exception,
+        *,
+        permanent: bool,
+        reason: str | None = None,
     ) -> None:
         now = self._clock.now()
         async with self._uow() as uow:
@@ -332,7 +345,7 @@ class OutboxDispatcher:
             if not _held(row, token):
                 return
             row.claimed_until = None
-            row.last_error = f"{type(error).__name__}: {error}"[:2000]
+            row.last_error = (reason or f"{type(error).__name__}: {error}")[:2000]
             if permanent or row.attempts >= self._policy.max_attempts:
                 row.status = OutboxStatus.FAILED
                 log.error(
@@ -380,9 +393,8 @@ class OutboxDispatcher:
                     row.next_attempt_at = now
                 else:
                     row.status = OutboxStatus.FAILED
-                    row.last_error = (
-                        "delivery unknown: the sending process stopped before recording the "
-                        f"result; not resent because {row.channel} cannot detect duplicates"
+                    row.last_error = _delivery_unknown(
+                        row.channel, "the sending process stopped before recording the result"
                     )
             await uow.commit()
         if rows:
@@ -401,6 +413,11 @@ class OutboxDispatcher:
                         channel, reason + "; the message waits and goes out once it is"
                     )
             await uow.commit()
+
+
+def _delivery_unknown(channel: str, cause: str) -> str:
+    """Why a row whose send may have reached its provider failed rather than went again."""
+    return f"delivery unknown: {cause}; not resent because {channel} cannot detect duplicates"
 
 
 def _held(row: OutboxMessage | None, token: str) -> TypeGuard[OutboxMessage]:

@@ -37,7 +37,9 @@ Inspecting: ``api.sent`` (every message the bot sent, as ``SentMessage``), ``api
 Failures: ``api.flood(method, times=n)`` answers the next n calls with HTTP 429 and
 ``retry_after`` (PTB raises ``telegram.error.RetryAfter``); ``api.fail_next(...)`` injects any
 Bot API error; ``api.stall(method, seconds=s)`` holds the next call that long and then
-answers 504 without doing it (a timeout, for a client that gives up sooner);
+answers 504 without doing it (a timeout, for a client that gives up sooner), and with
+``done=True`` does it first and holds only its answer (the client cannot tell the two);
+``async with api.refusing_connections():`` closes the port meanwhile (connection refused);
 ``api.blocked_chats`` answers 403 as a user who blocked the bot.
 
 Behaviour copied from Telegram, so that tests catch what production would reject:
@@ -697,10 +699,18 @@ class LoopbackServer:
     """Serves an ASGI app on 127.0.0.1 (a free port) as a task in the running loop."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
+        self._app = app
+        self.host = host
+        self.port = 0
+        self._server = self._new_server()
+        self._task: asyncio.Task[None] | None = None
+
+    def _new_server(self) -> _QuietServer:
+        """A server on `self.port` (0 before the first start: a free one)."""
         config = uvicorn.Config(
-            app,
-            host=host,
-            port=0,
+            self._app,
+            host=self.host,
+            port=self.port,
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -709,10 +719,7 @@ class LoopbackServer:
             ws="none",
             timeout_graceful_shutdown=2,
         )
-        self.host = host
-        self.port = 0
-        self._server = _QuietServer(config)
-        self._task: asyncio.Task[None] | None = None
+        return _QuietServer(config)
 
     @property
     def url(self) -> str:
@@ -738,6 +745,16 @@ class LoopbackServer:
         self._server.should_exit = True
         await self._task
         self._task = None
+
+    @contextlib.asynccontextmanager
+    async def refusing(self) -> AsyncIterator[None]:
+        """Closed meanwhile: connections to the port are refused; then served again on it."""
+        await self.stop()
+        try:
+            yield
+        finally:
+            self._server = self._new_server()
+            await self.start()
 
 
 # --------------------------------------------------------------------------- the fake
@@ -816,7 +833,7 @@ class FakeBotApi:
         self._open_queries: set[str] = set()
         self._photo_groups: dict[str, list[JSONDict]] = {}
         self._failures: dict[str, deque[BotApiError]] = {}
-        self._stalls: dict[str, deque[float]] = {}
+        self._stalls: dict[str, deque[tuple[float, bool]]] = {}
         self._handlers: dict[str, tuple[str, Handler]] = {}
         self._poll_generation = 0
         self._closing = False
@@ -861,6 +878,19 @@ class FakeBotApi:
         self._closing = True
         self._notify()
         await self._server.stop()
+
+    @contextlib.asynccontextmanager
+    async def refusing_connections(self) -> AsyncIterator[None]:
+        """Within it, connections to the fake are refused (as when nothing listens); a long
+        poll in flight is answered empty first."""
+        self._closing = True
+        self._notify()
+        try:
+            async with self._server.refusing():
+                self._closing = False
+                yield
+        finally:
+            self._closing = False
 
     def raise_internal_errors(self) -> None:
         """Fail loudly if a handler of the fake itself crashed (a bug in the fake)."""
@@ -921,11 +951,17 @@ class FakeBotApi:
         call = ApiCall(name, params)
         self.calls.append(call)
         try:
-            await self._stall_if_asked(name)
+            stall = self._stall_asked(name)
+            if stall is not None and not stall[1]:
+                await asyncio.sleep(stall[0])
+                raise BotApiError(504, "Gateway Timeout")
             self._raise_injected_failure(name)
             if handler is None:
                 raise BotApiError(404, "Not Found")
             call.result = await self._run(handler, params)
+            if stall is not None:
+                self._notify()  # done: waiters see it while its answer is held
+                await asyncio.sleep(stall[0])
         except BotApiError as error:
             call.error = error
             return self._fail(error)
@@ -987,16 +1023,15 @@ class FakeBotApi:
             parameters={"retry_after": retry_after},
         )
 
-    def stall(self, method: str, *, seconds: float, times: int = 1) -> None:
+    def stall(self, method: str, *, seconds: float, times: int = 1, done: bool = False) -> None:
         """Hold the next ``times`` calls of ``method`` for ``seconds`` each, then answer 504
-        without doing them: a client with a shorter timeout sees a timeout."""
-        self._stalls.setdefault(method.lower(), deque()).extend([seconds] * times)
+        without doing them: a client with a shorter timeout sees a timeout. With ``done``,
+        each call is done first (a message is sent) and only its answer held."""
+        self._stalls.setdefault(method.lower(), deque()).extend([(seconds, done)] * times)
 
-    async def _stall_if_asked(self, method: str) -> None:
+    def _stall_asked(self, method: str) -> tuple[float, bool] | None:
         queue = self._stalls.get(method.lower())
-        if queue:
-            await asyncio.sleep(queue.popleft())
-            raise BotApiError(504, "Gateway Timeout")
+        return queue.popleft() if queue else None
 
     def _raise_injected_failure(self, method: str) -> None:
         queue = self._failures.get(method.lower())

@@ -42,7 +42,10 @@ Inspecting: ``fake.messages`` (every created message, as ``FakeMessage``), ``fak
 fake.wait_for_message(...)``.
 
 Failures: ``fake.fail_next(status=429, times=2)`` answers the next two authenticated creates
-with that error (code and message default per status).
+with that error (code and message default per status). ``fake.stall(seconds=s)`` holds the
+next create that long, then answers 503 without creating it; with ``done=True`` it creates
+the message first and holds only the answer (a client that gives up sooner cannot tell the
+two). ``async with fake.refusing_connections():`` closes the port meanwhile.
 
 Media: ``url = fake.add_media("image/jpeg", data)`` serves the bytes at a Twilio-shaped media
 URL (``.../Messages/MM.../Media/ME...``) that requires basic auth, like Twilio's media URLs
@@ -268,6 +271,7 @@ class FakeTwilioApi:
         self.recordings: dict[str, bytes] = {}
         self.fetches: list[str] = []
         self._failures: deque[_Failure] = deque()
+        self._stalls: deque[tuple[float, bool]] = deque()
         self._fetch_failures: deque[_Failure] = deque()
         self._changed = asyncio.Event()
         self._server = LoopbackServer(self._build_app())
@@ -340,6 +344,15 @@ class FakeTwilioApi:
         error = TwilioApiError(status, code or default_code, message or default_message)
         self._failures.append(_Failure(error, times))
 
+    def stall(self, *, seconds: float, times: int = 1, done: bool = False) -> None:
+        """Hold the next ``times`` authenticated creates ``seconds`` each, then answer 503
+        without creating them; with ``done``, create each first and hold only the answer."""
+        self._stalls.extend([(seconds, done)] * times)
+
+    def refusing_connections(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Within it, connections to the fake are refused (as when nothing listens)."""
+        return self._server.refusing()
+
     def fail_next_fetch(self, status: int = 500, *, times: int = 1) -> None:
         """Answer the next ``times`` authenticated media or recording GETs with this error."""
         code, message = DEFAULT_ERRORS.get(status, (status, "Error"))
@@ -407,6 +420,10 @@ class FakeTwilioApi:
             fields = {key: str(value) for key, value in form.items()}
             media_urls = tuple(str(url) for url in form.getlist("MediaUrl"))
             self.attempts.append(fields)
+            stall = self._stalls.popleft() if self._stalls else None
+            if stall is not None and not stall[1]:
+                await asyncio.sleep(stall[0])
+                raise TwilioApiError(503, *DEFAULT_ERRORS[503])
             failure = self._take_failure()
             if failure is not None:
                 raise failure
@@ -414,6 +431,8 @@ class FakeTwilioApi:
         except TwilioApiError as error:
             return error.response()
         message = self._record(fields, media_urls)
+        if stall is not None:
+            await asyncio.sleep(stall[0])
         return JSONResponse(message.resource, status_code=201)
 
     def _record(self, fields: dict[str, str], media_urls: tuple[str, ...]) -> FakeMessage:

@@ -59,6 +59,17 @@ async def prepared_service(
     return service
 
 
+async def failed_send(service: Service, *where: Any) -> OutboxMessage:
+    """The one outbox row matching `where`, once a send of it has failed."""
+    found: list[OutboxMessage] = []
+    for _ in range(200):
+        found = await rows(service, OutboxMessage, *where)
+        if len(found) == 1 and found[0].last_error:
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no failed send: {found}")
+
+
 async def settled(service: Service, *where: Any) -> list[OutboxMessage]:
     """The outbox rows matching `where`, once the running dispatcher has dealt with them all."""
     found: list[OutboxMessage] = []

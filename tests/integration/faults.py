@@ -24,10 +24,11 @@ Follow-ups (web, SMS, Telegram) come from the sender of an earlier complaint, on
 complaint's message was accepted; each complaint has a sender of its own, so each sender's
 messages must end as one complaint and its follow-ups (on SMS and Telegram the merge
 window makes them follow-ups). Provider faults are injected in pulses at random moments:
-Twilio 500 and 429; Telegram 500, 429 with retry_after, and a call held past the client's
-5-second timeout then answered 504 without sending; SMTP's transient refusals (451, 421,
-452 4.7.0 for a rate limit: SMTP's 5xx are final, so its 4xx are its 5xx and 429). Timeouts
-of a provider that did accept the message are not modelled (see the report in the merge).
+Twilio 500 and 429; Telegram 500, 429 with retry_after; Twilio's and Telegram's calls held
+past the client's timeout (`ADUAN_PROVIDER_TIMEOUT_SECONDS`), either answered with an error
+without sending or sent and only their answer held (the client cannot tell which: both
+are "delivery unknown", the second reaching the resident); SMTP's transient refusals (451,
+421, 452 4.7.0 for a rate limit: SMTP's 5xx are final, so its 4xx are its 5xx and 429).
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ FOLLOW_UP_SHARE = 0.2
 MIN_FOLLOW_UP_GAP = 12
 CONCURRENCY = 8
 RETRY_PAUSE = 0.2
-# Longer than python-telegram-bot's 5-second read timeout.
-TELEGRAM_STALL = 6.0
+# How long the services wait for Twilio's and Telegram's answers, and the stalls past it.
+PROVIDER_TIMEOUT = 2.0
+PROVIDER_STALL = 3.0
 # How long the last process may take to drain, and to stop on SIGTERM.
 DRAIN_SECONDS = 240.0
 SHUTDOWN_SECONDS = 30.0
@@ -215,7 +217,12 @@ async def inject(
             "sendMessage", 500, "Internal Server Error"
         ),
         "telegram 429": lambda: providers.telegram.flood("sendMessage", retry_after=1),
-        "telegram timeout": lambda: providers.telegram.stall("sendMessage", seconds=TELEGRAM_STALL),
+        "telegram timeout": lambda: providers.telegram.stall("sendMessage", seconds=PROVIDER_STALL),
+        "telegram sent, no answer": lambda: providers.telegram.stall(
+            "sendMessage", seconds=PROVIDER_STALL, done=True
+        ),
+        "twilio timeout": lambda: providers.twilio.stall(seconds=PROVIDER_STALL),
+        "twilio sent, no answer": lambda: providers.twilio.stall(seconds=PROVIDER_STALL, done=True),
         "smtp 451": lambda: providers.smtp.fail_next("451 4.3.0 Temporary server error"),
         "smtp 421": lambda: providers.smtp.fail_next("421 4.3.2 Service not available"),
         "smtp 452": lambda: providers.smtp.fail_next("452 4.7.0 Rate limit, slow down"),
@@ -582,6 +589,7 @@ def service_env(cluster: PgCluster, providers: Providers) -> dict[str, str]:
         telegram_api_base=providers.telegram.base_url,
         telegram_poll_timeout=1,
         telegram_messages_per_second=1000,
+        provider_timeout_seconds=PROVIDER_TIMEOUT,
         imap_host=providers.dovecot.host,
         imap_port=providers.dovecot.port,
         imap_user=providers.mailbox,

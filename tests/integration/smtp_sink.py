@@ -1,7 +1,8 @@
 """An SMTP server on loopback that keeps what it is sent (aiosmtpd, in the test's loop).
 
-A recipient can be made to be refused: `refuse["x@y"] = "550 5.1.1 No such user"`, and the
-next mails answered with an error: `fail_next("451 4.3.0 Try again later", times=2)`. Each
+A recipient can be made to be refused: `refuse["x@y"] = "550 5.1.1 No such user"`, the
+next mails answered with an error: `fail_next("451 4.3.0 Try again later", times=2)`, and
+the next mail kept but its 250 held back: `stall_next(seconds)`. Each
 mail's session is kept beside it (`sessions`, the client's address and port), so a test
 can tell which mails shared one connection.
 """
@@ -32,10 +33,15 @@ class SmtpSink:
     sessions: list[object] = field(default_factory=list)
     # Replies for the next mails' DATA, in place of 250 (the mail is then not kept).
     failing: deque[str] = field(default_factory=deque)
+    # How long the next mails' 250 is held back once they are kept.
+    stalling: deque[float] = field(default_factory=deque)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def fail_next(self, reply: str, *, times: int = 1) -> None:
         self.failing.extend([reply] * times)
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        self.stalling.extend([seconds] * times)
 
     def to(self, address: str) -> list[EmailMessage]:
         return [mail for mail in self.mails if address in str(mail["To"])]
@@ -70,6 +76,8 @@ class SmtpSink:
             self.mails.append(parsed)
             self.sessions.append(session.peer)
         self._arrived.set()
+        if self.stalling:
+            await asyncio.sleep(self.stalling.popleft())
         return "250 OK"
 
 

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime
 from pathlib import Path
+from typing import NoReturn
 
 import aiosmtplib
 import pytest
@@ -24,6 +25,7 @@ from bot.bootstrap import Service
 from channels.base import (
     Attachment,
     DeliveryNotKept,
+    DeliveryUnknown,
     InboundMessage,
     IntakeReceipt,
     OutboundMessage,
@@ -32,7 +34,7 @@ from channels.base import (
     ServiceHandlers,
     TransientSendError,
 )
-from channels.email import EmailChannel, MailFolder, MailSecurity, SmtpServer
+from channels.email import EmailChannel, ImapMailbox, MailFolder, MailSecurity, SmtpServer
 from config.settings import Settings
 from storage.lease import LeaderLease
 from storage.mailbox_cursor import StoredMailboxCursor
@@ -48,6 +50,7 @@ from tests.integration.dovecot import (
     minimal_dovecot,
 )
 from tests.integration.smtp_sink import SinkTls, SmtpSink, running_smtp_sink
+from tests.integration.test_lease import holder_pid, terminate
 from tests.integration.tls import self_signed
 
 __all__ = ["dovecot", "minimal_dovecot"]  # the session's Dovecots, fixtures
@@ -496,6 +499,46 @@ async def test_a_server_without_idle_or_move_is_polled_and_mail_copied_to_the_do
     assert await complaints(service) == 2
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])  # the advisory lock's session
+async def test_a_reader_whose_lease_the_database_ended_stops_and_another_takes_over(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+) -> None:
+    first, second = [
+        await mail_service(settings, engine, clock, dovecot, user, sink) for _ in range(2)
+    ]
+    channels = [email_channel(first), email_channel(second)]
+    await append_all(dovecot, [resident_mail(0)], user=user)
+    for service, channel in zip((first, second), channels, strict=True):
+        await channel.start(handlers(service, service.reception.deliver))
+    try:
+        await eventually(lambda: _count_is(first, 1))
+        leases = [channel._lease for channel in channels]
+        held = [lease.held for lease in leases if isinstance(lease, LeaderLease)]
+        leader, standby = (leases[held.index(True)], leases[held.index(False)])
+        assert isinstance(leader, LeaderLease) and isinstance(standby, LeaderLease)
+        pid = await holder_pid(engine, leader)
+        assert pid is not None
+        await terminate(engine, pid)
+        # The reader checks its lease every 5 s, a standby tries every 2 s.
+        await eventually(lambda: _true(standby.held and not leader.held))
+        await append_all(dovecot, [resident_mail(1)], user=user)
+        await eventually(lambda: _count_is(first, 2))
+        assert standby.held and not leader.held
+    finally:
+        for channel in channels:
+            await channel.stop()
+    assert await complaints(first) == 2
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def test_one_instance_reads_the_mailbox_and_another_takes_over_when_it_stops(
     settings: Settings,
     engine: AsyncEngine,
@@ -700,6 +743,87 @@ async def test_smtp_refusals_are_permanent_for_5xx_and_transient_for_4xx_and_out
     receipt = await channel.send(OutboundMessage("warga1@mail.example.com", "Halo", key="k4"))
     [mail] = sink.to("warga1@mail.example.com")
     assert mail["Message-ID"] == receipt.provider_message_id
+
+
+async def test_a_mail_the_server_kept_without_answering_is_delivery_unknown(
+    sink: SmtpSink,
+) -> None:
+    channel = channel_sending_to(
+        SmtpServer("127.0.0.1", sink.port, security=MailSecurity.NONE, timeout=0.5)
+    )
+    sink.stall_next(1.5)
+    try:
+        with pytest.raises(DeliveryUnknown, match="took the mail and did not answer"):
+            await channel.send(OutboundMessage("warga1@mail.example.com", "Halo", key="k1"))
+        # The session that broke is not reused; the next mail goes in a new one.
+        await channel.send(OutboundMessage("warga2@mail.example.com", "Halo", key="k2"))
+    finally:
+        await channel.stop()
+    assert [str(mail["To"]) for mail in sink.mails] == [
+        "warga1@mail.example.com",
+        "warga2@mail.example.com",
+    ]
+
+
+class _NoCursor:
+    async def load(self) -> tuple[int, int] | None:
+        return None
+
+    async def save(self, uidvalidity: int, last_uid: int) -> None:
+        return None
+
+
+async def _nothing_arrives(*_: object) -> NoReturn:
+    raise AssertionError("the test's mailbox delivers nothing")
+
+
+# The commands answered before the server falls silent: none (it stalls on the CAPABILITY
+# after its greeting), or that CAPABILITY and the LOGIN (it stalls on the next CAPABILITY).
+@pytest.mark.parametrize("answered", [0, 2])
+async def test_an_imap_server_that_stops_answering_is_left_and_connected_to_again(
+    tmp_path: Path, answered: int
+) -> None:
+    connections: list[asyncio.StreamWriter] = []
+    closed: list[asyncio.StreamWriter] = []
+    again = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        if len(connections) > 1:
+            again.set()
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n")
+        commands = 0
+        while line := await reader.readline():
+            tag, _, command = line.decode().partition(" ")
+            commands += 1
+            if commands > answered:
+                continue  # silence
+            if command.upper().startswith("CAPABILITY"):
+                writer.write(b"* CAPABILITY IMAP4rev1 IDLE\r\n")
+            writer.write(f"{tag} OK done\r\n".encode())
+        closed.append(writer)  # by the reader
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mailbox = ImapMailbox(
+        "127.0.0.1", "aduan", "sandi", security=MailSecurity.NONE, port=port, timeout=0.5
+    )
+    channel = EmailChannel(
+        sender=OURS,
+        outbound=MailFolder(tmp_path),
+        now=lambda: datetime.now(UTC),
+        max_bytes=1024 * 1024,
+        mailbox=mailbox,
+        cursor=_NoCursor(),
+    )
+    nothing = ServiceHandlers(*[_nothing_arrives] * len(dataclasses.fields(ServiceHandlers)))
+    await channel.start(nothing)
+    try:
+        await asyncio.wait_for(again.wait(), 20)  # the reader's first pause is 2 s
+        assert closed[:1] == connections[:1]  # the silent session was closed, not left open
+    finally:
+        await channel.stop()
+        server.close()
 
 
 async def test_mails_in_a_burst_share_one_smtp_session_and_a_refusal_does_not_end_it(

@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from bot.bootstrap import Service, bootstrap
 from channels.base import (
+    DeliveryUnknown,
     OutboundMessage,
     PermanentSendError,
     SendRate,
@@ -102,6 +103,30 @@ async def test_permanent_failure_gives_up_at_once_with_the_reason(
     reply = (await outbox(service))["reply"]
     assert reply.status is OutboxStatus.FAILED
     assert reply.last_error == "PermanentSendError: 21211: invalid 'To' phone number"
+
+
+async def test_a_send_the_provider_left_unanswered_goes_again_only_where_resends_are_safe(
+    service: Service, sms: FakeSmsChannel, email: FakeEmailChannel, clock: FakeClock
+) -> None:
+    unanswered = "Provider took the request and did not answer (ReadTimeout)"
+    sms.fail_next = [DeliveryUnknown(unanswered)]
+    email.fail_next = [DeliveryUnknown(unanswered)]
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    await service.dispatcher.dispatch_once()
+    clock.advance(seconds=5)
+    await service.dispatcher.dispatch_once()
+
+    rows_ = await outbox(service)
+    # The same verdict, in the same words, as for a send its process died in.
+    assert rows_["reply"].status is OutboxStatus.FAILED
+    assert rows_["reply"].last_error == (
+        f"delivery unknown: {unanswered}; not resent because sms cannot detect duplicates"
+    )
+    assert (rows_["agency_notice"].status, rows_["agency_notice"].attempts) == (
+        OutboxStatus.SENT,
+        2,
+    )
+    assert sms.sent == [] and len(email.sent) == 1
 
 
 async def test_gives_up_after_the_attempt_limit(

@@ -37,7 +37,7 @@ from tests.fakes.twilio_api import (
     running_fake_twilio,
     signed_post,
 )
-from tests.integration.db import count, prepared_service, rows, settled
+from tests.integration.db import count, failed_send, prepared_service, rows, settled
 
 PUBLIC = "https://aduan.kota.example.go.id"
 WEBHOOK = f"{PUBLIC}/webhooks/twilio/sms"
@@ -451,6 +451,62 @@ async def test_an_unreachable_twilio_is_retried(
             await asyncio.sleep(0.02)
     assert reply.status is OutboxStatus.PENDING
     assert (reply.last_error or "").startswith("TransientSendError: Twilio unreachable")
+
+
+@pytest.fixture
+async def impatient(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, twilio: FakeTwilioApi
+) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+    """A running service that waits half a second for Twilio's answer."""
+    service = await prepared_service(
+        settings,
+        engine,
+        clock,
+        **twilio.service_settings(PUBLIC + "/"),
+        provider_timeout_seconds=0.5,
+    )
+    transport = httpx.ASGITransport(app=service.app)
+    async with (
+        service.running(),
+        httpx.AsyncClient(transport=transport, base_url="http://10.0.0.7") as client,
+    ):
+        yield service, client
+
+
+async def test_twilio_that_took_the_sms_and_did_not_answer_is_not_sent_it_again(
+    impatient: tuple[Service, httpx.AsyncClient], twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    service, client = impatient
+    twilio.stall(seconds=1.5, done=True)
+    params = sms("SM" + "8" * 32, "Lampu jalan mati di Jl. Dahlia")
+    await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+    reply = await failed_send(service, OutboxMessage.kind == "reply")
+    assert reply.status is OutboxStatus.FAILED
+    assert (reply.last_error or "").startswith(
+        "delivery unknown: Twilio took the request and did not answer (ReadTimeout"
+    )
+    clock.advance(hours=2)
+    service.dispatcher.wake()
+    assert await service.dispatcher.dispatch_once() == 0
+    assert [m.to for m in twilio.messages] == [NUMBER]  # it did go, once
+
+
+async def test_twilio_refusing_connections_is_tried_again_and_sent_once(
+    impatient: tuple[Service, httpx.AsyncClient], twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    service, client = impatient
+    async with twilio.refusing_connections():
+        params = sms("SM" + "9" * 32, "Lampu jalan mati di Jl. Cempaka")
+        await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+        reply = await failed_send(service, OutboxMessage.kind == "reply")
+    assert reply.status is OutboxStatus.PENDING
+    assert (reply.last_error or "").startswith("TransientSendError: Twilio unreachable")
+    clock.advance(seconds=5)
+    service.dispatcher.wake()
+    await twilio.wait_for_message(lambda m: m.to == NUMBER)
+    [reply] = await settled(service, OutboxMessage.kind == "reply")
+    assert reply.status is OutboxStatus.SENT and reply.attempts == 2
+    assert [m.to for m in twilio.messages] == [NUMBER]
 
 
 # --- SMS-sized text ---------------------------------------------------------------------

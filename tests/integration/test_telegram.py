@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.bootstrap import Service, bootstrap
 from bot.domain.lifecycle import ComplaintStatus
+from channels.base import ChannelName
 from config.settings import Settings
 from storage.lease import LeaderLease
 from storage.models import Attachment as StoredAttachment
-from storage.models import Complaint, DeliveryState, KeptDelivery
+from storage.models import Complaint, DeliveryState, KeptDelivery, OutboxMessage, OutboxStatus
 from storage.roles import OfficerRole
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, inbound
 from tests.fakes.telegram_api import (
     SECRET_HEADER,
     FakeBotApi,
@@ -30,7 +31,7 @@ from tests.fakes.telegram_api import (
     TgUser,
     running_fake_bot_api,
 )
-from tests.integration.db import prepared_service, rows
+from tests.integration.db import failed_send, prepared_service, rows, settled
 from tests.integration.test_cli import aduan
 
 OFFICER = TgUser(501, "Sari", "Wulandari")
@@ -585,3 +586,54 @@ async def test_hostile_text_and_file_name_reach_the_group_intact_and_the_file_ba
     assert shown.file_name == "passwd" and shown.document == b"%PDF-1.4"
     [stored] = await rows(service, StoredAttachment)
     assert stored.filename == "passwd"
+
+
+# --- a Bot API that does not answer ---------------------------------------------------------
+
+
+@pytest.fixture
+async def impatient(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, api: FakeBotApi
+) -> AsyncIterator[Service]:
+    """A running service that waits half a second for the Bot API's answer."""
+    service = await prepared_service(
+        settings, engine, clock, **api.service_settings(), provider_timeout_seconds=0.5
+    )
+    async with service.running():
+        yield service
+
+
+async def test_a_message_telegram_sent_without_answering_is_not_sent_again(
+    impatient: Service, api: FakeBotApi, clock: FakeClock
+) -> None:
+    api.stall("sendMessage", seconds=1.5, done=True)
+    api.push_update(api.text_message(RESIDENT, "Sampah menumpuk di pasar"))
+    reply = await failed_send(impatient, OutboxMessage.kind == "reply")
+    assert reply.status is OutboxStatus.FAILED
+    assert (reply.last_error or "").startswith(
+        "delivery unknown: Telegram took the request and did not answer (ReadTimeout"
+    )
+    clock.advance(hours=2)
+    assert await impatient.dispatcher.dispatch_once() == 0
+    assert len(api.sent_to(RESIDENT.id)) == 1  # it did go, once
+
+
+async def test_a_bot_api_refusing_connections_is_tried_again_and_sent_once(
+    impatient: Service, api: FakeBotApi, clock: FakeClock
+) -> None:
+    api.add_chat(TgChat.private(RESIDENT))
+    async with api.refusing_connections():
+        await impatient.deliver(
+            inbound(
+                "Lampu jalan mati di gang 3", sender=str(RESIDENT.id), channel=ChannelName.TELEGRAM
+            )
+        )
+        impatient.dispatcher.wake()
+        reply = await failed_send(impatient, OutboxMessage.kind == "reply")
+    assert reply.status is OutboxStatus.PENDING
+    assert (reply.last_error or "").startswith("TransientSendError: Telegram unreachable")
+    clock.advance(seconds=5)
+    impatient.dispatcher.wake()
+    [reply] = await settled(impatient, OutboxMessage.kind == "reply")
+    assert reply.status is OutboxStatus.SENT and reply.attempts == 2
+    assert len(api.sent_to(RESIDENT.id)) == 1
