@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from bench import report, workload
-from bench.intake import BACKENDS, Database, fresh_databases, reachable_backends
+from bench.intake import Database, fresh_databases, reachable_backends
 from bench.smtp_counter import CountingSink, counting_sink
 from bot.bootstrap import Service, bootstrap
 from channels.email import _FETCH_BYTES, _FETCH_COUNT
@@ -444,10 +444,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=LATENCY_MESSAGES,
         help="mails APPENDed one at a time while the service idles",
     )
-    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="sqlite")
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
-    )
+    report.add_backend_argument(parser, default="sqlite")
+    report.add_no_save_argument(parser)
     return parser.parse_args(argv)
 
 

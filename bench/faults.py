@@ -92,9 +92,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--kills", type=report.positive_int, help="SIGKILLs (default: 3 to 5, by the seed)"
     )
     parser.add_argument("--seed", default="aduan", help="for every random choice of the run")
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
-    )
+    report.add_no_save_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -524,7 +524,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=5000,
         help="timed messages per backend (default 5000)",
     )
-    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
+    report.add_backend_argument(parser)
     parser.add_argument(
         "--in-flight",
         type=_counts,
@@ -537,9 +537,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=("full", "normal"),
         help="SQLite durability settings, one run each (default full,normal)",
     )
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
-    )
+    report.add_no_save_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from bench import floor, report
-from bench.intake import BACKENDS, Database, fresh_databases, reachable_backends
+from bench.intake import Database, fresh_databases, reachable_backends
 from bench.webhook import (
     BIN,
     WARMUP,
@@ -430,10 +430,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rates", type=_rates, default=RATES, help="requests per second, rising, comma-separated"
     )
-    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
-    )
+    report.add_backend_argument(parser)
+    report.add_no_save_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -200,3 +200,15 @@ def _sections(text: str) -> dict[str, str]:
     first is the introduction, which INTRO replaces)."""
     parts = re.split(r"^## (.+)\n", text, flags=re.MULTILINE)
     return {title: body.strip() for title, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def add_backend_argument(parser: argparse.ArgumentParser, *, default: str = "all") -> None:
+    """`--backend sqlite|postgresql|all`, as every benchmark on storage takes it."""
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default=default)
+
+
+def add_no_save_argument(parser: argparse.ArgumentParser) -> None:
+    """`--no-save`, as every benchmark takes it."""
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
+    )

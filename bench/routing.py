@@ -552,9 +552,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"warm passes over the texts, pooled (default {REPEATS})",
     )
     parser.add_argument("--seed", type=int, default=workload.SEED)
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
-    )
+    report.add_no_save_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 from bench import report, sla_data
-from bench.intake import BACKENDS, PG_URL, Database, reachable_backends
+from bench.intake import PG_URL, Database, reachable_backends
 from bot.bootstrap import Service, bootstrap
 from bot.messaging.notices import agency_contact
 from bot.sla.clock import STAGES
@@ -619,7 +619,7 @@ def _plan_block(data: dict[str, Any]) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.sla", description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
+    report.add_backend_argument(parser)
     parser.add_argument(
         "--small", type=report.positive_int, default=SMALL, help=f"default {SMALL:,}"
     )
@@ -633,9 +633,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=REPEATS,
         help=f"timed rounds (default {REPEATS})",
     )
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
-    )
+    report.add_no_save_argument(parser)
     args = parser.parse_args(argv)
     if not args.due < args.small < args.large:
         parser.error("need --due < --small < --large")

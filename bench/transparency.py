@@ -333,10 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.transparency", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
+    report.add_backend_argument(parser)
     parser.add_argument("--size", type=report.positive_int, default=SIZE)
     parser.add_argument("--repeats", type=report.positive_int, default=REPEATS)
-    parser.add_argument("--no-save", action="store_true", help="print only")
+    report.add_no_save_argument(parser)
     args = parser.parse_args(argv)
 
     async def run() -> list[Result]:

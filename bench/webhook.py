@@ -47,7 +47,6 @@ from twilio.request_validator import RequestValidator
 
 from bench import floor, headline, report, workload
 from bench.intake import (
-    BACKENDS,
     Database,
     fresh_databases,
     reachable_backends,
@@ -641,10 +640,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--clients", type=report.positive_int, default=CLIENTS, help="requests in flight"
     )
-    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
-    parser.add_argument(
-        "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
-    )
+    report.add_backend_argument(parser)
+    report.add_no_save_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -508,14 +508,8 @@ async def test_a_reader_whose_lease_the_database_ended_stops_and_another_takes_o
     user: str,
     sink: SmtpSink,
 ) -> None:
-    first, second = [
-        await mail_service(settings, engine, clock, dovecot, user, sink) for _ in range(2)
-    ]
-    channels = [email_channel(first), email_channel(second)]
     await append_all(dovecot, [resident_mail(0)], user=user)
-    for service, channel in zip((first, second), channels, strict=True):
-        await channel.start(handlers(service, service.reception.deliver))
-    try:
+    async with two_readers(settings, engine, clock, dovecot, user, sink) as (first, channels):
         await eventually(lambda: _count_is(first, 1))
         leases = [channel._lease for channel in channels]
         held = [lease.held for lease in leases if isinstance(lease, LeaderLease)]
@@ -529,10 +523,31 @@ async def test_a_reader_whose_lease_the_database_ended_stops_and_another_takes_o
         await append_all(dovecot, [resident_mail(1)], user=user)
         await eventually(lambda: _count_is(first, 2))
         assert standby.held and not leader.held
+    assert await complaints(first) == 2
+
+
+@contextlib.asynccontextmanager
+async def two_readers(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    dovecot: Dovecot,
+    user: str,
+    sink: SmtpSink,
+) -> AsyncIterator[tuple[Service, list[EmailChannel]]]:
+    """Two instances' email channels on one mailbox and one database (the first instance's
+    service reads it), both reading until the block ends."""
+    first, second = [
+        await mail_service(settings, engine, clock, dovecot, user, sink) for _ in range(2)
+    ]
+    channels = [email_channel(first), email_channel(second)]
+    for service, channel in zip((first, second), channels, strict=True):
+        await channel.start(handlers(service, service.reception.deliver))
+    try:
+        yield first, channels
     finally:
         for channel in channels:
             await channel.stop()
-    assert await complaints(first) == 2
 
 
 async def _true(value: bool) -> bool:
@@ -547,14 +562,8 @@ async def test_one_instance_reads_the_mailbox_and_another_takes_over_when_it_sto
     user: str,
     sink: SmtpSink,
 ) -> None:
-    first, second = [
-        await mail_service(settings, engine, clock, dovecot, user, sink) for _ in range(2)
-    ]
-    channels = [email_channel(first), email_channel(second)]
     await append_all(dovecot, [resident_mail(n) for n in range(10)], user=user)
-    for service, channel in zip((first, second), channels, strict=True):
-        await channel.start(handlers(service, service.reception.deliver))
-    try:
+    async with two_readers(settings, engine, clock, dovecot, user, sink) as (first, channels):
         await eventually(lambda: _count_is(first, 10))
         leases = [channel._lease for channel in channels]
         assert all(isinstance(lease, LeaderLease) for lease in leases)
@@ -565,9 +574,6 @@ async def test_one_instance_reads_the_mailbox_and_another_takes_over_when_it_sto
         await append_all(dovecot, [resident_mail(10)], user=user)
         # The standby retries the lease every 2 s.
         await eventually(lambda: _count_is(first, 11), seconds=30)
-    finally:
-        for channel in channels:
-            await channel.stop()
     assert len(sink.to("warga10@mail.example.com")) <= 1  # each answered once at most
     assert await complaints(first) == 11
 
