@@ -179,6 +179,8 @@ class RowMaker:
             "routing_explanation": "cocok dengan kata kunci: " + place,
             "sla_budget_seconds": BUDGET.total_seconds(),
             "rating": None,
+            # Never blanked by ADUAN_RETENTION_DAYS.
+            "expired_at": None,
         }
 
     def row(self, complaint_id: int, received: datetime, kind: Kind) -> Row:
