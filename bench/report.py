@@ -212,3 +212,11 @@ def add_no_save_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-save", action="store_true", help="print only; write no JSON or BENCHMARKS.md"
     )
+
+
+def machine_line(saved: Sequence[dict[str, Any]]) -> str:
+    """The line under a section's table: the machines, and their load at each run's start."""
+    return (
+        f"Machine: {'; '.join(machines(saved))}; load average at the start of each backend's "
+        f"run: {load_averages(saved)}."
+    )

@@ -576,11 +576,7 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
     """The Webhook section of BENCHMARKS.md: what is measured, then every saved result."""
     header = [*HEADER, "date", "commit"]
     rows = report.dated_rows(saved, table_row)
-    machines = report.machines(saved)
-    loads = report.load_averages(saved)
-    machine = (
-        f"Machine: {'; '.join(machines)}; load average at the start of each backend's run: {loads}."
-    )
+    machine = report.machine_line(saved)
     return f"""\
 `.venv/bin/python -m bench.webhook [--n N] [--clients C] [--backend sqlite|postgresql|all]`
 
