@@ -25,6 +25,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from enum import StrEnum
@@ -85,6 +87,26 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, building each header name's class once. The standard
+    one builds a new class for every header it makes: a third of composing a mail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = super().__getitem__(name)
+        return built
+
+
+# `policy.default` (RFC 5322, with RFC 2047 for non-ASCII headers), faster.
+_OUTBOUND = policy.default.clone(header_factory=_HeaderClasses())
 
 
 class MailSecurity(StrEnum):
@@ -316,7 +338,7 @@ class EmailChannel:
 
     def compose(self, message: OutboundMessage) -> EmailMessage:
         """The mail for `message`: our own Message-ID, threading headers, text and HTML."""
-        mail = EmailMessage()
+        mail = EmailMessage(policy=_OUTBOUND)
         mail["From"] = self._sender
         mail["To"] = message.recipient
         if message.subject:

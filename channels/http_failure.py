@@ -8,14 +8,23 @@ sending) may have been: its outcome is unknown.
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 
 from channels.base import DeliveryUnknown, SendError, TransientSendError
 
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NEVER_SENT = (
+    # httpx (python-telegram-bot's client)
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    # aiohttp (Twilio's); its connect timeout covers the wait for a pooled connection
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+)
 
 
-def send_failure(provider: str, error: httpx.HTTPError) -> SendError:
+def send_failure(provider: str, error: Exception) -> SendError:
     """The send error an HTTP failure of a request to `provider` amounts to."""
     said = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if isinstance(error, _NEVER_SENT):

@@ -1,10 +1,13 @@
 """The outbox dispatcher: sends each queued message once, retrying with backoff.
 
 Rows are claimed in one transaction for one batch (SKIP LOCKED on PostgreSQL, so instances
-never take the same row), each under the batch's claim token. Just before a row is sent,
-a short transaction checks the claim still holds it and records that its send began,
-renewing its lease; it is sent outside any transaction and settled in another. Each
-channel sends its rows in turn, channels side by side.
+never take the same row), each under the batch's claim token. Each channel sends its rows
+in waves, channels side by side: a wave is up to `wave_size` rows to different recipients
+(so one recipient's messages arrive in the order they were queued), sent side by side.
+Just before a wave is sent, one short transaction prepares its messages, checks the claim
+still holds each row and records that its send began, renewing its lease; the wave is sent
+outside any transaction and settled in one more: two transactions a wave, not three a
+row.
 
 A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
 whose send never began goes back to the queue as if never claimed. One whose send began
@@ -30,7 +33,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeGuard
@@ -62,7 +65,7 @@ from storage.models import (
     stored_id,
 )
 from storage.repositories import ConversationEntry
-from storage.unit_of_work import UnitOfWorkFactory
+from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class OutboxPolicy:
     max_backoff: timedelta = timedelta(hours=1)
     lease: timedelta = timedelta(minutes=2)
     batch_size: int = 50
+    # Rows of one channel sent side by side, to different recipients.
+    wave_size: int = 16
     poll_interval: float = 1.0
     # Rates set in the settings, by channel name, replacing what the channel declares.
     messages_per_second: Mapping[str, float] = field(default_factory=dict)
@@ -175,7 +180,7 @@ class OutboxDispatcher:
             rows = await hold_back(uow, claimed, now)
             sending, put_back = self._paced(rows, now)
             await uow.commit()
-        # Each channel sends its rows in order; a slow channel holds back no other.
+        # Each channel sends its rows in waves; a slow channel holds back no other.
         by_channel: dict[str, list[OutboxMessage]] = {}
         for row in sending:
             by_channel.setdefault(row.channel, []).append(row)
@@ -183,8 +188,8 @@ class OutboxDispatcher:
         return len(claimed) - put_back
 
     async def _send_each(self, rows: Sequence[OutboxMessage], token: str) -> None:
-        for row in rows:
-            await self._send(row, token)
+        for wave in _waves(rows, self._policy.wave_size):
+            await self._send_wave(wave, token)
 
     def _claims(self, now: datetime) -> list[tuple[list[str], int]]:
         """The channels to claim rows of, and how many at most: a paced channel as many as
@@ -213,47 +218,71 @@ class OutboxDispatcher:
             _unclaim(row, due=wait)
         return sending, len(rows) - len(sending)
 
-    async def _send(self, row: OutboxMessage, token: str) -> None:
-        if not await self._start(row, token):
-            # Its claim lapsed before its turn and it was taken back: it goes out later,
-            # from a new claim, once.
-            log.info("outbox row %s left to a later claim", row.id)
-            return
-        channel = self._channels[row.channel]
-        try:
-            # Preparing is inside the try: a failure before anything went out is retried,
-            # not left as a claim that looks like a send interrupted half-way.
-            receipt = await channel.send(await self._outbound(row, channel))
-        except RecipientOptedOut as exc:
-            await self._settle_opted_out(row, token, exc)
-        except DeliveryUnknown as exc:
-            # The provider may have it: like a send its process died in (recover_abandoned).
-            unsafe = not channel.resend_is_safe
-            reason = _delivery_unknown(row.channel, str(exc)) if unsafe else None
-            await self._settle_failure(row, token, exc, permanent=unsafe, reason=reason)
-        except SendError as exc:
-            await self._settle_failure(row, token, exc, permanent=exc.permanent)
-        except Exception as exc:
-            log.exception("sending outbox row %s on %s raised", row.id, row.channel)
-            await self._settle_failure(row, token, exc, permanent=False)
-        else:
-            await self._settle_success(row, receipt.provider_message_id, receipt.thread_key)
+    async def _send_wave(self, wave: Sequence[OutboxMessage], token: str) -> None:
+        """Send a wave of one channel's rows side by side: one transaction begins them all,
+        one settles them all."""
+        channel = self._channels[wave[0].channel]
+        prepared, unprepared = await self._start(wave, token, channel)
+        outcomes = await asyncio.gather(
+            *(self._attempt(channel, outbound) for _, outbound in prepared)
+        )
+        await self._settle(
+            [*zip((row for row, _ in prepared), outcomes, strict=True), *unprepared], token
+        )
 
-    async def _start(self, row: OutboxMessage, token: str) -> bool:
-        """Mark the row's send as begun, if this claim still holds it: from here on, a
-        process that dies leaves a row whose delivery is unknown, not one never tried."""
+    async def _start(
+        self, wave: Sequence[OutboxMessage], token: str, channel: Channel
+    ) -> tuple[list[tuple[OutboxMessage, OutboundMessage]], list[tuple[OutboxMessage, _Outcome]]]:
+        """Prepare each row's message, then mark the sends of the prepared ones as begun
+        where this claim still holds them: from here on, a process that dies leaves rows
+        whose delivery is unknown, not rows never tried. A row that cannot be prepared is
+        not begun: it is retried, since nothing of it went out."""
+        prepared: list[tuple[OutboxMessage, OutboundMessage]] = []
+        unprepared: list[tuple[OutboxMessage, _Outcome]] = []
         async with self._uow() as uow:
-            started = await uow.outbox.start_send(
-                stored_id(row), token, self._clock.now(), self._policy.lease
+            for row in wave:
+                try:
+                    prepared.append((row, await self._outbound(uow, row, channel)))
+                except Exception as exc:
+                    log.exception("preparing outbox row %s on %s raised", row.id, row.channel)
+                    unprepared.append((row, _NotSent(exc, permanent=False)))
+            held = await uow.outbox.start_sends(
+                [stored_id(row) for row, _ in prepared],
+                token,
+                self._clock.now(),
+                self._policy.lease,
             )
             await uow.commit()
-        return started
+        for row, _ in prepared:
+            if row.id not in held:
+                # Its claim lapsed before its turn and it was taken back: it goes out later,
+                # from a new claim, once.
+                log.info("outbox row %s left to a later claim", row.id)
+        return [(row, out) for row, out in prepared if row.id in held], unprepared
 
-    async def _outbound(self, row: OutboxMessage, channel: Channel) -> OutboundMessage:
+    async def _attempt(self, channel: Channel, outbound: OutboundMessage) -> _Outcome:
+        try:
+            receipt = await channel.send(outbound)
+        except RecipientOptedOut as exc:
+            return _OptedOut(exc)
+        except DeliveryUnknown as exc:
+            # The provider may have it: like a send its process died in (recover_abandoned).
+            if channel.resend_is_safe:
+                return _NotSent(exc, permanent=False)
+            return _NotSent(exc, permanent=True, reason=_delivery_unknown(channel.name, str(exc)))
+        except SendError as exc:
+            return _NotSent(exc, permanent=exc.permanent)
+        except Exception as exc:
+            log.exception("sending to %s on %s raised", outbound.recipient, channel.name)
+            return _NotSent(exc, permanent=False)
+        return _Sent(receipt.provider_message_id, receipt.thread_key)
+
+    async def _outbound(
+        self, uow: UnitOfWork, row: OutboxMessage, channel: Channel
+    ) -> OutboundMessage:
         attachments: tuple[Attachment, ...] = ()
         if row.attachment_ids and channel.supports_attachments:
-            async with self._uow() as uow:
-                stored = await uow.messages.attachments(json.loads(row.attachment_ids))
+            stored = await uow.messages.attachments(json.loads(row.attachment_ids))
             attachments = tuple(Attachment(a.filename, a.content_type, a.content) for a in stored)
         email = channel.name is ChannelName.EMAIL
         read_more = None
@@ -261,10 +290,9 @@ class OutboxDispatcher:
         complaint: Complaint | None = None
         conversation: list[ConversationEntry] = []
         if row.complaint_id and (wants_link or email):
-            async with self._uow() as uow:
-                complaint = await uow.complaints.get(row.complaint_id)
-                if email:
-                    conversation = await uow.messages.conversation(row.complaint_id, row.channel)
+            complaint = await uow.complaints.get(row.complaint_id)
+            if email:
+                conversation = await uow.messages.conversation(row.complaint_id, row.channel)
             if complaint is not None and wants_link:
                 read_more = await self._links.url(complaint.reference)
         subject, in_reply_to = row.subject, row.in_reply_to
@@ -293,84 +321,81 @@ class OutboxDispatcher:
             automatic=row.kind not in TO_RESIDENT_KINDS,
         )
 
-    async def _settle_success(
-        self, claimed: OutboxMessage, provider_id: str | None, thread_key: str | None
-    ) -> None:
+    async def _settle(self, results: Sequence[tuple[OutboxMessage, _Outcome]], token: str) -> None:
+        """Record every outcome of a wave in one transaction; logged once it commits."""
+        if not results:
+            return
         now = self._clock.now()
+        notes: list[Callable[[], None]] = []
         async with self._uow() as uow:
-            row = await uow.outbox.get(stored_id(claimed))
-            if row is None:
-                return
-            if row.status is OutboxStatus.SENT:
-                log.warning("outbox row %s was sent twice: its claim lapsed mid-send", row.id)
-                return
-            if row.status is not OutboxStatus.SENDING:
-                # Its claim lapsed during a long send and recovery gave up on it: it did go,
-                # and the complaint must show it.
-                log.warning("outbox row %s sent after its claim lapsed; recorded", row.id)
-            row.status = OutboxStatus.SENT
-            row.sent_at = now
-            # The SLA measures the first officer message the resident received.
-            await count_as_response(uow, row, now)
-            row.claimed_until = None
-            row.provider_message_id = provider_id
-            row.last_error = None
-            uow.messages.add(
-                NewMessage(
-                    complaint_id=row.complaint_id,
-                    direction=Direction.OUTBOUND,
-                    channel=row.channel,
-                    provider_message_id=provider_id,
-                    thread_key=thread_key,
-                    kind=row.kind,
-                    text=row.text,
-                    created_at=now,
-                )
+            for claimed, outcome in results:
+                row = await uow.outbox.get(stored_id(claimed))
+                if isinstance(outcome, _Sent):
+                    note = await self._record_sent(uow, row, outcome, now)
+                elif not _held(row, token):
+                    note = None
+                elif isinstance(outcome, _OptedOut):
+                    await refused_by_provider(uow, row, str(outcome.error), now)
+                    note = _note(log.warning, "recipient opted out with the provider", row)
+                else:
+                    note = self._record_failure(row, outcome, now)
+                if note is not None:
+                    notes.append(note)
+            await uow.commit()
+        for note in notes:
+            note()
+
+    async def _record_sent(
+        self, uow: UnitOfWork, row: OutboxMessage | None, sent: _Sent, now: datetime
+    ) -> Callable[[], None] | None:
+        if row is None:
+            return None
+        if row.status is OutboxStatus.SENT:
+            log.warning("outbox row %s was sent twice: its claim lapsed mid-send", row.id)
+            return None
+        if row.status is not OutboxStatus.SENDING:
+            # Its claim lapsed during a long send and recovery gave up on it: it did go,
+            # and the complaint must show it.
+            log.warning("outbox row %s sent after its claim lapsed; recorded", row.id)
+        row.status = OutboxStatus.SENT
+        row.sent_at = now
+        # The SLA measures the first officer message the resident received.
+        await count_as_response(uow, row, now)
+        row.claimed_until = None
+        row.provider_message_id = sent.provider_id
+        row.last_error = None
+        uow.messages.add(
+            NewMessage(
+                complaint_id=row.complaint_id,
+                direction=Direction.OUTBOUND,
+                channel=row.channel,
+                provider_message_id=sent.provider_id,
+                thread_key=sent.thread_key,
+                kind=row.kind,
+                text=row.text,
+                created_at=now,
             )
-            await uow.commit()
-        log.info("sent", extra={"outbox_id": row.id, "channel": row.channel, "kind": row.kind})
+        )
+        return _note(log.info, "sent", row)
 
-    async def _settle_failure(
-        self,
-        claimed: OutboxMessage,
-        token: str,
-        error: Exception,
-        *,
-        permanent: bool,
-        reason: str | None = None,
-    ) -> None:
-        now = self._clock.now()
-        async with self._uow() as uow:
-            row = await uow.outbox.get(stored_id(claimed))
-            if not _held(row, token):
-                return
-            row.claimed_until = None
-            row.last_error = (reason or f"{type(error).__name__}: {error}")[:2000]
-            if permanent or row.attempts >= self._policy.max_attempts:
-                row.status = OutboxStatus.FAILED
-                log.error(
-                    "gave up sending",
-                    extra={"outbox_id": row.id, "channel": row.channel, "error": row.last_error},
-                )
-            else:
-                row.status = OutboxStatus.PENDING
-                row.next_attempt_at = now + self._backoff(row.attempts)
-                log.warning(
-                    "send failed, will retry",
-                    extra={"outbox_id": row.id, "attempt": row.attempts, "error": row.last_error},
-                )
-            await uow.commit()
-
-    async def _settle_opted_out(
-        self, claimed: OutboxMessage, token: str, error: RecipientOptedOut
-    ) -> None:
-        async with self._uow() as uow:
-            row = await uow.outbox.get(stored_id(claimed))
-            if not _held(row, token):
-                return
-            await refused_by_provider(uow, row, str(error), self._clock.now())
-            await uow.commit()
-        log.warning("recipient opted out with the provider", extra={"outbox_id": row.id})
+    def _record_failure(
+        self, row: OutboxMessage, failure: _NotSent, now: datetime
+    ) -> Callable[[], None]:
+        error = failure.error
+        row.claimed_until = None
+        row.last_error = (failure.reason or f"{type(error).__name__}: {error}")[:2000]
+        if failure.permanent or row.attempts >= self._policy.max_attempts:
+            row.status = OutboxStatus.FAILED
+            return _note(log.error, "gave up sending", row, error=row.last_error)
+        row.status = OutboxStatus.PENDING
+        row.next_attempt_at = now + self._backoff(row.attempts)
+        return _note(
+            log.warning,
+            "send failed, will retry",
+            row,
+            attempt=row.attempts,
+            error=row.last_error,
+        )
 
     def _backoff(self, attempts: int) -> timedelta:
         delay: timedelta = self._policy.backoff * (2 ** max(attempts - 1, 0))
@@ -413,6 +438,51 @@ class OutboxDispatcher:
                         channel, reason + "; the message waits and goes out once it is"
                     )
             await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    provider_id: str | None
+    thread_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _NotSent:
+    error: Exception
+    permanent: bool
+    # Recorded instead of the error, where the error alone would mislead.
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _OptedOut:
+    error: RecipientOptedOut
+
+
+_Outcome = _Sent | _NotSent | _OptedOut
+
+
+def _waves(rows: Sequence[OutboxMessage], size: int) -> Iterator[list[OutboxMessage]]:
+    """`rows` in order, cut into waves of at most `size` rows to different recipients, so
+    that what one recipient is sent arrives in the order it was queued."""
+    wave: list[OutboxMessage] = []
+    recipients: set[str] = set()
+    for row in rows:
+        if len(wave) == size or row.recipient in recipients:
+            yield wave
+            wave, recipients = [], set()
+        wave.append(row)
+        recipients.add(row.recipient)
+    if wave:
+        yield wave
+
+
+def _note(
+    emit: Callable[..., None], message: str, row: OutboxMessage, **extra: object
+) -> Callable[[], None]:
+    """A log line about `row`, emitted once the transaction that settles it commits."""
+    fields = {"outbox_id": row.id, "channel": row.channel, "kind": row.kind, **extra}
+    return lambda: emit(message, extra=fields)
 
 
 def _delivery_unknown(channel: str, cause: str) -> str:

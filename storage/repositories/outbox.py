@@ -129,19 +129,25 @@ class OutboxRepository:
             row.waiting_reason = None
         return rows
 
-    async def start_send(self, row_id: int, token: str, now: datetime, lease: timedelta) -> bool:
-        """Record that the claim `token` starts sending the row now, its lease renewed from
-        now; False when the claim no longer holds it (recovered, or settled by another)."""
+    async def start_sends(
+        self, row_ids: Collection[int], token: str, now: datetime, lease: timedelta
+    ) -> set[int]:
+        """Record that the claim `token` starts sending these rows now, their lease renewed
+        from now; returns the ids it still held (the others were recovered, or settled by
+        another). One UPDATE, however many rows."""
+        if not row_ids:
+            return set()
         result = await self._session.exec(
             sa.update(OutboxMessage)
             .where(
-                col(OutboxMessage.id) == row_id,
+                col(OutboxMessage.id).in_(list(row_ids)),
                 col(OutboxMessage.status) == OutboxStatus.SENDING,
                 col(OutboxMessage.claim_token) == token,
             )
             .values(send_started_at=now, claimed_until=now + lease)
+            .returning(col(OutboxMessage.id))
         )
-        return int(result.rowcount) == 1
+        return set(result.scalars().all())
 
     async def abandoned_claims(self, now: datetime) -> Sequence[OutboxMessage]:
         """Rows a process claimed and never settled: it died while sending them."""

@@ -207,8 +207,8 @@ async def test_a_row_whose_send_began_before_its_process_died_is_not_resent_wher
         claimed = await uow.outbox.claim_due(clock.now(), ["sms", "email"], 10, lease, "dead")
         await uow.commit()
     async with service.uow() as uow:
-        for row in claimed:
-            assert await uow.outbox.start_send(stored_id(row), "dead", clock.now(), lease)
+        ids = {stored_id(row) for row in claimed}
+        assert await uow.outbox.start_sends(ids, "dead", clock.now(), lease) == ids
         await uow.commit()
 
     clock.advance(minutes=3)

@@ -483,7 +483,7 @@ async def test_twilio_that_took_the_sms_and_did_not_answer_is_not_sent_it_again(
     reply = await failed_send(service, OutboxMessage.kind == "reply")
     assert reply.status is OutboxStatus.FAILED
     assert (reply.last_error or "").startswith(
-        "delivery unknown: Twilio took the request and did not answer (ReadTimeout"
+        "delivery unknown: Twilio took the request and did not answer (SocketTimeoutError"
     )
     clock.advance(hours=2)
     service.dispatcher.wake()
