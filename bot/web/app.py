@@ -156,10 +156,12 @@ def create_app(
     add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")
     # The public pages' own scripts ("use my location"), never inline: the CSP forbids it.
     app.mount("/static/pages", StaticFiles(directory=STATIC / "pages"), name="page scripts")
+    # Other channels' endpoints (provider webhooks), /metrics: first, because routes are
+    # tried in order and the webhooks are most of the traffic at load.
+    for router in routers:
+        app.include_router(router)
     app.include_router(web.router)
     app.include_router(transparency_routes(figures, pages))
-    for router in routers:  # other channels' endpoints (provider webhooks), /metrics
-        app.include_router(router)
 
     @app.get(
         "/api/complaints/{reference}",
