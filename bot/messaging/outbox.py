@@ -2,8 +2,8 @@
 
 Rows are claimed in one transaction for one batch (SKIP LOCKED on PostgreSQL, so instances
 never take the same row), each under the batch's claim token. Each channel sends its rows
-in waves, channels side by side: a wave is up to `wave_size` rows to different recipients
-(so one recipient's messages arrive in the order they were queued), sent side by side.
+in waves, channels side by side: a wave is up to `wave_size` rows to different recipients,
+sent side by side; one recipient's messages go in successive waves, in the order queued.
 Just before a wave is sent, one short transaction prepares its messages, checks the claim
 still holds each row and records that its send began, renewing its lease; the wave is sent
 outside any transaction and settled in one more: two transactions a wave, not three a
@@ -33,7 +33,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeGuard
@@ -462,19 +462,21 @@ class _OptedOut:
 _Outcome = _Sent | _NotSent | _OptedOut
 
 
-def _waves(rows: Sequence[OutboxMessage], size: int) -> Iterator[list[OutboxMessage]]:
-    """`rows` in order, cut into waves of at most `size` rows to different recipients, so
-    that what one recipient is sent arrives in the order it was queued."""
-    wave: list[OutboxMessage] = []
-    recipients: set[str] = set()
+def _waves(rows: Sequence[OutboxMessage], size: int) -> list[list[OutboxMessage]]:
+    """`rows` in waves of at most `size`, each row in the first wave with room after the
+    wave of the row before it to the same recipient: what one recipient is sent arrives in
+    the order it was queued, and everyone else's goes alongside."""
+    waves: list[list[OutboxMessage]] = []
+    last: dict[str, int] = {}
     for row in rows:
-        if len(wave) == size or row.recipient in recipients:
-            yield wave
-            wave, recipients = [], set()
-        wave.append(row)
-        recipients.add(row.recipient)
-    if wave:
-        yield wave
+        index = last.get(row.recipient, -1) + 1
+        while index < len(waves) and len(waves[index]) >= size:
+            index += 1
+        if index == len(waves):
+            waves.append([])
+        waves[index].append(row)
+        last[row.recipient] = index
+    return waves
 
 
 def _note(

@@ -288,6 +288,42 @@ async def test_concurrent_dispatchers_send_every_row_exactly_once(
     assert await count(first, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 80
 
 
+class SlowEmailChannel(FakeEmailChannel):
+    """A mail server that takes a while to answer, counting the sends in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().send(message)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_rows_to_different_recipients_go_side_by_side_and_each_recipients_in_order(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    email = SlowEmailChannel()
+    service = await prepared_service(settings, engine, clock, channels=[FakeSmsChannel(), email])
+    first, second = "dinas@kota.go.id", "camat@kota.go.id"
+    await queue(service, "email", first, ["a-0", "a-1", "a-2"])
+    await queue(service, "email", second, ["b-0", "b-1"])
+
+    assert await service.dispatcher.dispatch_once() == 5
+
+    # Two recipients: two at a time, never two to the same recipient at once.
+    assert email.most_in_flight == 2
+    assert [m.key for m in email.sent if m.recipient == first] == ["a-0", "a-1", "a-2"]
+    assert [m.key for m in email.sent if m.recipient == second] == ["b-0", "b-1"]
+    assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 5
+
+
 async def test_running_service_sends_soon_after_intake(
     service: Service, sms: FakeSmsChannel
 ) -> None:
@@ -375,7 +411,9 @@ async def test_a_group_chat_gets_twenty_a_minute_and_private_chats_are_not_held(
     await queue(service, "telegram", OTHER_GROUP, ["other-0"])
 
     assert await service.dispatcher.dispatch_once() == 4
-    assert [m.key for m in telegram.sent] == ["group-0", "private-0", "private-1", "other-0"]
+    sent = [m.key for m in telegram.sent]
+    assert sorted(sent) == ["group-0", "other-0", "private-0", "private-1"]
+    assert sent.index("private-0") < sent.index("private-1")
     # Over the group's pace: put back in the claiming transaction, each due at its turn.
     waiting = {r.key: r for r in await outbox_rows(service, "telegram") if r.key in to_group[1:]}
     assert {(r.status, r.attempts, r.claimed_until) for r in waiting.values()} == {
