@@ -15,10 +15,10 @@ upgrade`, then `aduan run`: one instance on SQLite, INSTANCES on one PostgreSQL 
 the requests spread over them in turn, nothing in front); the floor is `bench.webhook`'s
 (`bench.webhook_servers floor`: the signature checked, the rows intake writes committed
 with the same durability, then the answer), one process on a fresh database of the same
-backend. After each of our rates the SMS backlog drains, untimed. Server CPU is the CPU
-time of the server processes (/proc/PID/stat) per webhook at the rate, for ours including
-sending the acknowledgements. Saves `bench/results/load-<backend>.json` and the "Load"
-section of BENCHMARKS.md.
+backend. After each of our rates the outbox (SMS and mail) drains, untimed. Server CPU is
+the CPU time of the server processes (/proc/PID/stat) per webhook at the rate, for ours
+including sending the acknowledgements and the agencies' notices. Saves
+`bench/results/load-<backend>.json` and the "Load" section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -381,11 +381,11 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
 - **Load**: open loop. Rates rise; at each, request *i* leaves at start + *i* / rate
   whatever became of the earlier ones, and its latency runs from that moment, so queueing
   in a server that falls behind counts. Each rate runs S seconds (30 unless told), ours
-  then the floor on the same webhooks; after each of our rates the SMS backlog drains,
-  untimed. A rate is **held** when every webhook got 200 within {REQUEST_TIMEOUT:g} s and the
-  99th percentile stayed under {P99_LIMIT_MS:g} ms; a side stops rising at the first rate
-  it does not hold. One Python process sends: where it cannot keep the schedule it
-  says so, and its lag is in the latencies.
+  then the floor on the same webhooks; after each of our rates the outbox (SMS and mail)
+  drains, untimed. A rate is **held** when every webhook got 200 within
+  {REQUEST_TIMEOUT:g} s and the 99th percentile stayed under {P99_LIMIT_MS:g} ms; a side stops
+  rising at the first rate it does not hold. One Python process sends: where it cannot
+  keep the schedule it says so, and its lag is in the latencies.
 - **Columns**: the highest rate held by each side (`≥` when it held the highest rate
   tried, `<` when it held none); **ratio** = ours ÷ floor of those rates (`≤` when the
   floor held every rate tried, so its limit lies higher); the p99 latency

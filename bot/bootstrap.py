@@ -261,6 +261,7 @@ def bootstrap(
     intake = IntakeService(
         uow, router, sla_clock, clock, IntakePolicy.from_settings(settings, ready), metrics
     )
+    inbox = DeliveryInbox(uow, clock, ready, InboxPolicy.from_settings(settings))
     dispatcher = OutboxDispatcher(
         uow,
         ready,
@@ -268,6 +269,7 @@ def bootstrap(
         OutboxPolicy.from_settings(settings),
         unconfigured,
         links=links,
+        intake_caught_up=lambda: _caught_up(inbox, intake),
     )
     rulebook = RuleBook(uow, clock)
     actions = ComplaintActions(
@@ -294,7 +296,7 @@ def bootstrap(
             verification,
             queued=dispatcher.wake,
         ),
-        inbox=DeliveryInbox(uow, clock, ready, InboxPolicy.from_settings(settings)),
+        inbox=inbox,
         refusals=Refusals(uow, clock),
         dispatcher=dispatcher,
         rulebook=rulebook,
@@ -357,6 +359,12 @@ def bootstrap(
         lifespan=lifespan,
     )
     return service
+
+
+async def _caught_up(inbox: DeliveryInbox, intake: IntakeService) -> None:
+    """Returns once no webhook waits to be kept and no message waits for intake."""
+    await inbox.caught_up()
+    await intake.caught_up()
 
 
 def open311_channel(

@@ -77,7 +77,8 @@ _SIZE_WINDOW = 200
 _FETCH_COUNT = 100
 _FETCH_BYTES = 16 * 1024 * 1024
 _LONGEST_PAUSE = 300.0
-# SMTP sessions kept open for the next mails, and for how long unused.
+# SMTP sessions open at once (the outbox sends a wave of mails side by side; servers limit
+# a client's connections), kept open for the next mails, and for how long unused.
 _SMTP_KEPT = 4
 _SMTP_IDLE_SECONDS = 30.0
 # A session used this recently goes on without a NOOP to check it is still open.
@@ -386,11 +387,13 @@ class _SmtpRelay:
     takes any number of messages in one session, so a burst of acknowledgements pays the
     connection, TLS and login once, not once a mail. A session idle for longer than
     `_SMTP_IDLE_SECONDS` is closed rather than reused (servers drop idle sessions after a
-    few minutes, RFC 5321 4.5.3.2.7)."""
+    few minutes, RFC 5321 4.5.3.2.7). At most `_SMTP_KEPT` sessions are open at once: a
+    wave of mails waits for them rather than opening a connection each."""
 
     def __init__(self, server: SmtpServer) -> None:
         self._server = server
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._sessions = asyncio.Semaphore(_SMTP_KEPT)
 
     async def deliver(self, mail: EmailMessage) -> None:
         """Relay `mail`; our send errors, permanent or transient, say why it did not go."""
@@ -423,6 +426,10 @@ class _SmtpRelay:
             ) from exc
 
     async def _send(self, mail: EmailMessage) -> None:
+        async with self._sessions:
+            await self._send_in_session(mail)
+
+    async def _send_in_session(self, mail: EmailMessage) -> None:
         client = await self._session()
         try:
             await client.send_message(mail)

@@ -82,12 +82,19 @@ class GroupCommit(Generic[T, R]):
         self._max_items = max_items
         self._queue: list[_Waiting[T, R]] = []
         self._runner: asyncio.Task[None] | None = None
+        self._caught_up = asyncio.Event()
+        self._caught_up.set()
         self.stats = GroupCommitStats()
+
+    async def caught_up(self) -> None:
+        """Returns once no item waits for its transaction to begin (at once if none does)."""
+        await self._caught_up.wait()
 
     async def submit(self, item: T) -> R:
         """Do `item`'s work; returns once the transaction that did it has committed."""
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append(_Waiting(item, answer))
+        self._caught_up.clear()
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="group-commit")
         return await answer
@@ -98,6 +105,8 @@ class GroupCommit(Generic[T, R]):
             while self._queue:
                 taken = self._queue[: self._max_items]
                 del self._queue[: self._max_items]
+                if not self._queue:
+                    self._caught_up.set()
                 # A caller that gave up before its transaction began has nothing done.
                 batch = [waiting for waiting in taken if not waiting.answer.done()]
                 if len(batch) <= 1 or not await self._try_shared(batch):
@@ -108,6 +117,7 @@ class GroupCommit(Generic[T, R]):
             for waiting in [*batch, *self._queue]:
                 waiting.answer.cancel()
             self._queue.clear()
+            self._caught_up.set()
             raise
         finally:
             self._runner = None

@@ -109,6 +109,10 @@ class DeliveryInbox:
         self._processed: list[int] = []
         self._retrying = asyncio.Lock()
 
+    async def caught_up(self) -> None:
+        """Returns once no delivery waits for the transaction that keeps it."""
+        await self._keeping.caught_up()
+
     # --- what adapters hand in ---------------------------------------------------------
 
     async def receive(self, delivery: RawDelivery) -> None:

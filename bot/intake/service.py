@@ -172,6 +172,10 @@ class IntakeService:
             max_items=MAX_SHARED,
         )
 
+    async def caught_up(self) -> None:
+        """Returns once no message waits for its transaction to begin."""
+        await self._group.caught_up()
+
     @property
     def stats(self) -> GroupCommitStats:
         """Messages taken and the transactions they took."""

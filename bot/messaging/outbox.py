@@ -5,9 +5,9 @@ never take the same row), each under the batch's claim token. Each channel sends
 in waves, channels side by side: a wave is up to `wave_size` rows to different recipients,
 sent side by side; one recipient's messages go in successive waves, in the order queued.
 Just before a wave is sent, one short transaction prepares its messages, checks the claim
-still holds each row and records that its send began, renewing its lease; the wave is sent
-outside any transaction and settled in one more: two transactions a wave, not three a
-row.
+still holds each row and records that its send began, renewing its lease (for each
+channel's first wave, the claiming transaction does); the wave is sent outside any
+transaction and settled in one more: about two transactions a wave, not three a row.
 
 A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
 whose send never began goes back to the queue as if never claimed. One whose send began
@@ -30,10 +30,11 @@ cut with it, and the secret behind the link never leaves the service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeGuard
@@ -79,6 +80,8 @@ class OutboxPolicy:
     batch_size: int = 50
     # Rows of one channel sent side by side, to different recipients.
     wave_size: int = 16
+    # The longest a wave waits for intake to catch up (see OutboxDispatcher._give_way).
+    give_way: timedelta = timedelta(seconds=1)
     poll_interval: float = 1.0
     # Rates set in the settings, by channel name, replacing what the channel declares.
     messages_per_second: Mapping[str, float] = field(default_factory=dict)
@@ -120,8 +123,10 @@ class OutboxDispatcher:
         unconfigured: Mapping[str, str] | None = None,
         *,
         links: TrackingLinks,
+        intake_caught_up: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._uow = uow
+        self._intake_caught_up = intake_caught_up
         self._channels = channels
         self._clock = clock
         self._policy = policy
@@ -169,6 +174,7 @@ class OutboxDispatcher:
     async def dispatch_once(self) -> int:
         """Claim and send (or hold back) one batch of due rows, each channel's at its pace;
         returns how many it took."""
+        await self._give_way()
         now = self._clock.now()
         token = uuid.uuid4().hex
         async with self._uow() as uow:
@@ -179,17 +185,41 @@ class OutboxDispatcher:
                 )
             rows = await hold_back(uow, claimed, now)
             sending, put_back = self._paced(rows, now)
+            # Each channel sends its rows in waves; a slow channel holds back no other. The
+            # first wave of each is begun in this transaction: one fewer for a small batch.
+            by_channel: dict[str, list[OutboxMessage]] = {}
+            for row in sending:
+                by_channel.setdefault(row.channel, []).append(row)
+            plans = [_waves(queue, self._policy.wave_size) for queue in by_channel.values()]
+            first = [await self._begin(uow, waves[0], token) for waves in plans]
             await uow.commit()
-        # Each channel sends its rows in waves; a slow channel holds back no other.
-        by_channel: dict[str, list[OutboxMessage]] = {}
-        for row in sending:
-            by_channel.setdefault(row.channel, []).append(row)
-        await asyncio.gather(*(self._send_each(queue, token) for queue in by_channel.values()))
+        await asyncio.gather(
+            *(
+                self._send_each(waves, begun, token)
+                for waves, begun in zip(plans, first, strict=True)
+            )
+        )
         return len(claimed) - put_back
 
-    async def _send_each(self, rows: Sequence[OutboxMessage], token: str) -> None:
-        for wave in _waves(rows, self._policy.wave_size):
-            await self._send_wave(wave, token)
+    async def _send_each(
+        self, waves: Sequence[Sequence[OutboxMessage]], first: _Begun, token: str
+    ) -> None:
+        begun = first
+        for index, wave in enumerate(waves):
+            if index:
+                await self._give_way()
+                begun = await self._start(wave, token)
+            await self._send_wave(begun, token)
+
+    async def _give_way(self) -> None:
+        """Wait while intake has messages waiting, up to `policy.give_way`. Intake and the
+        outbox share one process: at a surge, a webhook left unanswered risks its
+        provider's timeout, an acknowledgement a few seconds late does not."""
+        if self._intake_caught_up is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._policy.give_way.total_seconds()):
+                await self._intake_caught_up()
 
     def _claims(self, now: datetime) -> list[tuple[list[str], int]]:
         """The channels to claim rows of, and how many at most: a paced channel as many as
@@ -218,47 +248,52 @@ class OutboxDispatcher:
             _unclaim(row, due=wait)
         return sending, len(rows) - len(sending)
 
-    async def _send_wave(self, wave: Sequence[OutboxMessage], token: str) -> None:
-        """Send a wave of one channel's rows side by side: one transaction begins them all,
-        one settles them all."""
-        channel = self._channels[wave[0].channel]
-        prepared, unprepared = await self._start(wave, token, channel)
+    async def _send_wave(self, begun: _Begun, token: str) -> None:
+        """Send a begun wave of one channel's rows side by side; one transaction settles
+        them all."""
         outcomes = await asyncio.gather(
-            *(self._attempt(channel, outbound) for _, outbound in prepared)
+            *(self._attempt(begun.channel, outbound) for _, outbound in begun.prepared)
         )
         await self._settle(
-            [*zip((row for row, _ in prepared), outcomes, strict=True), *unprepared], token
+            [*zip((row for row, _ in begun.prepared), outcomes, strict=True), *begun.unprepared],
+            token,
         )
 
-    async def _start(
-        self, wave: Sequence[OutboxMessage], token: str, channel: Channel
-    ) -> tuple[list[tuple[OutboxMessage, OutboundMessage]], list[tuple[OutboxMessage, _Outcome]]]:
+    async def _start(self, wave: Sequence[OutboxMessage], token: str) -> _Begun:
+        """Begin `wave` in a transaction of its own."""
+        async with self._uow() as uow:
+            begun = await self._begin(uow, wave, token)
+            await uow.commit()
+        for row_id in begun.left:
+            # Its claim lapsed before its turn and it was taken back: it goes out later,
+            # from a new claim, once.
+            log.info("outbox row %s left to a later claim", row_id)
+        return begun
+
+    async def _begin(self, uow: UnitOfWork, wave: Sequence[OutboxMessage], token: str) -> _Begun:
         """Prepare each row's message, then mark the sends of the prepared ones as begun
         where this claim still holds them: from here on, a process that dies leaves rows
         whose delivery is unknown, not rows never tried. A row that cannot be prepared is
         not begun: it is retried, since nothing of it went out."""
+        channel = self._channels[wave[0].channel]
         prepared: list[tuple[OutboxMessage, OutboundMessage]] = []
         unprepared: list[tuple[OutboxMessage, _Outcome]] = []
-        async with self._uow() as uow:
-            for row in wave:
-                try:
-                    prepared.append((row, await self._outbound(uow, row, channel)))
-                except Exception as exc:
-                    log.exception("preparing outbox row %s on %s raised", row.id, row.channel)
-                    unprepared.append((row, _NotSent(exc, permanent=False)))
-            held = await uow.outbox.start_sends(
-                [stored_id(row) for row, _ in prepared],
-                token,
-                self._clock.now(),
-                self._policy.lease,
-            )
-            await uow.commit()
-        for row, _ in prepared:
-            if row.id not in held:
-                # Its claim lapsed before its turn and it was taken back: it goes out later,
-                # from a new claim, once.
-                log.info("outbox row %s left to a later claim", row.id)
-        return [(row, out) for row, out in prepared if row.id in held], unprepared
+        for row in wave:
+            try:
+                prepared.append((row, await self._outbound(uow, row, channel)))
+            except Exception as exc:
+                log.exception("preparing outbox row %s on %s raised", row.id, row.channel)
+                unprepared.append((row, _NotSent(exc, permanent=False)))
+        await uow.flush_changes()  # the claim, when this is the claiming transaction
+        held = await uow.outbox.start_sends(
+            [stored_id(row) for row, _ in prepared], token, self._clock.now(), self._policy.lease
+        )
+        return _Begun(
+            channel,
+            prepared=[(row, out) for row, out in prepared if row.id in held],
+            unprepared=unprepared,
+            left=[stored_id(row) for row, _ in prepared if row.id not in held],
+        )
 
     async def _attempt(self, channel: Channel, outbound: OutboundMessage) -> _Outcome:
         try:
@@ -438,6 +473,17 @@ class OutboxDispatcher:
                         channel, reason + "; the message waits and goes out once it is"
                     )
             await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class _Begun:
+    """A wave whose sends were recorded as begun: each row with its message, the rows that
+    could not be prepared (with why), and those the claim no longer held (by id)."""
+
+    channel: Channel
+    prepared: list[tuple[OutboxMessage, OutboundMessage]]
+    unprepared: list[tuple[OutboxMessage, _Outcome]]
+    left: list[int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -851,6 +851,21 @@ async def test_mails_in_a_burst_share_one_smtp_session_and_a_refusal_does_not_en
     assert len(set(sink.sessions)) == 1
 
 
+async def test_mails_sent_side_by_side_share_at_most_four_smtp_sessions(sink: SmtpSink) -> None:
+    channel = channel_sending_to(SmtpServer("127.0.0.1", sink.port, security=MailSecurity.NONE))
+    try:
+        await asyncio.gather(
+            *(
+                channel.send(OutboundMessage(f"warga{n}@mail.example.com", "x", key=f"{n}"))
+                for n in range(12)
+            )
+        )
+    finally:
+        await channel.stop()
+    assert len(sink.mails) == 12
+    assert 1 < len(set(sink.sessions)) <= 4
+
+
 async def test_a_session_the_server_closed_while_idle_is_replaced_without_losing_the_mail() -> None:
     async with running_smtp_sink(idle_timeout=0.3) as sink:
         channel = channel_sending_to(SmtpServer("127.0.0.1", sink.port, security=MailSecurity.NONE))

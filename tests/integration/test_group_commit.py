@@ -318,6 +318,23 @@ async def test_a_caller_that_gives_up_before_its_transaction_has_nothing_done(
     assert await _markers(service) == ["x", "z"]
 
 
+async def test_caught_up_waits_until_no_item_waits_for_its_transaction(
+    service: Service,
+) -> None:
+    group = _group(service, max_items=2)
+    await asyncio.wait_for(group.caught_up(), 1)  # nothing handed in: at once
+    submitted = [asyncio.ensure_future(group.submit(f"q{i}")) for i in range(5)]
+    await asyncio.sleep(0)
+    caught_up = asyncio.ensure_future(group.caught_up())
+    await asyncio.sleep(0)
+    assert not caught_up.done()  # five queued, two to a transaction
+    await caught_up
+    # The last transaction has begun: nothing waits any more, though it may still run.
+    assert sum(item.done() for item in submitted) >= 2
+    assert await asyncio.gather(*submitted) == [f"Q{i}" for i in range(5)]
+    await asyncio.wait_for(group.caught_up(), 1)
+
+
 def test_max_items_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(None, shared=None, alone=None, max_items=0)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from bot.bootstrap import Service, bootstrap
+from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
 from channels.base import (
     DeliveryUnknown,
     OutboundMessage,
@@ -246,7 +247,7 @@ async def test_a_send_that_outlives_its_claim_is_recorded_and_holds_back_no_othe
     await sms.waiting.wait()
     # Meanwhile the agency's mail went out: the stalled SMS holds back no other channel.
     for _ in range(200):
-        if email.sent:
+        if (await outbox(service))["agency_notice"].status is OutboxStatus.SENT:
             break
         await asyncio.sleep(0.01)
     assert len(email.sent) == 1
@@ -322,6 +323,44 @@ async def test_rows_to_different_recipients_go_side_by_side_and_each_recipients_
     assert [m.key for m in email.sent if m.recipient == first] == ["a-0", "a-1", "a-2"]
     assert [m.key for m in email.sent if m.recipient == second] == ["b-0", "b-1"]
     assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 5
+
+
+async def test_a_wave_gives_way_while_intake_is_behind_and_goes_when_it_catches_up(
+    service: Service, sms: FakeSmsChannel, clock: FakeClock
+) -> None:
+    intake_idle = asyncio.Event()
+    dispatcher = OutboxDispatcher(
+        service.uow,
+        service.channels,
+        clock,
+        OutboxPolicy(give_way=timedelta(seconds=30)),
+        links=service.links,
+        intake_caught_up=intake_idle.wait,
+    )
+    await queue(service, "sms", NUMBER, ["first"])
+    dispatching = asyncio.create_task(dispatcher.dispatch_once())
+    await asyncio.sleep(0.2)
+    assert sms.sent == []  # intake has messages waiting: the wave waits
+    intake_idle.set()
+    assert await dispatching == 1
+    assert [m.key for m in sms.sent] == ["first"]
+
+
+async def test_a_wave_gives_way_to_intake_for_a_while_not_for_ever(
+    service: Service, sms: FakeSmsChannel, clock: FakeClock
+) -> None:
+    never = asyncio.Event()
+    dispatcher = OutboxDispatcher(
+        service.uow,
+        service.channels,
+        clock,
+        OutboxPolicy(give_way=timedelta(seconds=0.1)),
+        links=service.links,
+        intake_caught_up=never.wait,
+    )
+    await queue(service, "sms", NUMBER, ["first", "second"])
+    assert await asyncio.wait_for(dispatcher.dispatch_once(), 5) == 2
+    assert [m.key for m in sms.sent] == ["first", "second"]
 
 
 async def test_running_service_sends_soon_after_intake(
