@@ -325,18 +325,25 @@ async def test_rows_to_different_recipients_go_side_by_side_and_each_recipients_
     assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 5
 
 
+def giving_way(
+    service: Service, clock: FakeClock, intake_idle: asyncio.Event, *, seconds: float
+) -> OutboxDispatcher:
+    """A dispatcher whose intake has caught up once `intake_idle` is set."""
+    return OutboxDispatcher(
+        service.uow,
+        service.channels,
+        clock,
+        OutboxPolicy(give_way=timedelta(seconds=seconds)),
+        links=service.links,
+        intake_caught_up=intake_idle.wait,
+    )
+
+
 async def test_a_wave_gives_way_while_intake_is_behind_and_goes_when_it_catches_up(
     service: Service, sms: FakeSmsChannel, clock: FakeClock
 ) -> None:
     intake_idle = asyncio.Event()
-    dispatcher = OutboxDispatcher(
-        service.uow,
-        service.channels,
-        clock,
-        OutboxPolicy(give_way=timedelta(seconds=30)),
-        links=service.links,
-        intake_caught_up=intake_idle.wait,
-    )
+    dispatcher = giving_way(service, clock, intake_idle, seconds=30)
     await queue(service, "sms", NUMBER, ["first"])
     dispatching = asyncio.create_task(dispatcher.dispatch_once())
     await asyncio.sleep(0.2)
@@ -349,15 +356,7 @@ async def test_a_wave_gives_way_while_intake_is_behind_and_goes_when_it_catches_
 async def test_a_wave_gives_way_to_intake_for_a_while_not_for_ever(
     service: Service, sms: FakeSmsChannel, clock: FakeClock
 ) -> None:
-    never = asyncio.Event()
-    dispatcher = OutboxDispatcher(
-        service.uow,
-        service.channels,
-        clock,
-        OutboxPolicy(give_way=timedelta(seconds=0.1)),
-        links=service.links,
-        intake_caught_up=never.wait,
-    )
+    dispatcher = giving_way(service, clock, asyncio.Event(), seconds=0.1)
     await queue(service, "sms", NUMBER, ["first", "second"])
     assert await asyncio.wait_for(dispatcher.dispatch_once(), 5) == 2
     assert [m.key for m in sms.sent] == ["first", "second"]
