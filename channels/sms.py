@@ -115,7 +115,8 @@ class _TwilioHttp(AsyncHttpClient):  # type: ignore[misc]
 
     def __init__(self, timeout: float) -> None:
         super().__init__(log, True, timeout)
-        self._session: aiohttp.ClientSession | None = None
+        # Made in the channel's start, on the running loop, as aiohttp wants.
+        self._session = aiohttp.ClientSession()
 
     async def request(
         self,
@@ -128,8 +129,6 @@ class _TwilioHttp(AsyncHttpClient):  # type: ignore[misc]
         timeout: float | None = None,  # noqa: ASYNC109 -- the twilio client's signature
         allow_redirects: bool = False,
     ) -> TwilioResponse:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         seconds = timeout if timeout is not None else self.timeout
         sent_headers = dict(headers or {})
         if auth is not None:
@@ -147,9 +146,7 @@ class _TwilioHttp(AsyncHttpClient):  # type: ignore[misc]
             return TwilioResponse(answer.status, await answer.text(), answer.headers)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._session.close()
 
 
 class TwilioSmsChannel:

@@ -209,6 +209,10 @@ class OutboxDispatcher:
             if index:
                 await self._give_way()
                 begun = await self._start(wave, token)
+            for row_id in begun.left:
+                # Its claim lapsed before its turn and it was taken back: it goes out later,
+                # from a new claim, once.
+                log.info("outbox row %s left to a later claim", row_id)
             await self._send_wave(begun, token)
 
     async def _give_way(self) -> None:
@@ -264,10 +268,6 @@ class OutboxDispatcher:
         async with self._uow() as uow:
             begun = await self._begin(uow, wave, token)
             await uow.commit()
-        for row_id in begun.left:
-            # Its claim lapsed before its turn and it was taken back: it goes out later,
-            # from a new claim, once.
-            log.info("outbox row %s left to a later claim", row_id)
         return begun
 
     async def _begin(self, uow: UnitOfWork, wave: Sequence[OutboxMessage], token: str) -> _Begun:
