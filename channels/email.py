@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import html
 import itertools
 import logging
 import os
@@ -25,10 +24,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
-from email.headerregistry import BaseHeader, HeaderRegistry
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -56,6 +51,7 @@ from channels.base import (
     stop_task,
     while_held,
 )
+from channels.email_compose import ComposedMail, MailComposer
 from channels.email_message import largest_raw, parse_email
 
 log = logging.getLogger(__name__)
@@ -88,26 +84,6 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class _HeaderClasses(HeaderRegistry):
-    """The standard header registry, building each header name's class once. The standard
-    one builds a new class for every header it makes: a third of composing a mail."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._built: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        built = self._built.get(key)
-        if built is None:
-            built = self._built[key] = super().__getitem__(name)
-        return built
-
-
-# `policy.default` (RFC 5322, with RFC 2047 for non-ASCII headers), faster.
-_OUTBOUND = policy.default.clone(header_factory=_HeaderClasses())
 
 
 class MailSecurity(StrEnum):
@@ -202,16 +178,13 @@ class EmailChannel:
     ) -> None:
         if mailbox is not None and cursor is None:
             raise TypeError("an IMAP mailbox needs a MailboxCursor to keep its place")
-        self._sender = sender
-        self._domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+        self._composer = MailComposer(sender, language=language)
         self._now = now
         self._max_bytes = max_bytes
         self._mailbox = mailbox
         self._cursor = cursor
         self._lease = lease
         self._intake_address = intake
-        # The HTML part's `lang`: the service writes in its first language unless told.
-        self._language = language
         # The line under a mail's text naming the files it dropped (worded by the service).
         self._dropped_note = dropped_note
         self._handlers: ServiceHandlers | None = None
@@ -246,7 +219,7 @@ class EmailChannel:
                     # What parse_email takes whole: the files' limit plus base64's third.
                     data_size_limit=largest_raw(self._max_bytes),
                     enable_SMTPUTF8=True,
-                    hostname=self._domain,
+                    hostname=self._composer.domain,
                     loop=loop,
                 ),
                 host,
@@ -332,40 +305,9 @@ class EmailChannel:
     # --- sending --------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
-        mail = self.compose(message)
-        message_id = str(mail["Message-ID"])
+        mail = self._composer.compose(message, self._now())
         await self._transport.deliver(mail)
-        return SendReceipt(provider_message_id=message_id, thread_key=message_id)
-
-    def compose(self, message: OutboundMessage) -> EmailMessage:
-        """The mail for `message`: our own Message-ID, threading headers, text and HTML."""
-        mail = EmailMessage(policy=_OUTBOUND)
-        mail["From"] = self._sender
-        mail["To"] = message.recipient
-        if message.subject:
-            mail["Subject"] = message.subject
-        mail["Date"] = format_datetime(self._now())
-        mail["Message-ID"] = make_msgid(domain=self._domain)
-        if message.in_reply_to:
-            mail["In-Reply-To"] = message.in_reply_to
-        references = list(dict.fromkeys(message.references))
-        if message.in_reply_to and message.in_reply_to not in references:
-            references.append(message.in_reply_to)
-        if references:
-            mail["References"] = " ".join(references)
-        if message.automatic:
-            # RFC 3834: mailers and vacation responders must not answer it.
-            mail["Auto-Submitted"] = "auto-replied"
-        mail.set_content(message.text)
-        mail.add_alternative(_html(message.text, message.subject, self._language), subtype="html")
-        for attachment in message.attachments:
-            maintype, _, subtype = attachment.content_type.partition("/")
-            if not (maintype and subtype):
-                maintype, subtype = "application", "octet-stream"
-            mail.add_attachment(
-                attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
-            )
-        return mail
+        return SendReceipt(provider_message_id=mail.message_id, thread_key=mail.message_id)
 
 
 class _EmlFiles:
@@ -375,7 +317,7 @@ class _EmlFiles:
         self._folder = folder
         self._now = now
 
-    async def deliver(self, mail: EmailMessage) -> None:
+    async def deliver(self, mail: ComposedMail) -> None:
         await asyncio.to_thread(_write_eml, self._folder, mail, self._now())
 
     async def close(self) -> None:
@@ -395,7 +337,7 @@ class _SmtpRelay:
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         self._sessions = asyncio.Semaphore(_SMTP_KEPT)
 
-    async def deliver(self, mail: EmailMessage) -> None:
+    async def deliver(self, mail: ComposedMail) -> None:
         """Relay `mail`; our send errors, permanent or transient, say why it did not go."""
         host, port = self._server.address
         try:
@@ -425,14 +367,16 @@ class _SmtpRelay:
                 f"SMTP {host}:{port} unreachable: {exc or type(exc).__name__}"
             ) from exc
 
-    async def _send(self, mail: EmailMessage) -> None:
+    async def _send(self, mail: ComposedMail) -> None:
         async with self._sessions:
             await self._send_in_session(mail)
 
-    async def _send_in_session(self, mail: EmailMessage) -> None:
+    async def _send_in_session(self, mail: ComposedMail) -> None:
         client = await self._session()
+        # A server without SMTPUTF8 refuses the MAIL command, which says so.
+        options = ["SMTPUTF8"] if mail.needs_utf8 else []
         try:
-            await client.send_message(mail)
+            await client.sendmail(mail.sender, mail.recipients, mail.data, mail_options=options)
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             # A refusal ends this message's transaction (aiosmtplib sends RSET), not the
             # session; one that lost the connection is not kept.
@@ -516,33 +460,15 @@ def _drop(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
-def _html(text: str, subject: str | None, language: str) -> str:
-    """A plain, accessible HTML part: the same text, escaped, in paragraphs."""
-    paragraphs = [part for part in re.split(r"\n\s*\n", text.strip()) if part.strip()]
-    body = "\n".join(
-        "<p>" + "<br>\n".join(html.escape(line) for line in part.splitlines()) + "</p>"
-        for part in paragraphs
-    )
-    return (
-        f'<!DOCTYPE html>\n<html lang="{html.escape(language)}">\n<head>\n'
-        '<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(subject or '')}</title>\n</head>\n"
-        '<body style="font-family: sans-serif; font-size: 16px; line-height: 1.5; '
-        'max-width: 40em;">\n'
-        f"{body}\n</body>\n</html>\n"
-    )
-
-
-def _write_eml(folder: Path, mail: EmailMessage, at: datetime) -> Path:
+def _write_eml(folder: Path, mail: ComposedMail, at: datetime) -> Path:
     """Write `mail` under `folder`, named by time and Message-ID; a reader never sees half."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = _UNSAFE_IN_NAME.sub("_", str(mail["Message-ID"]).strip("<>"))
+    name = _UNSAFE_IN_NAME.sub("_", mail.message_id.strip("<>"))
     target = folder / f"{at:%Y%m%d-%H%M%S}-{name}.eml"
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(mail.as_bytes())
+            out.write(mail.data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, target)
