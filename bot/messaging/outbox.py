@@ -278,9 +278,10 @@ class OutboxDispatcher:
         channel = self._channels[wave[0].channel]
         prepared: list[tuple[OutboxMessage, OutboundMessage]] = []
         unprepared: list[tuple[OutboxMessage, _Outcome]] = []
+        context = await _WaveContext.load(uow, wave, channel)
         for row in wave:
             try:
-                prepared.append((row, await self._outbound(uow, row, channel)))
+                prepared.append((row, await self._outbound(uow, row, channel, context)))
             except Exception as exc:
                 log.exception("preparing outbox row %s on %s raised", row.id, row.channel)
                 unprepared.append((row, _NotSent(exc, permanent=False)))
@@ -313,7 +314,7 @@ class OutboxDispatcher:
         return _Sent(receipt.provider_message_id, receipt.thread_key)
 
     async def _outbound(
-        self, uow: UnitOfWork, row: OutboxMessage, channel: Channel
+        self, uow: UnitOfWork, row: OutboxMessage, channel: Channel, context: _WaveContext
     ) -> OutboundMessage:
         attachments: tuple[Attachment, ...] = ()
         if row.attachment_ids and channel.supports_attachments:
@@ -321,15 +322,10 @@ class OutboxDispatcher:
             attachments = tuple(Attachment(a.filename, a.content_type, a.content) for a in stored)
         email = channel.name is ChannelName.EMAIL
         read_more = None
-        wants_link = channel.prefers_short_text and row.kind in TO_RESIDENT_KINDS
-        complaint: Complaint | None = None
-        conversation: list[ConversationEntry] = []
-        if row.complaint_id and (wants_link or email):
-            complaint = await uow.complaints.get(row.complaint_id)
-            if email:
-                conversation = await uow.messages.conversation(row.complaint_id, row.channel)
-            if complaint is not None and wants_link:
-                read_more = await self._links.url(complaint.reference)
+        complaint = context.complaints.get(row.complaint_id) if row.complaint_id else None
+        conversation = context.conversations.get(row.complaint_id, []) if row.complaint_id else []
+        if complaint is not None and _wants_link(channel, row):
+            read_more = await self._links.url(complaint.reference)
         subject, in_reply_to = row.subject, row.in_reply_to
         references: tuple[str, ...] = ()
         if email:
@@ -363,8 +359,9 @@ class OutboxDispatcher:
         now = self._clock.now()
         notes: list[Callable[[], None]] = []
         async with self._uow() as uow:
+            rows = await uow.outbox.many([stored_id(claimed) for claimed, _ in results])
             for claimed, outcome in results:
-                row = await uow.outbox.get(stored_id(claimed))
+                row = rows.get(stored_id(claimed))
                 if isinstance(outcome, _Sent):
                     note = await self._record_sent(uow, row, outcome, now)
                 elif not _held(row, token):
@@ -473,6 +470,35 @@ class OutboxDispatcher:
                         channel, reason + "; the message waits and goes out once it is"
                     )
             await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class _WaveContext:
+    """What a wave's messages need of their complaints, read for the whole wave at once:
+    the complaint (its reference, for a link) and, by email, its conversation (for the
+    thread headers)."""
+
+    complaints: dict[int, Complaint]
+    conversations: dict[int, list[ConversationEntry]]
+
+    @classmethod
+    async def load(
+        cls, uow: UnitOfWork, wave: Sequence[OutboxMessage], channel: Channel
+    ) -> _WaveContext:
+        email = channel.name is ChannelName.EMAIL
+        ids = {
+            row.complaint_id
+            for row in wave
+            if row.complaint_id and (email or _wants_link(channel, row))
+        }
+        complaints = await uow.complaints.many(ids)
+        conversations = await uow.messages.conversations(ids, channel.name) if email else {}
+        return cls(complaints, conversations)
+
+
+def _wants_link(channel: Channel, row: OutboxMessage) -> bool:
+    """A resident's message on a channel that cuts long text ends with a link to the rest."""
+    return channel.prefers_short_text and row.kind in TO_RESIDENT_KINDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,15 @@ class ComplaintRepository:
 
     async def get(self, complaint_id: int) -> Complaint | None:
         return await self._session.get(Complaint, complaint_id)
+
+    async def many(self, complaint_ids: Collection[int]) -> dict[int, Complaint]:
+        """The complaints of these ids that exist, by id, in one query."""
+        if not complaint_ids:
+            return {}
+        result = await self._session.exec(
+            select(Complaint).where(col(Complaint.id).in_(list(complaint_ids)))
+        )
+        return {row.id: row for row in result.all() if row.id is not None}
 
     async def referenced(self, complaint_id: int) -> Complaint:
         """The complaint another row refers to by `complaint_id`; MissingRow if it is gone."""

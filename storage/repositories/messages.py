@@ -3,7 +3,7 @@ recognises."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,15 +63,16 @@ _BY_OWN_ID = sa.select(
     col(Message.direction) == Direction.INBOUND,
 )
 _THREAD_HITS = sa.union_all(_BY_THREAD_KEY, _BY_OWN_ID)
-_CONVERSATION = (
+_CONVERSATIONS = (
     sa.select(
+        col(Message.complaint_id),
         col(Message.direction),
         col(Message.kind),
         col(Message.provider_message_id),
         col(Message.thread_key),
     )
     .where(
-        col(Message.complaint_id) == sa.bindparam("complaint_id"),
+        col(Message.complaint_id).in_(sa.bindparam("complaint_ids", expanding=True)),
         col(Message.channel) == sa.bindparam("channel"),
     )
     .order_by(col(Message.id))
@@ -186,18 +187,25 @@ class MessageRepository:
         """See `thread_hit`."""
         return await thread_hit(self._session, keys, own_ids_of)
 
-    async def conversation(self, complaint_id: int, channel: str) -> list[ConversationEntry]:
-        """The complaint's messages on `channel`, oldest first, without their text."""
+    async def conversations(
+        self, complaint_ids: Collection[int], channel: str
+    ) -> dict[int, list[ConversationEntry]]:
+        """Each complaint's messages on `channel`, oldest first, without their text; in one
+        query. A complaint with none is missing from the answer."""
+        if not complaint_ids:
+            return {}
         connection = await session_connection(self._session)
         result = await connection.execute(
-            _CONVERSATION, {"complaint_id": complaint_id, "channel": channel}
+            _CONVERSATIONS, {"complaint_ids": list(complaint_ids), "channel": channel}
         )
-        return [
-            ConversationEntry(
-                Direction(row.direction), row.kind, row.provider_message_id, row.thread_key
+        found: dict[int, list[ConversationEntry]] = {}
+        for row in result:
+            found.setdefault(row.complaint_id, []).append(
+                ConversationEntry(
+                    Direction(row.direction), row.kind, row.provider_message_id, row.thread_key
+                )
             )
-            for row in result
-        ]
+        return found
 
     def add(self, message: NewMessage) -> None:
         """Append to the log when the transaction next flushes."""

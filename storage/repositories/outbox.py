@@ -43,6 +43,15 @@ class OutboxRepository:
     async def get(self, row_id: int) -> OutboxMessage | None:
         return await self._session.get(OutboxMessage, row_id)
 
+    async def many(self, row_ids: Collection[int]) -> dict[int, OutboxMessage]:
+        """The rows of these ids that exist, by id, in one query."""
+        if not row_ids:
+            return {}
+        result = await self._session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.id).in_(list(row_ids)))
+        )
+        return {row.id: row for row in result.all() if row.id is not None}
+
     async def by_key(self, key: str) -> OutboxMessage | None:
         result = await self._session.exec(select(OutboxMessage).where(OutboxMessage.key == key))
         return result.first()

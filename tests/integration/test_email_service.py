@@ -234,7 +234,7 @@ async def test_thread_look_ups_search_indexes(tmp_path: Path) -> None:
 
         async with UnitOfWork(make_session_factory(engine)) as uow:
             await uow.messages.thread_hit(["<a@x>", "<b@x>"], own_ids_of="email")
-            await uow.messages.conversation(1, "email")
+            await uow.messages.conversations([1, 2], "email")
         assert len(statements) == 2
         async with engine.connect() as connection:
             for statement, parameters in statements:
