@@ -4,7 +4,8 @@ Browsers (an `Accept` naming `text/html`) get a page saying it in Indonesian, th
 English, with the link back to the form, wherever no route of the JSON API answers: a path
 that does not exist, a method a page does not take, a body refused before it was read, a
 crash. Everyone else gets the API's error model: `{"detail": ...}`, and for a 422 the same
-with `errors`, one entry per field.
+with `errors`, one entry per field. A database that cannot be used just now (restarting,
+unreachable) is a 503 with `Retry-After`, not a crash: trying again shortly may work.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.types import Scope
 from bot.messaging.templates import render
 from bot.web.hardening import RequestRefused, protect
 from channels.web import FieldError, ValidationErrorOut, page_words
+from storage.errors import database_unavailable
 
 # The page's sentences for a status: heading and explanation, `error_<name>[_text]`.
 _PAGE_NAMES = {
@@ -33,6 +35,10 @@ _PAGE_NAMES = {
     429: "too_many",
     500: "server",
 }
+
+
+_UNAVAILABLE = "the service cannot reach its database just now; please try again shortly"
+_RETRY_AFTER_SECONDS = 5
 
 
 class ErrorPages:
@@ -63,7 +69,15 @@ class ErrorPages:
     async def _crash(self, request: Request, exc: Exception) -> Response:
         # Starlette answers a crash outside the middlewares: the headers are added here.
         response: Response
-        if _wants_page(request):
+        if database_unavailable(exc):
+            # A restarting database is not a fault in the request: the client may retry.
+            response = (
+                self.page(503)
+                if _wants_page(request)
+                else JSONResponse({"detail": _UNAVAILABLE}, status_code=503)
+            )
+            response.headers["Retry-After"] = str(_RETRY_AFTER_SECONDS)
+        elif _wants_page(request):
             response = self.page(500)
         else:
             response = JSONResponse({"detail": "internal error"}, status_code=500)

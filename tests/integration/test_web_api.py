@@ -5,15 +5,19 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.bootstrap import Service
+from bot.bootstrap import Service, bootstrap
 from bot.web.app import create_app
 from bot.web.hardening import CONTENT_SECURITY_POLICY
+from channels.base import ChannelName
 from channels.web import WebChannel
+from config.settings import Settings
 from storage.models import Complaint, OutboxMessage, Resident
+from tests.fakes import FakeClock
 from tests.integration.db import count, rows
 from tests.integration.forms import post_form
 
@@ -468,3 +472,31 @@ async def test_a_crash_is_a_page_for_browsers_and_json_for_others(service: Servi
     assert page.text.index("Terjadi kesalahan") < page.text.index("Something went wrong")
     assert api.json() == {"detail": "internal error"}
     assert api.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_database_that_cannot_be_used_is_503_with_retry_after(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-directory" / "aduan.db"
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{missing}", email_file_dir=None, _env_file=None
+    )
+    service = bootstrap(settings, clock=FakeClock(), channels=[])
+    web = service.channels[ChannelName.WEB]
+    await web.start(service.handlers())
+    transport = httpx.ASGITransport(app=service.app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://aduan.test") as c:
+            api = await c.post(
+                "/api/complaints", json={"text": "Sampah menumpuk di pasar Kliwon tiga hari"}
+            )
+            page = await c.get("/lacak/ADU-2026-000001", headers={"accept": "text/html"})
+    finally:
+        await web.stop()
+        await service.aclose()
+
+    assert api.status_code == page.status_code == 503
+    assert api.headers["retry-after"] == page.headers["retry-after"] == "5"
+    assert api.json() == {
+        "detail": "the service cannot reach its database just now; please try again shortly"
+    }
+    assert page.text.index("Coba lagi sebentar lagi") < page.text.index("try again in a moment")
+    assert {name: page.headers.get(name) for name in PAGE_HEADERS} == PAGE_HEADERS
