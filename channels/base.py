@@ -443,12 +443,16 @@ class SendRate:
 
     `per_second` counts everything the channel sends (Twilio's limit is per sending number,
     and an adapter sends from one). `group_per_minute` counts what goes to any one group
-    chat, the recipients `is_group` picks out. None: no limit to keep.
+    chat, the recipients `is_group` picks out. `at_once` is how many sends the adapter has
+    in flight at most (a mail server's sessions): the outbox begins no more than that side
+    by side, so that a crash leaves no row marked begun that was only waiting its turn.
+    None: no limit to keep.
     """
 
     per_second: float | None = None
     group_per_minute: float | None = None
     is_group: Callable[[str], bool] = _no_groups
+    at_once: int | None = None
 
 
 class Channel(Protocol):

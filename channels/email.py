@@ -152,8 +152,9 @@ class MailboxError(Exception):
 class EmailChannel:
     name: ClassVar[ChannelName] = ChannelName.EMAIL
     supports_attachments: ClassVar[bool] = True
-    # Mail servers take what we send; a provider with a limit is paced by the settings.
-    send_rate: ClassVar[SendRate] = SendRate()
+    # Mail servers take what we send, over at most `_SMTP_KEPT` sessions at once; a
+    # provider with a limit is paced by the settings.
+    send_rate: ClassVar[SendRate] = SendRate(at_once=_SMTP_KEPT)
     # Each send gets a fresh Message-ID: a resend would be a second mail, not a duplicate
     # the recipient's system can recognise.
     resend_is_safe: ClassVar[bool] = False

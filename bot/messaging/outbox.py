@@ -2,8 +2,9 @@
 
 Rows are claimed in one transaction for one batch (SKIP LOCKED on PostgreSQL, so instances
 never take the same row), each under the batch's claim token. Each channel sends its rows
-in waves, channels side by side: a wave is up to `wave_size` rows to different recipients,
-sent side by side; one recipient's messages go in successive waves, in the order queued.
+in waves, channels side by side: a wave is up to `wave_size` rows to different recipients
+(fewer where the channel sends fewer at once: `SendRate.at_once`), sent side by side; one
+recipient's messages go in successive waves, in the order queued.
 Just before a wave is sent, one short transaction prepares its messages, checks the claim
 still holds each row and records that its send began, renewing its lease (for each
 channel's first wave, the claiming transaction does); the wave is sent outside any
@@ -163,6 +164,12 @@ class OutboxDispatcher:
             for waiter in pending:
                 waiter.cancel()
 
+    def _wave_size(self, channel: str) -> int:
+        """Rows begun side by side: no more than the channel sends at once, since a row
+        begun and waiting its turn would be 'delivery unknown' after a crash."""
+        at_once = self._channels[channel].send_rate.at_once
+        return min(self._policy.wave_size, at_once or self._policy.wave_size)
+
     def _idle_wait(self) -> float:
         """Seconds until the next poll, or sooner if a channel that ran out of tokens refills."""
         now = self._clock.now()
@@ -190,7 +197,7 @@ class OutboxDispatcher:
             by_channel: dict[str, list[OutboxMessage]] = {}
             for row in sending:
                 by_channel.setdefault(row.channel, []).append(row)
-            plans = [_waves(queue, self._policy.wave_size) for queue in by_channel.values()]
+            plans = [_waves(queue, self._wave_size(name)) for name, queue in by_channel.items()]
             first = [await self._begin(uow, waves[0], token) for waves in plans]
             await uow.commit()
         await asyncio.gather(

@@ -325,6 +325,42 @@ async def test_rows_to_different_recipients_go_side_by_side_and_each_recipients_
     assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 5
 
 
+class TwoSessionEmailChannel(SlowEmailChannel):
+    """A mail server taking two sessions at once; each send looks at what the outbox
+    records as begun meanwhile."""
+
+    send_rate: ClassVar[SendRate] = SendRate(at_once=2)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.service: Service | None = None
+        self.most_begun = 0
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        if self.service is not None:
+            sending = OutboxMessage.status == OutboxStatus.SENDING
+            started = col(OutboxMessage.send_started_at).is_not(None)
+            begun = await count(self.service, OutboxMessage, sending, started)
+            self.most_begun = max(self.most_begun, begun)
+        return await super().send(message)
+
+
+async def test_no_more_rows_are_begun_than_the_channel_sends_at_once(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    email = TwoSessionEmailChannel()
+    service = await prepared_service(settings, engine, clock, channels=[FakeSmsChannel(), email])
+    email.service = service
+    for n in range(7):
+        await queue(service, "email", f"dinas{n}@kota.go.id", [f"m-{n}"])
+
+    assert await service.dispatcher.dispatch_once() == 7
+
+    # A crash now would leave at most the two in flight "delivery unknown", not seven.
+    assert email.most_in_flight == email.most_begun == 2
+    assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 7
+
+
 def giving_way(
     service: Service, clock: FakeClock, intake_idle: asyncio.Event, *, seconds: float
 ) -> OutboxDispatcher:
