@@ -40,9 +40,6 @@ class OutboxRepository:
         """Queue when the transaction next flushes."""
         self._appends.add(row)
 
-    async def get(self, row_id: int) -> OutboxMessage | None:
-        return await self._session.get(OutboxMessage, row_id)
-
     async def many(self, row_ids: Collection[int]) -> dict[int, OutboxMessage]:
         """The rows of these ids that exist, by id, in one query."""
         if not row_ids:

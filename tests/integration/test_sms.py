@@ -28,6 +28,7 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     Resident,
+    stored_id,
 )
 from tests.fakes import FakeClock, inbound
 from tests.fakes.twilio_api import (
@@ -306,8 +307,7 @@ async def test_a_report_that_comes_before_the_send_is_recorded_is_recorded_later
     [kept] = await rows(service, KeptDelivery, KeptDelivery.kind == "status")
     assert (kept.state, kept.key) == (DeliveryState.PENDING, f"status:{early}:failed")
     async with service.uow() as uow:
-        stored = await uow.outbox.get(row.id or 0)
-        assert stored is not None
+        [stored] = (await uow.outbox.many([stored_id(row)])).values()
         stored.provider_message_id = early
         await uow.commit()
     clock.advance(seconds=3)
