@@ -21,7 +21,7 @@ from storage.models import (
     NewComplaint,
     UTCDateTime,
 )
-from storage.repositories.core import referenced, session_connection, write
+from storage.repositories.core import by_ids, referenced, session_connection, write
 from storage.repositories.messages import thread_hit
 
 _AWAITING_RESIDENT = col(Complaint.status) == sa.bindparam("waiting")
@@ -68,12 +68,7 @@ class ComplaintRepository:
 
     async def many(self, complaint_ids: Collection[int]) -> dict[int, Complaint]:
         """The complaints of these ids that exist, by id, in one query."""
-        if not complaint_ids:
-            return {}
-        result = await self._session.exec(
-            select(Complaint).where(col(Complaint.id).in_(list(complaint_ids)))
-        )
-        return {row.id: row for row in result.all() if row.id is not None}
+        return await by_ids(self._session, Complaint, complaint_ids)
 
     async def referenced(self, complaint_id: int) -> Complaint:
         """The complaint another row refers to by `complaint_id`; MissingRow if it is gone."""

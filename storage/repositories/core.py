@@ -6,7 +6,7 @@ building a statement costs about as much as SQLite takes to run it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import ConflictError, MissingRow
@@ -118,3 +118,12 @@ async def referenced(session: AsyncSession, model: type[M], row_id: int) -> M:
             "database (deleted by hand, or restored only in part): restore it from a backup"
         )
     return row
+
+
+async def by_ids(session: AsyncSession, model: type[M], ids: Collection[int]) -> dict[int, M]:
+    """The rows of `model` with these ids that exist, by id, in one query."""
+    if not ids:
+        return {}
+    [key] = sa.inspect(model).primary_key
+    result = await session.exec(select(model).where(key.in_(list(ids))))
+    return {getattr(row, key.key): row for row in result.all()}

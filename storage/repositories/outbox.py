@@ -16,7 +16,7 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from storage.repositories.core import latest_per_channel
+from storage.repositories.core import by_ids, latest_per_channel
 
 # Rows still to go out: waiting for their turn, or being sent.
 BACKLOG = (OutboxStatus.PENDING, OutboxStatus.SENDING)
@@ -42,12 +42,7 @@ class OutboxRepository:
 
     async def many(self, row_ids: Collection[int]) -> dict[int, OutboxMessage]:
         """The rows of these ids that exist, by id, in one query."""
-        if not row_ids:
-            return {}
-        result = await self._session.exec(
-            select(OutboxMessage).where(col(OutboxMessage.id).in_(list(row_ids)))
-        )
-        return {row.id: row for row in result.all() if row.id is not None}
+        return await by_ids(self._session, OutboxMessage, row_ids)
 
     async def by_key(self, key: str) -> OutboxMessage | None:
         result = await self._session.exec(select(OutboxMessage).where(OutboxMessage.key == key))
