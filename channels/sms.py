@@ -12,7 +12,6 @@ the same way; each becomes a `DeliveryReport` for the service. A long text is cu
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -132,8 +131,7 @@ class _TwilioHttp(AsyncHttpClient):  # type: ignore[misc]
         seconds = timeout if timeout is not None else self.timeout
         sent_headers = dict(headers or {})
         if auth is not None:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            sent_headers["Authorization"] = f"Basic {token}"
+            sent_headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
         async with self._session.request(
             method.upper(),
             url,
