@@ -38,6 +38,7 @@ import httpx
 
 from bench import floor, report
 from bench.intake import Database, fresh_databases, reachable_backends
+from bench.smtp_counter import counting_sink
 from bench.webhook import (
     BIN,
     WARMUP,
@@ -179,13 +180,13 @@ def step_of(rate: int, timings: Timings, cpu: float) -> Step:
 
 @contextlib.asynccontextmanager
 async def instances(
-    ports: Sequence[int], database: Database, twilio: Server, workdir: Path
+    ports: Sequence[int], database: Database, twilio: Server, smtp_port: int, workdir: Path
 ) -> AsyncIterator[list[Server]]:
     """An `aduan run` process on `database` at each of `ports`."""
     async with contextlib.AsyncExitStack() as stack:
         servers = []
         for number, port in enumerate(ports, start=1):
-            environment = service_environment(database, port, twilio.url)
+            environment = service_environment(database, port, twilio.url, smtp_port)
             command = [str(BIN / "aduan"), "run"]
             servers.append(
                 await stack.enter_async_context(
@@ -217,16 +218,19 @@ async def bench_backend(backend: str, rates: Sequence[int], seconds: float) -> R
             started(
                 "twilio", helper_command("twilio", twilio_port), twilio_port, workdir
             ) as twilio,
+            counting_sink() as smtp,
         ):
-            await upgrade(service_environment(database, ports[0], twilio.url), workdir)
-            await upgrade(service_environment(floor_database, floor_port, twilio.url), workdir)
+            for side_database, side_port in ((database, ports[0]), (floor_database, floor_port)):
+                await upgrade(
+                    service_environment(side_database, side_port, twilio.url, smtp.port), workdir
+                )
             engine = make_engine(database.url, schema=database.schema)
             floor_run = floor_command(floor_port, floor_database, rows)
             limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
             try:
                 async with (
                     started("floor", floor_run, floor_port, workdir) as floor_server,
-                    instances(ports, database, twilio, workdir) as servers,
+                    instances(ports, database, twilio, smtp.port, workdir) as servers,
                     httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT) as client,
                 ):
                     our_urls = [server.url + SMS_PATH for server in servers]
@@ -373,8 +377,10 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   as in [Webhook](#webhook)) to the service as production runs it: `aduan db upgrade`, then
   `aduan run` (web app, outbox dispatcher, scheduler): {INSTANCES["sqlite"]} process on SQLite;
   {INSTANCES["postgresql"]} processes on one PostgreSQL schema, nothing in front, the load
-  generator handing the requests to the instances in turn. The acknowledgements go
-  to a stand-in for Twilio's REST API while the webhooks arrive.
+  generator handing the requests to the instances in turn. While the webhooks arrive, the
+  acknowledgements go to a stand-in for Twilio's REST API and the agencies' notices by
+  SMTP to an aiosmtpd sink (`bench/smtp_counter.py`; runs on `3a941f2` and before wrote them as
+  `.eml` files).
 - **Floor**: the Webhook section's floor server in one process on a fresh database of the
   same backend: the signature checked, the rows intake writes for the message committed
   with the same durability (at most 32 webhooks to a transaction), then the answer.

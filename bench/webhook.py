@@ -6,8 +6,9 @@ against a floor server doing only what no webhook can skip, under the same bound
 Ours is the service as production runs it: `aduan db upgrade`, then `aduan run` (web app,
 outbox dispatcher, scheduler) in its own process on a fresh database, its acknowledgements
 sent to a stand-in for Twilio's REST API in another process (`bench.webhook_servers
-twilio`). The floor (`bench.webhook_servers floor`, served by uvicorn the same way in its
-own process, on a fresh database of its own) checks the signature, commits the rows intake
+twilio`) and the agencies' notices by SMTP to a sink in a third (`bench.smtp_counter`).
+The floor (`bench.webhook_servers floor`, served by uvicorn the same way in its own
+process, on a fresh database of its own) checks the signature, commits the rows intake
 writes for the message (planned before the clock starts from an in-process run, as the
 intake floor's are; see `bench.floor`) and answers the same empty TwiML. This process only
 sends: CLIENTS requests in flight at a time over one `httpx.AsyncClient`, each request
@@ -53,6 +54,7 @@ from bench.intake import (
     run_intake,
     service_on,
 )
+from bench.smtp_counter import counting_sink
 from bench.webhook_servers import SMS_PATH, STATS_PATH
 from bot.intake.service import MAX_SHARED
 from channels.base import InboundMessage
@@ -229,8 +231,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def service_environment(database: Database, port: int, twilio_url: str) -> dict[str, str]:
-    """The process environment of `aduan`: ours alone, nothing inherited from ADUAN_*."""
+def service_environment(
+    database: Database, port: int, twilio_url: str, smtp_port: int
+) -> dict[str, str]:
+    """The process environment of `aduan`: ours alone, nothing inherited from ADUAN_*. Mail
+    goes to an SMTP server, as in production: the `.eml` files written without one are for
+    trying the service out, and their fsync a file would cost what no relay does."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ADUAN_")}
     environment.update(
         ADUAN_DATABASE_URL=database.url,
@@ -244,6 +250,9 @@ def service_environment(database: Database, port: int, twilio_url: str) -> dict[
         # The stand-in takes messages as fast as they come; at a long code's pace (one a
         # second) the untimed drain after each turn would take as many seconds as requests.
         ADUAN_SMS_MESSAGES_PER_SECOND="1000",
+        ADUAN_SMTP_HOST="127.0.0.1",
+        ADUAN_SMTP_PORT=str(smtp_port),
+        ADUAN_SMTP_TLS="none",
     )
     if database.schema:
         environment["ADUAN_DATABASE_SCHEMA"] = database.schema
@@ -396,11 +405,15 @@ async def bench_backend(backend: str, n: int, clients: int) -> Result:
             started(
                 "twilio", helper_command("twilio", ports["twilio"]), ports["twilio"], workdir
             ) as twilio,
+            counting_sink() as smtp,
         ):
-            environment = service_environment(database, ports["ours"], twilio.url)
+            environment = service_environment(database, ports["ours"], twilio.url, smtp.port)
             await upgrade(environment, workdir)
             # The floor's database is migrated and seeded the same way.
-            await upgrade(service_environment(floor_database, ports["floor"], twilio.url), workdir)
+            await upgrade(
+                service_environment(floor_database, ports["floor"], twilio.url, smtp.port),
+                workdir,
+            )
             engine = make_engine(database.url, schema=database.schema)
             floor_engine = make_engine(floor_database.url, schema=floor_database.schema)
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -590,8 +603,11 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   process (web app, outbox dispatcher, scheduler) on a fresh database. Each webhook is a
   new sender's complaint (varied Indonesian texts from `bench/workload.py`, distinct
   MessageSids): a resident, a complaint, a message, 2 audit rows and 2 outbox rows,
-  committed before the answer. The acknowledgements go by SMS to a stand-in for Twilio's
-  REST API in a third process, while the webhooks arrive, as in production.
+  committed before the answer. While the webhooks arrive, as in production, the
+  acknowledgements go by SMS to a stand-in for Twilio's REST API in a process of its own,
+  and the agencies' notices by SMTP to an aiosmtpd sink in another
+  (`bench/smtp_counter.py`; runs on `3a941f2` and before wrote them as `.eml` files, with an
+  fsync each, which cost about 1.5 ms of server CPU a webhook).
 - **Floor**: the work no SMS webhook can skip, and nothing else (`bench/webhook_servers.py
   floor`, its own process, served by uvicorn with the options and logging of `aduan run`):
   at the same path it parses the form, checks the `X-Twilio-Signature` with twilio's
