@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     # Only for the annotation: importing FastAPI here would load it for every command.
@@ -229,7 +229,8 @@ class PermanentSendError(SendError):
 class DeliveryUnknown(SendError):
     """The request reached the provider and no answer came back (it stopped answering, or
     the connection broke after we sent): the message may have gone. Sent again only on a
-    channel whose resends are harmless (`Channel.resend_is_safe`), as after a crash."""
+    channel whose resends are harmless (`Channel.resend_is_safe`), as after a crash, or
+    once the provider says it never took it (`SentLookup`)."""
 
 
 class RecipientOptedOut(PermanentSendError):
@@ -488,6 +489,24 @@ class Channel(Protocol):
     # A delivery this adapter handed to `receive` or `failed`, processed again as when it
     # arrived (it raises what the handling raised). UnknownDelivery for one it never keeps.
     async def process(self, delivery: RawDelivery) -> None: ...
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """A channel whose provider can be asked what it took from us. A send whose fate is
+    unknown (its process died mid-send, or the provider never answered) is then looked up
+    before it goes again, instead of being given up: the resident gets it once, not never.
+
+    `find_sent` returns the provider's ids of the messages it took since `since` that are
+    what `send(message)` sends, newest first; an empty list means it took none. It raises
+    TransientSendError when the provider cannot be asked just now."""
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[str]: ...
+
+
+def sent_lookup(channel: Channel) -> SentLookup | None:
+    """`channel` as a `SentLookup`, or None where its provider cannot be asked."""
+    return channel if isinstance(channel, SentLookup) else None
 
 
 _CONTROL = re.compile(

@@ -8,19 +8,22 @@ answered once.
 Every message sent asks Twilio for status callbacks at `/webhooks/twilio/status`, signed
 the same way; each becomes a `DeliveryReport` for the service. A long text is cut to
 `ADUAN_SMS_MAX_SEGMENTS`, ending with the link the service gave to read it whole.
+
+A send whose fate was lost (a crash mid-send, no answer in time) can be looked up: the
+channel is a `SentLookup`, asking Twilio's message list whether it took that text.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
@@ -55,6 +58,11 @@ log = logging.getLogger(__name__)
 
 # Twilio's "Attempt to send to unsubscribed recipient": the number texted STOP to us.
 _UNSUBSCRIBED = 21610
+# A lookup reads this many of the recipient's latest messages from us: far more than a
+# resident is sent between a lost send and its lookup.
+_LOOKED_UP = 100
+# Twilio's clock and ours may differ by this much.
+_CLOCK_SKEW = timedelta(minutes=1)
 
 # Twilio's MessageStatus values for messages we send; "accepted" and "scheduled" are a
 # messaging service's ways of saying queued.
@@ -201,18 +209,13 @@ class TwilioSmsChannel:
     async def send(self, message: OutboundMessage) -> SendReceipt:
         if self._client is None:
             raise TransientSendError("the SMS channel is not started")
-        mark = ellipsis_for(message.text)
-        tail = f" {mark} {message.read_more_url}" if message.read_more_url else f" {mark}"
-        body = fit(message.text, self._max_segments, tail)
         sender = (
-            {"messaging_service_sid": self._sender}
-            if self._sender.startswith("MG")
-            else {"from_": self._sender}
+            {"messaging_service_sid": self._sender} if self._by_service else {"from_": self._sender}
         )
         try:
             sent = await self._client.messages.create_async(
                 to=message.recipient,
-                body=body,
+                body=self._body(message),
                 status_callback=f"{self._twilio.public}/webhooks/twilio/status",
                 **sender,
             )
@@ -226,6 +229,46 @@ class TwilioSmsChannel:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise send_failure("Twilio", exc) from exc
         return SendReceipt(provider_message_id=sent.sid)
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[str]:
+        """Twilio's ids of the messages it took from us for `message`'s recipient since
+        `since` with the body `send(message)` sends, newest first (`SentLookup`). Twilio
+        lists an account's messages newest first and filters them by recipient and sender;
+        the sent date filter is left alone, since a message still queued has none."""
+        if self._client is None:
+            raise TransientSendError("the SMS channel is not started")
+        sender = {} if self._by_service else {"from_": self._sender}
+        try:
+            listed = await self._client.messages.list_async(
+                to=message.recipient, limit=_LOOKED_UP, **sender
+            )
+        except (TwilioException, aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientSendError(
+                f"Twilio could not be asked whether it took the message ({exc})"
+            ) from exc
+        body = self._body(message)
+        earliest = since - _CLOCK_SKEW
+        return [
+            found.sid
+            for found in listed
+            if found.sid
+            and found.body == body
+            and (found.direction or "").startswith("outbound")
+            and (not self._by_service or found.messaging_service_sid == self._sender)
+            and (found.date_created is None or found.date_created >= earliest)
+        ]
+
+    @property
+    def _by_service(self) -> bool:
+        """Whether we send as a messaging service (an MG… id) rather than from a number."""
+        return self._sender.startswith("MG")
+
+    def _body(self, message: OutboundMessage) -> str:
+        """The text Twilio is given for `message`: cut to the segment budget, ending with
+        the link to read it whole."""
+        mark = ellipsis_for(message.text)
+        tail = f" {mark} {message.read_more_url}" if message.read_more_url else f" {mark}"
+        return fit(message.text, self._max_segments, tail)
 
     async def process(self, delivery: RawDelivery) -> None:
         handlers = self._handlers

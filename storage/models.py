@@ -403,6 +403,10 @@ class OutboxMessage(SQLModel, table=True):
     # send began: a claim abandoned before that moment was never tried, and is sent again.
     claim_token: str | None = Field(default=None, max_length=32)
     send_started_at: datetime | None = _optional_time()
+    # Since when a send of it may have reached the provider unrecorded (its process died, or
+    # the provider never answered): on a channel that can look up what its provider took
+    # (`channels.base.SentLookup`), it is looked up before it goes again.
+    unconfirmed_since: datetime | None = _optional_time()
     waiting_reason: str | None = Field(default=None, max_length=500)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     provider_message_id: str | None = Field(default=None, max_length=200)

@@ -12,11 +12,14 @@ transaction and settled in one more: about two transactions a wave, not three a 
 
 A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
 whose send never began goes back to the queue as if never claimed. One whose send began
-has an unknown fate: it is sent again only where the channel says a resend is harmless,
-and otherwise marked failed with the reason, because a resident must never get the same
-message twice. A send the provider may have received but never answered (the adapter says
-`DeliveryUnknown`) is settled the same way. A send that succeeds is recorded even if its
-claim lapsed meanwhile: the resident got it, and the complaint and its SLA must say so.
+has an unknown fate, and a resident must never get the same message twice: it is sent
+again where the channel says a resend is harmless; where the channel can ask its provider
+what it took (`SentLookup`: SMS), it is looked up first, once the provider has had
+`policy.confirm_after` to finish with it, and recorded as sent if the provider took it,
+sent now if not; elsewhere it is marked failed with the reason. A send the provider may
+have received but never answered (the adapter says `DeliveryUnknown`) is settled the same
+way. A send that succeeds is recorded even if its claim lapsed meanwhile: the resident got
+it, and the complaint and its SLA must say so.
 
 Each channel's rows go out at the pace its provider allows (`bot.messaging.pacing`): a
 channel claims only as many rows as its bucket lets go now, so a row that must wait is
@@ -56,6 +59,7 @@ from channels.base import (
     RecipientOptedOut,
     SendError,
     SendRate,
+    sent_lookup,
 )
 from config.settings import Settings
 from storage.models import (
@@ -78,6 +82,9 @@ class OutboxPolicy:
     backoff: timedelta = timedelta(seconds=5)
     max_backoff: timedelta = timedelta(hours=1)
     lease: timedelta = timedelta(minutes=2)
+    # A send of unknown fate is looked up no sooner than this after it began: the provider
+    # may still be working on a request it received just before we lost it.
+    confirm_after: timedelta = timedelta(minutes=1)
     batch_size: int = 50
     # Rows of one channel sent side by side, to different recipients.
     wave_size: int = 16
@@ -263,7 +270,10 @@ class OutboxDispatcher:
         """Send a begun wave of one channel's rows side by side; one transaction settles
         them all."""
         outcomes = await asyncio.gather(
-            *(self._attempt(begun.channel, outbound) for _, outbound in begun.prepared)
+            *(
+                self._attempt(begun.channel, outbound, row.unconfirmed_since)
+                for row, outbound in begun.prepared
+            )
         )
         await self._settle(
             [*zip((row for row, _ in begun.prepared), outcomes, strict=True), *begun.unprepared],
@@ -291,7 +301,9 @@ class OutboxDispatcher:
                 prepared.append((row, await self._outbound(uow, row, channel, context)))
             except Exception as exc:
                 log.exception("preparing outbox row %s on %s raised", row.id, row.channel)
-                unprepared.append((row, _NotSent(exc, permanent=False)))
+                # Nothing went now; an earlier send of unknown fate stays to be looked up.
+                failure = _NotSent(exc, permanent=False, unconfirmed=bool(row.unconfirmed_since))
+                unprepared.append((row, failure))
         await uow.flush_changes()  # the claim, when this is the claiming transaction
         held = await uow.outbox.start_sends(
             [stored_id(row) for row, _ in prepared], token, self._clock.now(), self._policy.lease
@@ -303,7 +315,15 @@ class OutboxDispatcher:
             left=[stored_id(row) for row, _ in prepared if row.id not in held],
         )
 
-    async def _attempt(self, channel: Channel, outbound: OutboundMessage) -> _Outcome:
+    async def _attempt(
+        self, channel: Channel, outbound: OutboundMessage, unconfirmed_since: datetime | None
+    ) -> _Outcome:
+        """Send `outbound`; first, if an earlier send of it had an unknown fate, ask the
+        provider whether it took that one."""
+        if unconfirmed_since is not None:
+            known = await self._look_up(channel, outbound, unconfirmed_since)
+            if known is not None:
+                return known
         try:
             receipt = await channel.send(outbound)
         except RecipientOptedOut as exc:
@@ -312,6 +332,8 @@ class OutboxDispatcher:
             # The provider may have it: like a send its process died in (recover_abandoned).
             if channel.resend_is_safe:
                 return _NotSent(exc, permanent=False)
+            if sent_lookup(channel) is not None:
+                return _NotSent(exc, permanent=False, unconfirmed=True, reason=_to_look_up(exc))
             return _NotSent(exc, permanent=True, reason=_delivery_unknown(channel.name, str(exc)))
         except SendError as exc:
             return _NotSent(exc, permanent=exc.permanent)
@@ -319,6 +341,35 @@ class OutboxDispatcher:
             log.exception("sending to %s on %s raised", outbound.recipient, channel.name)
             return _NotSent(exc, permanent=False)
         return _Sent(receipt.provider_message_id, receipt.thread_key)
+
+    async def _look_up(
+        self, channel: Channel, outbound: OutboundMessage, since: datetime
+    ) -> _Outcome | None:
+        """What the provider says of a send of `outbound` since `since` whose fate was
+        unknown: sent, if it took one we have not recorded on another row; None if it took
+        none, and the message is to be sent now; not sent (to be asked again later) if it
+        could not be asked."""
+        lookup = sent_lookup(channel)
+        if lookup is None:
+            cause = DeliveryUnknown("an earlier send's result was never recorded")
+            return _NotSent(
+                cause, permanent=True, reason=_delivery_unknown(channel.name, str(cause))
+            )
+        try:
+            found = await lookup.find_sent(outbound, since)
+        except Exception as exc:
+            if not isinstance(exc, SendError):
+                log.exception(
+                    "looking up a send to %s on %s raised", outbound.recipient, channel.name
+                )
+            return _NotSent(exc, permanent=False, unconfirmed=True, reason=_to_look_up(exc))
+        if found:
+            async with self._uow() as uow:
+                recorded = await uow.outbox.recorded_provider_ids(channel.name, found)
+            for provider_id in found:
+                if provider_id not in recorded:
+                    return _Sent(provider_id, None, found=True)
+        return None
 
     async def _outbound(
         self, uow: UnitOfWork, row: OutboxMessage, channel: Channel, context: _WaveContext
@@ -396,10 +447,14 @@ class OutboxDispatcher:
             # Its claim lapsed during a long send and recovery gave up on it: it did go,
             # and the complaint must show it.
             log.warning("outbox row %s sent after its claim lapsed; recorded", row.id)
+        # A send the provider turned out to have taken went when it began, give or take
+        # the provider's answer.
+        sent_at = (row.unconfirmed_since if sent.found else None) or now
         row.status = OutboxStatus.SENT
-        row.sent_at = now
+        row.sent_at = sent_at
+        row.unconfirmed_since = None
         # The SLA measures the first officer message the resident received.
-        await count_as_response(uow, row, now)
+        await count_as_response(uow, row, sent_at)
         row.claimed_until = None
         row.provider_message_id = sent.provider_id
         row.last_error = None
@@ -412,9 +467,11 @@ class OutboxDispatcher:
                 thread_key=sent.thread_key,
                 kind=row.kind,
                 text=row.text,
-                created_at=now,
+                created_at=sent_at,
             )
         )
+        if sent.found:
+            return _note(log.warning, "found sent at the provider; recorded, not resent", row)
         return _note(log.info, "sent", row)
 
     def _record_failure(
@@ -423,11 +480,18 @@ class OutboxDispatcher:
         error = failure.error
         row.claimed_until = None
         row.last_error = (failure.reason or f"{type(error).__name__}: {error}")[:2000]
+        # The earliest send that may be at the provider is where a lookup starts.
+        row.unconfirmed_since = (
+            (row.unconfirmed_since or row.send_started_at or now) if failure.unconfirmed else None
+        )
         if failure.permanent or row.attempts >= self._policy.max_attempts:
             row.status = OutboxStatus.FAILED
             return _note(log.error, "gave up sending", row, error=row.last_error)
         row.status = OutboxStatus.PENDING
-        row.next_attempt_at = now + self._backoff(row.attempts)
+        delay = self._backoff(row.attempts)
+        if failure.unconfirmed:
+            delay = max(delay, self._policy.confirm_after)
+        row.next_attempt_at = now + delay
         return _note(
             log.warning,
             "send failed, will retry",
@@ -455,6 +519,13 @@ class OutboxDispatcher:
                 if channel is not None and channel.resend_is_safe:
                     row.status = OutboxStatus.PENDING
                     row.next_attempt_at = now
+                elif channel is not None and sent_lookup(channel) is not None:
+                    row.status = OutboxStatus.PENDING
+                    row.unconfirmed_since = row.unconfirmed_since or row.send_started_at
+                    row.next_attempt_at = max(now, row.send_started_at + self._policy.confirm_after)
+                    row.last_error = _to_look_up(
+                        "the sending process stopped before recording the result"
+                    )
                 else:
                     row.status = OutboxStatus.FAILED
                     row.last_error = _delivery_unknown(
@@ -523,6 +594,8 @@ class _Begun:
 class _Sent:
     provider_id: str | None
     thread_key: str | None
+    # Not sent now: the provider said it took an earlier send whose result was lost.
+    found: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +604,9 @@ class _NotSent:
     permanent: bool
     # Recorded instead of the error, where the error alone would mislead.
     reason: str | None = None
+    # A send of it may be at the provider (this one, or an earlier one this outcome did
+    # not settle): it is looked up there before it is sent again.
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,6 +645,11 @@ def _note(
 def _delivery_unknown(channel: str, cause: str) -> str:
     """Why a row whose send may have reached its provider failed rather than went again."""
     return f"delivery unknown: {cause}; not resent because {channel} cannot detect duplicates"
+
+
+def _to_look_up(cause: object) -> str:
+    """Why a row whose send may have reached its provider waits to be looked up there."""
+    return f"delivery unknown: {cause}; looked up at the provider before it is sent again"
 
 
 def _held(row: OutboxMessage | None, token: str) -> TypeGuard[OutboxMessage]:

@@ -61,6 +61,20 @@ class OutboxRepository:
         )
         return result.first()
 
+    async def recorded_provider_ids(
+        self, channel: str, provider_message_ids: Collection[str]
+    ) -> set[str]:
+        """Which of these provider ids are already recorded on a row of `channel`."""
+        if not provider_message_ids:
+            return set()
+        result = await self._session.exec(
+            select(OutboxMessage.provider_message_id).where(
+                OutboxMessage.channel == channel,
+                col(OutboxMessage.provider_message_id).in_(list(provider_message_ids)),
+            )
+        )
+        return {found for found in result.all() if found is not None}
+
     async def advance_delivery(
         self,
         row_id: int,

@@ -62,7 +62,15 @@ Inbound webhooks: ``twilio_signature(url, params, auth_token)``, ``signed_header
 ``await signed_post(url, params, auth_token)`` sign a form POST exactly as Twilio does
 (``RequestValidator.compute_signature``). Sign the URL the application will reconstruct.
 
-Not modelled: fetching/listing/updating messages, calls, status callbacks, other resources
+Listing: ``GET .../Messages.json`` answers the messages the fake created, newest first,
+filtered by ``To`` and ``From`` as Twilio filters them, in pages of ``PageSize`` (default 50,
+``next_page_uri`` to the next), in Twilio's list shape (``{"messages": [...], "page", ...}``;
+``date_sent`` is null, as for a message still queued). ``fake.lists`` holds the query of
+every authenticated list request; ``fake.fail_next_list(status=500, times=1)`` answers the
+next ones with that error. ``fake.take(to=..., body=..., from_=...)`` records a message as if
+a create had arrived from a client that never read the answer (a process killed mid-send).
+
+Not modelled: fetching/updating single messages, calls, status callbacks, other resources
 (404).
 """
 
@@ -80,6 +88,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, TypedDict
+from urllib.parse import urlencode
 
 import httpx
 from starlette.applications import Starlette
@@ -270,7 +279,9 @@ class FakeTwilioApi:
         self.media: dict[str, StoredMedia] = {}
         self.recordings: dict[str, bytes] = {}
         self.fetches: list[str] = []
+        self.lists: list[dict[str, str]] = []
         self._failures: deque[_Failure] = deque()
+        self._list_failures: deque[_Failure] = deque()
         self._stalls: deque[tuple[float, bool]] = deque()
         self._fetch_failures: deque[_Failure] = deque()
         self._changed = asyncio.Event()
@@ -316,6 +327,7 @@ class FakeTwilioApi:
         return Starlette(
             routes=[
                 Route(f"{prefix}/Messages.json", self._create_message, methods=["POST"]),
+                Route(f"{prefix}/Messages.json", self._list_messages, methods=["GET"]),
                 Route(
                     f"{prefix}/Messages/{{message_sid}}/Media/{{media_sid}}",
                     self._get_media,
@@ -357,6 +369,15 @@ class FakeTwilioApi:
         """Answer the next ``times`` authenticated media or recording GETs with this error."""
         code, message = DEFAULT_ERRORS.get(status, (status, "Error"))
         self._fetch_failures.append(_Failure(TwilioApiError(status, code, message), times))
+
+    def fail_next_list(self, status: int = 500, *, times: int = 1) -> None:
+        """Answer the next ``times`` authenticated message list GETs with this error."""
+        code, message = DEFAULT_ERRORS.get(status, (status, "Error"))
+        self._list_failures.append(_Failure(TwilioApiError(status, code, message), times))
+
+    def take(self, *, to: str, body: str, from_: str = "+15005550006") -> FakeMessage:
+        """Record a message as a create from a client that never read the answer would."""
+        return self._record({"To": to, "From": from_, "Body": body}, ())
 
     def add_recording(self, data: bytes) -> tuple[str, str]:
         """Serve ``data`` as a new recording; its ``(RecordingSid, RecordingUrl)``."""
@@ -434,6 +455,44 @@ class FakeTwilioApi:
         if stall is not None:
             await asyncio.sleep(stall[0])
         return JSONResponse(message.resource, status_code=201)
+
+    async def _list_messages(self, request: Request) -> Response:
+        """``GET .../Messages.json``: the created messages, newest first, filtered."""
+        try:
+            self._authenticate(request)
+            query = dict(request.query_params)
+            self.lists.append(query)
+            failure = self._take_failure(self._list_failures)
+            if failure is not None:
+                raise failure
+            size = min(int(query.get("PageSize", "50")), 1000)
+            page = int(query.get("Page", "0"))
+        except ValueError:
+            return TwilioApiError(400, 20001, "Invalid paging parameters").response()
+        except TwilioApiError as error:
+            return error.response()
+        matching = [
+            m.resource
+            for m in reversed(self.messages)
+            if m.to == query.get("To", m.to) and m.from_ == query.get("From", m.from_)
+        ]
+        chunk = matching[page * size : (page + 1) * size]
+        path = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        more = (page + 1) * size < len(matching)
+        following = {**query, "Page": str(page + 1), "PageSize": str(size)}
+        return JSONResponse(
+            {
+                "messages": chunk,
+                "page": page,
+                "page_size": size,
+                "start": page * size,
+                "end": page * size + max(len(chunk) - 1, 0),
+                "uri": f"{path}?{urlencode(query)}",
+                "first_page_uri": f"{path}?{urlencode({**query, 'Page': '0'})}",
+                "previous_page_uri": None,
+                "next_page_uri": f"{path}?{urlencode(following)}" if more else None,
+            }
+        )
 
     def _record(self, fields: dict[str, str], media_urls: tuple[str, ...]) -> FakeMessage:
         """Store an accepted message and wake waiters."""

@@ -5,7 +5,8 @@ Twilio, Telegram and the SMTP server answering a share of sends with errors and 
 At the end every message must be exactly one complaint or follow-up, and every message the
 service sent must have reached its fake exactly once: never twice, and missing only where
 the service recorded the row as "delivery unknown" (a process killed between the
-provider's accept and our record of it; SMS, Telegram and email are never resent then).
+provider's accept and our record of it; Telegram and email are never resent then, and SMS
+only once Twilio's message list shows it never took the message).
 `run_faults(size)` runs the scenario; tests/integration/test_faults.py runs it small, and
 `python -m bench.faults` at 10,000.
 
@@ -26,8 +27,9 @@ messages must end as one complaint and its follow-ups (on SMS and Telegram the m
 window makes them follow-ups). Provider faults are injected in pulses at random moments:
 Twilio 500 and 429; Telegram 500, 429 with retry_after; Twilio's and Telegram's calls held
 past the client's timeout (`ADUAN_PROVIDER_TIMEOUT_SECONDS`), either answered with an error
-without sending or sent and only their answer held (the client cannot tell which: both
-are "delivery unknown", the second reaching the resident); SMTP's transient refusals (451,
+without sending or sent and only their answer held (the client cannot tell which: on
+Telegram both are "delivery unknown", the second reaching the resident; on SMS the service
+asks Twilio, and sends the first again); SMTP's transient refusals (451,
 421, 452 4.7.0 for a rate limit: SMTP's 5xx are final, so its 4xx are its 5xx and 429).
 """
 

@@ -10,7 +10,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.bootstrap import Service
 from bot.intake.blocklist import Blocklist
@@ -25,6 +27,7 @@ from storage.models import (
     DeliveryState,
     KeptDelivery,
     Message,
+    NewOutboxMessage,
     OutboxMessage,
     OutboxStatus,
     Resident,
@@ -473,7 +476,7 @@ async def impatient(
         yield service, client
 
 
-async def test_twilio_that_took_the_sms_and_did_not_answer_is_not_sent_it_again(
+async def test_twilio_that_took_the_sms_and_did_not_answer_is_asked_and_not_sent_it_again(
     impatient: tuple[Service, httpx.AsyncClient], twilio: FakeTwilioApi, clock: FakeClock
 ) -> None:
     service, client = impatient
@@ -481,14 +484,132 @@ async def test_twilio_that_took_the_sms_and_did_not_answer_is_not_sent_it_again(
     params = sms("SM" + "8" * 32, "Lampu jalan mati di Jl. Dahlia")
     await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
     reply = await failed_send(service, OutboxMessage.kind == "reply")
-    assert reply.status is OutboxStatus.FAILED
+    assert reply.status is OutboxStatus.PENDING
     assert (reply.last_error or "").startswith(
         "delivery unknown: Twilio took the request and did not answer (SocketTimeoutError"
     )
-    clock.advance(hours=2)
+    assert (reply.last_error or "").endswith("; looked up at the provider before it is sent again")
+    assert reply.unconfirmed_since == clock.now()
+    assert twilio.lists == []  # not before Twilio has had time to finish with it
+
+    clock.advance(minutes=2)
     service.dispatcher.wake()
-    assert await service.dispatcher.dispatch_once() == 0
-    assert [m.to for m in twilio.messages] == [NUMBER]  # it did go, once
+    [reply] = await settled(service, OutboxMessage.kind == "reply")
+    [taken] = twilio.messages  # it did go, once
+    assert (reply.status, reply.provider_message_id) == (OutboxStatus.SENT, taken.sid)
+    # When it went, not when it was found.
+    assert reply.sent_at == clock.now() - timedelta(minutes=2)
+    assert reply.unconfirmed_since is None
+    assert twilio.lists == [{"To": NUMBER, "From": "+15005550006", "PageSize": "100"}]
+    [outbound] = await rows(service, Message, Message.provider_message_id == taken.sid)
+    assert outbound.text == reply.text
+
+
+async def test_an_sms_twilio_never_took_is_sent_once_twilio_says_so(
+    impatient: tuple[Service, httpx.AsyncClient], twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    service, client = impatient
+    twilio.stall(seconds=1.5)  # no answer in time, and in the end no message either
+    twilio.fail_next_list(503)  # and the first lookup finds Twilio unable to answer
+    params = sms("SM" + "7" * 32, "Lampu jalan mati di Jl. Kenanga")
+    await signed_post(WEBHOOK, params, twilio.auth_token, client=client)
+    reply = await failed_send(service, OutboxMessage.kind == "reply")
+    assert reply.status is OutboxStatus.PENDING and reply.unconfirmed_since is not None
+    await asyncio.sleep(1.5)  # Twilio gave up on it
+
+    clock.advance(minutes=2)
+    service.dispatcher.wake()
+    for _ in range(200):
+        [reply] = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
+        if reply.attempts == 2 and reply.status is OutboxStatus.PENDING:
+            break
+        await asyncio.sleep(0.05)
+    assert len(twilio.lists) == 1 and twilio.messages == []  # not sent blind
+    assert "could not be asked whether it took the message" in (reply.last_error or "")
+    assert reply.unconfirmed_since is not None
+
+    clock.advance(minutes=2)
+    service.dispatcher.wake()
+    [reply] = await settled(service, OutboxMessage.kind == "reply")
+    [taken] = twilio.messages
+    assert (reply.status, reply.provider_message_id) == (OutboxStatus.SENT, taken.sid)
+    assert reply.unconfirmed_since is None and len(twilio.lists) == 2
+
+
+async def claimed_and_begun_by_a_dead_process(service: Service) -> OutboxMessage:
+    """The acknowledgement, its send begun by a process that then died."""
+    lease = timedelta(minutes=2)
+    now = service.clock.now()
+    async with service.uow() as uow:
+        [row] = await uow.outbox.claim_due(now, ["sms"], 10, lease, "dead")
+        await uow.commit()
+    async with service.uow() as uow:
+        assert await uow.outbox.start_sends({stored_id(row)}, "dead", now, lease)
+        await uow.commit()
+    [begun] = await rows(service, OutboxMessage, OutboxMessage.id == row.id)
+    return begun
+
+
+@pytest.mark.parametrize("reached_twilio", [True, False])
+async def test_an_sms_begun_by_a_process_that_died_goes_once_whether_or_not_twilio_took_it(
+    service: Service, twilio: FakeTwilioApi, clock: FakeClock, reached_twilio: bool
+) -> None:
+    await service.deliver(inbound("Asap hitam dari cerobong pabrik", sender=NUMBER))
+    begun = await claimed_and_begun_by_a_dead_process(service)
+    if reached_twilio:
+        twilio.take(to=NUMBER, body=begun.text)
+
+    async with service.running():
+        clock.advance(minutes=3)
+        assert await service.dispatcher.recover_abandoned() == 1
+        [row] = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
+        assert row.status is OutboxStatus.PENDING
+        assert row.unconfirmed_since == begun.send_started_at
+        service.dispatcher.wake()
+        [row] = await settled(service, OutboxMessage.kind == "reply")
+
+    [taken] = twilio.messages  # once, either way
+    assert (row.status, row.provider_message_id) == (OutboxStatus.SENT, taken.sid)
+    assert len(twilio.lists) == 1
+
+
+async def test_a_twin_text_recorded_on_another_row_is_not_taken_for_this_ones_send(
+    service: Service, engine: AsyncEngine, twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    text = "Mohon balas 1 atau 2. / Please reply 1 or 2."
+    earlier = twilio.take(to=NUMBER, body=text)  # sent, and recorded on another row
+    now = clock.now()
+    async with service.uow() as uow:
+        for key in ("earlier", "lost"):
+            uow.outbox.add(
+                NewOutboxMessage(
+                    key=key,
+                    kind="reply",
+                    channel="sms",
+                    recipient=NUMBER,
+                    text=text,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        await uow.commit()
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.update(OutboxMessage)
+            .where(col(OutboxMessage.key) == "earlier")
+            .values(status=OutboxStatus.SENT, provider_message_id=earlier.sid)
+        )
+    await claimed_and_begun_by_a_dead_process(service)
+
+    async with service.running():
+        clock.advance(minutes=3)
+        assert await service.dispatcher.recover_abandoned() == 1
+        service.dispatcher.wake()
+        [lost] = await settled(service, OutboxMessage.key == "lost")
+
+    # The lookup found only the earlier row's message: the lost one went, once.
+    assert [m.body for m in twilio.messages] == [text, text]
+    assert (lost.status, lost.provider_message_id) == (OutboxStatus.SENT, twilio.messages[1].sid)
 
 
 async def test_twilio_refusing_connections_is_tried_again_and_sent_once(
