@@ -486,6 +486,10 @@ class OutboxDispatcher:
         )
         if failure.permanent or row.attempts >= self._policy.max_attempts:
             row.status = OutboxStatus.FAILED
+            if failure.unconfirmed:
+                row.last_error = _delivery_unknown(
+                    row.channel, f"{error}; after {row.attempts} attempts", asked=True
+                )
             return _note(log.error, "gave up sending", row, error=row.last_error)
         row.status = OutboxStatus.PENDING
         delay = self._backoff(row.attempts)
@@ -642,8 +646,12 @@ def _note(
     return lambda: emit(message, extra=fields)
 
 
-def _delivery_unknown(channel: str, cause: str) -> str:
+def _delivery_unknown(channel: str, cause: str, *, asked: bool = False) -> str:
     """Why a row whose send may have reached its provider failed rather than went again."""
+    if asked:
+        return (
+            f"delivery unknown: {cause}; not resent because {channel} never said whether it took it"
+        )
     return f"delivery unknown: {cause}; not resent because {channel} cannot detect duplicates"
 
 

@@ -573,6 +573,34 @@ async def test_an_sms_begun_by_a_process_that_died_goes_once_whether_or_not_twil
     assert len(twilio.lists) == 1
 
 
+async def test_an_sms_twilio_never_says_it_took_is_given_up_as_unknown_never_sent_blind(
+    service: Service, twilio: FakeTwilioApi, clock: FakeClock
+) -> None:
+    await service.deliver(inbound("Asap hitam dari cerobong pabrik", sender=NUMBER))
+    await claimed_and_begun_by_a_dead_process(service)
+    twilio.fail_next_list(503, times=100)
+    clock.advance(minutes=3)
+    assert await service.dispatcher.recover_abandoned() == 1
+    channel = service.channels[ChannelName.SMS]
+    await channel.start(service.handlers())
+    try:
+        for _ in range(service.settings.outbox_max_attempts):
+            clock.advance(hours=2)
+            await service.dispatcher.dispatch_once()
+    finally:
+        await channel.stop()
+
+    [row] = await rows(service, OutboxMessage, OutboxMessage.kind == "reply")
+    assert row.status is OutboxStatus.FAILED
+    assert (row.last_error or "").startswith(
+        "delivery unknown: Twilio could not be asked whether it took the message"
+    )
+    assert (row.last_error or "").endswith(
+        f"after {row.attempts} attempts; not resent because sms never said whether it took it"
+    )
+    assert twilio.messages == [] and len(twilio.lists) == row.attempts - 1
+
+
 async def test_a_twin_text_recorded_on_another_row_is_not_taken_for_this_ones_send(
     service: Service, engine: AsyncEngine, twilio: FakeTwilioApi, clock: FakeClock
 ) -> None:
