@@ -73,9 +73,9 @@ scenario with 300 messages and 2 kills: `tests/integration/test_faults.py`)
   sender's messages one complaint with its follow-ups; every outbox row sent, and
   received once at its fake, compared by channel, recipient and text (the web channel
   transmits nothing); a row recorded "delivery unknown" (killed between the provider's
-  accept and our record; SMS, Telegram and email are never resent then) received at most
-  once; no dead letter. "answers" count what clients got back, killed processes' refused
-  connections included.
+  accept and our record; Telegram and email are never resent then, and an SMS only once
+  Twilio's message list shows it never took it) received at most once; no dead letter.
+  "answers" count what clients got back, killed processes' refused connections included.
 
 {report.markdown_table(header, rows)}
 

@@ -526,6 +526,9 @@ async def check_deliveries(engine: AsyncEngine, providers: Providers, outcome: O
     outcome.counts["outbox failed"] = statuses["failed"] - sum(unknown.values())
     outcome.counts["outbox delivery unknown"] = sum(unknown.values())
     outcome.counts["  of which reached the provider"] = arrived_unknown
+    by_channel = Counter(channel for channel, _, _ in unknown.elements())
+    for channel in ("sms", "telegram", "email"):
+        outcome.counts[f"  of which on {channel}"] = by_channel[channel]
     outcome.counts["acknowledgements"] = sum(row.kind == "reply" for row in outbox)
     outcome.counts["agency notices"] = sum(row.kind == "agency_notice" for row in outbox)
 
