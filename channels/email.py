@@ -1,12 +1,12 @@
 """The email channel: mail in from an IMAP mailbox (aioimaplib) and from an SMTP listener
 (aiosmtpd), mail out through an SMTP server (aiosmtplib) or, with none, into `.eml` files.
 
-Every raw message becomes our types through `parse_email` and goes to the service. IMAP
-mail is marked `\\Seen` (and moved to the done folder) only after the service has
-committed it, and the mailbox cursor moves only past mail so dealt with: a crash in
-between fetches it again, and intake's dedupe on (channel, Message-ID) answers it once.
-The SMTP listener answers 250 only after the commit and 451 when the service failed, so
-the sending server retries.
+Every raw message becomes our types through `read_email` (parsed, its pictures cleaned of
+their camera data) and goes to the service. IMAP mail is marked `\\Seen` (and moved to
+the done folder) only after the service has committed it, and the mailbox cursor moves
+only past mail so dealt with: a crash in between fetches it again, and intake's dedupe
+on (channel, Message-ID) answers it once. The SMTP listener answers 250 only after the
+commit and 451 when the service failed, so the sending server retries.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from channels.base import (
     while_held,
 )
 from channels.email_compose import ComposedMail, MailComposer
-from channels.email_message import largest_raw, parse_email
+from channels.email_message import largest_raw, read_email
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ class EmailChannel:
         await self._hand_in(handlers, delivery.payload, delivery.received_at)
 
     async def _hand_in(self, handlers: ServiceHandlers, raw: bytes, received_at: datetime) -> None:
-        parsed = parse_email(
+        parsed = await read_email(
             raw,
             received_at=received_at,
             max_bytes=self._max_bytes,

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.header import decode_header
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -43,6 +43,7 @@ from channels.email_text import (
     strip_reply,
     unflow,
 )
+from channels.photos import without_camera_data
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,24 @@ def largest_raw(max_bytes: int) -> int:
     """The most bytes a message may have whose files add up to `max_bytes`: base64 takes
     four characters for three bytes plus line ends, and headers and text come on top."""
     return max_bytes * 3 // 2
+
+
+async def read_email(
+    raw: bytes,
+    *,
+    received_at: datetime,
+    max_bytes: int,
+    dropped_note: Callable[[Sequence[str]], str] | None = None,
+) -> Parsed:
+    """What the service takes in for `raw`: `parse_email`, its pictures then cleaned of
+    their camera data (`channels.photos.without_camera_data`)."""
+    parsed = parse_email(
+        raw, received_at=received_at, max_bytes=max_bytes, dropped_note=dropped_note
+    )
+    if isinstance(parsed, InboundMessage) and parsed.attachments:
+        cleaned = [await without_camera_data(file) for file in parsed.attachments]
+        parsed = replace(parsed, attachments=tuple(cleaned))
+    return parsed
 
 
 def parse_email(

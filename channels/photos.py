@@ -1,17 +1,25 @@
-"""A photo a resident attaches to the web form: checked, and made safe to keep and pass on.
+"""A photo a resident sends: checked, and made safe to keep and pass on.
 
 The type is read from the file's first bytes (what it is named or declared as proves
 nothing), and the picture is decoded and encoded again: whatever else the file carried
 goes, and so does its camera data (EXIF: the device, its serial number, the time), except
-the place it was taken when the resident chose to share it. A HEIC photo (iPhones') becomes
-a JPEG, which every officer's Telegram and mail client shows.
+the place it was taken when the resident chose to share it on the web form. A HEIC photo
+(iPhones') becomes a JPEG, which every officer's Telegram and mail client shows.
+
+The web form refuses a file that is not a photo it can read (`clean_photo`). Telegram,
+email and MMS cannot ask the resident again, so their pictures are cleaned where they can
+be read and otherwise passed on as they came (`without_camera_data`): the resident was
+never asked to share the place, so it goes with the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from pathlib import PurePosixPath
 
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,6 +28,8 @@ from PIL.ExifTags import IFD
 from channels.base import Attachment, Location
 
 pillow_heif.register_heif_opener()
+
+log = logging.getLogger(__name__)
 
 # More pixels than a phone's photo has (48 megapixels at most, from the largest sensors'
 # own modes): a file claiming more is refused before it is decoded, as a decompression bomb
@@ -117,6 +127,27 @@ def clean_photo(data: bytes, *, max_bytes: int, share_location: bool) -> CleanPh
     out = io.BytesIO()
     picture.save(out, encoding, **options)
     return CleanPhoto(Attachment(filename, content_type, out.getvalue()), _location(gps))
+
+
+async def without_camera_data(attachment: Attachment) -> Attachment:
+    """`attachment` without the camera data, place included, if it is a photo that can be
+    read; otherwise as it came. Its name is kept, with the extension of what it became."""
+    if photo_kind(attachment.content) is None:
+        return attachment
+    try:
+        cleaned = await asyncio.to_thread(
+            clean_photo, attachment.content, max_bytes=len(attachment.content), share_location=False
+        )
+    except PhotoRefused as refused:
+        log.warning(
+            "a picture could not be cleaned of its camera data; kept as it came",
+            extra={"file": attachment.filename, "problem": refused.problem.value},
+        )
+        return attachment
+    photo = cleaned.attachment
+    stem = PurePosixPath(attachment.filename).stem or PurePosixPath(photo.filename).stem
+    extension = PurePosixPath(photo.filename).suffix
+    return replace(photo, filename=f"{stem}{extension}")
 
 
 def _location(gps: dict[int, object]) -> Location | None:

@@ -47,6 +47,7 @@ from channels.base import (
 from channels.http_failure import send_failure
 from channels.kept_payloads import fields, read_fields
 from channels.phone import PhoneNumberError, e164
+from channels.photos import without_camera_data
 from channels.sms_encoding import ellipsis_for, fit
 from channels.twilio_webhook import (
     MediaFetchError,
@@ -351,8 +352,7 @@ class TwilioSmsChannel:
                 lost.append(kind or "file")
                 continue
             if content is not None:
-                found.append(
-                    Attachment(f"mms-{index}", kind or "application/octet-stream", content)
-                )
+                file = Attachment(f"mms-{index}", kind or "application/octet-stream", content)
+                found.append(await without_camera_data(file))
         note = self._media_lost(", ".join(lost)) if lost else ""
         return tuple(found), note

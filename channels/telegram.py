@@ -81,6 +81,7 @@ from channels.base import (
     stop_task,
 )
 from channels.http_failure import send_failure
+from channels.photos import without_camera_data
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -433,7 +434,8 @@ class TelegramChannel:
             log.warning("attachment over %d bytes not fetched", MAX_ATTACHMENT_BYTES)
             return ()
         content = await (await self.app.bot.get_file(file_id)).download_as_bytearray()
-        return (Attachment(name, kind, bytes(content)),)
+        # A photo sent as a file keeps the camera data Telegram strips from a photo.
+        return (await without_camera_data(Attachment(name, kind, bytes(content))),)
 
     async def _on_group_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = _needed(update, update.effective_message, "message")

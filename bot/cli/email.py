@@ -27,12 +27,13 @@ def parse(
 ) -> None:
     """Print, as JSON, the message as intake would receive it (exit 0), or why it would be
     refused or which of our messages it reports on (exit 1)."""
+    import asyncio
     import json
     from collections.abc import Sequence
     from datetime import UTC, datetime
 
     from channels.base import DeliveryReport, RefusedMessage
-    from channels.email_message import parse_email
+    from channels.email_message import read_email
 
     try:
         raw = file.read_bytes()
@@ -47,8 +48,13 @@ def parse(
         dropped.extend(files)
         return ""
 
-    parsed = parse_email(
-        raw, received_at=datetime.now(UTC), max_bytes=settings.email_max_bytes, dropped_note=note
+    parsed = asyncio.run(
+        read_email(
+            raw,
+            received_at=datetime.now(UTC),
+            max_bytes=settings.email_max_bytes,
+            dropped_note=note,
+        )
     )
     shown: dict[str, object]
     if isinstance(parsed, RefusedMessage):

@@ -64,3 +64,17 @@ def gps_of(photo: bytes) -> dict[int, object]:
     """The GPS data a photo carries (empty when none)."""
     with Image.open(io.BytesIO(photo)) as opened:
         return dict(opened.getexif().get_ifd(IFD.GPSInfo))
+
+
+def camera_traces(photo: bytes) -> list[str]:
+    """What of `photo_with_location`'s camera data is still in `photo` (empty when none)."""
+    traces = [
+        name
+        for name, mark in (("serial", b"SN-0042-SECRET"), ("make", b"PhoneMaker"))
+        if mark in photo
+    ]
+    if b"exif:GPSLatitude" in photo:
+        traces.append("place in XMP")
+    if gps_of(photo):
+        traces.append("place in EXIF")
+    return traces

@@ -42,6 +42,7 @@ from tests.fakes.twilio_api import (
     signed_post,
 )
 from tests.integration.db import count, failed_send, prepared_service, rows, settled
+from tests.integration.forms import camera_traces, photo_with_location
 
 PUBLIC = "https://aduan.kota.example.go.id"
 WEBHOOK = f"{PUBLIC}/webhooks/twilio/sms"
@@ -151,6 +152,23 @@ async def test_mms_media_is_fetched_with_the_credentials(
     assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
     [stored] = await rows(service, Attachment)
     assert (stored.content_type, stored.content) == ("image/jpeg", photo)
+
+
+async def test_an_mms_photo_loses_its_camera_data(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
+) -> None:
+    url = twilio.add_media("image/jpeg", photo_with_location())
+    params = sms(
+        "MM" + "5" * 32,
+        "Asap hitam dari cerobong",
+        NumMedia="1",
+        MediaUrl0=url,
+        MediaContentType0="image/jpeg",
+    )
+    assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
+    [stored] = await rows(service, Attachment)
+    assert (stored.filename, stored.content_type) == ("mms-0.jpg", "image/jpeg")
+    assert camera_traces(stored.content) == []
 
 
 async def test_mms_media_twilio_will_not_hand_over_costs_the_file_not_the_message(

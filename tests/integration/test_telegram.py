@@ -32,6 +32,7 @@ from tests.fakes.telegram_api import (
     running_fake_bot_api,
 )
 from tests.integration.db import failed_send, prepared_service, rows, settled
+from tests.integration.forms import camera_traces, photo_with_location
 from tests.integration.test_cli import aduan
 
 OFFICER = TgUser(501, "Sari", "Wulandari")
@@ -270,6 +271,22 @@ async def test_photo_with_caption_and_a_shared_location(service: Service, api: F
     )
     located = [m for m in await rows(service, Message) if m.kind == "follow_up"]
     assert len(located) == 1  # the pin joined the complaint sent a moment before
+
+
+async def test_a_photo_sent_as_a_file_loses_its_camera_data(
+    service: Service, api: FakeBotApi
+) -> None:
+    # Telegram strips a photo's camera data, but not a file's.
+    photo = photo_with_location()
+    assert camera_traces(photo) == ["serial", "make", "place in XMP", "place in EXIF"]
+    async with service.running():
+        api.push_update(
+            api.document_message(RESIDENT, photo, "IMG_2041.JPG", caption="Asap hitam pabrik")
+        )
+        await api.wait_for_sent(to(RESIDENT.id, "Terima kasih"))
+    [stored] = await rows(service, StoredAttachment)
+    assert (stored.filename, stored.content_type) == ("IMG_2041.jpg", "image/jpeg")
+    assert camera_traces(stored.content) == []
 
 
 async def test_long_answers_are_split_and_flood_control_is_waited_out(

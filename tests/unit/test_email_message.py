@@ -19,8 +19,9 @@ from channels.base import (
     InboundMessage,
     RefusedMessage,
 )
-from channels.email_message import Parsed, largest_raw, parse_email
+from channels.email_message import Parsed, largest_raw, parse_email, read_email
 from channels.email_text import decode_text, html_to_text, strip_reply, unflow
+from tests.integration.forms import camera_traces, photo_with_location
 
 DATA = Path(__file__).parents[1] / "data" / "email"
 AT = datetime(2024, 12, 3, 3, 0, tzinfo=UTC)
@@ -298,6 +299,21 @@ def with_files(*files: tuple[str, str, bytes]) -> bytes:
         maintype, subtype = kind.split("/")
         mail.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     return mail.as_bytes()
+
+
+async def test_a_photo_loses_its_camera_data_and_a_heic_becomes_a_jpeg() -> None:
+    raw = with_files(
+        ("IMG_0042.jpeg", "image/jpeg", photo_with_location()),
+        ("IMG_0043.HEIC", "image/heic", photo_with_location("HEIF")),
+        ("laporan.pdf", "application/pdf", b"%PDF-1.4 SN-0042-SECRET"),
+    )
+    parsed = await read_email(raw, received_at=AT, max_bytes=25 * MB)
+    assert isinstance(parsed, InboundMessage)
+    jpeg, heic, pdf = parsed.attachments
+    assert (jpeg.filename, jpeg.content_type) == ("IMG_0042.jpg", "image/jpeg")
+    assert (heic.filename, heic.content_type) == ("IMG_0043.jpg", "image/jpeg")
+    assert camera_traces(jpeg.content) == [] and camera_traces(heic.content) == []
+    assert pdf.content == b"%PDF-1.4 SN-0042-SECRET"  # not a picture: as it came
 
 
 def test_20_mb_attachment_kept_within_the_limit() -> None:
