@@ -2,13 +2,14 @@
 
 Rows are claimed in one transaction for one batch (SKIP LOCKED on PostgreSQL, so instances
 never take the same row), each under the batch's claim token. Each channel sends its rows
-in waves, channels side by side: a wave is up to `wave_size` rows to different recipients
-(fewer where the channel sends fewer at once: `SendRate.at_once`), sent side by side; one
-recipient's messages go in successive waves, in the order queued.
+in waves, channels side by side: a wave is up to `wave_size` rows (fewer where the channel
+sends fewer at once: `SendRate.at_once`), sent side by side; what one recipient is sent
+about one complaint goes in successive waves, in the order queued (see `_waves`).
 Just before a wave is sent, one short transaction prepares its messages, checks the claim
-still holds each row and records that its send began, renewing its lease (for each
-channel's first wave, the claiming transaction does); the wave is sent outside any
-transaction and settled in one more: about two transactions a wave, not three a row.
+still holds each row and records that its send began, renewing its lease: for each
+channel's first wave, the claiming transaction; for each later one, the transaction that
+settles the wave before it. The wave is sent outside any transaction. So a batch costs
+one transaction a wave, and one more for each channel's last: not three a row.
 
 A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
 whose send never began goes back to the queue as if never claimed. One whose send began
@@ -218,16 +219,20 @@ class OutboxDispatcher:
     async def _send_each(
         self, waves: Sequence[Sequence[OutboxMessage]], first: _Begun, token: str
     ) -> None:
-        begun = first
-        for index, wave in enumerate(waves):
-            if index:
-                await self._give_way()
-                begun = await self._start(wave, token)
+        """Send one channel's waves in turn; each wave is settled in the transaction that
+        begins the next."""
+        begun: _Begun | None = first
+        for following in [*waves[1:], None]:
+            if begun is None:
+                return
             for row_id in begun.left:
                 # Its claim lapsed before its turn and it was taken back: it goes out later,
                 # from a new claim, once.
                 log.info("outbox row %s left to a later claim", row_id)
-            await self._send_wave(begun, token)
+            results = await self._send_wave(begun)
+            if following is not None:
+                await self._give_way()
+            begun = await self._settle(results, token, following)
 
     async def _give_way(self) -> None:
         """Wait while intake has messages waiting, up to `policy.give_way`. Intake and the
@@ -266,26 +271,16 @@ class OutboxDispatcher:
             _unclaim(row, due=wait)
         return sending, len(rows) - len(sending)
 
-    async def _send_wave(self, begun: _Begun, token: str) -> None:
-        """Send a begun wave of one channel's rows side by side; one transaction settles
-        them all."""
+    async def _send_wave(self, begun: _Begun) -> list[tuple[OutboxMessage, _Outcome]]:
+        """Send a begun wave of one channel's rows side by side: each row's outcome, the
+        rows that could not be prepared included."""
         outcomes = await asyncio.gather(
             *(
                 self._attempt(begun.channel, outbound, row.unconfirmed_since)
                 for row, outbound in begun.prepared
             )
         )
-        await self._settle(
-            [*zip((row for row, _ in begun.prepared), outcomes, strict=True), *begun.unprepared],
-            token,
-        )
-
-    async def _start(self, wave: Sequence[OutboxMessage], token: str) -> _Begun:
-        """Begin `wave` in a transaction of its own."""
-        async with self._uow() as uow:
-            begun = await self._begin(uow, wave, token)
-            await uow.commit()
-        return begun
+        return [*zip((row for row, _ in begun.prepared), outcomes, strict=True), *begun.unprepared]
 
     async def _begin(self, uow: UnitOfWork, wave: Sequence[OutboxMessage], token: str) -> _Begun:
         """Prepare each row's message, then mark the sends of the prepared ones as begun
@@ -304,7 +299,7 @@ class OutboxDispatcher:
                 # Nothing went now; an earlier send of unknown fate stays to be looked up.
                 failure = _NotSent(exc, permanent=False, unconfirmed=bool(row.unconfirmed_since))
                 unprepared.append((row, failure))
-        await uow.flush_changes()  # the claim, when this is the claiming transaction
+        await uow.flush_changes()  # the claim, or the wave before settled
         held = await uow.outbox.start_sends(
             [stored_id(row) for row, _ in prepared], token, self._clock.now(), self._policy.lease
         )
@@ -410,10 +405,16 @@ class OutboxDispatcher:
             automatic=row.kind not in TO_RESIDENT_KINDS,
         )
 
-    async def _settle(self, results: Sequence[tuple[OutboxMessage, _Outcome]], token: str) -> None:
-        """Record every outcome of a wave in one transaction; logged once it commits."""
-        if not results:
-            return
+    async def _settle(
+        self,
+        results: Sequence[tuple[OutboxMessage, _Outcome]],
+        token: str,
+        following: Sequence[OutboxMessage] | None,
+    ) -> _Begun | None:
+        """Record every outcome of a wave and begin the `following` one, in one
+        transaction; the outcomes are logged once it commits."""
+        if not results and following is None:
+            return None
         now = self._clock.now()
         notes: list[Callable[[], None]] = []
         async with self._uow() as uow:
@@ -431,9 +432,11 @@ class OutboxDispatcher:
                     note = self._record_failure(row, outcome, now)
                 if note is not None:
                     notes.append(note)
+            begun = await self._begin(uow, following, token) if following else None
             await uow.commit()
         for note in notes:
             note()
+        return begun
 
     async def _record_sent(
         self, uow: UnitOfWork, row: OutboxMessage | None, sent: _Sent, now: datetime
@@ -623,18 +626,28 @@ _Outcome = _Sent | _NotSent | _OptedOut
 
 def _waves(rows: Sequence[OutboxMessage], size: int) -> list[list[OutboxMessage]]:
     """`rows` in waves of at most `size`, each row in the first wave with room after the
-    wave of the row before it to the same recipient: what one recipient is sent arrives in
-    the order it was queued, and everyone else's goes alongside."""
+    waves of the rows queued before it that it must follow: what one recipient is sent
+    about one complaint arrives in the order it was queued, and so does what is about no
+    complaint (a prompt, a notice) with everything else to that recipient. Everything else
+    goes alongside: an agency's notices of different complaints, or a resident's messages
+    on two of theirs, are independent, and one wave sends them together."""
     waves: list[list[OutboxMessage]] = []
-    last: dict[str, int] = {}
+    # The last wave holding a row to each recipient: about each complaint, about none, any.
+    last: dict[tuple[str, int | None], int] = {}
+    last_any: dict[str, int] = {}
     for row in rows:
-        index = last.get(row.recipient, -1) + 1
+        recipient, about = row.recipient, row.complaint_id
+        after = last_any.get(recipient, -1)
+        if about is not None:
+            after = max(last.get((recipient, about), -1), last.get((recipient, None), -1))
+        index = after + 1
         while index < len(waves) and len(waves[index]) >= size:
             index += 1
         if index == len(waves):
             waves.append([])
         waves[index].append(row)
-        last[row.recipient] = index
+        last[recipient, about] = index
+        last_any[recipient] = max(last_any.get(recipient, -1), index)
     return waves
 
 

@@ -161,6 +161,10 @@ class OutboxRepository:
             )
             .values(send_started_at=now, claimed_until=now + lease)
             .returning(col(OutboxMessage.id))
+            # The caller reads the rows again before it writes them: the session's copies
+            # need not be brought up to date (evaluating the criteria on each costs more
+            # than the UPDATE).
+            .execution_options(synchronize_session=False)
         )
         return set(result.scalars().all())
 

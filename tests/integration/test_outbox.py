@@ -12,6 +12,7 @@ from sqlmodel import col
 from bot.bootstrap import Service, bootstrap
 from bot.messaging.outbox import OutboxDispatcher, OutboxPolicy
 from channels.base import (
+    ChannelName,
     DeliveryUnknown,
     OutboundMessage,
     PermanentSendError,
@@ -31,6 +32,8 @@ from tests.fakes import (
     inbound,
 )
 from tests.integration.db import count, prepared_service, queue, rows
+
+EMAIL = ChannelName.EMAIL
 
 NUMBER = "+6281234567890"
 GROUP, OTHER_GROUP, PRIVATE = "-1001234567890", "-1009876543210", "421337"
@@ -323,6 +326,41 @@ async def test_rows_to_different_recipients_go_side_by_side_and_each_recipients_
     assert [m.key for m in email.sent if m.recipient == first] == ["a-0", "a-1", "a-2"]
     assert [m.key for m in email.sent if m.recipient == second] == ["b-0", "b-1"]
     assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 5
+
+
+async def test_an_agencys_notices_of_different_complaints_go_side_by_side(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    email = SlowEmailChannel()
+    service = await prepared_service(settings, engine, clock, channels=[FakeSmsChannel(), email])
+    for n in range(3):
+        sender = f"+62812345678{n}"
+        await service.deliver(inbound("Asap hitam tebal dari cerobong pabrik", sender=sender))
+    notices = await rows(service, OutboxMessage, OutboxMessage.kind == "agency_notice")
+    assert len({row.recipient for row in notices}) == 1  # one agency, three complaints
+    clock.advance(minutes=1)  # past the merge window
+
+    await service.dispatcher.dispatch_once()
+
+    assert email.most_in_flight == 3
+    assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 6
+
+
+async def test_what_is_about_no_complaint_keeps_its_place_among_a_recipients_messages(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    email = SlowEmailChannel()
+    service = await prepared_service(settings, engine, clock, channels=[FakeSmsChannel(), email])
+    resident = "warga@example.net"
+    await service.deliver(inbound("Sampah menumpuk di pasar", sender=resident, channel=EMAIL))
+    await queue(service, "email", resident, ["notice"])  # about no complaint, queued after
+    await service.deliver(inbound("Lampu jalan mati", sender=resident, channel=EMAIL))
+    clock.advance(minutes=1)
+
+    await service.dispatcher.dispatch_once()
+
+    to_resident = [m.key for m in email.sent if m.recipient == resident]
+    assert len(to_resident) == 3 and to_resident[1] == "notice"
 
 
 class TwoSessionEmailChannel(SlowEmailChannel):
