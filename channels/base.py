@@ -196,6 +196,18 @@ class OutboundMessage:
     # Sent by the service on its own (acknowledgements, reminders, digests), not written by
     # a person: email marks it `Auto-Submitted: auto-replied` so that mailers do not answer.
     automatic: bool = False
+    # What an earlier attempt delivered of it (`PartlySent`): the adapter sends the rest.
+    progress: SendProgress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendProgress:
+    """How far an attempt got with a message an adapter sends in parts (a chat channel's
+    pieces of a long text, then its files): `parts_sent` parts went, and `anchor` is the
+    provider's id for the last text piece, which the files go under."""
+
+    parts_sent: int
+    anchor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +230,15 @@ class SendError(Exception):
 
 class TransientSendError(SendError):
     """Worth retrying later: timeouts, rate limits, a provider outage."""
+
+
+class PartlySent(TransientSendError):
+    """Some parts of the message went before a transient error: the retry sends only the
+    rest (`OutboundMessage.progress`), so the recipient never gets a part twice."""
+
+    def __init__(self, message: str, progress: SendProgress) -> None:
+        super().__init__(message)
+        self.progress = progress
 
 
 class PermanentSendError(SendError):

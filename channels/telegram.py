@@ -71,8 +71,10 @@ from channels.base import (
     Lease,
     Location,
     OutboundMessage,
+    PartlySent,
     PermanentSendError,
     RawDelivery,
+    SendProgress,
     SendRate,
     SendReceipt,
     ServiceHandlers,
@@ -603,36 +605,64 @@ class TelegramChannel:
     # --- sending --------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
+        """Send the text in pieces Telegram takes, then each file under the last piece. A
+        transient error after a part went raises PartlySent: the retry sends the rest."""
         chat_id = message.recipient
         chunks = split_text(message.text, MAX_TEXT)
-        reply_to = _replied_message(message.in_reply_to, chat_id)
-        bot = self.app.bot
-        pieces: list[Message] = []
-        for index, chunk in enumerate(chunks):
-            piece = await _delivered(
-                partial(
-                    bot.send_message,
-                    chat_id=chat_id,
-                    text=chunk,
-                    reply_markup=_keyboard(message.buttons) if index == len(chunks) - 1 else None,
-                    reply_parameters=_reply(reply_to if index == 0 else None),
-                )
-            )
-            pieces.append(piece)
-        sent = pieces[-1]  # split_text gives at least one piece, even of an empty text
-        under = _reply(sent.message_id)
-        for attachment in message.attachments:
-            # Photos and files go right under the text they belong to.
-            if attachment.content_type.startswith("image/"):
-                send = partial(bot.send_photo, photo=attachment.content)
-            else:
-                send = partial(bot.send_document, document=attachment.content)
-            await _delivered(
-                partial(send, chat_id=chat_id, filename=attachment.filename, reply_parameters=under)
-            )
+        parts = len(chunks) + len(message.attachments)
+        progress = message.progress or SendProgress(0)
+        # The last text piece sent: what the files go under, and what the receipt names.
+        last = int(progress.anchor) if progress.anchor else None
+        for index in range(progress.parts_sent, parts):
+            try:
+                if index < len(chunks):
+                    last = (await self._piece(message, chunks, index)).message_id
+                else:
+                    await self._file(message, message.attachments[index - len(chunks)], last)
+            except TransientSendError as exc:
+                if not index:
+                    raise
+                raise PartlySent(
+                    f"{exc} (after {index} of {parts} parts went)",
+                    SendProgress(index, None if last is None else str(last)),
+                ) from exc
+        if last is None:
+            raise PermanentSendError("the message's text was sent and its id was not kept")
         return SendReceipt(
-            provider_message_id=f"{chat_id}:{sent.message_id}",
-            thread_key=thread_key(chat_id, sent.message_id),
+            provider_message_id=f"{chat_id}:{last}", thread_key=thread_key(chat_id, last)
+        )
+
+    async def _piece(self, message: OutboundMessage, chunks: list[str], index: int) -> Message:
+        """One piece of the text: the first answers what the message replies to, the last
+        carries the buttons."""
+        chat_id = message.recipient
+        reply_to = _replied_message(message.in_reply_to, chat_id) if index == 0 else None
+        return await _delivered(
+            partial(
+                self.app.bot.send_message,
+                chat_id=chat_id,
+                text=chunks[index],
+                reply_markup=_keyboard(message.buttons) if index == len(chunks) - 1 else None,
+                reply_parameters=_reply(reply_to),
+            )
+        )
+
+    async def _file(
+        self, message: OutboundMessage, attachment: Attachment, under: int | None
+    ) -> None:
+        """A photo or file, right under the text it belongs to."""
+        bot = self.app.bot
+        if attachment.content_type.startswith("image/"):
+            send = partial(bot.send_photo, photo=attachment.content)
+        else:
+            send = partial(bot.send_document, document=attachment.content)
+        await _delivered(
+            partial(
+                send,
+                chat_id=message.recipient,
+                filename=attachment.filename,
+                reply_parameters=_reply(under),
+            )
         )
 
 

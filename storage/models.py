@@ -407,6 +407,11 @@ class OutboxMessage(SQLModel, table=True):
     # the provider never answered): on a channel that can look up what its provider took
     # (`channels.base.SentLookup`), it is looked up before it goes again.
     unconfirmed_since: datetime | None = _optional_time()
+    # How far earlier attempts got with a message sent in parts (a chat channel's pieces
+    # of a long text, then its files), so a retry sends only the rest: the parts that went
+    # and the provider's id for the last text piece (`channels.base.SendProgress`).
+    parts_sent: int = 0
+    part_anchor: str | None = Field(default=None, max_length=64)
     waiting_reason: str | None = Field(default=None, max_length=500)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     provider_message_id: str | None = Field(default=None, max_length=200)

@@ -57,8 +57,10 @@ from channels.base import (
     ChannelName,
     DeliveryUnknown,
     OutboundMessage,
+    PartlySent,
     RecipientOptedOut,
     SendError,
+    SendProgress,
     SendRate,
     sent_lookup,
 )
@@ -403,6 +405,7 @@ class OutboxDispatcher:
             # What the agency tells a resident is an officer's doing (an answer, a question,
             # a closing note); everything else the service sends on its own.
             automatic=row.kind not in TO_RESIDENT_KINDS,
+            progress=SendProgress(row.parts_sent, row.part_anchor) if row.parts_sent else None,
         )
 
     async def _settle(
@@ -481,6 +484,8 @@ class OutboxDispatcher:
         self, row: OutboxMessage, failure: _NotSent, now: datetime
     ) -> Callable[[], None]:
         error = failure.error
+        if isinstance(error, PartlySent):
+            row.parts_sent, row.part_anchor = error.progress.parts_sent, error.progress.anchor
         row.claimed_until = None
         row.last_error = (failure.reason or f"{type(error).__name__}: {error}")[:2000]
         # The earliest send that may be at the provider is where a lookup starts.

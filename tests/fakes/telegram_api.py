@@ -832,7 +832,8 @@ class FakeBotApi:
         self._query_counter = itertools.count(1)
         self._open_queries: set[str] = set()
         self._photo_groups: dict[str, list[JSONDict]] = {}
-        self._failures: dict[str, deque[BotApiError]] = {}
+        # None lets a call through before the failures behind it.
+        self._failures: dict[str, deque[BotApiError | None]] = {}
         self._stalls: dict[str, deque[tuple[float, bool]]] = {}
         self._handlers: dict[str, tuple[str, Handler]] = {}
         self._poll_generation = 0
@@ -1008,19 +1009,24 @@ class FakeBotApi:
         *,
         times: int = 1,
         parameters: JSONDict | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with this Bot API error."""
+        """Answer ``times`` calls of ``method`` with this Bot API error, once ``after``
+        more calls of it went through."""
         queue = self._failures.setdefault(method.lower(), deque())
+        queue.extend([None] * after)
         queue.extend(BotApiError(error_code, description, parameters) for _ in range(times))
 
-    def flood(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
-        """Flood control: the next ``times`` calls of ``method`` answer 429 with retry_after."""
+    def flood(self, method: str, *, times: int = 1, retry_after: int = 1, after: int = 0) -> None:
+        """Flood control: ``times`` calls of ``method`` answer 429 with retry_after, once
+        ``after`` more calls of it went through."""
         self.fail_next(
             method,
             429,
             f"Too Many Requests: retry after {retry_after}",
             times=times,
             parameters={"retry_after": retry_after},
+            after=after,
         )
 
     def stall(self, method: str, *, seconds: float, times: int = 1, done: bool = False) -> None:
@@ -1035,8 +1041,8 @@ class FakeBotApi:
 
     def _raise_injected_failure(self, method: str) -> None:
         queue = self._failures.get(method.lower())
-        if queue:
-            raise queue.popleft()
+        if queue and (failure := queue.popleft()) is not None:
+            raise failure
 
     # ------------------------------------------------------------------ inspection
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,7 +21,14 @@ from channels.base import ChannelName
 from config.settings import Settings
 from storage.lease import LeaderLease
 from storage.models import Attachment as StoredAttachment
-from storage.models import Complaint, DeliveryState, KeptDelivery, OutboxMessage, OutboxStatus
+from storage.models import (
+    Complaint,
+    DeliveryState,
+    KeptDelivery,
+    NewOutboxMessage,
+    OutboxMessage,
+    OutboxStatus,
+)
 from storage.roles import OfficerRole
 from tests.fakes import FakeClock, inbound
 from tests.fakes.telegram_api import (
@@ -309,6 +317,68 @@ async def test_long_answers_are_split_and_flood_control_is_waited_out(
     assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
     assert " ".join(pieces) == text
     assert receipt.thread_key == f"telegram:{RESIDENT.id}:{api.sent_to(RESIDENT.id)[-1].message_id}"
+
+
+async def test_a_photo_that_failed_after_its_text_is_sent_alone_under_that_text(
+    service: Service, api: FakeBotApi
+) -> None:
+    from channels.base import Attachment, OutboundMessage, PartlySent, SendProgress
+    from channels.telegram import TelegramChannel
+
+    channel = service.channels["telegram"]
+    assert isinstance(channel, TelegramChannel)
+    photo = Attachment("foto.jpg", "image/jpeg", b"\xff\xd8\xff a jpeg")
+    notice = OutboundMessage(str(GROUP.id), "Aduan baru K7QD-4XMP", key="n1", attachments=(photo,))
+    await channel.app.initialize()
+    try:
+        api.add_chat(GROUP)
+        api.flood("sendPhoto", retry_after=120)  # longer than a send waits
+        with pytest.raises(PartlySent) as raised:
+            await channel.send(notice)
+        [text] = api.sent_to(GROUP.id)
+        assert raised.value.progress == SendProgress(1, str(text.message_id))
+        receipt = await channel.send(dataclasses.replace(notice, progress=raised.value.progress))
+    finally:
+        await channel.app.shutdown()
+    text_again, photo_sent = api.sent_to(GROUP.id)
+    assert text_again == text and photo_sent.method == "sendPhoto"  # the text went once
+    assert (photo_sent.reply_parameters or {})["message_id"] == text.message_id
+    assert receipt.provider_message_id == f"{GROUP.id}:{text.message_id}"
+
+
+async def test_a_long_answer_cut_short_by_flood_control_sends_only_the_rest_later(
+    service: Service, api: FakeBotApi, clock: FakeClock
+) -> None:
+    text = ("Kalimat jawaban yang panjang. " * 300).strip()  # three pieces
+    api.add_chat(TgChat.private(RESIDENT))
+    api.flood("sendMessage", retry_after=120, after=1)
+    now = clock.now()
+    async with service.uow() as uow:
+        uow.outbox.add(
+            NewOutboxMessage(
+                key="long",
+                kind="reply",
+                channel="telegram",
+                recipient=str(RESIDENT.id),
+                text=text,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        await uow.commit()
+    async with service.running():
+        row = await failed_send(service, OutboxMessage.key == "long")
+        [first] = api.sent_to(RESIDENT.id)
+        assert (row.status, row.parts_sent) == (OutboxStatus.PENDING, 1)
+        assert row.part_anchor == str(first.message_id)
+        clock.advance(minutes=5)
+        service.dispatcher.wake()
+        [row] = await settled(service, OutboxMessage.key == "long")
+
+    pieces = api.sent_to(RESIDENT.id)
+    assert len(pieces) == 3 and " ".join(p.text or "" for p in pieces) == text  # each once
+    assert row.status is OutboxStatus.SENT
+    assert row.provider_message_id == f"{RESIDENT.id}:{pieces[-1].message_id}"
 
 
 async def test_only_the_lease_holder_polls_and_a_standby_takes_over(
