@@ -435,7 +435,12 @@ class OutboxDispatcher:
                     note = self._record_failure(row, outcome, now)
                 if note is not None:
                     notes.append(note)
-            begun = await self._begin(uow, following, token) if following else None
+            begun = None
+            if following:
+                # The next wave's messages are built from what this one recorded (by
+                # email, the thread's Message-IDs): written first, so they are read.
+                await uow.flush()
+                begun = await self._begin(uow, following, token)
             await uow.commit()
         for note in notes:
             note()
