@@ -11,10 +11,15 @@ Errors are the specification's list of `{code, description}` (`<errors><error>` 
 with the HTTP status as its code: 400 for a bad parameter or an unknown service code in a
 POST, 403 for a missing, unknown or revoked `api_key`, 404 for an unknown service, request,
 jurisdiction or format, 429 beyond the key's rate (with Retry-After).
+
+A client that may send a POST again (a lost answer, a timeout) sends it with an
+`Idempotency-Key` header, as the web API takes it: the same key, from the same client, with
+the same request, is answered with the first request's id instead of filing it twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -54,6 +59,7 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 MAX_DESCRIPTION = 4000
 MAX_URL = 2000
 MAX_NAME = 100
+MAX_IDEMPOTENCY_KEY = 200
 # The default window of GET requests, and the most requests one answer lists.
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_REQUESTS = 1000
@@ -462,7 +468,10 @@ class Open311Channel:
             raise Open311Error(400, "service_code is required (see services.json)")
         if fields["service_code"] not in services:
             raise Open311Error(400, f"service_code {fields['service_code'][:100]!r} not found")
-        message = self._inbound(fields, check.client or "client")
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise Open311Error(400, f"Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        message = self._inbound(fields, check.client or "client", key)
         if self._deliver is None:
             raise Open311Error(503, "the service is starting or stopping; try again shortly")
         receipt = await self._deliver(message)
@@ -483,7 +492,9 @@ class Open311Channel:
             raise Open311Error(400, receipt.reply_text or "the request was not taken")
         return "service_requests", "request", [posted_out]
 
-    def _inbound(self, fields: Mapping[str, str], client: str) -> InboundMessage:
+    def _inbound(
+        self, fields: Mapping[str, str], client: str, idempotency_key: str | None
+    ) -> InboundMessage:
         description = fields["description"].strip()
         if not description:
             raise Open311Error(400, "description is required: what is wrong, in words")
@@ -505,7 +516,7 @@ class Open311Channel:
             text=description,
             received_at=self._now(),
             # Whose application filed it shows in the anonymous resident's address.
-            provider_message_id=f"{client}:{uuid.uuid4().hex}",
+            provider_message_id=f"{client}:{_request_id(fields, idempotency_key)}",
             display_name=one_line(name),
             location=Location(latitude, longitude, place),
             claimed_contact=_claimed(fields),
@@ -618,6 +629,15 @@ def _coordinate(fields: Mapping[str, str], name: str, bound: float) -> float | N
     if not math.isfinite(value) or abs(value) > bound:
         raise Open311Error(400, f"{name}: out of range (±{bound:g})")
     return value
+
+
+def _request_id(fields: Mapping[str, str], idempotency_key: str | None) -> str:
+    """Our id for a POSTed request: from its Idempotency-Key, scoped by what was sent with
+    it (a key reused for another request files that one), or new."""
+    if not idempotency_key:
+        return uuid.uuid4().hex
+    scope = "\0".join((idempotency_key, *(fields[name] for name in _POST_FIELDS)))
+    return "idem:" + hashlib.sha256(scope.encode()).hexdigest()[:40]
 
 
 def _checked_url(typed: str) -> str:

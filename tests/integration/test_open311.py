@@ -266,6 +266,29 @@ async def test_a_posted_request_takes_the_intake_path_and_answers_its_confirmed_
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_post_sent_again_with_its_idempotency_key_files_one_request(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    key = await new_key(service)
+    retry = {"Idempotency-Key": "kota-app-7f3a9c"}
+    first = await client.post(f"{API}/requests.json", data=report(key), headers=retry)
+    again = await client.post(f"{API}/requests.json", data=report(key), headers=retry)
+    other = report(key, description="Sampah menumpuk di pasar sejak minggu lalu, bau sekali")
+    reused = await client.post(f"{API}/requests.json", data=other, headers=retry)
+
+    assert first.status_code == again.status_code == reused.status_code == 201
+    [sent], [resent], [another] = first.json(), again.json(), reused.json()
+    assert sent["service_request_id"] == resent["service_request_id"]
+    assert another["service_request_id"] != sent["service_request_id"]  # another request
+    assert len(await rows(service, Complaint)) == 2
+
+    too_long = {"Idempotency-Key": "k" * 201}
+    refused = await client.post(f"{API}/requests.json", data=report(key), headers=too_long)
+    assert refused.status_code == 400
+    assert errors(refused, "json") == [(400, "Idempotency-Key: 1 to 200 characters")]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_requests_filter_and_publish_no_personal_data(
     client: httpx.AsyncClient, service: Service, clock: FakeClock
 ) -> None:
