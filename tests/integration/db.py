@@ -83,8 +83,10 @@ async def settled(service: Service, *where: Any) -> list[OutboxMessage]:
     raise AssertionError(f"outbox rows still unsent: {found}")
 
 
-async def queue(service: Service, channel: str, recipient: str, keys: list[str]) -> None:
-    """Queue one row per key, all due now, in this order."""
+async def queue(
+    service: Service, channel: str, recipient: str, keys: list[str], *, text: str | None = None
+) -> None:
+    """Queue one row per key, all due now, in this order; each says `text`, or names its key."""
     now = service.clock.now()
     async with service.uow() as uow:
         for key in keys:
@@ -94,7 +96,7 @@ async def queue(service: Service, channel: str, recipient: str, keys: list[str])
                     kind="reply",
                     channel=channel,
                     recipient=recipient,
-                    text=f"pesan {key}",
+                    text=f"pesan {key}" if text is None else text,
                     next_attempt_at=now,
                     created_at=now,
                 )

@@ -27,7 +27,6 @@ from storage.models import (
     DeliveryState,
     KeptDelivery,
     Message,
-    NewOutboxMessage,
     OutboxMessage,
     OutboxStatus,
     Resident,
@@ -41,7 +40,7 @@ from tests.fakes.twilio_api import (
     running_fake_twilio,
     signed_post,
 )
-from tests.integration.db import count, failed_send, prepared_service, rows, settled
+from tests.integration.db import count, failed_send, prepared_service, queue, rows, settled
 from tests.integration.forms import camera_traces, photo_with_location
 
 PUBLIC = "https://aduan.kota.example.go.id"
@@ -137,36 +136,30 @@ async def test_replayed_message_sid_is_one_complaint_answered_once(
     assert len(replies) == 1
 
 
+async def mms_stored(
+    service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi, sid: str, photo: bytes
+) -> Attachment:
+    """The file the service kept of an MMS carrying `photo`."""
+    url = twilio.add_media("image/jpeg", photo)
+    media = {"NumMedia": "1", "MediaUrl0": url, "MediaContentType0": "image/jpeg"}
+    params = sms(sid, "Asap hitam dari cerobong", **media)
+    assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
+    [stored] = await rows(service, Attachment)
+    return stored
+
+
 async def test_mms_media_is_fetched_with_the_credentials(
     service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
 ) -> None:
     photo = b"\xff\xd8 jpeg of a flooded road"
-    url = twilio.add_media("image/jpeg", photo)
-    params = sms(
-        "MM" + "4" * 32,
-        "Banjir di jalan",
-        NumMedia="1",
-        MediaUrl0=url,
-        MediaContentType0="image/jpeg",
-    )
-    assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
-    [stored] = await rows(service, Attachment)
+    stored = await mms_stored(service, client, twilio, "MM" + "4" * 32, photo)
     assert (stored.content_type, stored.content) == ("image/jpeg", photo)
 
 
 async def test_an_mms_photo_loses_its_camera_data(
     service: Service, client: httpx.AsyncClient, twilio: FakeTwilioApi
 ) -> None:
-    url = twilio.add_media("image/jpeg", photo_with_location())
-    params = sms(
-        "MM" + "5" * 32,
-        "Asap hitam dari cerobong",
-        NumMedia="1",
-        MediaUrl0=url,
-        MediaContentType0="image/jpeg",
-    )
-    assert (await signed_post(WEBHOOK, params, twilio.auth_token, client=client)).status_code == 200
-    [stored] = await rows(service, Attachment)
+    stored = await mms_stored(service, client, twilio, "MM" + "5" * 32, photo_with_location())
     assert (stored.filename, stored.content_type) == ("mms-0.jpg", "image/jpeg")
     assert camera_traces(stored.content) == []
 
@@ -624,21 +617,7 @@ async def test_a_twin_text_recorded_on_another_row_is_not_taken_for_this_ones_se
 ) -> None:
     text = "Mohon balas 1 atau 2. / Please reply 1 or 2."
     earlier = twilio.take(to=NUMBER, body=text)  # sent, and recorded on another row
-    now = clock.now()
-    async with service.uow() as uow:
-        for key in ("earlier", "lost"):
-            uow.outbox.add(
-                NewOutboxMessage(
-                    key=key,
-                    kind="reply",
-                    channel="sms",
-                    recipient=NUMBER,
-                    text=text,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-        await uow.commit()
+    await queue(service, "sms", NUMBER, ["earlier", "lost"], text=text)
     async with engine.begin() as connection:
         await connection.execute(
             sa.update(OutboxMessage)

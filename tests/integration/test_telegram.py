@@ -25,7 +25,6 @@ from storage.models import (
     Complaint,
     DeliveryState,
     KeptDelivery,
-    NewOutboxMessage,
     OutboxMessage,
     OutboxStatus,
 )
@@ -39,7 +38,7 @@ from tests.fakes.telegram_api import (
     TgUser,
     running_fake_bot_api,
 )
-from tests.integration.db import failed_send, prepared_service, rows, settled
+from tests.integration.db import failed_send, prepared_service, queue, rows, settled
 from tests.integration.forms import camera_traces, photo_with_location
 from tests.integration.test_cli import aduan
 
@@ -352,20 +351,7 @@ async def test_a_long_answer_cut_short_by_flood_control_sends_only_the_rest_late
     text = ("Kalimat jawaban yang panjang. " * 300).strip()  # three pieces
     api.add_chat(TgChat.private(RESIDENT))
     api.flood("sendMessage", retry_after=120, after=1)
-    now = clock.now()
-    async with service.uow() as uow:
-        uow.outbox.add(
-            NewOutboxMessage(
-                key="long",
-                kind="reply",
-                channel="telegram",
-                recipient=str(RESIDENT.id),
-                text=text,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        await uow.commit()
+    await queue(service, "telegram", str(RESIDENT.id), ["long"], text=text)
     async with service.running():
         row = await failed_send(service, OutboxMessage.key == "long")
         [first] = api.sent_to(RESIDENT.id)
