@@ -222,19 +222,24 @@ class OutboxDispatcher:
         self, waves: Sequence[Sequence[OutboxMessage]], first: _Begun, token: str
     ) -> None:
         """Send one channel's waves in turn; each wave is settled in the transaction that
-        begins the next."""
-        begun: _Begun | None = first
-        for following in [*waves[1:], None]:
-            if begun is None:
-                return
-            for row_id in begun.left:
-                # Its claim lapsed before its turn and it was taken back: it goes out later,
-                # from a new claim, once.
-                log.info("outbox row %s left to a later claim", row_id)
+        begins the next, the last in one of its own."""
+        begun = first
+        for following in waves[1:]:
             results = await self._send_wave(begun)
-            if following is not None:
-                await self._give_way()
-            begun = await self._settle(results, token, following)
+            await self._give_way()
+            async with self._uow() as uow:
+                notes = await self._settle(uow, results, token)
+                # The next wave's messages are built from what this one recorded (by
+                # email, the thread's Message-IDs): written first, so they are read.
+                await uow.flush()
+                begun = await self._begin(uow, following, token)
+                await uow.commit()
+            _emit(notes)
+        results = await self._send_wave(begun)
+        async with self._uow() as uow:
+            notes = await self._settle(uow, results, token)
+            await uow.commit()
+        _emit(notes)
 
     async def _give_way(self) -> None:
         """Wait while intake has messages waiting, up to `policy.give_way`. Intake and the
@@ -276,6 +281,10 @@ class OutboxDispatcher:
     async def _send_wave(self, begun: _Begun) -> list[tuple[OutboxMessage, _Outcome]]:
         """Send a begun wave of one channel's rows side by side: each row's outcome, the
         rows that could not be prepared included."""
+        for row_id in begun.left:
+            # Its claim lapsed before its turn and it was taken back: it goes out later,
+            # from a new claim, once.
+            log.info("outbox row %s left to a later claim", row_id)
         outcomes = await asyncio.gather(
             *(
                 self._attempt(begun.channel, outbound, row.unconfirmed_since)
@@ -409,42 +418,26 @@ class OutboxDispatcher:
         )
 
     async def _settle(
-        self,
-        results: Sequence[tuple[OutboxMessage, _Outcome]],
-        token: str,
-        following: Sequence[OutboxMessage] | None,
-    ) -> _Begun | None:
-        """Record every outcome of a wave and begin the `following` one, in one
-        transaction; the outcomes are logged once it commits."""
-        if not results and following is None:
-            return None
+        self, uow: UnitOfWork, results: Sequence[tuple[OutboxMessage, _Outcome]], token: str
+    ) -> list[Callable[[], None]]:
+        """Record every outcome of a wave in `uow`; the log lines to emit once it commits."""
         now = self._clock.now()
         notes: list[Callable[[], None]] = []
-        async with self._uow() as uow:
-            rows = await uow.outbox.many([stored_id(claimed) for claimed, _ in results])
-            for claimed, outcome in results:
-                row = rows.get(stored_id(claimed))
-                if isinstance(outcome, _Sent):
-                    note = await self._record_sent(uow, row, outcome, now)
-                elif not _held(row, token):
-                    note = None
-                elif isinstance(outcome, _OptedOut):
-                    await refused_by_provider(uow, row, str(outcome.error), now)
-                    note = _note(log.warning, "recipient opted out with the provider", row)
-                else:
-                    note = self._record_failure(row, outcome, now)
-                if note is not None:
-                    notes.append(note)
-            begun = None
-            if following:
-                # The next wave's messages are built from what this one recorded (by
-                # email, the thread's Message-IDs): written first, so they are read.
-                await uow.flush()
-                begun = await self._begin(uow, following, token)
-            await uow.commit()
-        for note in notes:
-            note()
-        return begun
+        rows = await uow.outbox.many([stored_id(claimed) for claimed, _ in results])
+        for claimed, outcome in results:
+            row = rows.get(stored_id(claimed))
+            if isinstance(outcome, _Sent):
+                note = await self._record_sent(uow, row, outcome, now)
+            elif not _held(row, token):
+                note = None
+            elif isinstance(outcome, _OptedOut):
+                await refused_by_provider(uow, row, str(outcome.error), now)
+                note = _note(log.warning, "recipient opted out with the provider", row)
+            else:
+                note = self._record_failure(row, outcome, now)
+            if note is not None:
+                notes.append(note)
+        return notes
 
     async def _record_sent(
         self, uow: UnitOfWork, row: OutboxMessage | None, sent: _Sent, now: datetime
@@ -659,6 +652,12 @@ def _waves(rows: Sequence[OutboxMessage], size: int) -> list[list[OutboxMessage]
         last[recipient, about] = index
         last_any[recipient] = max(last_any.get(recipient, -1), index)
     return waves
+
+
+def _emit(notes: Sequence[Callable[[], None]]) -> None:
+    """Emit the log lines of a transaction that committed."""
+    for note in notes:
+        note()
 
 
 def _note(
