@@ -57,10 +57,11 @@ async def read_among(
     known: dict[tuple[str, str], V | None],
     *,
     key: Callable[[Any], tuple[str, str]],
-    build: Callable[[Any], V],
+    build: Callable[[Any], V | None],
 ) -> None:
     """Add to `known` every one of `keys`, (channel, value) pairs, it lacks: what `build`
-    makes of the row `statement` finds for it, or None where there is none.
+    makes of the row `statement` finds for it, or None where there is none (or `build`
+    makes none of it).
 
     `statement` takes one channel ("channel") and its values ("values"), run once per
     channel: SQLite searches the unique index on (channel, value) for that form, but reads

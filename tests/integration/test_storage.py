@@ -21,7 +21,8 @@ from bot.bootstrap import Service
 from bot.database import Prepared
 from storage import migrate
 from storage.errors import ConflictError
-from storage.models import Agency, RuleSetVersion
+from storage.models import Agency, Complaint, Direction, NewMessage, RuleSetVersion, stored_id
+from tests.fakes.channels import inbound
 from tests.integration.db import count, rows
 
 
@@ -86,6 +87,54 @@ async def test_naive_times_are_refused(service: Service) -> None:
         uow.agencies.add(Agency(code="NAIVE", name="Dinas Naif", created_at=datetime(2026, 1, 1)))
         with pytest.raises(Exception, match="naive datetime"):
             await uow.commit()
+
+
+async def test_message_lookups_keep_to_their_direction_and_channel(service: Service) -> None:
+    """Providers number what they deliver and what they take from us alike: an id we sent
+    under is not a message intake took, nor a reply's own id; and a complaint's
+    conversation on one channel leaves out its messages on another."""
+    at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def message(direction: Direction, channel: str, provider_id: str) -> NewMessage:
+        return NewMessage(direction, channel, "reply", "teks", at, provider_message_id=provider_id)
+
+    async with service.uow() as uow:
+        complaint = await uow.messages.insert(message(Direction.INBOUND, "sms", "SM-in"))
+        await uow.messages.insert(message(Direction.OUTBOUND, "sms", "SM-out"))
+        await uow.messages.insert(message(Direction.OUTBOUND, "email", "<ours@aduan>"))
+        await uow.messages.insert(message(Direction.INBOUND, "email", "<theirs@mail>"))
+        await uow.commit()
+    async with service.uow() as uow:
+        await uow.messages.prefetch_inbound([("sms", "SM-in"), ("sms", "SM-out"), ("sms", "x")])
+        taken = await uow.messages.find_inbound("sms", "SM-in")
+        assert taken is not None and taken.id == complaint
+        assert await uow.messages.find_inbound("sms", "SM-out") is None
+        assert await uow.messages.find_inbound("sms", "x") is None
+    async with service.uow() as uow:
+        assert await uow.messages.find_inbound("sms", "SM-out") is None
+        assert await uow.messages.thread_hit(["<ours@aduan>"], "email") is None
+        hit = await uow.messages.thread_hit(["<ours@aduan>", "<theirs@mail>"], "email")
+        assert hit is not None and hit.key == "<theirs@mail>"
+    filed = await service.deliver(inbound("Sampah menumpuk di pasar", provider_id="SM-first"))
+    [filed_complaint] = await rows(service, Complaint, Complaint.reference == filed.reference)
+    async with service.uow() as uow:
+        uow.messages.add(
+            NewMessage(
+                Direction.OUTBOUND,
+                "email",
+                "notice",
+                "teks",
+                at,
+                complaint_id=filed_complaint.id,
+                provider_message_id="<notice@aduan>",
+            )
+        )
+        await uow.commit()
+    async with service.uow() as uow:
+        conversations = await uow.messages.conversations([stored_id(filed_complaint)], "email")
+    assert [entry.provider_message_id for entry in conversations[stored_id(filed_complaint)]] == [
+        "<notice@aduan>"
+    ]
 
 
 async def test_agency_file_sets_sla_overrides(service: Service, tmp_path: Path) -> None:
