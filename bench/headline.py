@@ -39,11 +39,14 @@ def refresh(readme: Path = README) -> None:
 
 def _most_in_flight(intake: Sequence[dict[str, Any]], backend: str) -> dict[str, Any] | None:
     """The intake run on `backend` with the most messages in flight, the busy hour's, with
-    the default durability (SQLite's NORMAL runs are the comparison, not the headline)."""
+    the default durability, on a fresh database (SQLite's NORMAL runs and those on a
+    database already holding messages are comparisons, not the headline)."""
     runs = [
         data
         for data in intake
-        if data["backend"] == backend and data.get("synchronous") != "normal"
+        if data["backend"] == backend
+        and data.get("synchronous") != "normal"
+        and not data.get("stored")
     ]
     return max(runs, key=lambda data: int(data.get("in_flight", 1)), default=None)
 

@@ -32,16 +32,19 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import floor, headline, report, workload
 from bot.bootstrap import Service, bootstrap
 from bot.intake.service import MAX_SHARED
 from channels.base import InboundMessage
 from config.settings import Settings
+from storage.models import Direction, Message
 from tests.fakes import FakeClock, FakeShortSmsChannel
 
 BACKENDS = ("sqlite", "postgresql")
@@ -96,6 +99,8 @@ class Result:
     # SQLite's durability (ADUAN_SQLITE_SYNCHRONOUS), ours and the floor's alike; None on
     # PostgreSQL, which commits with its defaults.
     synchronous: str | None = None
+    # Messages both databases held before the run (`--stored`).
+    stored: int = 0
 
     @property
     def ours(self) -> float:
@@ -298,10 +303,10 @@ def floor_per_transaction(in_flight: int) -> int:
 
 
 async def bench_backend(
-    backend: str, n: int, in_flight: int, synchronous: Synchronous = "full"
+    backend: str, n: int, in_flight: int, synchronous: Synchronous = "full", stored: int = 0
 ) -> Result:
     """Ours and the floor on `backend`, each on its own fresh database with the same
-    durability."""
+    durability, both holding `stored` earlier messages."""
     messages = workload.build(WARMUP + n)
     clock = FakeClock(workload.START)
     async with (
@@ -309,9 +314,14 @@ async def bench_backend(
         service_on(ours_db, clock, synchronous) as service,
         service_on(floor_db, clock, synchronous) as bare,
     ):
+        for engine in (service.engine, bare.engine):
+            await store_earlier_messages(engine, stored)
         measured = await measure(service, bare, clock, messages.messages, in_flight)
         rows = await floor.count_rows(service.engine)
         floor_rows = await floor.count_rows(bare.engine)
+    if stored:
+        rows = {**rows, "messages": rows["messages"] - stored}
+        floor_rows = {**floor_rows, "messages": floor_rows["messages"] - stored}
     if floor_rows != rows:
         raise RuntimeError(f"the floor wrote {floor_rows}, the service {rows}")
     return Result(
@@ -332,7 +342,36 @@ async def bench_backend(
         rows=rows,
         peak_rss_mib=round(report.peak_rss_mib(), 1),
         synchronous=synchronous if backend == "sqlite" else None,
+        stored=stored,
     )
+
+
+# Rows of the earlier messages written per statement.
+_STORE_BATCH = 20_000
+
+
+async def store_earlier_messages(engine: AsyncEngine, count: int) -> None:
+    """`count` inbound SMS of before the workload starts, with provider ids of their own:
+    what years of service leave in the messages table, where intake looks up every
+    provider id it is handed (a redelivery is one it took before)."""
+    if not count:
+        return
+    at = workload.START - timedelta(days=1)
+    insert = sqlalchemy.insert(Message)
+    async with engine.begin() as connection:
+        for start in range(0, count, _STORE_BATCH):
+            rows = [
+                {
+                    "direction": Direction.INBOUND,
+                    "channel": "sms",
+                    "provider_message_id": f"SMstored{number:024d}",
+                    "kind": "complaint",
+                    "text": "Asap pabrik masuk ke rumah warga",
+                    "created_at": at,
+                }
+                for number in range(start, min(start + _STORE_BATCH, count))
+            ]
+            await connection.execute(insert, rows)
 
 
 # --- output ------------------------------------------------------------------------------
@@ -341,6 +380,7 @@ HEADER = [
     "backend",
     "SQLite sync",
     "N",
+    "stored before",
     "in flight",
     "msg/txn ours / floor",
     "ours msg/s",
@@ -368,6 +408,7 @@ def table_row(result: Result | dict[str, Any]) -> list[str]:
         data["backend"],
         str(data.get("synchronous") or "–").upper(),
         f"{data['n']:,}",
+        f"{data.get('stored', 0):,}",
         str(data.get("in_flight", 1)),
         per_transaction,
         f"{data['ours_msg_per_s']:,.0f}",
@@ -424,7 +465,13 @@ def save(results: Sequence[Result]) -> None:
     jsons = {
         "-".join(
             str(part)
-            for part in ("intake", result.backend, result.synchronous, result.in_flight)
+            for part in (
+                "intake",
+                result.backend,
+                result.synchronous,
+                result.in_flight,
+                f"stored{result.stored}" if result.stored else None,
+            )
             if part is not None
         ): result.as_json()
         for result in results
@@ -441,7 +488,7 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
     share = _shares(next((data["mix"] for data in saved if "mix" in data), {}))
     return f"""\
 `.venv/bin/python -m bench.intake [--n N] [--backend sqlite|postgresql|all] [--in-flight 1,32]
-[--sqlite-synchronous full,normal]`
+[--sqlite-synchronous full,normal] [--stored M]`
 
 - **Durability**: SQLite runs are made with `synchronous=FULL` (the default: every commit
   on disk before the message is answered) and with `NORMAL` (`ADUAN_SQLITE_SYNCHRONOUS`,
@@ -470,6 +517,11 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   transaction: the same durability unit as ours, since a message alone cannot share its
   commit with one that has not arrived. Ours and the floor take turns every {CHUNK} messages,
   so both see the same machine load.
+- **Stored before**: the runs on fresh databases are the benchmark; a run with
+  `--stored M` first gives both databases M inbound SMS of before the workload (distinct
+  provider ids, no complaints), as years of service leave the messages table, and is saved
+  apart. Intake looks up every provider id it is handed among them (a redelivery is one it
+  took before), so such a run shows whether its cost grows with the table.
 - **Aim**: ≥ {AIM_RATE:,.0f} msg/s and ≥ {AIM_RATIO} × the floor on SQLite, with
   {max(IN_FLIGHT)} in flight. Where it stands on SQLite: {_aim_status(saved)}.
 - **Columns**: the **ratio** is ours ÷ floor as throughput over the whole run (higher is
@@ -489,7 +541,7 @@ def _aim_status(saved: Sequence[dict[str, Any]]) -> str:
     """Each saved SQLite run against each part of the aim, in words."""
     parts = []
     for data in sorted(
-        (data for data in saved if data["backend"] == "sqlite"),
+        (data for data in saved if data["backend"] == "sqlite" and not data.get("stored")),
         key=lambda data: data.get("in_flight", 1),
     ):
         rate, ratio = data["ours_msg_per_s"], data["ratio"]
@@ -537,6 +589,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=("full", "normal"),
         help="SQLite durability settings, one run each (default full,normal)",
     )
+    parser.add_argument(
+        "--stored",
+        type=report.non_negative_int,
+        default=0,
+        help="messages both databases hold before the run, as years of service leave "
+        "them (default 0: fresh databases); saved apart from the fresh runs",
+    )
     report.add_no_save_argument(parser)
     return parser.parse_args(argv)
 
@@ -576,12 +635,15 @@ async def main(argv: Sequence[str] | None = None) -> int:
         for synchronous in durabilities:
             for in_flight in args.in_flight:
                 shown = f", synchronous={synchronous.upper()}" if backend == "sqlite" else ""
+                held = f", {args.stored:,} messages stored before" if args.stored else ""
                 print(
                     f"{backend}: {args.n:,} messages (+{WARMUP} warm-up), {in_flight} in "
-                    f"flight{shown} …",
+                    f"flight{shown}{held} …",
                     flush=True,
                 )
-                results.append(await bench_backend(backend, args.n, in_flight, synchronous))
+                results.append(
+                    await bench_backend(backend, args.n, in_flight, synchronous, args.stored)
+                )
     if not results:
         print("nothing measured")
         return 1

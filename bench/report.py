@@ -99,9 +99,18 @@ def peak_rss_mib() -> float:
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1 (`10_000` and `10,000` welcome)."""
+    return _at_least(1, text)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (`10_000` and `10,000` welcome)."""
+    return _at_least(0, text)
+
+
+def _at_least(least: int, text: str) -> int:
     value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
     return value
 
 
