@@ -183,6 +183,9 @@ class Complaint(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_complaints_resident_last_message", "resident_id", "last_message_at"),
         sa.Index("ix_complaints_agency_status", "agency_id", "status"),
+        # Complaints in a status, newest first: Open311's listing walks it and stops at its
+        # limit, whatever the period asked for.
+        sa.Index("ix_complaints_status_received_at", "status", "received_at", "id"),
         # The chaser's only way in: the complaints whose next reminder is due.
         sa.Index("ix_complaints_next_chase_at", "next_chase_at"),
         # The public figures and open data read a period of receipt, in this order; the
@@ -207,7 +210,7 @@ class Complaint(SQLModel, table=True):
     resident_id: int = Field(foreign_key="residents.id")
     channel: str = Field(max_length=16)
     # One of the domain's ComplaintStatus values (bot.domain.lifecycle).
-    status: str = Field(max_length=24, index=True)
+    status: str = Field(max_length=24)
     agency_id: int = Field(foreign_key="agencies.id")
     assigned_officer_id: int | None = Field(default=None, foreign_key="officers.id")
     text: str = Field(sa_type=sa.Text)

@@ -55,22 +55,36 @@ class Open311Repository:
         limit: int,
     ) -> list[PublicRequestRow]:
         """Complaints as Open311 publishes them, newest first; each filter applies when given."""
-        statement = sa.select(*_PUBLIC_COLUMNS).join(
+        statement = sa.select(*_PUBLIC_COLUMNS, col(Complaint.id)).join(
             Agency, col(Agency.id) == col(Complaint.agency_id)
         )
         if references:
             statement = statement.where(col(Complaint.reference).in_(references))
         if rules:
             statement = statement.where(col(Complaint.routing_rule).in_(rules))
-        if statuses:
-            statement = statement.where(col(Complaint.status).in_(statuses))
         if since is not None:
             statement = statement.where(col(Complaint.received_at) >= since)
         if until is not None:
             statement = statement.where(col(Complaint.received_at) <= until)
-        statement = statement.order_by(
+        if not statuses:
+            found = await self._newest(statement, limit)
+        else:
+            # Anyone may ask, for any period: so one walk of a status's complaints newest
+            # first, stopping at `limit`, per status. One query for them all would read and
+            # sort every complaint of those statuses in the period first.
+            found = []
+            for status in sorted(statuses):
+                found += await self._newest(statement.where(col(Complaint.status) == status), limit)
+            found = sorted(found, key=_newest_first)[:limit]
+        return [PublicRequestRow(**{k: v for k, v in row.items() if k != "id"}) for row in found]
+
+    async def _newest(self, statement: sa.Select[Any], limit: int) -> list[dict[str, Any]]:
+        ordered = statement.order_by(
             col(Complaint.received_at).desc(), col(Complaint.id).desc()
         ).limit(limit)
         connection = await session_connection(self._session)
-        found = await connection.execute(statement)
-        return [PublicRequestRow(**row._mapping) for row in found]
+        return [dict(row._mapping) for row in await connection.execute(ordered)]
+
+
+def _newest_first(row: dict[str, Any]) -> tuple[float, int]:
+    return (-row["received_at"].timestamp(), -row["id"])

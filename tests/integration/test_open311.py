@@ -14,12 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col
 
 from bot.bootstrap import Service
 from bot.officers.actions import Actor, Role
 from bot.web.open311 import Open311Keys
 from storage.models import Complaint, ContactClaim, OutboxMessage
 from tests.fakes import FakeClock, FakeSmsChannel
+from tests.fakes.channels import inbound
 from tests.integration.db import prepared_service, rows, settled
 from tests.integration.forms import post_form
 from tests.integration.service_process import clean_env, run_cli
@@ -363,6 +366,35 @@ async def test_requests_filter_and_publish_no_personal_data(
         "106.0456",
     ):
         assert typed not in published, typed
+
+
+async def test_a_listing_by_status_is_the_newest_of_all_those_statuses(
+    service: Service, clock: FakeClock
+) -> None:
+    """Each status is read apart (see Open311Repository.public_requests); what comes back
+    is still the newest `limit` of them all, newest first."""
+    filed = []
+    for number, status in enumerate(["closed", "rejected", "closed", "rejected", "new"]):
+        receipt = await service.deliver(
+            inbound(f"Asap pabrik nomor {number}", sender=f"+6281200000{number}", at=clock.now())
+        )
+        filed.append((receipt.reference, status))
+        clock.advance(minutes=5)
+    async with service.engine.begin() as connection:
+        for reference, status in filed:
+            await connection.execute(
+                sa.update(Complaint)
+                .where(col(Complaint.reference) == reference)
+                .values(status=status)
+            )
+    async with service.uow() as uow:
+        listed = await uow.open311.public_requests(
+            statuses={"closed", "rejected"},
+            since=clock.now() - timedelta(days=1),
+            until=clock.now(),
+            limit=3,
+        )
+    assert [row.reference for row in listed] == [filed[3][0], filed[2][0], filed[1][0]]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

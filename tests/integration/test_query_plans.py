@@ -128,3 +128,23 @@ async def test_retention_reads_only_the_complaints_it_has_yet_to_blank(service: 
     assert searches_of("complaints", steps) == [
         "SEARCH complaints USING INDEX ix_complaints_to_expire (status=? AND closed_at<?)"
     ]
+
+
+async def test_open311_lists_a_status_newest_first_without_sorting_the_period(
+    service: Service,
+) -> None:
+    """Anyone may list closed requests over twenty years: each status is read newest first
+    from the index and stops at the limit, with nothing sorted."""
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    steps = await plans(
+        service,
+        lambda uow: uow.open311.public_requests(
+            statuses=FINISHED, since=now - timedelta(days=20 * 365), until=now, limit=50
+        ),
+    )
+    index = "ix_complaints_status_received_at (status=? AND received_at>? AND received_at<?)"
+    assert searches_of("complaints", steps) == [
+        f"SEARCH complaints USING INDEX {index}",
+        f"SEARCH complaints USING INDEX {index}",
+    ]
+    assert not [step for step in steps if "TEMP B-TREE" in step]
