@@ -574,7 +574,8 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   (paused, NULL), 10% open with the first reminder ahead (`next_chase_at` in the next 24
   hours), and the due ones, 24–36 hours old with the half-time reminder not yet sent. One
   resident; the seeded agencies; texts from the intake workload. Loaded by Core executemany
-  (SQLite) or COPY (PostgreSQL), then ANALYZE (`load s`).
+  (SQLite, with no ANALYZE: the service never runs it there, so its plans come from the
+  statements alone) or COPY then VACUUM ANALYZE (PostgreSQL, as autovacuum would) (`load s`).
 - **Floor**: per batch of {first["batch"]}, one transaction with the bare indexed query
   (`SELECT … WHERE next_chase_at <= :now ORDER BY next_chase_at LIMIT {first["batch"]}`, with
   `FOR UPDATE SKIP LOCKED` on PostgreSQL), then the writes of the same rows in bare Core
