@@ -322,7 +322,7 @@ async def upgrade(environment: dict[str, str], workdir: Path) -> None:
 # --- the measurement ---------------------------------------------------------------------
 
 # Everything the service sends for a webhook: the resident's acknowledgement (SMS) and the
-# agency's notice (mail, written as files: the service runs with no mail server).
+# agency's notice (mail, relayed over SMTP to the sink).
 _BACKLOG = sa.text(
     "SELECT count(*) FROM outbox WHERE channel IN ('sms', 'email') "
     "AND status IN ('pending', 'sending')"
