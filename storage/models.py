@@ -174,8 +174,10 @@ class ResidentContact:
     window_messages: int = 0
 
 
-# A finished complaint whose texts retention has not blanked since it was last closed.
-NOT_EXPIRED = "expired_at IS NULL OR expired_at < closed_at"
+# A finished complaint whose texts retention has not blanked since it was last closed: the
+# condition of ErasureRepository.expire, which must name it alike for SQLite to use the
+# partial index (tests/integration/test_query_plans.py checks that it does).
+_NOT_EXPIRED = "expired_at IS NULL OR expired_at < closed_at"
 
 
 class Complaint(SQLModel, table=True):
@@ -200,8 +202,8 @@ class Complaint(SQLModel, table=True):
             "ix_complaints_to_expire",
             "status",
             "closed_at",
-            sqlite_where=sa.text(NOT_EXPIRED),
-            postgresql_where=sa.text(NOT_EXPIRED),
+            sqlite_where=sa.text(_NOT_EXPIRED),
+            postgresql_where=sa.text(_NOT_EXPIRED),
         ),
     )
 

@@ -163,6 +163,7 @@ class ErasureRepository:
             .where(
                 col(Complaint.status).in_(list(finished)),
                 col(Complaint.closed_at) < before,
+                # As ix_complaints_to_expire's condition reads, so that SQLite searches it.
                 sa.or_(
                     col(Complaint.expired_at).is_(None),
                     col(Complaint.expired_at) < col(Complaint.closed_at),
