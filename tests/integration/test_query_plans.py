@@ -1,5 +1,5 @@
-"""The lookups that run for every message search the index that holds only what they ask
-for, on SQLite.
+"""The lookups that run for every message, and those a daily job or anyone on the internet
+may run over years of data, search the index that holds only what they ask for, on SQLite.
 
 SQLite plans without statistics (the service never runs ANALYZE), so a plan depends on the
 statement alone, never on the data: what EXPLAIN QUERY PLAN says on this empty database is
