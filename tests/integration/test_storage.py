@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
@@ -29,13 +31,37 @@ from tests.integration.db import count, rows
 async def test_migrations_create_exactly_the_models(engine: AsyncEngine) -> None:
     await migrate.upgrade(engine)
     assert await migrate.current_revision(engine) == migrate.head_revision()
+    assert await differences_from_the_models(engine) == []
+
+
+async def differences_from_the_models(engine: AsyncEngine) -> list[Any]:
+    """What alembic's autogenerate would change to make the database match the models."""
 
     def differences(connection: Any) -> list[Any]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, SQLModel.metadata))
 
     async with engine.connect() as connection:
-        assert await connection.run_sync(differences) == []
+        return await connection.run_sync(differences)
+
+
+async def test_every_migration_downgrades_and_upgrades_again(engine: AsyncEngine) -> None:
+    """An operator can step back from a release: each migration's downgrade undoes it, down
+    to an empty database, and the upgrade then rebuilds exactly the models."""
+    await migrate.upgrade(engine)
+    config = migrate.alembic_config()
+
+    def downgrade_to_base(connection: Any) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade_to_base)
+    async with engine.connect() as connection:
+        left = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert set(left) <= {"alembic_version"}
+    await migrate.upgrade(engine)
+    assert await differences_from_the_models(engine) == []
 
 
 async def test_upgrade_twice_is_harmless(service: Service) -> None:
