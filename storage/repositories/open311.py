@@ -66,25 +66,28 @@ class Open311Repository:
             statement = statement.where(col(Complaint.received_at) >= since)
         if until is not None:
             statement = statement.where(col(Complaint.received_at) <= until)
-        if not statuses:
-            found = await self._newest(statement, limit)
+        newest = (col(Complaint.received_at).desc(), col(Complaint.id).desc())
+        if statuses:
+            # Anyone may ask, for any period: so one arm per status, each walking that
+            # status's complaints newest first and stopping at `limit`, merged in one
+            # statement (one snapshot: a complaint changing status meanwhile is listed
+            # once). One arm for them all would read and sort every complaint of those
+            # statuses in the period first.
+            arms = [
+                statement.where(col(Complaint.status) == status)
+                .order_by(*newest)
+                .limit(limit)
+                .subquery()
+                .select()
+                for status in sorted(statuses)
+            ]
+            merged = sa.union_all(*arms).subquery()
+            statement = sa.select(merged).order_by(merged.c.received_at.desc(), merged.c.id.desc())
         else:
-            # Anyone may ask, for any period: so one walk of a status's complaints newest
-            # first, stopping at `limit`, per status. One query for them all would read and
-            # sort every complaint of those statuses in the period first.
-            found = []
-            for status in sorted(statuses):
-                found += await self._newest(statement.where(col(Complaint.status) == status), limit)
-            found = sorted(found, key=_newest_first)[:limit]
-        return [PublicRequestRow(**{k: v for k, v in row.items() if k != "id"}) for row in found]
-
-    async def _newest(self, statement: sa.Select[Any], limit: int) -> list[dict[str, Any]]:
-        ordered = statement.order_by(
-            col(Complaint.received_at).desc(), col(Complaint.id).desc()
-        ).limit(limit)
+            statement = statement.order_by(*newest)
         connection = await session_connection(self._session)
-        return [dict(row._mapping) for row in await connection.execute(ordered)]
-
-
-def _newest_first(row: dict[str, Any]) -> tuple[float, int]:
-    return (-row["received_at"].timestamp(), -row["id"])
+        found = await connection.execute(statement.limit(limit))
+        return [
+            PublicRequestRow(**{k: v for k, v in row._mapping.items() if k != "id"})
+            for row in found
+        ]
