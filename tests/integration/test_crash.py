@@ -12,7 +12,7 @@ import asyncio
 import random
 import signal
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,16 +130,18 @@ class Run:
         return set(self.answers) | set(self.failed)
 
 
-async def post(client: httpx.AsyncClient, message: Planned, reference: str | None) -> Answer:
-    """Send one message over the JSON API, as a client with an Idempotency-Key does."""
+async def post(
+    client: httpx.AsyncClient,
+    message: Planned,
+    reference: str | None,
+    trace: Callable[[str, dict[str, Any]], Awaitable[None]],
+) -> Answer:
+    """Send one message over the JSON API, as a client with an Idempotency-Key does;
+    `trace` hears httpcore's events of the exchange."""
     headers = {"Idempotency-Key": message.key}
-    if message.is_create:
-        body = {"text": message.text, "contact": message.contact}
-        response = await client.post("/api/complaints", json=body, headers=headers)
-    else:
-        url = f"/api/complaints/{reference}/messages"
-        body = {"text": message.text, "contact": message.contact}
-        response = await client.post(url, json=body, headers=headers)
+    body = {"text": message.text, "contact": message.contact}
+    url = "/api/complaints" if message.is_create else f"/api/complaints/{reference}/messages"
+    response = await client.post(url, json=body, headers=headers, extensions={"trace": trace})
     return Answer.of(response)
 
 
@@ -152,31 +154,49 @@ async def send_all(
 ) -> Run:
     """Send the plan in order, CONCURRENCY in flight; optionally kill the service midway.
 
-    A follow-up waits for its complaint's answer (it needs the reference). Once `kill_after`
-    answers came back, `kill` runs at once and no further message is started.
+    A follow-up waits for its complaint's answer (it needs the reference). When the
+    `kill_after`th answer comes back, `kill` runs at once if requests are still waiting for
+    theirs (some may have committed, unanswered); if none are (group commit answers the
+    requests that share a transaction together), it runs as soon as the next request has
+    reached the service. Either way requests are in flight when it dies, and no further
+    message is started.
     """
     run = Run()
     loop = asyncio.get_running_loop()
     references = {m.index: loop.create_future() for m in plan if m.is_create}
     queue = deque(plan)
     stopped = False
+    waiting = 0  # requests sent whose answer has not come back
+
+    def cut() -> None:
+        nonlocal stopped
+        if kill is not None and not stopped:
+            kill()
+            stopped = True
+
+    async def sent(event: str, _info: dict[str, Any]) -> None:
+        nonlocal waiting
+        if event == "http11.send_request_body.complete":
+            waiting += 1
+            if kill_after is not None and len(run.answers) >= kill_after:
+                cut()
 
     async def handle(client: httpx.AsyncClient, message: Planned) -> None:
-        nonlocal stopped
+        nonlocal waiting
         reference = await references[message.parent] if message.parent is not None else None
         if message.parent is not None and reference is None:
             run.skipped.add(message.index)
             return
         answer: Answer | None = None
         try:
-            answer = await post(client, message, reference)
+            answer = await post(client, message, reference, sent)
         except httpx.TransportError as exc:
             run.failed[message.index] = f"{type(exc).__name__}: {exc}"
         else:
             run.answers[message.index] = answer
-            if kill is not None and len(run.answers) == kill_after:
-                kill()
-                stopped = True
+            waiting -= 1
+            if len(run.answers) == kill_after and waiting:
+                cut()
         finally:
             if message.is_create:
                 references[message.index].set_result(answer.reference if answer else None)
