@@ -379,8 +379,7 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   {INSTANCES["postgresql"]} processes on one PostgreSQL schema, nothing in front, the load
   generator handing the requests to the instances in turn. While the webhooks arrive, the
   acknowledgements go to a stand-in for Twilio's REST API and the agencies' notices by
-  SMTP to an aiosmtpd sink (`bench/smtp_counter.py`; runs on `3a941f2` and before wrote them as
-  `.eml` files).
+  SMTP to an aiosmtpd sink (`bench/smtp_counter.py`), as in production.
 - **Floor**: the Webhook section's floor server in one process on a fresh database of the
   same backend: the signature checked, the rows intake writes for the message committed
   with the same durability (at most 32 webhooks to a transaction), then the answer.

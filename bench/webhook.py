@@ -606,8 +606,8 @@ def section_body(saved: Sequence[dict[str, Any]]) -> str:
   committed before the answer. While the webhooks arrive, as in production, the
   acknowledgements go by SMS to a stand-in for Twilio's REST API in a process of its own,
   and the agencies' notices by SMTP to an aiosmtpd sink in another
-  (`bench/smtp_counter.py`; runs on `3a941f2` and before wrote them as `.eml` files, with an
-  fsync each, which cost about 1.5 ms of server CPU a webhook).
+  (`bench/smtp_counter.py`), not as the `.eml` files a service without a mail server
+  writes, each with an fsync, which cost about 1.5 ms of server CPU a webhook.
 - **Floor**: the work no SMS webhook can skip, and nothing else (`bench/webhook_servers.py
   floor`, its own process, served by uvicorn with the options and logging of `aduan run`):
   at the same path it parses the form, checks the `X-Twilio-Signature` with twilio's
