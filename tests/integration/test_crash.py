@@ -34,6 +34,8 @@ MIN_FOLLOW_UP_GAP = 16
 CONCURRENCY = 12
 # The service is killed once this many answers came back (chosen per backend, reproducibly).
 KILL_WINDOW = (300, 500)
+# Requests sent after the kill is armed, the last of them sent as it happens.
+KILL_ON_SENT = CONCURRENCY // 2
 SHUTDOWN_SECONDS = 25
 
 PROBLEMS = (
@@ -154,49 +156,42 @@ async def send_all(
 ) -> Run:
     """Send the plan in order, CONCURRENCY in flight; optionally kill the service midway.
 
-    A follow-up waits for its complaint's answer (it needs the reference). When the
-    `kill_after`th answer comes back, `kill` runs at once if requests are still waiting for
-    theirs (some may have committed, unanswered); if none are (group commit answers the
-    requests that share a transaction together), it runs as soon as the next request has
-    reached the service. Either way requests are in flight when it dies, and no further
-    message is started.
+    A follow-up waits for its complaint's answer (it needs the reference). Once `kill_after`
+    answers came back, `kill` runs when the `KILL_ON_SENT`th request sent after that has
+    reached the service: that one is certainly unanswered when it dies, and those sent
+    before it may have committed without being answered. (Killing on an answer could find
+    no request unanswered: group commit answers the requests that share a transaction
+    together.) No further message is started.
     """
     run = Run()
     loop = asyncio.get_running_loop()
     references = {m.index: loop.create_future() for m in plan if m.is_create}
     queue = deque(plan)
     stopped = False
-    waiting = 0  # requests sent whose answer has not come back
+    sent_since_armed = 0
 
-    def cut() -> None:
-        nonlocal stopped
-        if kill is not None and not stopped:
+    async def trace(event: str, _info: dict[str, Any]) -> None:
+        nonlocal stopped, sent_since_armed
+        armed = kill is not None and kill_after is not None and len(run.answers) >= kill_after
+        if not armed or stopped or event != "http11.send_request_body.complete":
+            return
+        sent_since_armed += 1
+        if kill is not None and sent_since_armed == KILL_ON_SENT:
             kill()
             stopped = True
 
-    async def sent(event: str, _info: dict[str, Any]) -> None:
-        nonlocal waiting
-        if event == "http11.send_request_body.complete":
-            waiting += 1
-            if kill_after is not None and len(run.answers) >= kill_after:
-                cut()
-
     async def handle(client: httpx.AsyncClient, message: Planned) -> None:
-        nonlocal waiting
         reference = await references[message.parent] if message.parent is not None else None
         if message.parent is not None and reference is None:
             run.skipped.add(message.index)
             return
         answer: Answer | None = None
         try:
-            answer = await post(client, message, reference, sent)
+            answer = await post(client, message, reference, trace)
         except httpx.TransportError as exc:
             run.failed[message.index] = f"{type(exc).__name__}: {exc}"
         else:
             run.answers[message.index] = answer
-            waiting -= 1
-            if len(run.answers) == kill_after and waiting:
-                cut()
         finally:
             if message.is_create:
                 references[message.index].set_result(answer.reference if answer else None)
