@@ -8,8 +8,12 @@ about one complaint goes in successive waves, in the order queued (see `_waves`)
 Just before a wave is sent, one short transaction prepares its messages, checks the claim
 still holds each row and records that its send began, renewing its lease: for each
 channel's first wave, the claiming transaction; for each later one, the transaction that
-settles the wave before it. The wave is sent outside any transaction. So a batch costs
-one transaction a wave, and one more for each channel's last: not three a row.
+settles the wave before it. The wave is sent outside any transaction. The channels' last
+waves are settled together, in the transaction that claims the next batch (or, from
+`dispatch_once` and on stopping, in one of their own); a channel whose last wave is done
+waits up to `policy.settle_together` for the others, then settles alone, so that a slow
+channel holds no other's results back. So a batch of one wave a channel costs one
+transaction, plus one for each channel that finished alone: not three a row.
 
 A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
 whose send never began goes back to the queue as if never claimed. One whose send began
@@ -93,6 +97,9 @@ class OutboxPolicy:
     wave_size: int = 16
     # The longest a wave waits for intake to catch up (see OutboxDispatcher._give_way).
     give_way: timedelta = timedelta(seconds=1)
+    # The longest a channel's last wave waits for the batch's other channels to finish, to
+    # be settled with theirs in the next claim's transaction rather than in one of its own.
+    settle_together: timedelta = timedelta(milliseconds=500)
     poll_interval: float = 1.0
     # Rates set in the settings, by channel name, replacing what the channel declares.
     messages_per_second: Mapping[str, float] = field(default_factory=dict)
@@ -148,6 +155,8 @@ class OutboxDispatcher:
             {name: policy.send_rate(name, ch.send_rate) for name, ch in channels.items()}
         )
         self._wakeup = asyncio.Event()
+        # The last waves' results, by claim token, that the next claim's transaction settles.
+        self._unsettled: _Unsettled = {}
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll (called after intake commits)."""
@@ -155,11 +164,19 @@ class OutboxDispatcher:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Dispatch until `stopping` is set; a batch in flight is finished, not abandoned."""
+        try:
+            await self._run(stopping)
+        finally:
+            await self._settle_unsettled()
+
+    async def _run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
-                sent = await self.dispatch_once()
+                sent = await self._dispatch()
             except Exception:
                 log.exception("outbox dispatch failed; retrying after the poll interval")
+                # Whatever failed, the last batch's outcomes are not retried with it.
+                await self._settle_unsettled()
                 sent = 0
             if sent:
                 continue
@@ -189,12 +206,41 @@ class OutboxDispatcher:
         return min(self._policy.poll_interval, max((refilled - now).total_seconds(), 0.0))
 
     async def dispatch_once(self) -> int:
-        """Claim and send (or hold back) one batch of due rows, each channel's at its pace;
-        returns how many it took."""
+        """Claim and send (or hold back) one batch of due rows, each channel's at its pace,
+        every outcome recorded before it returns; returns how many it took."""
+        taken = await self._dispatch()
+        await self._settle_unsettled()
+        return taken
+
+    async def _dispatch(self) -> int:
+        """Settle the last batch's last waves, claim and send the next batch; its last
+        waves may be left unsettled, for the next call (or `_settle_unsettled`)."""
         await self._give_way()
         now = self._clock.now()
         token = uuid.uuid4().hex
+        # Taken, so that no other call settles them too; given back should this one fail.
+        unsettled, self._unsettled = self._unsettled, {}
+        try:
+            claim = await self._claim(now, token, unsettled)
+        except BaseException:
+            for earlier, results in unsettled.items():
+                self._unsettled[earlier] = [*results, *self._unsettled.get(earlier, [])]
+            raise
+        _emit(claim.notes)
+        batch = _Batch(running=len(claim.channels))
+        await asyncio.gather(
+            *(self._send_each(waves, begun, token, batch) for waves, begun in claim.channels)
+        )
+        return claim.sending
+
+    async def _claim(self, now: datetime, token: str, unsettled: _Unsettled) -> _Claim:
+        """In one transaction: settle `unsettled`, claim a batch under `token` and begin
+        each channel's first wave."""
         async with self._uow() as uow:
+            notes = await self._settle_all(uow, unsettled)
+            # What they recorded (by email, the thread's Message-IDs) is read by the
+            # messages this batch begins: written first.
+            await uow.flush()
             claimed: list[OutboxMessage] = []
             for channels, limit in self._claims(now):
                 claimed += await uow.outbox.claim_due(
@@ -208,21 +254,38 @@ class OutboxDispatcher:
             for row in sending:
                 by_channel.setdefault(row.channel, []).append(row)
             plans = [_waves(queue, self._wave_size(name)) for name, queue in by_channel.items()]
-            first = [await self._begin(uow, waves[0], token) for waves in plans]
+            begun = [(waves, await self._begin(uow, waves[0], token)) for waves in plans]
             await uow.commit()
-        await asyncio.gather(
-            *(
-                self._send_each(waves, begun, token)
-                for waves, begun in zip(plans, first, strict=True)
-            )
-        )
-        return len(claimed) - put_back
+        return _Claim(sending=len(claimed) - put_back, channels=begun, notes=notes)
+
+    async def _settle_unsettled(self) -> None:
+        """Settle what the last batch left unsettled, in a transaction of its own. Should
+        that fail too, its rows are left to `recover_abandoned`, as if this process had
+        died before settling them: never tried again and again, holding the outbox up."""
+        unsettled, self._unsettled = self._unsettled, {}
+        if not unsettled:
+            return
+        try:
+            async with self._uow() as uow:
+                notes = await self._settle_all(uow, unsettled)
+                await uow.commit()
+        except Exception:
+            rows = sum(len(results) for results in unsettled.values())
+            log.exception("recording %d outbox outcomes failed; left to claim recovery", rows)
+            return
+        _emit(notes)
+
+    async def _settle_all(self, uow: UnitOfWork, unsettled: _Unsettled) -> list[Callable[[], None]]:
+        notes: list[Callable[[], None]] = []
+        for token, results in unsettled.items():
+            notes += await self._settle(uow, results, token)
+        return notes
 
     async def _send_each(
-        self, waves: Sequence[Sequence[OutboxMessage]], first: _Begun, token: str
+        self, waves: Sequence[Sequence[OutboxMessage]], first: _Begun, token: str, batch: _Batch
     ) -> None:
         """Send one channel's waves in turn; each wave is settled in the transaction that
-        begins the next, the last in one of its own."""
+        begins the next, the last with the batch's other channels' or in one of its own."""
         begun = first
         for following in waves[1:]:
             results = await self._send_wave(begun)
@@ -236,6 +299,9 @@ class OutboxDispatcher:
                 await uow.commit()
             _emit(notes)
         results = await self._send_wave(begun)
+        if await batch.finished(within=self._policy.settle_together.total_seconds()):
+            self._unsettled.setdefault(token, []).extend(results)
+            return
         async with self._uow() as uow:
             notes = await self._settle(uow, results, token)
             await uow.commit()
@@ -346,7 +412,7 @@ class OutboxDispatcher:
         except Exception as exc:
             log.exception("sending to %s on %s raised", outbound.recipient, channel.name)
             return _NotSent(exc, permanent=False)
-        return _Sent(receipt.provider_message_id, receipt.thread_key)
+        return _Sent(receipt.provider_message_id, receipt.thread_key, at=self._clock.now())
 
     async def _look_up(
         self, channel: Channel, outbound: OutboundMessage, since: datetime
@@ -374,7 +440,7 @@ class OutboxDispatcher:
                 recorded = await uow.outbox.recorded_provider_ids(channel.name, found)
             for provider_id in found:
                 if provider_id not in recorded:
-                    return _Sent(provider_id, None, found=True)
+                    return _Sent(provider_id, None, at=self._clock.now(), found=True)
         return None
 
     async def _outbound(
@@ -427,7 +493,7 @@ class OutboxDispatcher:
         for claimed, outcome in results:
             row = rows.get(stored_id(claimed))
             if isinstance(outcome, _Sent):
-                note = await self._record_sent(uow, row, outcome, now)
+                note = await self._record_sent(uow, row, outcome)
             elif not _held(row, token):
                 note = None
             elif isinstance(outcome, _OptedOut):
@@ -440,7 +506,7 @@ class OutboxDispatcher:
         return notes
 
     async def _record_sent(
-        self, uow: UnitOfWork, row: OutboxMessage | None, sent: _Sent, now: datetime
+        self, uow: UnitOfWork, row: OutboxMessage | None, sent: _Sent
     ) -> Callable[[], None] | None:
         if row is None:
             return None
@@ -453,7 +519,7 @@ class OutboxDispatcher:
             log.warning("outbox row %s sent after its claim lapsed; recorded", row.id)
         # A send the provider turned out to have taken went when it began, give or take
         # the provider's answer.
-        sent_at = (row.unconfirmed_since if sent.found else None) or now
+        sent_at = (row.unconfirmed_since if sent.found else None) or sent.at
         row.status = OutboxStatus.SENT
         row.sent_at = sent_at
         row.unconfirmed_since = None
@@ -601,9 +667,41 @@ class _Begun:
 
 
 @dataclass(frozen=True, slots=True)
+class _Claim:
+    """A batch claimed: how many of its rows go now (the others were put back to wait
+    their pace), each channel's waves with the first begun, and the log lines of the
+    outcomes its transaction settled."""
+
+    sending: int
+    channels: list[tuple[list[list[OutboxMessage]], _Begun]]
+    notes: list[Callable[[], None]]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The channels of a batch still sending their waves."""
+
+    running: int
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def finished(self, *, within: float) -> bool:
+        """One channel has sent its last wave: whether the batch's every channel has, or
+        does within `within` seconds."""
+        self.running -= 1
+        if self.running == 0:
+            self.done.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self.done.wait()
+        return self.done.is_set()
+
+
+@dataclass(frozen=True, slots=True)
 class _Sent:
     provider_id: str | None
     thread_key: str | None
+    # When the provider took it.
+    at: datetime
     # Not sent now: the provider said it took an earlier send whose result was lost.
     found: bool = False
 
@@ -625,6 +723,8 @@ class _OptedOut:
 
 
 _Outcome = _Sent | _NotSent | _OptedOut
+# Sends' outcomes not yet recorded, by the claim token they were sent under.
+_Unsettled = dict[str, list[tuple[OutboxMessage, _Outcome]]]
 
 
 def _waves(rows: Sequence[OutboxMessage], size: int) -> list[list[OutboxMessage]]:

@@ -6,6 +6,7 @@ building a statement costs about as much as SQLite takes to run it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.errors import ConflictError, MissingRow
 
@@ -125,6 +127,14 @@ async def by_ids(session: AsyncSession, model: type[M], ids: Collection[int]) ->
     """The rows of `model` with these ids that exist, by id, in one query."""
     if not ids:
         return {}
+    statement, key = _by_ids(model)
+    result = await session.exec(statement, params={"ids": list(ids)})
+    return {getattr(row, key): row for row in result.all()}
+
+
+@functools.cache
+def _by_ids(model: type[M]) -> tuple[SelectOfScalar[M], str]:
+    """The query for rows of `model` by a list of ids (bound as `ids`), and the id's name:
+    built once per model."""
     [key] = sa.inspect(model).primary_key
-    result = await session.exec(select(model).where(key.in_(list(ids))))
-    return {getattr(row, key.key): row for row in result.all()}
+    return select(model).where(key.in_(sa.bindparam("ids", expanding=True))), key.key

@@ -15,11 +15,43 @@ from storage.models import (
     NewOutboxMessage,
     OutboxMessage,
     OutboxStatus,
+    UTCDateTime,
 )
 from storage.repositories.core import by_ids, latest_per_channel
 
 # Rows still to go out: waiting for their turn, or being sent.
 BACKLOG = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
+# The dispatcher's statements, run for every batch: built once.
+_CLAIM_DUE = (
+    select(OutboxMessage)
+    .where(
+        OutboxMessage.status == OutboxStatus.PENDING,
+        col(OutboxMessage.next_attempt_at) <= sa.bindparam("now", type_=UTCDateTime),
+        col(OutboxMessage.channel).in_(sa.bindparam("channels", expanding=True)),
+    )
+    .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+    .limit(sa.bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_START_SENDS = (
+    sa.update(OutboxMessage)
+    .where(
+        col(OutboxMessage.id).in_(sa.bindparam("ids", expanding=True)),
+        col(OutboxMessage.status) == OutboxStatus.SENDING,
+        col(OutboxMessage.claim_token) == sa.bindparam("token"),
+    )
+    .values(
+        send_started_at=sa.bindparam("now", type_=UTCDateTime),
+        claimed_until=sa.bindparam("until", type_=UTCDateTime),
+    )
+    .returning(col(OutboxMessage.id))
+    # The caller reads the rows again before it writes them: the session's copies need
+    # not be brought up to date (evaluating the criteria on each costs more than the
+    # UPDATE).
+    .execution_options(synchronize_session=False)
+)
 
 
 @dataclass(frozen=True)
@@ -124,15 +156,7 @@ class OutboxRepository:
         if not channels:
             return []
         result = await self._session.exec(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.next_attempt_at <= now,
-                col(OutboxMessage.channel).in_(channels),
-            )
-            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            _CLAIM_DUE, params={"now": now, "channels": channels, "limit": limit}
         )
         rows = result.all()
         for row in rows:
@@ -153,18 +177,8 @@ class OutboxRepository:
         if not row_ids:
             return set()
         result = await self._session.exec(
-            sa.update(OutboxMessage)
-            .where(
-                col(OutboxMessage.id).in_(list(row_ids)),
-                col(OutboxMessage.status) == OutboxStatus.SENDING,
-                col(OutboxMessage.claim_token) == token,
-            )
-            .values(send_started_at=now, claimed_until=now + lease)
-            .returning(col(OutboxMessage.id))
-            # The caller reads the rows again before it writes them: the session's copies
-            # need not be brought up to date (evaluating the criteria on each costs more
-            # than the UPDATE).
-            .execution_options(synchronize_session=False)
+            _START_SENDS,
+            params={"ids": list(row_ids), "token": token, "now": now, "until": now + lease},
         )
         return set(result.scalars().all())
 

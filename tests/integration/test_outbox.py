@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -265,6 +266,172 @@ async def test_a_send_that_outlives_its_claim_is_recorded_and_holds_back_no_othe
     assert reply.status is OutboxStatus.SENT and reply.provider_message_id == "sms-out-1"
     sent = await rows(service, Message, Message.direction == Direction.OUTBOUND)
     assert sorted(m.kind for m in sent) == ["agency_notice", "reply"]
+
+
+def _claims(statements: list[str]) -> bool:
+    return any("FROM outbox" in s and "next_attempt_at <=" in s for s in statements)
+
+
+def _records_sent(statements: list[str]) -> bool:
+    return any(s.startswith("UPDATE outbox SET status") and "sent_at" in s for s in statements)
+
+
+async def test_a_batchs_sends_are_recorded_by_the_transaction_that_claims_the_next(
+    service: Service, engine: AsyncEngine, sms: FakeSmsChannel, email: FakeEmailChannel
+) -> None:
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    transactions: list[list[str]] = []
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def began(_connection: Any) -> None:
+        transactions.append([])
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def executed(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if transactions:
+            transactions[-1].append(statement)
+
+    stopping = asyncio.Event()
+    running = asyncio.create_task(service.dispatcher.run(stopping))
+    for _ in range(500):
+        if any(_records_sent(statements) for statements in transactions):
+            break
+        await asyncio.sleep(0.01)
+    stopping.set()
+    await running
+
+    # Both channels' sends written at once, with the look for more: two transactions for
+    # the batch, not one for the claim and one for each channel's outcome.
+    assert [(_claims(t), _records_sent(t)) for t in transactions[:2]] == [
+        (True, False),
+        (True, True),
+    ]
+    assert sum(_records_sent(t) for t in transactions) == 1
+    assert len(sms.sent) == len(email.sent) == 1
+    assert {r.status for r in (await outbox(service)).values()} == {OutboxStatus.SENT}
+
+
+async def test_a_running_service_and_a_direct_dispatch_record_each_send_once(
+    service: Service, sms: FakeSmsChannel, email: FakeEmailChannel
+) -> None:
+    async with service.running():
+        for i in range(30):
+            await service.deliver(
+                inbound(f"Sampah menumpuk di RT {i:02d}", sender=f"+62812555{i:05d}")
+            )
+            await service.dispatcher.dispatch_once()
+        for _ in range(500):
+            if await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 60:
+                break
+            await asyncio.sleep(0.01)
+
+    assert len(sms.sent) == len(email.sent) == 30
+    assert await count(service, OutboxMessage, OutboxMessage.status == OutboxStatus.SENT) == 60
+    assert await count(service, Message, Message.direction == Direction.OUTBOUND) == 60
+
+
+class StoppingEmailChannel(FakeEmailChannel):
+    """A mail server whose answer comes as the service is told to stop."""
+
+    def __init__(self, stopping: asyncio.Event) -> None:
+        super().__init__()
+        self.stopping = stopping
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        receipt = await super().send(message)
+        self.stopping.set()
+        return receipt
+
+
+async def test_a_dispatcher_told_to_stop_records_its_last_batchs_sends_first(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, sms: FakeSmsChannel
+) -> None:
+    stopping = asyncio.Event()
+    email = StoppingEmailChannel(stopping)
+    service = await prepared_service(settings, engine, clock, channels=[sms, email])
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+
+    async with asyncio.timeout(10):
+        await service.dispatcher.run(stopping)
+
+    rows_ = await outbox(service)
+    assert {r.status for r in rows_.values()} == {OutboxStatus.SENT}
+    assert len(await rows(service, Message, Message.direction == Direction.OUTBOUND)) == 2
+
+
+class PoisonedSmsChannel(FakeSmsChannel):
+    """An SMS provider whose first answer carries an id no database can store."""
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        receipt = await super().send(message)
+        if len(self.sent) == 1:
+            return SendReceipt(provider_message_id=cast(str, object()))
+        return receipt
+
+
+async def test_outcomes_that_cannot_be_recorded_hold_up_no_later_send(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, email: FakeEmailChannel
+) -> None:
+    sms = PoisonedSmsChannel()
+    service = await prepared_service(settings, engine, clock, channels=[sms, email])
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek", sender=NUMBER))
+    stopping = asyncio.Event()
+    running = asyncio.create_task(service.dispatcher.run(stopping))
+    try:
+        for _ in range(200):
+            if sms.sent:
+                break
+            await asyncio.sleep(0.01)
+        await service.deliver(inbound("Lampu jalan mati di Jl. Mawar", sender="+6281299990000"))
+        for _ in range(500):
+            if len(sms.sent) == 2 and await count(
+                service,
+                OutboxMessage,
+                OutboxMessage.recipient == "+6281299990000",
+                OutboxMessage.status == OutboxStatus.SENT,
+            ):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stopping.set()
+        await running
+
+    assert (await outbox_rows(service, ChannelName.SMS))[-1].status is OutboxStatus.SENT
+    # The first batch's rows are left to recovery, as after a crash: unknown, not resent.
+    clock.advance(minutes=3)
+    assert await service.dispatcher.recover_abandoned() == 2
+    first = (await outbox_rows(service, ChannelName.SMS))[0]
+    assert first.status is OutboxStatus.FAILED and "delivery unknown" in (first.last_error or "")
+
+
+class LateEmailChannel(FakeEmailChannel):
+    """A mail server that answers a minute after the SMS provider did."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        await asyncio.sleep(0.01)
+        self.clock.advance(minutes=1)
+        return await super().send(message)
+
+
+async def test_a_send_is_recorded_as_sent_when_its_provider_took_it(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock, sms: FakeSmsChannel
+) -> None:
+    service = await prepared_service(
+        settings, engine, clock, channels=[sms, LateEmailChannel(clock)]
+    )
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    taken = clock.now()
+
+    assert await service.dispatcher.dispatch_once() == 2
+
+    # Both are recorded once the mail server has answered, each at its own provider's time.
+    rows_ = await outbox(service)
+    assert rows_["reply"].sent_at == taken
+    assert rows_["agency_notice"].sent_at == taken + timedelta(minutes=1)
 
 
 async def test_concurrent_dispatchers_send_every_row_exactly_once(
