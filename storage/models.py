@@ -582,6 +582,21 @@ class KeptDelivery(SQLModel, table=True):
     settled_at: datetime | None = _optional_time(index=True)
 
 
+@dataclass(frozen=True)
+class NewKeptDelivery:
+    """A delivery to keep; `KeptDeliveryRepository.keep` writes it with one Core INSERT.
+    Later changes (attempts, settling) load it as a `KeptDelivery`."""
+
+    channel: str
+    kind: str
+    key: str
+    payload: bytes
+    received_at: datetime
+    next_attempt_at: datetime
+    attempts: int = 1
+    last_error: str | None = None
+
+
 class MailboxCursorRow(SQLModel, table=True):
     """How far a mailbox poller has read one folder (see channels.base.MailboxCursor)."""
 

@@ -37,7 +37,7 @@ from channels.base import (
     UnknownDelivery,
 )
 from config.settings import Settings
-from storage.models import DeliveryState, KeptDelivery, stored_id
+from storage.models import DeliveryState, KeptDelivery, NewKeptDelivery, stored_id
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,9 @@ class DeliveryInbox:
         now = self._clock.now()
         try:
             async with self._uow() as uow:
-                if await uow.deliveries.find(delivery.channel, delivery.key) is None:
-                    row = _row(delivery, next_attempt_at=now + self._pause(1))
-                    row.last_error = _said(error)
-                    uow.deliveries.add(row)
-                    await uow.commit()
+                row = _row(delivery, next_attempt_at=now + self._pause(1), error=_said(error))
+                await uow.deliveries.keep(row)
+                await uow.commit()
         except Exception as exc:
             raise DeliveryNotKept(f"could not keep the failed {delivery.kind}: {exc}") from exc
 
@@ -221,21 +219,15 @@ class DeliveryInbox:
     # --- inside ---------------------------------------------------------------------------
 
     async def _keep_shared(self, uow: UnitOfWork, delivery: RawDelivery) -> int | None:
-        # Redeliveries are rare: not looked for here; the unique key refuses one at commit,
-        # and `_keep_alone` then finds it.
+        """The kept delivery's id; None for a redelivery of one kept before."""
         row = _row(delivery, next_attempt_at=self._clock.now() + self._policy.claim)
-        uow.deliveries.add(row)
-        await uow.flush_changes()
-        return stored_id(row)
+        return await uow.deliveries.keep(row)
 
     async def _keep_alone(self, delivery: RawDelivery) -> int | None:
         async with self._uow() as uow:
-            if await uow.deliveries.find(delivery.channel, delivery.key) is not None:
-                return None
-            row = _row(delivery, next_attempt_at=self._clock.now() + self._policy.claim)
-            uow.deliveries.add(row)
+            kept = await self._keep_shared(uow, delivery)
             await uow.commit()
-            return stored_id(row)
+            return kept
 
     async def _attempt(self, delivery_id: int, delivery: RawDelivery) -> None:
         channel = self._channels.get(delivery.channel)
@@ -292,15 +284,17 @@ class DeliveryInbox:
         return row
 
 
-def _row(delivery: RawDelivery, *, next_attempt_at: datetime) -> KeptDelivery:
-    return KeptDelivery(
+def _row(
+    delivery: RawDelivery, *, next_attempt_at: datetime, error: str | None = None
+) -> NewKeptDelivery:
+    return NewKeptDelivery(
         channel=delivery.channel.value,
         kind=delivery.kind,
         key=delivery.key,
         payload=delivery.payload,
         received_at=delivery.received_at,
-        attempts=1,
         next_attempt_at=next_attempt_at,
+        last_error=error,
     )
 
 

@@ -9,11 +9,12 @@ Just before a wave is sent, one short transaction prepares its messages, checks 
 still holds each row and records that its send began, renewing its lease: for each
 channel's first wave, the claiming transaction; for each later one, the transaction that
 settles the wave before it. The wave is sent outside any transaction. The channels' last
-waves are settled together, in the transaction that claims the next batch (or, from
-`dispatch_once` and on stopping, in one of their own); a channel whose last wave is done
-waits up to `policy.settle_together` for the others, then settles alone, so that a slow
-channel holds no other's results back. So a batch of one wave a channel costs one
-transaction, plus one for each channel that finished alone: not three a row.
+waves are settled together once the batch is done: in the transaction that claims the
+next batch where rows were queued meanwhile, else in one of their own (no claim looks
+for rows nobody queued). A channel whose last wave is done waits up to
+`policy.settle_together` for the batch's others, then settles alone, so that a slow
+channel holds no other's results back. So a batch of one wave a channel costs two
+transactions at most, one under steady load: not three a row.
 
 A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
 whose send never began goes back to the queue as if never claimed. One whose send began
@@ -97,8 +98,8 @@ class OutboxPolicy:
     wave_size: int = 16
     # The longest a wave waits for intake to catch up (see OutboxDispatcher._give_way).
     give_way: timedelta = timedelta(seconds=1)
-    # The longest a channel's last wave waits for the batch's other channels to finish, to
-    # be settled with theirs in the next claim's transaction rather than in one of its own.
+    # The longest a channel's last wave waits for the batch's other channels, to be
+    # recorded with theirs rather than in a transaction of its own.
     settle_together: timedelta = timedelta(milliseconds=500)
     poll_interval: float = 1.0
     # Rates set in the settings, by channel name, replacing what the channel declares.
@@ -171,25 +172,27 @@ class OutboxDispatcher:
 
     async def _run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
+            # Cleared before the claim: a row queued after it has begun wakes the next one.
+            self._wakeup.clear()
             try:
-                sent = await self._dispatch()
+                full = (await self._dispatch()).full
             except Exception:
                 log.exception("outbox dispatch failed; retrying after the poll interval")
                 # Whatever failed, the last batch's outcomes are not retried with it.
                 await self._settle_unsettled()
-                sent = 0
-            if sent:
-                continue
-            self._wakeup.clear()
-            waiters = {
-                asyncio.ensure_future(self._wakeup.wait()),
-                asyncio.ensure_future(stopping.wait()),
-            }
-            _, pending = await asyncio.wait(
-                waiters, timeout=self._idle_wait(), return_when=asyncio.FIRST_COMPLETED
-            )
-            for waiter in pending:
-                waiter.cancel()
+                full = False
+            if not full:
+                await self._idle(stopping)
+
+    async def _idle(self, stopping: asyncio.Event) -> None:
+        """Record the last batch's outcomes, unless rows queued meanwhile call for a claim
+        now (which records them); then wait for a wake-up, the next poll or a paced
+        channel's refill. A send is recorded as soon as its batch is done, never held
+        for a claim to come: a reply to it is threaded by what the record holds."""
+        if self._wakeup.is_set() or stopping.is_set():
+            return
+        await self._settle_unsettled()
+        await _woken(self._wakeup, stopping, within=self._idle_wait())
 
     def _wave_size(self, channel: str) -> int:
         """Rows begun side by side: no more than the channel sends at once, since a row
@@ -208,11 +211,11 @@ class OutboxDispatcher:
     async def dispatch_once(self) -> int:
         """Claim and send (or hold back) one batch of due rows, each channel's at its pace,
         every outcome recorded before it returns; returns how many it took."""
-        taken = await self._dispatch()
+        claim = await self._dispatch()
         await self._settle_unsettled()
-        return taken
+        return claim.sending
 
-    async def _dispatch(self) -> int:
+    async def _dispatch(self) -> _Claim:
         """Settle the last batch's last waves, claim and send the next batch; its last
         waves may be left unsettled, for the next call (or `_settle_unsettled`)."""
         await self._give_way()
@@ -231,7 +234,7 @@ class OutboxDispatcher:
         await asyncio.gather(
             *(self._send_each(waves, begun, token, batch) for waves, begun in claim.channels)
         )
-        return claim.sending
+        return claim
 
     async def _claim(self, now: datetime, token: str, unsettled: _Unsettled) -> _Claim:
         """In one transaction: settle `unsettled`, claim a batch under `token` and begin
@@ -242,12 +245,12 @@ class OutboxDispatcher:
             # messages this batch begins: written first.
             await uow.flush()
             claimed: list[OutboxMessage] = []
+            full = False
             for channels, limit in self._claims(now):
-                claimed += await uow.outbox.claim_due(
-                    now, channels, limit, self._policy.lease, token
-                )
-            rows = await hold_back(uow, claimed, now)
-            sending, put_back = self._paced(rows, now)
+                rows = await uow.outbox.claim_due(now, channels, limit, self._policy.lease, token)
+                claimed += rows
+                full = full or len(rows) == limit
+            sending, put_back = self._paced(await hold_back(uow, claimed, now), now)
             # Each channel sends its rows in waves; a slow channel holds back no other. The
             # first wave of each is begun in this transaction: one fewer for a small batch.
             by_channel: dict[str, list[OutboxMessage]] = {}
@@ -256,7 +259,7 @@ class OutboxDispatcher:
             plans = [_waves(queue, self._wave_size(name)) for name, queue in by_channel.items()]
             begun = [(waves, await self._begin(uow, waves[0], token)) for waves in plans]
             await uow.commit()
-        return _Claim(sending=len(claimed) - put_back, channels=begun, notes=notes)
+        return _Claim(len(claimed) - put_back, full, channels=begun, notes=notes)
 
     async def _settle_unsettled(self) -> None:
         """Settle what the last batch left unsettled, in a transaction of its own. Should
@@ -669,10 +672,11 @@ class _Begun:
 @dataclass(frozen=True, slots=True)
 class _Claim:
     """A batch claimed: how many of its rows go now (the others were put back to wait
-    their pace), each channel's waves with the first begun, and the log lines of the
-    outcomes its transaction settled."""
+    their pace), whether it took all it could (more may be due), each channel's waves
+    with the first begun, and the log lines of the outcomes its transaction settled."""
 
     sending: int
+    full: bool
     channels: list[tuple[list[list[OutboxMessage]], _Begun]]
     notes: list[Callable[[], None]]
 
@@ -752,6 +756,15 @@ def _waves(rows: Sequence[OutboxMessage], size: int) -> list[list[OutboxMessage]
         last[recipient, about] = index
         last_any[recipient] = max(last_any.get(recipient, -1), index)
     return waves
+
+
+async def _woken(wakeup: asyncio.Event, stopping: asyncio.Event, *, within: float) -> bool:
+    """Wait up to `within` seconds for `wakeup` or `stopping`; whether either came."""
+    waiters = {asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stopping.wait())}
+    done, pending = await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
+    return bool(done)
 
 
 def _emit(notes: Sequence[Callable[[], None]]) -> None:

@@ -7,27 +7,37 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import DeliveryState, KeptDelivery
+from storage.models import DeliveryState, KeptDelivery, NewKeptDelivery
+from storage.repositories.core import session_connection
+
+_KEPT = SQLModel.metadata.tables["kept_deliveries"]
+# One statement keeps a delivery or finds it kept already, by dialect (both have the clause).
+_KEEP = {
+    name: dialect.insert(_KEPT)
+    .on_conflict_do_nothing(index_elements=[_KEPT.c.channel, _KEPT.c.key])
+    .returning(_KEPT.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 class KeptDeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def find(self, channel: str, key: str) -> KeptDelivery | None:
-        result = await self._session.exec(
-            select(KeptDelivery).where(KeptDelivery.channel == channel, KeptDelivery.key == key)
-        )
-        return result.first()
+    async def keep(self, delivery: NewKeptDelivery) -> int | None:
+        """Insert `delivery` unless one of its channel and key is kept already (the
+        provider delivered it again): its id, or None. Written now, not at the flush."""
+        connection = await session_connection(self._session)
+        result = await connection.execute(_KEEP[connection.dialect.name], vars(delivery))
+        kept: int | None = result.scalar_one_or_none()
+        return kept
 
     async def get(self, delivery_id: int) -> KeptDelivery | None:
         return await self._session.get(KeptDelivery, delivery_id)
-
-    def add(self, delivery: KeptDelivery) -> None:
-        self._session.add(delivery)
 
     async def claim_due(
         self, now: datetime, channels: Iterable[str], limit: int, lease: timedelta

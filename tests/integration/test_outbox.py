@@ -276,38 +276,73 @@ def _records_sent(statements: list[str]) -> bool:
     return any(s.startswith("UPDATE outbox SET status") and "sent_at" in s for s in statements)
 
 
-async def test_a_batchs_sends_are_recorded_by_the_transaction_that_claims_the_next(
-    service: Service, engine: AsyncEngine, sms: FakeSmsChannel, email: FakeEmailChannel
+class Transactions:
+    """The statements of each transaction the engine begins, in order."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.statements: list[list[str]] = []
+        event.listen(engine.sync_engine, "begin", self._began)
+        event.listen(engine.sync_engine, "before_cursor_execute", self._executed)
+
+    def _began(self, _connection: Any) -> None:
+        self.statements.append([])
+
+    def _executed(self, _connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if self.statements:
+            self.statements[-1].append(statement)
+
+    def shapes(self) -> list[tuple[bool, bool]]:
+        """Per transaction that claimed rows or recorded sends (not intake's): which."""
+        shapes = [(_claims(t), _records_sent(t)) for t in self.statements]
+        return [shape for shape in shapes if any(shape)]
+
+    async def until_recorded(self, sends: int) -> None:
+        for _ in range(500):
+            if sum(_records_sent(t) for t in self.statements) >= sends:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_a_batchs_sends_are_recorded_by_the_claim_of_rows_queued_meanwhile(
+    settings: Settings, engine: AsyncEngine, clock: FakeClock
 ) -> None:
+    # SMS alone (the agencies' mail waits), so that no channel waits for another.
+    sms = StalledSmsChannel()
+    service = await prepared_service(settings, engine, clock, channels=[sms])
     await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
-    transactions: list[list[str]] = []
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def began(_connection: Any) -> None:
-        transactions.append([])
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def executed(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if transactions:
-            transactions[-1].append(statement)
-
+    transactions = Transactions(engine)
     stopping = asyncio.Event()
     running = asyncio.create_task(service.dispatcher.run(stopping))
-    for _ in range(500):
-        if any(_records_sent(statements) for statements in transactions):
-            break
-        await asyncio.sleep(0.01)
+    await sms.waiting.wait()
+    # The next message is queued while the first batch is being sent.
+    await service.deliver(inbound("Lampu jalan mati di Jl. Mawar", sender="+6281299990000"))
+    sms.go.set()
+    await transactions.until_recorded(2)
     stopping.set()
     await running
 
-    # Both channels' sends written at once, with the look for more: two transactions for
-    # the batch, not one for the claim and one for each channel's outcome.
-    assert [(_claims(t), _records_sent(t)) for t in transactions[:2]] == [
-        (True, False),
-        (True, True),
-    ]
-    assert sum(_records_sent(t) for t in transactions) == 1
-    assert len(sms.sent) == len(email.sent) == 1
+    # The claim of the second batch records the first's sends; the second's, nothing
+    # else being queued, are recorded on their own at once.
+    assert transactions.shapes() == [(True, False), (True, True), (False, True)]
+    assert len(sms.sent) == 2
+    replies = await rows(service, OutboxMessage, OutboxMessage.channel == ChannelName.SMS)
+    assert {r.status for r in replies} == {OutboxStatus.SENT}
+
+
+async def test_a_lone_batchs_sends_are_recorded_at_once_without_looking_for_more(
+    service: Service, engine: AsyncEngine, sms: FakeSmsChannel, email: FakeEmailChannel
+) -> None:
+    await service.deliver(inbound("Jalan berlubang di Jl. Anggrek"))
+    transactions = Transactions(engine)
+    stopping = asyncio.Event()
+    running = asyncio.create_task(service.dispatcher.run(stopping))
+    await transactions.until_recorded(1)
+    await asyncio.sleep(0.05)
+    stopping.set()
+    await running
+
+    # Both channels' sends in one transaction of their own: nothing else was due.
+    assert transactions.shapes() == [(True, False), (False, True)]
     assert {r.status for r in (await outbox(service)).values()} == {OutboxStatus.SENT}
 
 

@@ -23,7 +23,16 @@ from bot.bootstrap import Service
 from bot.database import Prepared
 from storage import migrate
 from storage.errors import ConflictError
-from storage.models import Agency, Complaint, Direction, NewMessage, RuleSetVersion, stored_id
+from storage.models import (
+    Agency,
+    Complaint,
+    Direction,
+    KeptDelivery,
+    NewKeptDelivery,
+    NewMessage,
+    RuleSetVersion,
+    stored_id,
+)
 from tests.fakes.channels import inbound
 from tests.integration.db import count, rows
 
@@ -161,6 +170,30 @@ async def test_message_lookups_keep_to_their_direction_and_channel(service: Serv
     assert [entry.provider_message_id for entry in conversations[stored_id(filed_complaint)]] == [
         "<notice@aduan>"
     ]
+
+
+async def test_a_delivery_is_kept_once_however_often_it_comes(service: Service) -> None:
+    def delivery(payload: bytes) -> NewKeptDelivery:
+        at = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+        return NewKeptDelivery(
+            channel="sms",
+            kind="sms",
+            key="SM1",
+            payload=payload,
+            received_at=at,
+            next_attempt_at=at,
+        )
+
+    async with service.uow() as uow:
+        first = await uow.deliveries.keep(delivery(b"first"))
+        # Twice in one transaction (a provider's retry racing its first delivery).
+        assert first is not None and await uow.deliveries.keep(delivery(b"again")) is None
+        await uow.commit()
+    async with service.uow() as uow:
+        assert await uow.deliveries.keep(delivery(b"later")) is None
+        kept = await uow.deliveries.get(first)
+    assert kept is not None and kept.payload == b"first"
+    assert await count(service, KeptDelivery) == 1
 
 
 async def test_agency_file_sets_sla_overrides(service: Service, tmp_path: Path) -> None:
