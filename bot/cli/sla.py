@@ -53,6 +53,20 @@ def report(
     with_tables(work)
 
 
+@sla_app.command("recount")
+def recount() -> None:
+    """Count the public figures again from every complaint, by the days of ADUAN_TIMEZONE:
+    run it after changing that setting."""
+    from bot.sla.figures import Transparency
+
+    async def work(tables: Tables) -> tuple[int, str]:
+        figures = Transparency(tables.uow, tables.clock, tables.settings.zone)
+        return await figures.recount(), str(figures.zone)
+
+    days, zone = with_tables(work)
+    say(f"counted {days} day{'' if days == 1 else 's'} of complaints again, by the {zone} calendar")
+
+
 @sla_app.command("explain")
 def explain(reference: str) -> None:
     """A complaint's SLA timeline: received, paused, resumed, due, each reminder."""

@@ -205,6 +205,14 @@ class Transparency:
             )
         return Figures(period, moment, rows)
 
+    async def recount(self) -> int:
+        """Count every day's figures again from the complaints, by the days of the city's
+        time zone: after `ADUAN_TIMEZONE` changed. Returns the days holding complaints."""
+        async with self._uow() as uow:
+            days = await uow.figures.recount(self.zone, SETTLED)
+            await uow.commit()
+        return days
+
     async def trend(self, last: date, as_of: datetime) -> dict[str, list[MonthFigures]]:
         """Per agency code, the twelve calendar months to the one holding `last`: received,
         and answered in time (count and share, as for a period) judged at `as_of`."""

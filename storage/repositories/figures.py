@@ -265,10 +265,21 @@ class FiguresRepository:
         return len(days)
 
     async def mark_all(self) -> None:
-        """Mark every complaint changed: the next refresh counts every day again (after the
-        city's time zone changed, or to check the counts)."""
+        """Mark every complaint changed: the next refresh counts every day holding one again."""
         connection = await session_connection(self._session)
         await connection.execute(_MARK_ALL)
+
+    async def recount(self, zone: ZoneInfo, settled: Collection[str]) -> int:
+        """Count every day again from nothing but the complaints, in `zone`; returns the
+        days. Unlike marking all, it leaves no count behind for a day that holds none of
+        the complaints counted on it (in another time zone it did)."""
+        connection = await session_connection(self._session)
+        if connection.dialect.name == "postgresql":
+            # Taken before the delete, so that no refresh writes a day in between.
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_REFRESH_LOCK)))
+        await connection.execute(sa.delete(AgencyDay))
+        await connection.execute(_MARK_ALL)
+        return await self.refresh(zone, settled)
 
     async def agency_totals(
         self, first: date, last: date

@@ -28,6 +28,18 @@ from tests.integration.service_process import aduan_executable, clean_env, run_c
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_recount_after_the_time_zone_changed(service: Service, tmp_path: Path) -> None:
+    await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    env = clean_env(service.settings.database_url, log_level="WARNING")
+    env["ADUAN_TIMEZONE"] = "Asia/Makassar"
+
+    done = run_cli("sla", "recount", env=env, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "counted 1 day of complaints again, by the Asia/Makassar calendar\n"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_report_and_explain(service: Service, clock: FakeClock, tmp_path: Path) -> None:
     filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
     reference = filed.reference or ""

@@ -386,6 +386,24 @@ async def test_changed_complaints_are_counted_again_exactly(
     assert kept == recounted and sum(day[2] for day in kept) == 10
 
 
+async def test_a_recount_in_another_time_zone_counts_each_complaint_once(
+    service: Service, clock: FakeClock
+) -> None:
+    await _traffic(service, clock)
+    async with service.uow() as uow:
+        # By Jakarta's calendar the complaints came on 1, 2 and 30 November.
+        assert await uow.figures.refresh(service.figures.zone, ("answered", "closed")) == 3
+        await uow.commit()
+
+    # The city's time zone is set to UTC: those of 2 November came on the 1st, and the
+    # count of the 2nd, which holds none of them now, is not left behind.
+    assert await Transparency(service.uow, clock, ZoneInfo("UTC")).recount() == 2
+    async with service.uow() as uow:
+        days = await uow.figures.days(PERIOD_START, PERIOD_END)
+    assert {day for day, *_ in days} == {PERIOD_START, PERIOD_END}
+    assert sum(received for _, _, received, _, _ in days) == 10
+
+
 async def test_complaints_filed_before_the_migration_are_counted(engine: AsyncEngine) -> None:
     await migrate.upgrade(engine, "0013")
     received = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
