@@ -13,8 +13,8 @@ waves are settled together once the batch is done: in the transaction that claim
 next batch where rows were queued meanwhile, else in one of their own (no claim looks
 for rows nobody queued). A channel whose last wave is done waits up to
 `policy.settle_together` for the batch's others, then settles alone, so that a slow
-channel holds no other's results back. So a batch of one wave a channel costs two
-transactions at most, one under steady load: not three a row.
+channel holds no other's results back. So a batch whose channels send one wave each and
+finish together costs two transactions, or one under steady load: not three a row.
 
 A claim that expires was abandoned (its process died, or a batch outlived its lease). A row
 whose send never began goes back to the queue as if never claimed. One whose send began
@@ -156,7 +156,7 @@ class OutboxDispatcher:
             {name: policy.send_rate(name, ch.send_rate) for name, ch in channels.items()}
         )
         self._wakeup = asyncio.Event()
-        # The last waves' results, by claim token, that the next claim's transaction settles.
+        # The last batch's last waves' outcomes, by claim token, still to be recorded.
         self._unsettled: _Unsettled = {}
 
     def wake(self) -> None:
@@ -758,13 +758,12 @@ def _waves(rows: Sequence[OutboxMessage], size: int) -> list[list[OutboxMessage]
     return waves
 
 
-async def _woken(wakeup: asyncio.Event, stopping: asyncio.Event, *, within: float) -> bool:
-    """Wait up to `within` seconds for `wakeup` or `stopping`; whether either came."""
+async def _woken(wakeup: asyncio.Event, stopping: asyncio.Event, *, within: float) -> None:
+    """Wait up to `within` seconds for `wakeup` or `stopping`."""
     waiters = {asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stopping.wait())}
-    done, pending = await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    _, pending = await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     for waiter in pending:
         waiter.cancel()
-    return bool(done)
 
 
 def _emit(notes: Sequence[Callable[[], None]]) -> None:
