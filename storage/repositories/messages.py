@@ -31,8 +31,7 @@ from storage.repositories.core import (
 # several provider ids down the index on (channel, direction, created_at), which holds every
 # inbound message of the channel, not to the unique one on (channel, provider id), which
 # holds the few asked for. So each reads by the columns its index holds and leaves the
-# other condition to the caller (tests/integration/test_query_plans.py
-# keeps them so).
+# other condition to the caller (tests/integration/test_query_plans.py keeps them so).
 _BY_PROVIDER_ID = sa.select(
     col(Message.id),
     col(Message.kind),
