@@ -34,3 +34,10 @@ def database_unavailable(error: BaseException) -> bool:
             or state.startswith(_UNAVAILABLE_STATES)
         )
     return isinstance(error, PoolTimeout | ConnectionError)
+
+
+def connection_dropped(error: BaseException) -> bool:
+    """Whether `error` is a connection found dropped (the server restarted or cut it) when
+    used. SQLAlchemy has then replaced every pooled connection, so the same work tried
+    again at once runs on a new one."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated

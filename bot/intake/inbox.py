@@ -37,6 +37,7 @@ from channels.base import (
     UnknownDelivery,
 )
 from config.settings import Settings
+from storage.errors import connection_dropped
 from storage.models import DeliveryState, KeptDelivery, NewKeptDelivery, stored_id
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -224,6 +225,17 @@ class DeliveryInbox:
         return await uow.deliveries.keep(row)
 
     async def _keep_alone(self, delivery: RawDelivery) -> int | None:
+        try:
+            return await self._keep_in_own_transaction(delivery)
+        except Exception as exc:
+            # A provider that is refused may never send it again: a connection the database
+            # dropped while pooled is no reason to refuse, since the pool now has new ones.
+            if not connection_dropped(exc):
+                raise
+            log.warning("connection found dropped; keeping the delivery on a new one")
+            return await self._keep_in_own_transaction(delivery)
+
+    async def _keep_in_own_transaction(self, delivery: RawDelivery) -> int | None:
         async with self._uow() as uow:
             kept = await self._keep_shared(uow, delivery)
             await uow.commit()
