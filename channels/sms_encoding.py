@@ -18,6 +18,7 @@ _GSM_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
+_GSM = _GSM_BASIC | _GSM_EXTENSION
 
 
 class Encoding(StrEnum):
@@ -36,9 +37,7 @@ _LIMITS = {Encoding.GSM7: (160, 153), Encoding.UCS2: (70, 67)}
 
 
 def encoding_of(text: str) -> Encoding:
-    if all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text):
-        return Encoding.GSM7
-    return Encoding.UCS2
+    return Encoding.GSM7 if _GSM.issuperset(text) else Encoding.UCS2
 
 
 def _units(ch: str, encoding: Encoding) -> int:
@@ -47,10 +46,17 @@ def _units(ch: str, encoding: Encoding) -> int:
     return 2 if ord(ch) > 0xFFFF else 1
 
 
+def _units_of(text: str, encoding: Encoding) -> int:
+    # Counted by the str methods, not a character at a time: every SMS reply is measured.
+    if encoding is Encoding.GSM7:
+        return len(text) + sum(text.count(ch) for ch in _GSM_EXTENSION)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def measure(text: str) -> SmsSize:
     """The encoding, the units and the number of segments `text` takes."""
     encoding = encoding_of(text)
-    units = sum(_units(ch, encoding) for ch in text)
+    units = _units_of(text, encoding)
     single, part = _LIMITS[encoding]
     segments = 1 if units <= single else -(-units // part)
     return SmsSize(encoding, units, segments)
@@ -66,9 +72,7 @@ def fit(text: str, max_segments: int, tail: str = "") -> str:
         return text
     encoding = encoding_of(text + tail)
     single, part = _LIMITS[encoding]
-    budget = (single if max_segments == 1 else part * max_segments) - sum(
-        _units(ch, encoding) for ch in tail
-    )
+    budget = (single if max_segments == 1 else part * max_segments) - _units_of(tail, encoding)
     if budget <= 0:
         raise ValueError("the tail alone does not fit in the allowed segments")
     kept, used = [], 0

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from channels.sms_encoding import Encoding, ellipsis_for, fit, measure
+
+_EXTENSION = "\f^{}\\[~]|€"
+# GSM text, with its extension characters, and now and then what turns a text into UCS-2.
+_texts = st.text(
+    st.sampled_from("Lampu jalan mati 0812 @£$_!?\n" + _EXTENSION) | st.characters(), max_size=400
+)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +34,16 @@ from channels.sms_encoding import Encoding, ellipsis_for, fit, measure
 def test_measure(text: str, encoding: Encoding, units: int, segments: int) -> None:
     size = measure(text)
     assert (size.encoding, size.units, size.segments) == (encoding, units, segments)
+
+
+@given(_texts)
+def test_units_are_counted_a_character_at_a_time(text: str) -> None:
+    size = measure(text)
+    if size.encoding is Encoding.GSM7:
+        expected = sum(2 if ch in _EXTENSION else 1 for ch in text)
+    else:
+        expected = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    assert size.units == expected
 
 
 def test_fit_cuts_at_a_word_and_keeps_the_tail() -> None:
