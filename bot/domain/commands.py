@@ -93,16 +93,22 @@ def parse_command(text: str) -> Command | None:
     stripped = text.strip()
     if keyword := _keyword(stripped):
         return keyword
-    if match := _STATUS.match(stripped):
-        typed = match.group(1).strip()
+    if (match := _STATUS.match(stripped)) and _one_word(typed := match.group(1).strip()):
         return StatusQuery(parse_reference(typed) if typed else None, typed)
-    if match := _LANGUAGE.match(stripped):
-        return LanguageChoice(_LANGUAGE_NAMES.get(match.group(1).strip().lower()))
+    if (match := _LANGUAGE.match(stripped)) and _one_word(chosen := match.group(1).strip()):
+        return LanguageChoice(_LANGUAGE_NAMES.get(chosen.lower()))
     if match := _RATING.match(stripped):
         return RatingGiven(int(match.group(1)))
     if _STARS.match(stripped):
         return RatingGiven(len(stripped))
     return None
+
+
+def _one_word(typed: str) -> bool:
+    """Whether what follows STATUS or BAHASA can be its argument: nothing, one word, or a
+    reference typed with a space. More is a sentence that starts with the word ("Cek dong,
+    lampu jalan mati", "Bahasa kasar petugas parkir"): a complaint, not a command."""
+    return len(typed.split()) <= 1 or parse_reference(typed) is not None
 
 
 def _keyword(text: str) -> HelpRequest | OptOut | OptIn | None:

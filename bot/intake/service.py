@@ -295,6 +295,9 @@ class IntakeService:
             # By email a refusal would reach nobody (nothing of it is stored, so nothing is
             # sent): the mail is taken as if it named no complaint, below.
         if command is not None:
+            if isinstance(command, RatingGiven) and (waiting := await self._waiting_for(turn)):
+                # "Di RT berapa?" is answered with a number: the agency's question comes first.
+                return await self._follow_up(turn, waiting, explicit=True)
             return await self._command(turn, command)
         target, explicit = await self._follow_up_target(turn)
         if target is not None:
@@ -497,6 +500,15 @@ class IntakeService:
         )
 
     # --- follow-ups -------------------------------------------------------------------
+
+    async def _waiting_for(self, turn: Turn) -> Complaint | ComplaintHeader | None:
+        """The resident's complaint whose agency waits for their answer, if any."""
+        if turn.first_contact:
+            return None
+        waiting, _ = await turn.uow.complaints.awaiting_or_active(
+            turn.resident_id, None, waiting=ComplaintStatus.WAITING_FOR_RESIDENT
+        )
+        return waiting
 
     async def _follow_up_target(
         self, turn: Turn

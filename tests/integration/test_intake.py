@@ -231,6 +231,43 @@ async def test_rating_after_close(service: Service, clock: FakeClock) -> None:
     assert complaint.rating == 4
 
 
+async def test_a_number_answering_the_agencys_question_is_the_answer_not_a_rating(
+    service: Service, clock: FakeClock
+) -> None:
+    closed = await service.deliver(inbound("Pengamen di lampu merah Jl. Solo"))
+    asked = await service.deliver(
+        inbound("Air PDAM mati di Jl. Cendana", at=clock.advance(hours=1))
+    )
+    async with service.uow() as uow:
+        for receipt, status in [
+            (closed, ComplaintStatus.CLOSED),
+            (asked, ComplaintStatus.WAITING_FOR_RESIDENT),
+        ]:
+            complaint = await uow.complaints.by_reference(receipt.reference or "")
+            assert complaint is not None
+            complaint.status = status
+            complaint.closed_at = clock.now() if status is ComplaintStatus.CLOSED else None
+        await uow.commit()
+
+    answer = await service.deliver(inbound("3", at=clock.advance(hours=1)))
+
+    assert answer.outcome is Outcome.FOLLOW_UP and answer.reference == asked.reference
+    by_reference = {c.reference: c for c in await rows(service, Complaint)}
+    assert by_reference[asked.reference or ""].status == ComplaintStatus.IN_PROGRESS
+    assert by_reference[closed.reference or ""].rating is None
+
+
+async def test_a_sentence_starting_with_a_commands_word_is_a_complaint(service: Service) -> None:
+    for number, text in enumerate(
+        [
+            "Cek dong, lampu jalan di Jl. Mawar mati sejak kemarin malam",
+            "Bahasa kasar petugas parkir di Pasar Baru kepada pengunjung",
+        ]
+    ):
+        receipt = await service.deliver(inbound(text, sender=f"+62812000000{number}"))
+        assert receipt.outcome is Outcome.COMPLAINT, (text, receipt)
+
+
 async def test_reply_after_close_reopens_within_the_window(
     service: Service, clock: FakeClock
 ) -> None:

@@ -25,6 +25,8 @@ from bot.domain.commands import (
         ("cek: K7QD-4XMP", StatusQuery("K7QD-4XMP", "K7QD-4XMP")),
         ("STATUS", StatusQuery(None, "")),
         ("status abc", StatusQuery(None, "abc")),
+        ("status K7QD 4XMP", StatusQuery("K7QD-4XMP", "K7QD 4XMP")),
+        ("Cek dong", StatusQuery(None, "dong")),
         ("BAHASA en", LanguageChoice("en")),
         ("bahasa Indonesia", LanguageChoice("id")),
         ("language english", LanguageChoice("en")),
@@ -78,6 +80,13 @@ def test_commands(text: str, command: object) -> None:
         "STOP2",
         "startup",
         "stop stop",
+        # STATUS and BAHASA take one word: more is a sentence that starts with the word.
+        "Cek dong, lampu jalan di Jl. Mawar mati sejak kemarin malam",
+        "Status jalan di Kel. Sukamaju rusak parah",
+        "Lacak truk sampah yang buang sampah sembarangan",
+        "Track: saluran air tersumbat",
+        "Bahasa kasar petugas parkir di pasar",
+        "Language used by the officer was rude",
     ],
 )
 def test_free_text_is_not_a_command(text: str) -> None:
