@@ -37,7 +37,9 @@ def backup(database_url: str, target: Path, *, schema: str | None = None) -> Non
     partial.unlink(missing_ok=True)
     try:
         if url.get_backend_name() == "sqlite":
-            _sqlite_backup(_sqlite_path(url), partial)
+            database = _sqlite_path(url)
+            _not_the_database(target, database)
+            _sqlite_backup(database, partial)
         else:
             _pg_dump(url, partial, schema)
         os.replace(partial, target)
@@ -56,7 +58,9 @@ def restore(
         raise BackupError(f"there is no backup file at {source}")
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return _sqlite_restore(source, _sqlite_path(url), force=force)
+        database = _sqlite_path(url)
+        _not_the_database(source, database)
+        return _sqlite_restore(source, database, force=force)
     return _pg_restore(url, source, schema)
 
 
@@ -67,6 +71,24 @@ def _sqlite_path(url: URL) -> Path:
     if url.database in (None, "", ":memory:"):
         raise BackupError("an in-memory SQLite database has nothing to back up or restore")
     return Path(url.database)
+
+
+def _not_the_database(path: Path, database: Path) -> None:
+    """Refuse `path` when it is the database file or one of its companions: a backup
+    written there would replace the file under the running service, whose later writes
+    would go to the unlinked file and be lost at its next start."""
+    companions = [database.with_name(database.name + suffix) for suffix in _COMPANIONS]
+    for live in [database, *companions]:
+        if path.resolve() == live.resolve() or (
+            path.exists() and live.exists() and path.samefile(live)
+        ):
+            raise BackupError(
+                f"{path} is the database itself{'' if live == database else ' (its log)'}; "
+                "give a file outside it, e.g. backups/aduan-$(date +%F).db"
+            )
+
+
+_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def _sqlite_backup(source: Path, target: Path) -> None:

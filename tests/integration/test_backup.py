@@ -4,6 +4,7 @@ has open: a backup taken while it runs, then a loss, then the backup restored.""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import subprocess
 from contextlib import closing
@@ -124,3 +125,28 @@ async def test_restore_refuses_what_is_not_a_backup_of_this_database(
         "valid archive"
     )
     assert len(await _references(service)) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_backup_onto_the_database_itself_is_refused_and_changes_nothing(
+    service: Service, tmp_path: Path
+) -> None:
+    [reference] = await _file(service, "Lampu jalan di Jl. Mawar mati")
+    database = Path(service.settings.database_url.split("///", 1)[1])
+    inode = os.stat(database).st_ino
+    # The same file by another name: what the service writes must stay where it reads.
+    alias = tmp_path / "same.db"
+    alias.symlink_to(database)
+
+    refused = [
+        await asyncio.to_thread(_db, service, tmp_path, "backup", str(path))
+        for path in (database, alias, database.with_name(database.name + "-wal"))
+    ]
+    restored = await asyncio.to_thread(_db, service, tmp_path, "restore", str(database))
+
+    for answer in [*refused, restored]:
+        assert answer.returncode == 1 and len(answer.stderr.splitlines()) == 1, answer
+        assert "is the database itself" in answer.stderr
+    assert os.stat(database).st_ino == inode
+    later = await service.deliver(inbound("Sampah menumpuk di Jl. Kenanga", sender="+6281299"))
+    assert await _references(service) == sorted([reference, later.reference or ""])
