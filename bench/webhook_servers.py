@@ -167,7 +167,7 @@ def serve(app: FastAPI, port: int) -> None:
         port=port,
         log_config=None,
         lifespan="on",
-        proxy_headers=True,
+        proxy_headers=False,
         server_header=False,
     )
     uvicorn.Server(config).run()

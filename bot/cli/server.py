@@ -25,7 +25,10 @@ async def serve(service: Service) -> None:
         log_config=None,
         lifespan="off",
         timeout_graceful_shutdown=20,
-        proxy_headers=True,
+        # X-Forwarded-For is read by the app, and only from ADUAN_TRUSTED_PROXIES
+        # (bot.web.hardening.client_ip); uvicorn's own reading trusts 127.0.0.1 by default,
+        # which let any client on the host pose as many.
+        proxy_headers=False,
         server_header=False,
     )
     server = uvicorn.Server(config)

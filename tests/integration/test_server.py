@@ -89,6 +89,26 @@ async def test_stop_signal_shuts_down_cleanly(
     assert _stored_references(db_path) == [reference]
 
 
+async def test_a_forwarded_for_header_counts_only_from_the_trusted_proxies(
+    launcher: Launcher,
+) -> None:
+    """The web server itself reads no X-Forwarded-For: with ADUAN_TRUSTED_PROXIES unset, a
+    client on the same host cannot pose as many to get past the posts-per-address limit."""
+    launcher.env["ADUAN_WEB_POSTS_PER_IP"] = "2/hour"
+    await launcher.upgrade()
+    service = await launcher.start()
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
+        answers = [
+            await client.post(
+                "/api/complaints",
+                json={"text": f"Lampu jalan di Jl. Kenari {number} mati sejak Senin"},
+                headers={"X-Forwarded-For": f"10.0.0.{number}"},
+            )
+            for number in range(3)
+        ]
+    assert [answer.status_code for answer in answers] == [201, 201, 429], answers[-1].text
+
+
 def test_run_on_unmigrated_database_tells_to_upgrade(launcher: Launcher) -> None:
     done = run_cli("run", env=launcher.env, cwd=launcher.cwd, seconds=30)
 
