@@ -67,7 +67,8 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
-    # Not sent, on purpose: the recipient asked for no more messages (STOP). Never retried.
+    # Not sent, on purpose, never retried: the recipient asked for no more messages (STOP),
+    # or a reminder's complaint no longer waited for the agency when it was to go.
     SUPPRESSED = "suppressed"
 
 

@@ -53,6 +53,7 @@ from bot.domain.clock import Clock
 from bot.messaging.buttons import from_json
 from bot.messaging.email_threading import email_thread
 from bot.messaging.pacing import Pacer
+from bot.messaging.reminders import drop_stale_reminders
 from bot.messaging.subscriptions import hold_back, refused_by_provider
 from bot.messaging.tracking import TrackingLinks
 from bot.records.responses import TO_RESIDENT_KINDS, count_as_response
@@ -250,7 +251,8 @@ class OutboxDispatcher:
                 rows = await uow.outbox.claim_due(now, channels, limit, self._policy.lease, token)
                 claimed += rows
                 full = full or len(rows) == limit
-            sending, put_back = self._paced(await hold_back(uow, claimed, now), now)
+            to_send = await drop_stale_reminders(uow, await hold_back(uow, claimed, now))
+            sending, put_back = self._paced(to_send, now)
             # Each channel sends its rows in waves; a slow channel holds back no other. The
             # first wave of each is begun in this transaction: one fewer for a small batch.
             by_channel: dict[str, list[OutboxMessage]] = {}

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import OPEN_STATES
 from bot.messaging.notices import agency_contact, officer_contact
+from bot.messaging.reminders import REMINDER
 from bot.messaging.templates import OFFICER_LANGUAGE, format_when, render
 from bot.records.history import audit
 from bot.sla.clock import BREACH, SlaClock
@@ -145,7 +146,10 @@ class Chaser:
         reminders = []
         for recipient in recipients:
             to = recipient.address
-            key = f"chase:{complaint.id}:{stage}:{to.channel}:{to.address}"
+            # The due time tells a clock from the next: a reopened complaint, or one whose
+            # transfer restarted its clock, is reminded again from stage 1.
+            life = int(complaint.due_at.timestamp())
+            key = f"chase:{complaint.id}:{life}:{stage}:{to.channel}:{to.address}"
             quiet = self._policy.quiet_hours
             waits = (
                 recipient.person
@@ -155,7 +159,7 @@ class Chaser:
             reminders.append(
                 NewOutboxMessage(
                     key=key,
-                    kind="chase",
+                    kind=REMINDER,
                     channel=to.channel,
                     recipient=to.address,
                     complaint_id=complaint.id,

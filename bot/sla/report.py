@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.messaging.reminders import REMINDER
 from bot.records.queries import find_by_reference
 from storage.models import AuditEntry, Complaint, OutboxMessage
 from storage.unit_of_work import UnitOfWorkFactory
@@ -39,7 +40,7 @@ async def timeline(uow_factory: UnitOfWorkFactory, typed_reference: str) -> Time
             return None
         agency = await uow.agencies.get(complaint.agency_id)
         entries = await uow.audit.for_complaint(complaint.id)
-        sent = [row for row in await uow.outbox.for_complaint(complaint.id) if row.kind == "chase"]
+        sent = [row for row in await uow.outbox.for_complaint(complaint.id) if row.kind == REMINDER]
     events = [
         _audit_event(entry)
         for entry in entries

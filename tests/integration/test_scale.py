@@ -219,11 +219,11 @@ async def all_breached(engine: AsyncEngine) -> bool:
 
 
 def reminder_stages(outbox: Iterable[OutboxMessage]) -> dict[int, list[int]]:
-    """Each complaint's reminder stages, from the rows' keys `chase:<id>:<stage>:…`."""
+    """Each complaint's reminder stages, from the rows' keys `chase:<id>:<due>:<stage>:…`."""
     stages: dict[int, list[int]] = {}
     for row in outbox:
         if row.kind == "chase":
-            _, complaint, stage, *_ = row.key.split(":")
+            _, complaint, _due, stage, *_ = row.key.split(":")
             stages.setdefault(int(complaint), []).append(int(stage))
     return stages
 

@@ -21,6 +21,7 @@ from storage.models import (
     Complaint,
     Officer,
     OutboxMessage,
+    OutboxStatus,
 )
 from storage.roles import OfficerRole
 from tests.fakes import FakeClock, inbound
@@ -68,7 +69,7 @@ def actor(officer: Officer) -> Actor:
 async def chases(service: Service) -> list[tuple[str, str, datetime]]:
     found = await rows(service, OutboxMessage, OutboxMessage.kind == "chase")
     return [
-        (row.key.split(":")[2], f"{row.channel}:{row.recipient}", row.next_attempt_at)
+        (row.key.split(":")[3], f"{row.channel}:{row.recipient}", row.next_attempt_at)
         for row in found
     ]
 
@@ -130,6 +131,43 @@ async def test_waiting_for_the_resident_pauses_the_clock(
     assert answer.reference == reference and complaint.status == ComplaintStatus.IN_PROGRESS
     assert complaint.sla_elapsed_seconds == 6 * 3600
     assert complaint.due_at == clock.now() + timedelta(hours=42)
+
+
+async def test_a_reopened_complaint_is_reminded_again_on_its_new_clock(
+    service: Service, clock: FakeClock
+) -> None:
+    filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    reference = filed.reference or ""
+    clock.advance(hours=49)  # past due: admins are told
+    assert await service.chaser.sweep() == 1
+    await service.actions.close(reference, Actor(Role.ADMIN, 1, "Admin"), note="Sudah diperbaiki")
+    reopened = await service.deliver(inbound(f"{reference} mati lagi", at=clock.advance(hours=1)))
+    assert reopened.status == ComplaintStatus.REOPENED
+
+    clock.advance(hours=49)
+    assert await service.chaser.sweep() == 1
+    assert [stage for stage, _, _ in await chases(service)] == ["4", "4"]
+
+
+async def test_a_reminder_held_for_the_night_is_not_sent_once_the_complaint_is_answered(
+    service: Service, clock: FakeClock
+) -> None:
+    staff = await officers(service, "DISHUB")
+    filed = await service.deliver(inbound("Lampu jalan di Jl. Mawar mati"))
+    reference = filed.reference or ""
+    await service.actions.take(reference, actor(staff["officer"]))
+    clock.advance(hours=43, minutes=12)  # 90 % at 04:12 WIB: the supervisor's waits for 06:00
+    assert await service.chaser.sweep() == 1
+    await service.actions.close(reference, actor(staff["officer"]), note="Sudah diperbaiki")
+
+    clock.move_to(datetime(2026, 11, 4, 6, 0, tzinfo=WIB))
+    while await service.dispatcher.dispatch_once():
+        pass
+
+    [reminder] = await rows(service, OutboxMessage, OutboxMessage.kind == "chase")
+    assert reminder.recipient == "kabid@kota.id"
+    assert reminder.status == OutboxStatus.SUPPRESSED, reminder
+    assert "answered, closed or put on hold" in (reminder.last_error or "")
 
 
 async def test_first_answer_delivered_stops_the_clock_and_counts_in_time(
