@@ -373,10 +373,6 @@ class IntakeService:
         if inbound.attachments or inbound.reference is not None or inbound.category is not None:
             return None
         command = parse_command(turn.text)
-        if isinstance(command, OptOut | OptIn) and inbound.sender is None:
-            # Only the address itself may stop or restart messages to it; a web form's sender
-            # has none (the contact it names is only claimed).
-            return None
         if isinstance(command, OptIn) and command.only_after_opt_out:
             return command if turn.resident.opted_out else None
         return command
@@ -419,6 +415,10 @@ class IntakeService:
                     )
             case HelpRequest():
                 reply = render("help", turn.language)
+            case OptOut() | OptIn() if turn.inbound.sender is None:
+                # Only the address itself may stop or restart messages to it; a web form's
+                # sender has none (the contact it names is only claimed).
+                reply = render("subscription_from_the_address", turn.language)
             case OptOut(keyword=keyword):
                 # Confirmed once: a second STOP changes nothing and is not answered.
                 reply = None

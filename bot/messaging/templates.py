@@ -117,6 +117,14 @@ _TEXTS: dict[str, dict[str, str]] = {
         "STATUS <number>: check a complaint. BAHASA ID: Indonesian. 1-5: rate an answer. "
         "STOP: no more messages. START: resume.",
     },
+    "subscription_from_the_address": {
+        "id": "Formulir ini tidak mengirim pesan ke mana pun. Untuk berhenti (atau mulai lagi) "
+        "menerima SMS atau email dari kami, kirim BERHENTI (atau MULAI) dari nomor atau alamat "
+        "itu. Untuk mengadu, tuliskan masalahnya dan lokasinya.",
+        "en": "This form sends no messages anywhere. To stop (or resume) our SMS or email, send "
+        "STOP (or START) from that number or address. To complain, describe the problem and "
+        "where it is.",
+    },
     "opted_out": {
         "id": "Anda tidak akan menerima {medium} lagi dari layanan ini. Kirim MULAI untuk "
         "berlangganan kembali.",

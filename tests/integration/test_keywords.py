@@ -141,17 +141,23 @@ async def test_yes_is_an_opt_in_only_after_an_opt_out(service: Service, clock: F
     assert restart.reply_text == render("opted_in", "id", medium="SMS")
 
 
-async def test_a_web_form_cannot_opt_out_the_contact_it_names(service: Service) -> None:
+@pytest.mark.parametrize("keyword", ["STOP", "BERHENTI", "UNSUBSCRIBE", "MULAI"])
+async def test_a_web_form_cannot_opt_out_the_contact_it_names(
+    service: Service, keyword: str
+) -> None:
     receipt = await service.deliver(
         inbound(
-            "STOP",
+            keyword,
             channel=ChannelName.WEB,
             sender=None,
             claimed_contact=Address(ChannelName.SMS, NUMBER),
         )
     )
-    assert receipt.outcome is Outcome.NEEDS_DETAIL
+    # Answered on the form, as the form's own: no complaint, nobody opted out or in.
+    assert receipt.outcome is Outcome.COMMAND
+    assert receipt.reply_text == render("subscription_from_the_address", "id")
     assert await rows(service, Resident, Resident.address == NUMBER) == []
+    assert await count(service, Complaint) == 0
 
 
 async def test_a_provider_refusing_an_unsubscribed_number_opts_the_resident_out(
