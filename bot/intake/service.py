@@ -574,6 +574,14 @@ class IntakeService:
         await turn.uow.complaints.touch(complaint, message_at=turn.inbound.received_at, at=turn.now)
         attachments = await turn.record(complaint, "follow_up")
         agency = await turn.uow.agencies.referenced(complaint.agency_id)
+        # Joined by time alone a complaint nobody has acted on: "Selamat pagi pak", then the
+        # problem. Waiting at the fallback agency, it is routed by what it now says.
+        if (
+            not explicit
+            and complaint.status == ComplaintStatus.ASSIGNED
+            and (target := await self._reroute_merged(turn, complaint, agency, attachments))
+        ):
+            return self._receipt(Outcome.FOLLOW_UP, "", complaint, target)
         turn.notify_agency(
             agency,
             complaint,
@@ -750,7 +758,14 @@ class IntakeService:
         target = None
         if voice.kind == "complaint":  # not a follow-up: the transcript is the complaint's text
             complaint.text = f"{turn.text}\n\n{complaint.text}"[: self._policy.max_text_chars]
-            target = await self._reroute(turn, complaint, agency, voice.id)
+            target = await self._reroute(
+                turn,
+                complaint,
+                agency,
+                by=turn.text,
+                source_of="the voice message's transcript",
+                attachments=await uow.messages.attachment_ids(voice.id),
+            )
         if target is None:
             turn.notify_agency(
                 agency,
@@ -764,11 +779,45 @@ class IntakeService:
             )
         return self._receipt(Outcome.FOLLOW_UP, "", complaint, target or agency)
 
-    async def _reroute(
-        self, turn: Turn, complaint: Complaint, source: Agency, voice_id: int
+    async def _reroute_merged(
+        self,
+        turn: Turn,
+        merged_into: Complaint | ComplaintHeader,
+        source: Agency,
+        attachments: list[int],
     ) -> Agency | None:
-        """Route the complaint by its transcript if nobody has acted on it at the fallback
-        agency; the agency it went to, or None where it stays."""
+        """Route again, by its text and this message's, a complaint this message joined by
+        time alone; the agency it went to, or None where it stays."""
+        fallback = await turn.uow.agencies.fallback()
+        if fallback is None or fallback.id != source.id:
+            return None
+        complaint = await turn.uow.complaints.load(merged_into)
+        text = f"{complaint.text}\n\n{turn.text}"[: self._policy.max_text_chars]
+        target = await self._reroute(
+            turn,
+            complaint,
+            source,
+            by=text,
+            source_of="the message that followed within the merge window",
+            attachments=attachments,
+        )
+        if target is not None:
+            complaint.text = text  # what the new agency's notice shows as the complaint
+        return target
+
+    async def _reroute(
+        self,
+        turn: Turn,
+        complaint: Complaint,
+        source: Agency,
+        *,
+        by: str,
+        source_of: str,
+        attachments: list[int],
+    ) -> Agency | None:
+        """Route the complaint by the text `by` if nobody has acted on it at the fallback
+        agency; the agency it went to, or None where it stays. `source_of` says in the
+        audit where that text came from."""
         uow = turn.uow
         # Assigned is the status nobody has acted on yet (taking it makes it in progress).
         if complaint.status != ComplaintStatus.ASSIGNED:
@@ -776,7 +825,7 @@ class IntakeService:
         fallback = await uow.agencies.fallback()
         if fallback is None or fallback.id != source.id:
             return None
-        decision = self._router.decide(turn.text, turn.inbound.channel)
+        decision = self._router.decide(by, turn.inbound.channel)
         target = await uow.agencies.by_code(decision.agency_code)
         if target is None or target.id is None or target.id == source.id or not target.active:
             return None
@@ -791,15 +840,15 @@ class IntakeService:
             Event.ASSIGN.value,
             from_status=complaint.status,
             to_status=complaint.status,
-            detail=f"{source.code} → {target.code} by {decision.rule_id} from the voice "
-            f"message's transcript: {decision.explanation_en}",
+            detail=f"{source.code} → {target.code} by {decision.rule_id} from {source_of}: "
+            f"{decision.explanation_en}",
         )
         turn.notify_agency(
             target,
             complaint,
             self._new_complaint_notice(turn, complaint, decision),
             actions=True,
-            attachments=await uow.messages.attachment_ids(voice_id),
+            attachments=attachments,
         )
         notify_agency(
             uow,

@@ -125,6 +125,32 @@ async def test_burst_within_merge_window_joins_the_open_complaint(
     assert len(replies) == 2
 
 
+async def test_a_greeting_then_the_problem_is_routed_by_the_problem(
+    service: Service, clock: FakeClock
+) -> None:
+    start = clock.now()
+    greeting = await service.deliver(inbound("Selamat pagi pak", at=start))
+    problem = await service.deliver(
+        inbound(
+            "Lampu jalan di Jl. Mawar nomor 12 mati sejak Senin",
+            at=start + timedelta(seconds=30),
+        )
+    )
+
+    assert greeting.agency_code == "DISKOMINFO"  # the fallback: nothing to route by yet
+    assert problem.outcome is Outcome.FOLLOW_UP and problem.reference == greeting.reference
+    assert problem.agency_code == "DISHUB"
+    [complaint] = await rows(service, Complaint)
+    assert "Lampu jalan" in complaint.text and "Selamat pagi" in complaint.text
+    assigned = await rows(service, AuditEntry, AuditEntry.action == "assign")
+    assert any(
+        "DISKOMINFO → DISHUB" in entry.detail and "merge window" in entry.detail
+        for entry in assigned
+    ), [entry.detail for entry in assigned]
+    notices = [r.recipient for r in await rows(service, OutboxMessage) if r.kind != "reply"]
+    assert any("dishub" in recipient for recipient in notices), notices
+
+
 @pytest.mark.parametrize("moved_on", ["answered", "transferred", "answered then transferred"])
 async def test_a_message_naming_nothing_never_joins_a_complaint_that_moved_on_by_time_alone(
     service: Service, clock: FakeClock, moved_on: str
