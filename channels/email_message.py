@@ -8,6 +8,7 @@ program there is, and what cannot be read is refused with its reason and kept wh
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -151,13 +152,19 @@ async def read_email(
 ) -> Parsed:
     """What the service takes in for `raw`: `parse_email`, its pictures then cleaned of
     their camera data (`channels.photos.without_camera_data`)."""
-    parsed = parse_email(
-        raw, received_at=received_at, max_bytes=max_bytes, dropped_note=dropped_note
+    parse = functools.partial(
+        parse_email, raw, received_at=received_at, max_bytes=max_bytes, dropped_note=dropped_note
     )
+    parsed = await asyncio.to_thread(parse) if len(raw) > _PARSED_ASIDE_BYTES else parse()
     if isinstance(parsed, InboundMessage) and parsed.attachments:
         cleaned = [await without_camera_data(file) for file in parsed.attachments]
         parsed = replace(parsed, attachments=tuple(cleaned))
     return parsed
+
+
+# Mail this large is parsed in a worker thread, so that the event loop (web requests,
+# other channels) does not wait for it; smaller mail parses in well under a millisecond.
+_PARSED_ASIDE_BYTES = 256 * 1024
 
 
 def parse_email(
@@ -356,10 +363,14 @@ class _Reader:
         return RefusedMessage(ChannelName.EMAIL, self._id, reason, self._raw, self._at, sender)
 
 
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
 def _automatic(message: Message, sender: str | None) -> str | None:
     """Why `message` was sent by a program, not a person, naming the header that says so."""
     auto = _header(message, "Auto-Submitted").strip().lower()
-    if auto and auto.split(";")[0].strip() != "no":
+    # RFC 3834: the keyword, then optional parameters after ";", with comments anywhere.
+    if auto and _COMMENT.sub(" ", auto).split(";")[0].strip() != "no":
         return f"an automatic message (Auto-Submitted: {auto})"
     precedence = _header(message, "Precedence").strip().lower()
     if precedence in ("bulk", "junk", "list"):
@@ -476,13 +487,20 @@ def named_addresses(raw: bytes) -> frozenset[str]:
 
 
 def _thread_keys(message: Message) -> tuple[str, ...]:
-    """The Message-IDs this one answers: In-Reply-To first, then References, newest first."""
-    keys: list[str] = []
+    """The Message-IDs this one answers: In-Reply-To first, then References, newest first;
+    at most `_MAX_THREAD_KEYS` of them (a crafted header holds tens of thousands)."""
+    keys: dict[str, None] = {}
     for header in ("In-Reply-To", "References"):
         for key in reversed(_MESSAGE_ID.findall(_header(message, header))):
-            if key not in keys:
-                keys.append(key)
+            keys.setdefault(key)
+            if len(keys) == _MAX_THREAD_KEYS:
+                return tuple(keys)
     return tuple(keys)
+
+
+# Enough for any thread people write in: each of our mails names the resident's first
+# message and the latest ones (bot.messaging.email_threading), and they come first.
+_MAX_THREAD_KEYS = 100
 
 
 def _subject_reference(subject: str | None) -> str | None:

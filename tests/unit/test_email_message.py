@@ -274,8 +274,18 @@ def test_automatic_mail_refused_naming_the_header(headers: dict[str, str], named
     assert named in got.reason
 
 
-def test_auto_submitted_no_is_a_person() -> None:
-    assert isinstance(parse(plain(Auto_Submitted="no")), InboundMessage)
+@pytest.mark.parametrize("value", ["no", "No (manual)", "no; reason=typed", "(sent by) NO"])
+def test_auto_submitted_no_is_a_person(value: str) -> None:
+    assert isinstance(parse(plain(Auto_Submitted=value)), InboundMessage)
+
+
+def test_a_huge_references_header_gives_the_newest_keys_only() -> None:
+    # 50,000 Message-IDs in 1 MB: read in linear time, kept to the newest hundred.
+    ids = [f"<{n}@x.example>" for n in range(50_000)]
+    got = parse(plain(In_Reply_To="<answered@x.example>", References=" ".join(ids)))
+
+    assert isinstance(got, InboundMessage)
+    assert got.thread_keys == ("<answered@x.example>", *reversed(ids[-99:]))
 
 
 def test_other_reports_refused() -> None:
