@@ -113,6 +113,9 @@ class ThreadHit:
     direction: Direction
     kind: str
     key: str
+    # The key is the message's own handle (one we sent, or the sender's own mail by its
+    # Message-ID), not that of a message it answered in turn.
+    itself: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,21 +133,30 @@ async def thread_hit(
 ) -> ThreadHit | None:
     """The message the first of `keys` that names one names: a message of ours or a chat
     reply by its thread key, or (`own_ids_of`, e.g. email) an inbound message of that
-    channel by its own provider id. The newest where one key names several."""
+    channel by its own provider id. Where one key names several, the message itself comes
+    before the replies to it that carry the same key (anyone's reply-all to our mail does),
+    then the newest."""
     if not keys:
         return None
     connection = await session_connection(session)
     # Without a channel the second arm looks for a channel no message has.
     params = {"keys": list(keys), "channel": own_ids_of or ""}
     hits = [
-        ThreadHit(int(row.id), row.complaint_id, Direction(row.direction), row.kind, row.key)
+        ThreadHit(
+            int(row.id),
+            row.complaint_id,
+            Direction(row.direction),
+            row.kind,
+            row.key,
+            itself=bool(row.own_id) or row.direction == Direction.OUTBOUND,
+        )
         for row in await connection.execute(_THREAD_HITS, params)
         if not row.own_id or row.direction == Direction.INBOUND
     ]
     for key in keys:
         named = [hit for hit in hits if hit.key == key]
         if named:
-            return max(named, key=lambda hit: hit.message_id)
+            return max(named, key=lambda hit: (hit.itself, hit.message_id))
     return None
 
 

@@ -202,6 +202,25 @@ async def test_a_reply_all_from_someone_else_is_their_own_complaint(
     assert receipt.outcome is Outcome.COMPLAINT and receipt.reference != reference
 
 
+async def test_the_residents_reply_after_a_strangers_reply_all_continues_their_complaint(
+    service: Service, email: MessageIdEmailChannel
+) -> None:
+    _, reference = await filed(service, email)
+    [ack] = email.to(RESIDENT)
+    # The stranger's mail is stored answering our acknowledgement, as the resident's is.
+    stranger = await service.deliver(
+        mail(
+            "Jalan di depan pasar berlubang besar", sender=STRANGER, thread_keys=(email.id_of(ack),)
+        )
+    )
+    reply = await service.deliver(
+        mail("Petugas belum datang juga", thread_keys=(email.id_of(ack),))
+    )
+
+    assert stranger.outcome is Outcome.COMPLAINT and stranger.reference != reference
+    assert (reply.outcome, reply.reference) == (Outcome.FOLLOW_UP, reference)
+
+
 async def test_a_stranger_waiting_for_their_own_answer_still_files_a_new_one(
     service: Service, email: MessageIdEmailChannel
 ) -> None:
