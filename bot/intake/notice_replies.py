@@ -8,6 +8,11 @@ closes or transfers instead. Anyone else is told politely by mail that their rep
 passed on, and the refusal is audited on the complaint: a notice forwarded to the wrong
 person must not let them speak for the agency, nor reach the resident.
 
+A reply whose client dropped the threading headers (most agents' replies do) is still an
+officer's when its sender is an officer who may act on the complaint its subject names
+(`[REF]`, kept by every client's "Re:"); anyone else's such mail is a resident's, as
+intake decides.
+
 Each mail is recorded (kind `officer_mail` or `stranger_mail`, on no complaint, so that no
 conversation shows it) once its action is done, so a mail seen again acts once.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 from bot.domain.clock import Clock
 from bot.domain.references import find_reference
@@ -41,7 +47,6 @@ from storage.models import (
     NewOutboxMessage,
     Officer,
 )
-from storage.repositories import ThreadHit
 from storage.roles import OfficerRole
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -78,29 +83,51 @@ def officer_mail_action(text: str) -> tuple[ActionKind, str, str | None]:
     return kind, "\n".join(part for part in (rest.strip(), below.strip()) if part), code
 
 
+@dataclass(frozen=True, slots=True)
+class AnsweredNotice:
+    """A mail to an agency that an inbound mail answers: about `complaint_id`, or about no
+    complaint (a digest)."""
+
+    complaint_id: int | None
+
+
+async def _by_subject(uow: UnitOfWork, message: InboundMessage) -> AnsweredNotice | None:
+    """The complaint the subject names, where the sender is an officer who may act on it."""
+    if message.subject_reference is None or not message.sender:
+        return None
+    complaint = await uow.complaints.by_reference(message.subject_reference)
+    if complaint is None:
+        return None
+    officer = await uow.officers.by_email(message.sender, complaint.agency_id)
+    return AnsweredNotice(complaint.id) if _may_act(officer, complaint) else None
+
+
 class NoticeReplies:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, act: ActionHandler) -> None:
         self._uow = uow
         self._clock = clock
         self._act = act
 
-    async def answered(self, message: InboundMessage) -> ThreadHit | None:
+    async def answered(self, message: InboundMessage) -> AnsweredNotice | None:
         """The mail to an agency that `message` answers, if it answers one."""
-        if message.channel != ChannelName.EMAIL or not message.thread_keys:
+        if message.channel != ChannelName.EMAIL:
             return None
         async with self._uow() as uow:
-            hit = await uow.messages.thread_hit(message.thread_keys, own_ids_of=message.channel)
-        if hit is None or hit.kind not in AGENCY_KINDS | NOTICE_REPLY_KINDS:
-            return None
-        return hit
+            if message.thread_keys:
+                hit = await uow.messages.thread_hit(message.thread_keys, own_ids_of=message.channel)
+                if hit is not None and hit.kind in AGENCY_KINDS | NOTICE_REPLY_KINDS:
+                    return AnsweredNotice(hit.complaint_id)
+            return await _by_subject(uow, message)
 
-    async def take(self, message: InboundMessage, hit: ThreadHit) -> IntakeReceipt:
+    async def take(self, message: InboundMessage, notice: AnsweredNotice) -> IntakeReceipt:
         """Act on an officer's reply, or refuse anyone else's; once per mail."""
         sender = (message.sender or "").strip().lower()
         async with self._uow() as uow:
             if await uow.messages.find_inbound(message.channel, message.provider_message_id):
                 return IntakeReceipt(Outcome.COMMAND, "", duplicate=True)
-            complaint = await uow.complaints.get(hit.complaint_id) if hit.complaint_id else None
+            complaint = (
+                await uow.complaints.get(notice.complaint_id) if notice.complaint_id else None
+            )
             officer = await uow.officers.by_email(
                 sender, complaint.agency_id if complaint else None
             )

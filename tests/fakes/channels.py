@@ -109,6 +109,7 @@ class InboundFields(TypedDict, total=False):
 
     display_name: str | None
     subject: str | None
+    subject_reference: str | None
     attachments: tuple[Attachment, ...]
     location: Location | None
     thread_keys: tuple[str, ...]

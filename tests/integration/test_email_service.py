@@ -440,6 +440,30 @@ async def test_an_officers_first_line_asks_closes_or_transfers(
     assert await status_of(service, reference) == ComplaintStatus.CLOSED
 
 
+async def test_an_officers_reply_that_lost_its_threading_headers_still_answers(
+    service: Service, email: MessageIdEmailChannel
+) -> None:
+    _, reference = await filed(service, email)
+    await _officer(service)
+    notice = email.to("dlh@kota.example.go.id")[0]
+    # Most agents' clients keep the subject's [REF] and drop In-Reply-To and References.
+    headerless = mail(
+        "Sampah sudah kami angkut pagi ini.",
+        sender=OFFICER,
+        subject=f"RE: {notice.subject}",
+        subject_reference=reference,
+    )
+
+    receipt = await service.deliver(headerless)
+    await service.dispatcher.dispatch_once()
+
+    assert receipt.outcome is Outcome.COMMAND and receipt.reference == reference
+    assert await count(service, Complaint) == 1
+    [_, answer] = email.to(RESIDENT)
+    assert "Sampah sudah kami angkut" in answer.text
+    assert await status_of(service, reference) == ComplaintStatus.ANSWERED
+
+
 async def test_an_officers_reply_that_cannot_be_done_is_answered_with_why(
     service: Service, email: MessageIdEmailChannel
 ) -> None:
