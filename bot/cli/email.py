@@ -128,7 +128,8 @@ def rejected(
         if found is None:
             say(f"error: no refused message has ID {show}", err=True)
             raise typer.Exit(1)
-        say(found.raw.decode("utf-8", errors="replace"))
+        # Line ends as the terminal's, so the mail reads (and saves as a .eml) cleanly.
+        say(found.raw.decode("utf-8", errors="replace").replace("\r\n", "\n"))
         return
     lines = with_tables(listed)
     if not lines:

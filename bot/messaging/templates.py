@@ -12,6 +12,7 @@ rendered (`bot.channel_registry`).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -1048,7 +1049,12 @@ def render(key: str, language: str, *, short: bool = False, **values: object) ->
     `short` picks the key's one-segment SMS variant where it has one.
     """
     texts = (_TEXTS.get(f"{key}_short") if short else None) or _TEXTS[key]
-    return texts.get(language, texts["id"]).format(**values)
+    text = texts.get(language, texts["id"]).format(**values)
+    # A value left empty (a closure without a note) leaves no space before a line break.
+    return _SPACE_BEFORE_BREAK.sub("\n", text) if " \n" in text else text
+
+
+_SPACE_BEFORE_BREAK = re.compile(r" +\n")
 
 
 def status_label(status: ComplaintStatus, language: str) -> str:

@@ -36,7 +36,7 @@ from bot.web.hardening import (
 from bot.web.health import HealthReport, HealthStatus
 from bot.web.public import PublicComplaint, public_complaint
 from bot.web.transparency import transparency_routes
-from channels.base import Outcome
+from channels.base import Outcome, one_line
 from channels.web import MAX_TEXT, PHOTO_FORM_PATHS, TEMPLATES, WebChannel, refusals
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -205,6 +205,8 @@ def create_app(
             return render(key, language, contact=claim.contact if claim else "")
 
         status = 200 if found else 404
+        # Echoed from the address bar: no bidi override may turn the city's sentence round.
+        typed = one_line(reference[:40]) or ""
         if said is not None:
             status = said.status
         response = await web.page(
@@ -212,8 +214,8 @@ def create_app(
             "tracking.html",
             {
                 "lang": language,
-                "not_found": render("tracking_not_found", language, typed=reference[:40]),
-                "typed": reference[:40],
+                "not_found": render("tracking_not_found", language, typed=typed),
+                "typed": typed,
                 "complaint": found,
                 "conversation": messages,
                 "token": k if opened else None,

@@ -557,6 +557,7 @@ async def test_aduan_email_rejected_lists_and_shows(
     lines = month.output.splitlines()
     assert len(lines) == 2 and "<r0@x>" in lines[0] and "<r1@x>" in lines[1]  # newest first
     assert shown.exit_code == 0 and "raw 0" in shown.output
+    assert "\r" not in shown.output and "\\x0d" not in shown.output  # a mail, not escapes
     assert missing.exit_code == 1
 
 

@@ -124,3 +124,8 @@ async def test_an_unknown_reference_is_a_polite_404(client: httpx.AsyncClient) -
     assert "Tidak ada pengaduan dengan nomor KKKK-7777" in missing.text
     garbage = await client.get("/lacak/%3Cscript%3E")
     assert garbage.status_code == 404 and "<script>" not in garbage.text
+    # A bidi override or an ESC in the address is not echoed: it would turn the page round.
+    spoofed = await client.get("/lacak/%E2%80%AEKKKK%1B%5B2J")
+    assert spoofed.status_code == 404
+    assert "\u202e" not in spoofed.text and "\x1b" not in spoofed.text
+    assert "Tidak ada pengaduan dengan nomor KKKK[2J" in spoofed.text

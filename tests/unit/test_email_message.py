@@ -526,6 +526,8 @@ def test_unflow_joins_soft_breaks_only() -> None:
         ("Baik.\n\n-----Pesan Asli-----\nDari: A\nIsi lama", "Baik."),
         ("Siap.\n\nOn Mon, 2 Dec 2024 at 10:15, A <a@b.id> wrote:\n> lama", "Siap."),
         ("Oke.\n\nSent from my iPhone", "Oke."),
+        ("Masih belum.\n-- \nBudi Santoso\n0812-3456-7890", "Masih belum."),
+        ("Masih belum.\n--\nBudi Santoso", "Masih belum."),
         ("Oke.\n\nDikirim dari Yahoo Mail untuk iPhone", "Oke."),
         ("Mohon dicek.\n\nPada tanggal 2 Des 2024, A <a@b.id> menulis:\n> lama", "Mohon dicek."),
         ("Tolong.\n\nDari: Dinas <d@kota.go.id>\nTanggal: Senin\nKepada: saya\n\nlama", "Tolong."),

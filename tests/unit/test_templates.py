@@ -130,3 +130,8 @@ def _string_literals(source: str) -> list[str]:
 
 def _placeholders(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+
+def test_an_empty_value_leaves_no_space_before_a_line_break() -> None:
+    closed = render("closure", "en", reference="MH4Q-3P9V", agency="DLH", text="")
+    assert "MH4Q-3P9V.\nHow satisfied" in closed
