@@ -325,14 +325,20 @@ class IntakeService:
         if complaint.resident_id == turn.resident_id or turn.inbound.holds_tracking_link:
             return True
         owner = await turn.uow.residents.get(complaint.resident_id)
-        if owner is None or not is_anonymous(owner.address) or complaint.id is None:
+        if owner is None or complaint.id is None:
             return False
         claim = await turn.uow.claims.for_complaint(complaint.id)
         claimed = turn.inbound.claimed_contact
-        return claim is None or (
-            claimed is not None
+        names_the_claim = (
+            claim is not None
+            and claimed is not None
             and (claimed.channel, claimed.address) == (claim.channel, claim.address)
         )
+        if is_anonymous(owner.address):
+            return claim is None or names_the_claim
+        # Filed on the web and confirmed since: from the web it still takes additions that
+        # name the contact it was filed with (from that address itself they are the owner's).
+        return turn.inbound.sender is None and names_the_claim
 
     async def _resident(
         self, uow: UnitOfWork, inbound: InboundMessage, text: str

@@ -150,6 +150,17 @@ async def test_a_contact_confirmed_with_its_code_gets_the_answers(
     assert (reply.outcome, reply.reference) == (Outcome.FOLLOW_UP, reference)
     page = await client.get(f"/lacak/{reference}", params={"k": token})
     assert "Di depan nomor berapa?" in page.text and "Nomor 12, Pak" in page.text
+    # From the web it still takes additions naming the contact it was filed with, only.
+    added = await client.post(
+        f"/api/complaints/{reference}/messages",
+        json={"text": "Sekarang sudah banjir", "contact": TYPED},
+    )
+    other = await client.post(
+        f"/api/complaints/{reference}/messages",
+        json={"text": "Sekarang sudah banjir juga", "contact": "0813 1111 2222"},
+    )
+    assert added.status_code == 200 and added.json()["outcome"] == "follow_up", added.text
+    assert other.status_code == 403, other.text
 
 
 async def test_codes_run_out_and_wrong_tries_void_a_code(
