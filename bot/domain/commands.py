@@ -58,7 +58,12 @@ class OptIn:
     only_after_opt_out: bool = False
 
 
-Command = StatusQuery | RatingGiven | LanguageChoice | HelpRequest | OptOut | OptIn
+@dataclass(frozen=True, slots=True)
+class Thanks:
+    """Thanks alone ("Terima kasih banyak pak" and the like): a courtesy, not a complaint."""
+
+
+Command = StatusQuery | RatingGiven | LanguageChoice | HelpRequest | OptOut | OptIn | Thanks
 
 # A keyword counts only when it is the whole message, give or take spaces, punctuation,
 # emoji and a chat client's leading slash: "stop banjir di jalan" is a complaint.
@@ -77,6 +82,14 @@ _RATING = re.compile(
     r"^(?:/?(?:nilai|rating|rate)\b[\s:]*)?([1-5])(?:\s*/\s*5)?[.!]*$", re.IGNORECASE
 )
 _STARS = re.compile(r"^[⭐★]{1,5}$")
+# Thanks, alone: the words people write, then whom and how much, emoji and punctuation.
+_THANKS = re.compile(
+    r"^(?:[\W_]*(?:terima\s*kasih|makasih?|trims|tengkyu|thanks?|thank\s+you|thx|tq|ty|"
+    r"matur\s+nuwun|hatur\s+nuhun|alhamdulillah)"
+    r"(?:\s+(?:banyak|ya+|pak|bu|bapak|ibu|kak|mas|mbak|min|admin|petugas|sekali|semua|"
+    r"atas\s+bantuannya|very\s+much|so\s+much|a\s+lot))*)+[\W_]*$",
+    re.IGNORECASE,
+)
 _LANGUAGE_NAMES = {
     "id": "id",
     "ind": "id",
@@ -101,6 +114,8 @@ def parse_command(text: str) -> Command | None:
         return RatingGiven(int(match.group(1)))
     if _STARS.match(stripped):
         return RatingGiven(len(stripped))
+    if _THANKS.match(stripped):
+        return Thanks()
     return None
 
 

@@ -25,6 +25,7 @@ from bot.domain.commands import (
     OptOut,
     RatingGiven,
     StatusQuery,
+    Thanks,
     guess_language,
     parse_command,
 )
@@ -421,6 +422,12 @@ class IntakeService:
                     )
             case HelpRequest():
                 reply = render("help", turn.language)
+            case Thanks():
+                # Kept on the complaint it thanks for, where officers read it; answered by
+                # nothing (an SMS back would cost the resident's patience and a segment).
+                since = turn.inbound.received_at - self._policy.reopen_window
+                complaint = await turn.uow.complaints.latest_changed(turn.resident_id, since)
+                reply = None if complaint else render("too_short", turn.language)
             case OptOut() | OptIn() if turn.inbound.sender is None:
                 # Only the address itself may stop or restart messages to it; a web form's
                 # sender has none (the contact it names is only claimed).

@@ -142,6 +142,17 @@ class ComplaintRepository:
             raise LookupError(f"complaint {complaint.reference} is gone")
         return loaded
 
+    async def latest_changed(self, resident_id: int, since: datetime) -> Complaint | None:
+        """The resident's complaint changed most recently, if changed since `since` (found
+        by the resident's index: a resident has few complaints)."""
+        result = await self._session.exec(
+            select(Complaint)
+            .where(Complaint.resident_id == resident_id, col(Complaint.updated_at) >= since)
+            .order_by(col(Complaint.updated_at).desc(), col(Complaint.id).desc())
+            .limit(1)
+        )
+        return result.first()
+
     async def awaiting_rating(
         self, resident_id: int, closed_since: datetime, *, closed: str
     ) -> Complaint | None:

@@ -294,6 +294,28 @@ async def test_a_sentence_starting_with_a_commands_word_is_a_complaint(service: 
         assert receipt.outcome is Outcome.COMPLAINT, (text, receipt)
 
 
+async def test_thanks_after_the_answer_is_kept_on_the_complaint_and_files_nothing(
+    service: Service, clock: FakeClock
+) -> None:
+    filed = await service.deliver(inbound("Pipa PDAM bocor di Jl. Cendana"))
+    async with service.uow() as uow:
+        complaint = await uow.complaints.by_reference(filed.reference or "")
+        assert complaint is not None
+        complaint.status = ComplaintStatus.CLOSED
+        complaint.closed_at = complaint.updated_at = clock.advance(days=2)
+        await uow.commit()
+
+    thanks = await service.deliver(inbound("Terima kasih banyak pak 🙏", at=clock.advance(hours=1)))
+    stranger = await service.deliver(inbound("Terima kasih", sender="+6281299990000"))
+
+    assert (thanks.outcome, thanks.reply_text) == (Outcome.COMMAND, "")
+    [complaint] = await rows(service, Complaint)
+    assert complaint.status == ComplaintStatus.CLOSED
+    kept = await rows(service, Message, Message.complaint_id == complaint.id)
+    assert "Terima kasih banyak pak 🙏" in [m.text for m in kept]
+    assert stranger.outcome is Outcome.COMMAND and "Mohon jelaskan" in stranger.reply_text
+
+
 async def test_reply_after_close_reopens_within_the_window(
     service: Service, clock: FakeClock
 ) -> None:

@@ -11,6 +11,7 @@ from bot.domain.commands import (
     OptOut,
     RatingGiven,
     StatusQuery,
+    Thanks,
     guess_language,
     parse_command,
 )
@@ -53,6 +54,11 @@ from bot.domain.commands import (
         ("start", OptIn("START")),
         ("UNSTOP", OptIn("UNSTOP")),
         ("Yes", OptIn("YES", only_after_opt_out=True)),
+        ("Terima kasih banyak pak", Thanks()),
+        ("terimakasih 🙏", Thanks()),
+        ("Makasih ya bu!", Thanks()),
+        ("Alhamdulillah, terima kasih atas bantuannya", Thanks()),
+        ("Thank you very much", Thanks()),
     ],
 )
 def test_commands(text: str, command: object) -> None:
@@ -87,6 +93,9 @@ def test_commands(text: str, command: object) -> None:
         "Track: saluran air tersumbat",
         "Bahasa kasar petugas parkir di pasar",
         "Language used by the officer was rude",
+        # Thanks with anything more is a message: a complaint, or a follow-up.
+        "Terima kasih, tapi lampunya mati lagi",
+        "Terima kasih. Sampah di Jl. Mawar belum diangkut",
     ],
 )
 def test_free_text_is_not_a_command(text: str) -> None:
