@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -24,7 +25,10 @@ def render_record(record: ComplaintRecord, zone: ZoneInfo) -> str:
         + (f", opted out (STOP) since {when(resident.opted_out_at)}" if resident.opted_out else "")
         + (f", blocked since {when(resident.blocked_at)}" if resident.blocked else ""),
         f"  received  {when(c.received_at)} via {c.channel}",
+        *_optional_lines(record, when),
         f"  due       {when(c.due_at)}",
+        f"  answered  {when(c.first_response_at)}, closed {when(c.closed_at)}"
+        + (f", rated {c.rating}/5" if c.rating is not None else ""),
         f"  routed    {c.routing_rule}: {c.routing_explanation}",
         "",
         "messages:",
@@ -48,6 +52,18 @@ def render_record(record: ComplaintRecord, zone: ZoneInfo) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _optional_lines(record: ComplaintRecord, when: Callable[[datetime | None], str]) -> list[str]:
+    """The place and the web form's contact claim, where the complaint has them."""
+    c, claim, lines = record.complaint, record.claim, []
+    if c.location_text or c.latitude is not None:
+        at = f" ({c.latitude}, {c.longitude})" if c.latitude is not None else ""
+        lines.append(f"  place     {c.location_text or '-'}{at}")
+    if claim is not None and claim.erased_at is None:
+        state = f"confirmed {when(claim.verified_at)}" if claim.verified_at else "unconfirmed"
+        lines.append(f"  contact   {claim.channel}:{claim.address} (typed into the form, {state})")
+    return lines
 
 
 def _one_line(text: str, width: int = 70) -> str:

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.references import parse_reference
-from storage.models import Agency, AuditEntry, Complaint, Message, OutboxMessage, Resident
+from storage.models import (
+    Agency,
+    AuditEntry,
+    Complaint,
+    ContactClaim,
+    Message,
+    OutboxMessage,
+    Resident,
+)
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -27,6 +35,7 @@ class ComplaintRecord:
     messages: Sequence[Message]
     outbox: Sequence[OutboxMessage]
     audit: Sequence[AuditEntry]
+    claim: ContactClaim | None = None
 
 
 async def complaint_record(
@@ -45,6 +54,7 @@ async def complaint_record(
             messages=await uow.messages.for_complaint(complaint.id),
             outbox=await uow.outbox.for_complaint(complaint.id),
             audit=await uow.audit.for_complaint(complaint.id),
+            claim=await uow.claims.for_complaint(complaint.id),
         )
 
 

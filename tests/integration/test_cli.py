@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Service
+from channels.base import Location
 from tests.fakes import inbound
 from tests.integration.service_process import clean_env, run_cli
 
@@ -21,7 +22,12 @@ def aduan(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_complaint_show(service: Service, tmp_path: Path) -> None:
-    receipt = await service.deliver(inbound("Limbah pabrik tahu dibuang ke sungai Code"))
+    receipt = await service.deliver(
+        inbound(
+            "Limbah pabrik tahu dibuang ke sungai Code",
+            location=Location(description="Jembatan Gondolayu", latitude=-7.78, longitude=110.37),
+        )
+    )
     assert receipt.reference is not None
 
     shown = aduan(
@@ -39,6 +45,8 @@ async def test_complaint_show(service: Service, tmp_path: Path) -> None:
     assert shown.stdout.startswith(f"{receipt.reference}  assigned  DLH (Dinas Lingkungan Hidup)")
     assert "sms:+6281234567890" in shown.stdout
     assert "reply" in shown.stdout and "agency_notice" in shown.stdout
+    assert "  place     Jembatan Gondolayu (-7.78, 110.37)" in shown.stdout
+    assert "  answered  -, closed -" in shown.stdout
     assert missing.returncode == 1
     assert "no complaint has reference 'KKKK-7777'" in missing.stderr
 

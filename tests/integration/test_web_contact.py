@@ -6,12 +6,15 @@ from __future__ import annotations
 import html
 import re
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from bot.bootstrap import Service
+from bot.cli.record_text import render_record
 from bot.domain.lifecycle import ComplaintStatus
 from bot.officers.actions import Actor, Role
+from bot.records.queries import complaint_record
 from channels.base import Outcome
 from storage.models import Complaint, ContactClaim, Direction, Message, OutboxMessage, Resident
 from tests.fakes import FakeClock, FakeSmsChannel, inbound
@@ -161,6 +164,10 @@ async def test_a_contact_confirmed_with_its_code_gets_the_answers(
     )
     assert added.status_code == 200 and added.json()["outcome"] == "follow_up", added.text
     assert other.status_code == 403, other.text
+    record = await complaint_record(service.uow, reference)
+    assert record is not None
+    shown = render_record(record, ZoneInfo("Asia/Jakarta"))
+    assert f"  contact   sms:{VICTIM} (typed into the form, confirmed 2026-" in shown
 
 
 async def test_codes_run_out_and_wrong_tries_void_a_code(
