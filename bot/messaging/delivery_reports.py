@@ -14,7 +14,7 @@ import logging
 
 from bot.domain.clock import Clock
 from bot.records.history import audit
-from bot.records.responses import OFFICER_MESSAGE_KINDS
+from bot.records.responses import TO_RESIDENT_KINDS
 from channels.base import DeliveryReport, DeliveryStatus, NotYetProcessable
 from storage.models import OutboxMessage, OutboxStatus
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -97,14 +97,14 @@ class DeliveryReports:
         detail = f"{row.kind} (outbox #{row.id}) by {row.channel}: {report.status}"
         if report.error_code:
             detail += f", provider error {report.error_code}"
-        if row.kind in OFFICER_MESSAGE_KINDS:
-            # The SLA counts the first officer message that reached the resident.
+        if row.kind in TO_RESIDENT_KINDS:
+            # The SLA counts the agency's first message that reached the resident.
             first = min(
                 (
                     other.sent_at
                     for other in await uow.outbox.for_complaint(complaint_id)
                     if other.id != row.id
-                    and other.kind in OFFICER_MESSAGE_KINDS
+                    and other.kind in TO_RESIDENT_KINDS
                     and other.status is OutboxStatus.SENT
                     and other.sent_at is not None
                     and other.delivery_status not in NOT_DELIVERED

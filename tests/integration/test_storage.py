@@ -25,11 +25,13 @@ from storage import migrate
 from storage.errors import ConflictError
 from storage.models import (
     Agency,
+    ChangedComplaint,
     Complaint,
     Direction,
     KeptDelivery,
     NewKeptDelivery,
     NewMessage,
+    OutboxMessage,
     RuleSetVersion,
     stored_id,
 )
@@ -71,6 +73,59 @@ async def test_every_migration_downgrades_and_upgrades_again(engine: AsyncEngine
     assert set(left) <= {"alembic_version"}
     await migrate.upgrade(engine)
     assert await differences_from_the_models(engine) == []
+
+
+async def test_migration_0023_counts_delivered_closing_notices_as_first_responses(
+    service: Service,
+) -> None:
+    """Complaints closed or rejected before notices counted as responses get theirs from
+    the notice that reached the resident, and their days are counted again."""
+    from bot.officers.actions import Actor, Role
+
+    admin = Actor(Role.ADMIN, 1, "Admin")
+    filed = [
+        (await service.deliver(inbound(text, sender=f"+6281255500{n}"))).reference or ""
+        for n, text in enumerate(
+            ["Asap pabrik tiap malam", "Sampah di pasar", "Lampu jalan mati", "Got mampet"]
+        )
+    ]
+    await service.actions.reject(filed[0], admin, reason="ditangani provinsi")
+    await service.actions.close(filed[1], admin)
+    await service.actions.answer(filed[2], "Sudah diganti.", admin)
+    await service.actions.reject(filed[3], admin, reason="bukan wewenang kota")
+    while await service.dispatcher.dispatch_once():
+        pass
+    [closure] = await rows(service, OutboxMessage, OutboxMessage.kind == "closure")
+    async with service.engine.begin() as connection:
+        # As stored before 0023: only the answer counted; one rejection never arrived.
+        await connection.execute(
+            sa.text(
+                "UPDATE complaints SET first_response_at = NULL WHERE reference IN (:a, :b, :d)"
+            ),
+            {"a": filed[0], "b": filed[1], "d": filed[3]},
+        )
+        await connection.execute(
+            sa.text(
+                "UPDATE outbox SET delivery_status = 'undelivered' WHERE complaint_id = "
+                "(SELECT id FROM complaints WHERE reference = :d)"
+            ),
+            {"d": filed[3]},
+        )
+        await connection.execute(sa.text("DELETE FROM changed_complaints"))
+    config = migrate.alembic_config()
+
+    def back_to_0022(connection: Any) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0022")
+
+    async with service.engine.begin() as connection:
+        await connection.run_sync(back_to_0022)
+    await migrate.upgrade(service.engine)
+
+    responded = {c.reference: c.first_response_at for c in await rows(service, Complaint)}
+    assert responded[filed[0]] is not None and responded[filed[1]] == closure.sent_at
+    assert responded[filed[2]] is not None and responded[filed[3]] is None
+    assert await count(service, ChangedComplaint) == 2
 
 
 async def test_upgrade_twice_is_harmless(service: Service) -> None:
