@@ -879,10 +879,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "included). Every other figure counts these complaints.",
     },
     "figures_define_answered": {
-        "id": "Dijawab: sudah mendapat jawaban pertama, yaitu pesan pertama petugas (jawaban "
-        "atau pertanyaan) yang sampai kepada pelapor.",
-        "en": "Answered: has a first response, the first message from an officer (an answer or "
-        "a question) delivered to the resident.",
+        "id": "Dijawab: sudah mendapat jawaban pertama, yaitu pesan pertama instansi (jawaban, "
+        "pertanyaan, pemberitahuan selesai, atau penolakan beserta alasannya) yang sampai "
+        "kepada pelapor.",
+        "en": "Answered: has a first response, the agency's first message (an answer, a "
+        "question, the closing notice, or a rejection with its reason) delivered to the "
+        "resident.",
     },
     "figures_define_in_time": {
         "id": "Dijawab tepat waktu: jawaban pertama datang paling lambat pada batas waktunya.",
