@@ -29,6 +29,7 @@ from bot.web.errors import ErrorPages
 from bot.web.hardening import (
     BodySizeLimit,
     BodyTimeout,
+    HeadAsGet,
     PostsPerIp,
     SecurityHeaders,
     SlashRedirect,
@@ -152,6 +153,7 @@ def create_app(
             now=clock.now,
         )
     app.add_middleware(SlashRedirect)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
     add_documentation(app, openapi_url=app.openapi_url or "/openapi.json")
     # The public pages' own scripts ("use my location"), never inline: the CSP forbids it.

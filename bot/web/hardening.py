@@ -57,6 +57,28 @@ class SecurityHeaders:
         await self._app(scope, receive, guarded_send)
 
 
+class HeadAsGet:
+    """HEAD answered as GET without the body (RFC 9110 9.3.2): uptime checks and link
+    checkers ask with HEAD, and FastAPI's routes answer only the methods they name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self._app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self._app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class SlashRedirect:
     """`GET /lacak/X/` → 308 to `/lacak/X`: a relative address, so a forged Host header is
     never echoed back (Starlette's own redirect builds an absolute URL from it)."""

@@ -154,3 +154,14 @@ async def test_every_html_page_carries_the_security_headers(
     # The walk found the pages there are (a route added later is walked too).
     assert {"/", f"/lacak/{reference}", "/docs", "/redoc", "/no-such-page"} <= set(checked)
     assert checked[f"/lacak/{reference}"].headers["cache-control"] == "no-store"
+
+
+async def test_head_is_answered_as_get_without_the_body(client: httpx.AsyncClient) -> None:
+    for path, status in [("/", 200), ("/healthz", 200), ("/lacak/KKKK-7777", 404)]:
+        got = await client.get(path, headers=BROWSER)
+        head = await client.head(path, headers=BROWSER)
+        assert (head.status_code, head.content) == (status, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        for name in SECURITY_HEADERS:
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    assert (await client.head("/api/complaints")).status_code == 405  # POST only
