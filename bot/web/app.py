@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.domain.clock import Clock
 from bot.domain.lifecycle import RATEABLE_STATES, ComplaintStatus
@@ -247,7 +248,7 @@ def create_app(
     async def posted_to(request: Request, reference: str) -> Posted:
         """A post from the tracking page: its fields, and whether it may act (the form's
         CSRF token matches the browser's cookie, and the link's token opens the complaint)."""
-        form = await request.form(max_files=0)
+        form = await _typed_fields(request)
         k, language = _field(form, "k"), "en" if _field(form, "lang") == "en" else "id"
         if not await web.forms.accepts(request, form):
             expired = Said(render("form_expired", language), ok=False, status=403)
@@ -323,7 +324,7 @@ def create_app(
     async def switch_language(request: Request, reference: str) -> HTMLResponse:
         """The page's language switch: the page again in the other language, keeping what
         was typed to add (unless another site posted it: it could put words in the form)."""
-        form = await request.form(max_files=0)
+        form = await _typed_fields(request)
         language = "en" if _field(form, "switch") == "en" else "id"
         typed = _field(form, "text")[:MAX_TEXT] if await web.forms.accepts(request, form) else ""
         return await tracking(request, reference, _field(form, "k"), language, adding=typed)
@@ -342,3 +343,13 @@ def create_app(
         return JSONResponse(report.model_dump(mode="json"), status_code=503 if unavailable else 200)
 
     return app
+
+
+async def _typed_fields(request: Request) -> FormData:
+    """A tracking page's form: typed fields only. A body that is not one (a file in it, a
+    broken multipart) reads as empty, which no form token matches: the page says so, where
+    Starlette would answer its JSON 400."""
+    try:
+        return await request.form(max_files=0)
+    except StarletteHTTPException:
+        return FormData()

@@ -165,3 +165,16 @@ async def test_head_is_answered_as_get_without_the_body(client: httpx.AsyncClien
         for name in SECURITY_HEADERS:
             assert head.headers.get(name) == got.headers.get(name), (path, name)
     assert (await client.head("/api/complaints")).status_code == 405  # POST only
+
+
+async def test_a_file_posted_to_the_tracking_page_gets_the_page_not_json(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await client.post(
+        "/lacak/KKKK-7777/tambah",
+        data={"text": "tambahan"},
+        files={"photo": ("x.jpg", b"\xff\xd8\xff", "image/jpeg")},
+        headers=BROWSER,
+    )
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html")
