@@ -411,7 +411,16 @@ class IntakeService:
                 reply = render("language_set", language)
             case RatingGiven(score=score):
                 complaint = await self._to_rate(turn, named)
-                if complaint is None:
+                rated = named or await self._latest_rated(turn)
+                if complaint is None and rated is not None and rated.rating is not None:
+                    reply = render(
+                        "rating_already",
+                        turn.language,
+                        reference=rated.reference,
+                        score=rated.rating,
+                    )
+                    complaint = rated
+                elif complaint is None:
                     reply = render("rating_nothing", turn.language)
                 else:
                     complaint.rating = score
@@ -463,6 +472,12 @@ class IntakeService:
             reference=complaint.reference if complaint else None,
             status=complaint.status if complaint else None,
         )
+
+    async def _latest_rated(self, turn: Turn) -> Complaint | None:
+        """The resident's latest complaint changed within the reopen window, if rated."""
+        since = turn.inbound.received_at - self._policy.reopen_window
+        latest = await turn.uow.complaints.latest_changed(turn.resident_id, since)
+        return latest if latest is not None and latest.rating is not None else None
 
     async def _to_rate(self, turn: Turn, named: Complaint | None) -> Complaint | None:
         """The complaint a rating is for: the one named once it has an answer, else the

@@ -96,6 +96,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "There is no closed complaint to rate yet. To complain, describe the problem in "
         "one message.",
     },
+    "rating_already": {
+        "id": "Pengaduan {reference} sudah Anda nilai {score}/5. Terima kasih.",
+        "en": "You already rated complaint {reference} {score}/5. Thank you.",
+    },
     "language_set": {
         "id": "Baik, kami akan membalas dalam Bahasa Indonesia.",
         "en": "OK, we will reply in English.",

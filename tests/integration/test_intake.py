@@ -251,8 +251,10 @@ async def test_rating_after_close(service: Service, clock: FakeClock) -> None:
         complaint.closed_at = clock.advance(days=1)
         await uow.commit()
     rated = await service.deliver(inbound("4", at=clock.advance(hours=1)))
+    again = await service.deliver(inbound("5", at=clock.advance(hours=1)))
 
     assert rated.outcome is Outcome.COMMAND and "4/5" in rated.reply_text
+    assert again.reply_text == f"Pengaduan {first.reference} sudah Anda nilai 4/5. Terima kasih."
     [complaint] = await rows(service, Complaint)
     assert complaint.rating == 4
 

@@ -352,7 +352,7 @@ async def test_the_answer_is_rated_once_from_the_page(
     assert 'id="rate"' in answered.text
     assert rated.status_code == 200 and "penilaian 4/5" in rated.text
     assert "Nilai Anda: 4/5." in rated.text and 'id="rate"' not in rated.text
-    assert "Belum ada pengaduan selesai" in again.text
+    assert f"Pengaduan {reference} sudah Anda nilai 4/5" in again.text
     assert unreadable.status_code == 422 and "Pilih nilai 1 sampai 5" in unreadable.text
     [complaint] = await rows(service, Complaint)
     assert complaint.rating == 4 and complaint.status == ComplaintStatus.ANSWERED
