@@ -54,23 +54,30 @@ def email_thread(
     handles: list[str] = []
     for entry in conversation:
         if entry.direction is Direction.INBOUND:
-            if to_agency or entry.provider_message_id is None:
-                continue
             handle: str | None = entry.provider_message_id
-            theirs.append(entry.provider_message_id)
+            if to_agency or handle is None or not _real(handle):
+                continue
+            theirs.append(handle)
         elif (entry.kind in AGENCY_KINDS) == to_agency:
             handle = entry.thread_key or entry.provider_message_id
         else:
             continue
         if handle and handle not in handles:
             handles.append(handle)
-    parent = (theirs[-1] if theirs else None) or in_reply_to or (handles[-1] if handles else None)
+    asked = in_reply_to if _real(in_reply_to) else None
+    parent = (theirs[-1] if theirs else None) or asked or (handles[-1] if handles else None)
     if parent is not None:
         # The message answered comes last (RFC 5322: the parent's References, then it).
         handles = [handle for handle in handles if handle != parent] + [parent]
     if len(handles) > _MAX_REFERENCES:
         handles = [handles[0], *handles[-(_MAX_REFERENCES - 1) :]]
     return EmailThread(_subject(subject, reference), parent, tuple(handles))
+
+
+def _real(message_id: str | None) -> bool:
+    """Whether `message_id` names a mail: a mail that came without one is known by a digest
+    of its bytes (`<sha256:…>`, no "@"), which no mail client would recognise."""
+    return message_id is not None and "@" in message_id
 
 
 def _subject(subject: str | None, reference: str | None) -> str | None:

@@ -306,6 +306,23 @@ async def test_our_mail_carries_the_reference_its_thread_and_whether_it_is_autom
     assert follow_up_notice.references == (email.id_of(notice),)
 
 
+async def test_a_mail_that_came_without_a_message_id_is_answered_without_threading_headers(
+    service: Service, email: MessageIdEmailChannel
+) -> None:
+    # Known by a digest of its bytes, which names no mail a client could thread onto.
+    anonymous = inbound(
+        "Sampah menumpuk di pasar Beringharjo sejak seminggu",
+        sender=RESIDENT,
+        channel=ChannelName.EMAIL,
+        provider_id="<sha256:739f0c2a>",
+    )
+    await service.deliver(anonymous)
+    await service.dispatcher.dispatch_once()
+
+    [ack] = email.to(RESIDENT)
+    assert (ack.in_reply_to, ack.references) == (None, ())
+
+
 async def test_a_reply_about_no_complaint_answers_the_residents_mail(
     service: Service, email: MessageIdEmailChannel
 ) -> None:
