@@ -156,6 +156,11 @@ def _actionable(exc: Exception) -> str | None:
                 f"error: the database has not got aduan's tables ({said}): run "
                 "`aduan db upgrade`, or point ADUAN_DATABASE_URL at the service's database"
             )
+        if _MISSING_COLUMN.search(said):
+            return (
+                f"error: the database's tables are older than this release ({said}): run "
+                "`aduan db upgrade`"
+            )
         return f"error: the database refused the command: {said}"
     if isinstance(exc, OSError):
         return f"error: cannot reach the database: {exc}"
@@ -164,6 +169,8 @@ def _actionable(exc: Exception) -> str | None:
 
 # SQLite's and PostgreSQL's words for a table that is not there.
 _MISSING_TABLE = re.compile(r"no such table|relation .* does not exist|UndefinedTable", re.I)
+# And for a column: the tables are an older release's.
+_MISSING_COLUMN = re.compile(r"no such column|column .* does not exist|UndefinedColumn", re.I)
 
 
 def parse_duration(text: str) -> timedelta:

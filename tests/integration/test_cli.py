@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bot.bootstrap import Service
 from channels.base import Location
@@ -258,3 +259,27 @@ def test_a_command_on_a_database_without_our_tables_says_to_upgrade(tmp_path: Pa
     assert line.startswith("error: the database has not got aduan's tables") and (
         "run `aduan db upgrade`" in line
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_command_on_an_older_release_s_tables_says_to_upgrade(
+    service: Service, tmp_path: Path
+) -> None:
+    filed = await service.deliver(inbound("Limbah pabrik tahu dibuang ke sungai Code"))
+    async with service.engine.begin() as connection:
+        # As a release before migration 0017 left it (its index goes with it).
+        await connection.execute(sa.text("DROP INDEX ix_complaints_to_expire"))
+        await connection.execute(sa.text("ALTER TABLE complaints DROP COLUMN expired_at"))
+
+    done = aduan(
+        "complaint",
+        "show",
+        filed.reference or "",
+        cwd=tmp_path,
+        database_url=service.settings.database_url,
+    )
+
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: the database's tables are older than this release")
+    assert line.endswith("run `aduan db upgrade`")
