@@ -110,8 +110,10 @@ class NoticeReplies:
 
     async def answered(self, message: InboundMessage) -> AnsweredNotice | None:
         """The mail to an agency that `message` answers, if it answers one."""
-        if message.channel != ChannelName.EMAIL:
-            return None
+        if message.channel != ChannelName.EMAIL or not (
+            message.thread_keys or message.subject_reference
+        ):
+            return None  # most mail: nothing to look up, no transaction to open
         async with self._uow() as uow:
             if message.thread_keys:
                 hit = await uow.messages.thread_hit(message.thread_keys, own_ids_of=message.channel)
