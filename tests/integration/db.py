@@ -83,6 +83,19 @@ async def settled(service: Service, *where: Any) -> list[OutboxMessage]:
     raise AssertionError(f"outbox rows still unsent: {found}")
 
 
+async def drained(service: Service) -> None:
+    """Every queued row sent and settled at the clock's time. The running service's own
+    dispatcher may have claimed some (intake wakes it): this waits for it too, rather than
+    only dispatching what is left."""
+    async with asyncio.timeout(10):
+        while True:
+            await service.dispatcher.dispatch_once()
+            async with service.uow() as uow:
+                if not await uow.outbox.backlog():
+                    return
+            await asyncio.sleep(0.01)
+
+
 async def queue(
     service: Service, channel: str, recipient: str, keys: list[str], *, text: str | None = None
 ) -> None:

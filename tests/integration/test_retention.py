@@ -4,8 +4,6 @@ public pages and figures still add up."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +28,7 @@ from storage.models import (
 from storage.models import RefusedMessage as RefusedRow
 from storage.repositories.erasure import Expired
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel, inbound
-from tests.integration.db import prepared_service, rows
+from tests.integration.db import drained, prepared_service, rows
 
 DAYS = 30
 EXPIRED = render("expired", "id")
@@ -79,17 +77,6 @@ async def _by_reference(service: Service) -> dict[str, Complaint]:
     return {c.reference: c for c in await rows(service, Complaint)}
 
 
-async def _sent(service: Service) -> None:
-    """Everything queued sent and settled; the running service's dispatcher may hold some."""
-    async with asyncio.timeout(10):
-        while True:
-            await service.dispatcher.dispatch_once()
-            async with service.uow() as uow:
-                if not await uow.outbox.backlog():
-                    return
-            await asyncio.sleep(0.01)
-
-
 async def test_what_is_past_its_time_is_blanked_and_what_is_newer_or_open_stays(
     service: Service, clock: FakeClock, client: httpx.AsyncClient
 ) -> None:
@@ -104,7 +91,7 @@ async def test_what_is_past_its_time_is_blanked_and_what_is_newer_or_open_stays(
     clock.advance(days=DAYS - 1)
     recent = await _file(service, clock, "Sampah di TPS Jl. Melati menumpuk", "+6281100000004")
     await service.actions.close(recent, ADMIN)
-    await _sent(service)  # its closing notice is its response: counted before the figures
+    await drained(service)  # its closing notice is its response: counted before the figures
     await _keep(service, clock, "new")
     clock.advance(days=2)
     period = Period.ending(service.figures.today(), days=90)

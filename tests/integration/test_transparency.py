@@ -5,7 +5,6 @@ personal data in anything the public can read."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -30,6 +29,7 @@ from storage import migrate
 from storage.engine import make_session_factory
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.fakes import FakeClock, inbound
+from tests.integration.db import drained
 
 ADMIN = Actor(Role.ADMIN, 1, "Admin")
 PERIOD_START, PERIOD_END = date(2026, 11, 1), date(2026, 11, 30)
@@ -56,19 +56,6 @@ AGENCY_FIELDS = [
     "open",
     "overdue",
 ]
-
-
-async def _dispatched(service: Service) -> None:
-    """Every queued row sent and settled before the clock moves on. The running service's
-    own dispatcher may have claimed some (intake wakes it): it settles them at the clock's
-    time, so the test waits for it rather than only dispatching what is left."""
-    async with asyncio.timeout(10):
-        while True:
-            await service.dispatcher.dispatch_once()
-            async with service.uow() as uow:
-                if not await uow.outbox.backlog():
-                    return
-            await asyncio.sleep(0.01)
 
 
 class City:
@@ -115,11 +102,11 @@ async def _traffic(service: Service, clock: FakeClock) -> None:
     await service.actions.transfer(moved, "PUPR", ADMIN, reason="tiang milik PUPR")
     await service.actions.answer(reopened, "Sudah dibersihkan.", ADMIN)
     await service.actions.reject(rejected, ADMIN, reason="sudah ditangani pengaduan lain")
-    await _dispatched(service)
+    await drained(service)
     clock.advance(hours=3)
     # DISHUB's two first responses, 2 h and 5 h: a median between two.
     await service.actions.ask_resident(paused, "Di sisi mana perempatannya?", ADMIN)
-    await _dispatched(service)
+    await drained(service)
     clock.advance(hours=1)
     await city.reply(paused_sender, "Sisi utara, dekat halte")
     await service.actions.close(reopened, ADMIN)
@@ -128,11 +115,11 @@ async def _traffic(service: Service, clock: FakeClock) -> None:
 
     clock.move_to(datetime(2026, 11, 3, 17, 0, 0, 900_000, tzinfo=UTC))  # due + 0.2 s
     await service.actions.answer(on_the_second, "Sudah diangkut.", ADMIN)
-    await _dispatched(service)
+    await drained(service)
     clock.advance(hours=10)
     await service.actions.answer(late, "Sampah sudah diangkut.", ADMIN)
     await service.actions.answer(moved, "Tiang sudah diperbaiki.", ADMIN)
-    await _dispatched(service)
+    await drained(service)
     clock.move_to(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
     await city.file("Lampu jalan di Jl. Flamboyan mati", channel=ChannelName.WEB, sender=None)
     clock.advance(hours=1, microseconds=300_000)
@@ -344,7 +331,7 @@ async def test_nothing_public_names_a_person(
     await service.actions.answer(
         references[0], "Pak Budi (081234567890), lampu sudah diganti.", officer
     )
-    await _dispatched(service)
+    await drained(service)
 
     period = {"from": "2026-11-02", "to": clock.now().date().isoformat()}
     public = [
