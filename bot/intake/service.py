@@ -411,17 +411,18 @@ class IntakeService:
                 reply = render("language_set", language)
             case RatingGiven(score=score):
                 complaint = await self._to_rate(turn, named)
-                rated = named or await self._latest_rated(turn)
-                if complaint is None and rated is not None and rated.rating is not None:
-                    reply = render(
-                        "rating_already",
-                        turn.language,
-                        reference=rated.reference,
-                        score=rated.rating,
-                    )
-                    complaint = rated
-                elif complaint is None:
-                    reply = render("rating_nothing", turn.language)
+                if complaint is None:
+                    rated = named or await self._latest_rated(turn)
+                    if rated is not None and rated.rating is not None:
+                        complaint = rated
+                        reply = render(
+                            "rating_already",
+                            turn.language,
+                            reference=rated.reference,
+                            score=rated.rating,
+                        )
+                    else:
+                        reply = render("rating_nothing", turn.language)
                 else:
                     complaint.rating = score
                     complaint.updated_at = turn.now
@@ -816,9 +817,6 @@ class IntakeService:
     ) -> Agency | None:
         """Route again, by its text and this message's, a complaint this message joined by
         time alone; the agency it went to, or None where it stays."""
-        fallback = await turn.uow.agencies.fallback()
-        if fallback is None or fallback.id != source.id:
-            return None
         complaint = await turn.uow.complaints.load(merged_into)
         text = f"{complaint.text}\n\n{turn.text}"[: self._policy.max_text_chars]
         target = await self._reroute(
