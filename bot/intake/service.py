@@ -435,8 +435,7 @@ class IntakeService:
             case Thanks():
                 # Kept on the complaint it thanks for, where officers read it; answered by
                 # nothing (an SMS back would cost the resident's patience and a segment).
-                since = turn.inbound.received_at - self._policy.reopen_window
-                complaint = await turn.uow.complaints.latest_changed(turn.resident_id, since)
+                complaint = await self._latest_changed(turn)
                 reply = None if complaint else render("too_short", turn.language)
             case OptOut() | OptIn() if turn.inbound.sender is None:
                 # Only the address itself may stop or restart messages to it; a web form's
@@ -476,9 +475,13 @@ class IntakeService:
 
     async def _latest_rated(self, turn: Turn) -> Complaint | None:
         """The resident's latest complaint changed within the reopen window, if rated."""
-        since = turn.inbound.received_at - self._policy.reopen_window
-        latest = await turn.uow.complaints.latest_changed(turn.resident_id, since)
+        latest = await self._latest_changed(turn)
         return latest if latest is not None and latest.rating is not None else None
+
+    async def _latest_changed(self, turn: Turn) -> Complaint | None:
+        """The resident's complaint changed most recently within the reopen window."""
+        since = turn.inbound.received_at - self._policy.reopen_window
+        return await turn.uow.complaints.latest_changed(turn.resident_id, since)
 
     async def _to_rate(self, turn: Turn, named: Complaint | None) -> Complaint | None:
         """The complaint a rating is for: the one named once it has an answer, else the

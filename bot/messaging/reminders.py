@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.domain.lifecycle import OPEN_STATES
-from storage.models import OutboxMessage, OutboxStatus
+from bot.messaging.subscriptions import mark_suppressed
+from storage.models import OutboxMessage
 from storage.unit_of_work import UnitOfWork
 
 # The outbox kind of the chaser's reminders.
@@ -28,9 +29,7 @@ async def drop_stale_reminders(
     sending = []
     for row in rows:
         if row.kind == REMINDER and not await _still_waits(uow, row.complaint_id):
-            row.status = OutboxStatus.SUPPRESSED
-            row.claimed_until = None
-            row.last_error = _STALE
+            mark_suppressed(row, _STALE)
         else:
             sending.append(row)
     return sending

@@ -93,11 +93,16 @@ async def refused_by_provider(
 
 
 async def _suppress(uow: UnitOfWork, row: OutboxMessage, reason: str, at: datetime) -> None:
+    mark_suppressed(row, reason)
+    # The agency answered; the resident chose not to receive it.
+    await count_as_response(uow, row, at)
+
+
+def mark_suppressed(row: OutboxMessage, reason: str) -> None:
+    """Not sent, on purpose, and never tried again: `reason` says why."""
     row.status = OutboxStatus.SUPPRESSED
     row.claimed_until = None
     row.last_error = reason
-    # The agency answered; the resident chose not to receive it.
-    await count_as_response(uow, row, at)
 
 
 async def _audit(
