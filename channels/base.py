@@ -184,6 +184,8 @@ class OutboundMessage:
     text: str
     key: str
     subject: str | None = None
+    # The language of `text` and `subject` (an ISO 639-1 code), where the channel can say.
+    language: str | None = None
     # Threading handle of the message this one answers, if the channel threads.
     in_reply_to: str | None = None
     attachments: tuple[Attachment, ...] = field(default=())

@@ -61,7 +61,7 @@ class MailComposer:
         self._sender = address
         self._from = _address_header("From", name, address)
         self._domain = address.rpartition("@")[2] or "localhost"
-        # The HTML part's `lang`: the service writes in its first language unless told.
+        # The language of a message that names none (`Content-Language`, the HTML's `lang`).
         self._language = language
 
     @property
@@ -88,12 +88,15 @@ class MailComposer:
         if message.automatic:
             # RFC 3834: mailers and vacation responders must not answer it.
             head.append(_header("Auto-Submitted", "auto-replied"))
+        language = message.language or self._language
+        # RFC 3282: what a reader's screen reader or translator should take the text for.
+        head.append(_header("Content-Language", language))
         head.append(b"MIME-Version: 1.0\r\n")
         body = _multipart(
             "alternative",
             [
                 _text_part("plain", message.text),
-                _text_part("html", _html(message.text, message.subject, self._language)),
+                _text_part("html", _html(message.text, message.subject, language)),
             ],
         )
         if message.attachments:

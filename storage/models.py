@@ -410,6 +410,9 @@ class OutboxMessage(SQLModel, table=True):
     complaint_id: int | None = Field(default=None, foreign_key="complaints.id", index=True)
     subject: str | None = Field(default=None, max_length=500)
     text: str = Field(sa_type=sa.Text)
+    # The language `subject` and `text` are written in, which a mail declares for screen
+    # readers (a row queued before it was kept has none: the channel's default).
+    language: str | None = Field(default=None, max_length=2)
     in_reply_to: str | None = Field(default=None, max_length=300)
     # Buttons offered with it, as JSON [{"label", "action", "reference"}]; chat channels only.
     buttons: str | None = Field(default=None, sa_type=sa.Text)
@@ -457,6 +460,7 @@ class NewOutboxMessage:
     created_at: datetime
     complaint_id: int | None = None
     subject: str | None = None
+    language: str | None = None
     in_reply_to: str | None = None
     buttons: str | None = None
     attachment_ids: str | None = None

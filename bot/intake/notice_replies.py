@@ -229,6 +229,7 @@ class NoticeReplies:
                 complaint_id=complaint.id if complaint else None,
                 subject=_re(message.subject),
                 text=text,
+                language=OFFICER_LANGUAGE,
                 in_reply_to=message.provider_message_id,
                 next_attempt_at=now,
                 created_at=now,

@@ -139,6 +139,7 @@ class Turn:
                     if complaint
                     else None
                 ),
+                language=self.language,
                 in_reply_to=_answering(self.inbound),
                 next_attempt_at=self.now,
                 created_at=self.now,

@@ -147,6 +147,7 @@ class ContactVerification:
                         minutes=minutes,
                         url=page,
                     ),
+                    language=language,
                     next_attempt_at=now,
                     created_at=now,
                 )

@@ -57,6 +57,7 @@ def notify_agency(
                 agency_code=agency.code,
             ),
             text=text,
+            language=OFFICER_LANGUAGE,
             buttons=complaint_buttons_json(complaint.reference) if actions else None,
             attachment_ids=json.dumps(list(attachments)) if attachments else None,
             next_attempt_at=at,

@@ -477,6 +477,7 @@ class OutboxDispatcher:
             text=row.text,
             key=row.key,
             subject=subject,
+            language=row.language,
             in_reply_to=in_reply_to,
             buttons=from_json(row.buttons),
             attachments=attachments,

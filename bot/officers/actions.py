@@ -230,6 +230,7 @@ class ComplaintActions:
                 subject=render(
                     "resident_subject", resident.language, reference=complaint.reference
                 ),
+                language=resident.language,
                 text=render(
                     kind,
                     resident.language,

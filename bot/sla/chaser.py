@@ -167,6 +167,7 @@ class Chaser:
                         "chase_subject", OFFICER_LANGUAGE, reference=complaint.reference
                     ),
                     text=text,
+                    language=OFFICER_LANGUAGE,
                     next_attempt_at=quiet.release(now, self._policy.zone)
                     if waits and quiet
                     else now,

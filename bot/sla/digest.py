@@ -55,6 +55,7 @@ class DailyDigest:
                             agency_code=agency.code,
                             date=f"{today:%d-%m-%Y}",
                         ),
+                        language=OFFICER_LANGUAGE,
                         text=render(
                             "digest",
                             OFFICER_LANGUAGE,

@@ -306,6 +306,20 @@ async def test_our_mail_carries_the_reference_its_thread_and_whether_it_is_autom
     assert follow_up_notice.references == (email.id_of(notice),)
 
 
+async def test_our_mail_is_in_the_residents_language_and_the_agencys_in_the_officers(
+    service: Service, email: MessageIdEmailChannel
+) -> None:
+    receipt = await service.deliver(
+        mail("Garbage piled up at Beringharjo market for a week", language="en")
+    )
+    assert receipt.reference is not None
+    await service.actions.answer(receipt.reference, "Collected today.", await _admin(service))
+    await service.dispatcher.dispatch_once()
+
+    assert [m.language for m in email.to(RESIDENT)] == ["en", "en"]
+    assert [m.language for m in email.to("dlh@kota.example.go.id")] == ["id"]
+
+
 async def test_a_mail_that_came_without_a_message_id_is_answered_without_threading_headers(
     service: Service, email: MessageIdEmailChannel
 ) -> None:

@@ -81,6 +81,14 @@ def test_an_acknowledgement_reads_back_whole() -> None:
     assert b"\n" not in mail.data.replace(b"\r\n", b"")
 
 
+def test_the_mail_declares_the_language_it_is_written_in() -> None:
+    english = read(compose(text="Your complaint was received.", language="en"))
+    assert english["Content-Language"] == "en"
+    assert '<html lang="en">' in text_of(english, "html")
+    # A message that names none is in the service's own language.
+    assert read(compose())["Content-Language"] == "id"
+
+
 def test_an_officers_answer_is_not_marked_automatic() -> None:
     assert "Auto-Submitted" not in read(compose(subject="[ADU-1] Jawaban"))
 
