@@ -8,6 +8,7 @@ Dovecot must start as root (it drops to `nobody` for mail and to `dovenull` for 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -193,15 +194,66 @@ async def imap(server: Dovecot, user: str | None = None) -> AsyncIterator[aioima
             await client.logout()
 
 
+# What one APPEND command carries at most: a few hundred messages, a few megabytes.
+_APPEND_BATCH = 500
+_APPEND_BYTES = 16 * 1024 * 1024
+
+
 async def append_all(
     server: Dovecot, messages: Sequence[bytes], *, folder: str = "INBOX", user: str | None = None
 ) -> None:
-    """APPEND every message over one connection."""
-    async with imap(server, user) as client:
-        for raw in messages:
-            response = await client.append(raw, mailbox=folder)
-            if response.result != "OK":
-                raise RuntimeError(f"APPEND refused: {response.lines}")
+    """APPEND every message, in order, over one connection.
+
+    Dovecot takes several messages in one APPEND (MULTIAPPEND, RFC 3502, with LITERAL+
+    literals): a backlog of thousands is put in place in seconds rather than a minute of
+    round trips, whatever capabilities the server was told to advertise to our reader.
+    """
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        await reader.readline()  # the greeting
+        await _command(
+            reader, writer, f'a LOGIN "{user or server.user}" "{server.password}"'.encode()
+        )
+        for batch in _batches(messages):
+            literals = b"".join(b" {%d+}\r\n%s" % (len(raw), raw) for raw in batch)
+            await _command(reader, writer, f"b APPEND {folder}".encode() + literals)
+        await _command(reader, writer, b"z LOGOUT")
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def _batches(messages: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
+    start = 0
+    while start < len(messages):
+        end, size = start, 0
+        while (
+            end < len(messages)
+            and end - start < _APPEND_BATCH
+            and (end == start or size + len(messages[end]) <= _APPEND_BYTES)
+        ):
+            size += len(messages[end])
+            end += 1
+        yield messages[start:end]
+        start = end
+
+
+async def _command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: bytes) -> None:
+    """Send one tagged command and wait for its tagged answer, which must be OK."""
+    tag = line.split(b" ", 1)[0]
+    writer.write(line + b"\r\n")
+    await writer.drain()
+    said: list[bytes] = []
+    while True:
+        answer = await asyncio.wait_for(reader.readline(), 60)
+        if not answer:
+            raise RuntimeError(f"the IMAP server closed the connection: {said}")
+        said.append(answer)
+        if answer.startswith(tag + b" "):
+            if not answer.startswith(tag + b" OK"):
+                raise RuntimeError(f"{line[:60]!r} refused: {said}")
+            return
 
 
 @pytest.fixture(scope="session")
