@@ -86,9 +86,18 @@ class Service:
     metrics: ServiceMetrics
     # None while ADUAN_RETENTION_DAYS is unset: everything is kept.
     retention: Retention | None
-    app: FastAPI = field(init=False)
+    # The web app, made on first use: commands, and a service only driven in-process, never
+    # serve HTTP, and building its routes is most of what composing the service costs.
+    make_app: Callable[[Service], FastAPI]
+    _app: FastAPI | None = field(default=None, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _jobs: RunningJobs = field(default_factory=lambda: RunningJobs(), init=False)
+
+    @property
+    def app(self) -> FastAPI:
+        if self._app is None:
+            self._app = self.make_app(self)
+        return self._app
 
     async def deliver(self, message: InboundMessage) -> IntakeReceipt:
         return await self.reception.deliver(message)
@@ -324,10 +333,18 @@ def bootstrap(
             if settings.retention_days is not None
             else None
         ),
+        make_app=web_app,
     )
-    web = ready.get("web")
+    return service
+
+
+def web_app(service: Service) -> FastAPI:
+    """The service's HTTP face: the web channel's pages and API, every other channel's
+    endpoints (provider webhooks, Open311), health and metrics."""
+    settings, channels = service.settings, service.channels
+    web = channels.get("web")
     if not isinstance(web, WebChannel):
-        web = web_channel(settings, clock)
+        web = web_channel(settings, service.clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -336,19 +353,19 @@ def bootstrap(
 
     routers = [
         channel.router
-        for channel in ready.values()
+        for channel in channels.values()
         if channel is not web and channel.router is not None
     ]
     if settings.metrics_token is not None:
-        routers.append(metrics_router(metrics.exposition, settings.metrics_token))
-    service.app = create_app(
+        routers.append(metrics_router(service.metrics.exposition, settings.metrics_token))
+    return create_app(
         web=web,
         routers=routers,
-        uow=uow,
-        clock=clock,
-        links=links,
+        uow=service.uow,
+        clock=service.clock,
+        links=service.links,
         verification=service.verification,
-        figures=figures,
+        figures=service.figures,
         zone=settings.zone,
         health=service.health.report,
         max_request_bytes=settings.max_request_bytes,
@@ -358,7 +375,6 @@ def bootstrap(
         trusted_proxies=settings.trusted_proxy_networks,
         lifespan=lifespan,
     )
-    return service
 
 
 async def _caught_up(inbox: DeliveryInbox, intake: IntakeService) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
@@ -264,7 +265,6 @@ class Open311Channel:
         self._jurisdiction = jurisdiction
         self._contact = contact
         self._deliver: InboundHandler | None = None
-        self.router = self._routes()
 
     async def start(self, handlers: ServiceHandlers) -> None:
         self._deliver = handlers.deliver
@@ -283,7 +283,9 @@ class Open311Channel:
 
     # --- HTTP ---------------------------------------------------------------------------
 
-    def _routes(self) -> APIRouter:
+    @cached_property
+    def router(self) -> APIRouter:
+        """Its endpoints, built when the web app mounts them (commands never do)."""
         router = APIRouter(prefix=PREFIX, tags=["open311"])
 
         @router.get(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, ClassVar
 
 import aiohttp
@@ -192,7 +193,6 @@ class TwilioSmsChannel:
         self._handlers: ServiceHandlers | None = None
         self._http: _TwilioHttp | None = None
         self._client: Client | None = None
-        self.router = self._routes()
 
     async def start(self, handlers: ServiceHandlers) -> None:
         self._handlers = handlers
@@ -283,7 +283,9 @@ class TwilioSmsChannel:
         else:
             raise UnknownDelivery(f"the SMS channel keeps no {delivery.kind!r} deliveries")
 
-    def _routes(self) -> APIRouter:
+    @cached_property
+    def router(self) -> APIRouter:
+        """Its endpoints, built when the web app mounts them (commands never do)."""
         router = APIRouter()
 
         @router.post("/webhooks/twilio/sms", include_in_schema=False)

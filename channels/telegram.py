@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import httpx
@@ -211,7 +211,6 @@ class TelegramChannel:
             )
             for kind, prompt in texts.prompts.items()
         }
-        self.router = self._webhook_routes()
         self._handlers: ServiceHandlers | None = None
         self._poller: asyncio.Task[None] | None = None
         # Why the handling of an update failed, by update id: updates are processed
@@ -311,7 +310,9 @@ class TelegramChannel:
             raise UnknownDelivery(f"kept Telegram delivery {delivery.key} is not an update")
         await self._process(update)
 
-    def _webhook_routes(self) -> APIRouter:
+    @cached_property
+    def router(self) -> APIRouter:
+        """Its endpoints, built when the web app mounts them (commands never do)."""
         router = APIRouter()
 
         @router.post("/webhooks/telegram", include_in_schema=False)

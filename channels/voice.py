@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import ClassVar
 from urllib.parse import urlencode
 
@@ -112,7 +113,6 @@ class TwilioVoiceChannel:
         self._max_seconds = max_seconds
         self._transcribe = transcribe
         self._handlers: ServiceHandlers | None = None
-        self.router = self._routes()
 
     async def start(self, handlers: ServiceHandlers) -> None:
         self._handlers = handlers
@@ -123,7 +123,9 @@ class TwilioVoiceChannel:
     async def send(self, message: OutboundMessage) -> SendReceipt:
         raise PermanentSendError("the voice channel does not send: callers are answered by SMS")
 
-    def _routes(self) -> APIRouter:
+    @cached_property
+    def router(self) -> APIRouter:
+        """Its endpoints, built when the web app mounts them (commands never do)."""
         router = APIRouter(include_in_schema=False)
 
         @router.post("/webhooks/twilio/voice")

@@ -17,6 +17,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 from urllib.parse import quote, urlsplit
@@ -316,7 +317,6 @@ class WebChannel:
         self._photo_max_bytes = photo_max_bytes
         self._templates = Jinja2Templates(directory=TEMPLATES)
         self.frame(self._templates)
-        self.router = self._routes()
 
     def frame(self, templates: Jinja2Templates) -> None:
         """Give pages rendered by `templates` this site's frame (base.html's city, helpline)."""
@@ -414,7 +414,9 @@ class WebChannel:
         response.headers["Cache-Control"] = "private"
         return response
 
-    def _routes(self) -> APIRouter:
+    @cached_property
+    def router(self) -> APIRouter:
+        """Its endpoints, built when the web app mounts them (commands never do)."""
         router = APIRouter()
         errors = refusals(400, 408, 413, 422, 429, 503)
 

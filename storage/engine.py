@@ -64,6 +64,9 @@ def make_engine(
             cursor = dbapi_connection.cursor()
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             cursor.close()
+            # Committed now: were the connection's first use a read that ends in a rollback
+            # (a schema check), the schema would go with it and the next write find none.
+            dbapi_connection.commit()
 
     return engine
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ def alembic_config() -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    if revision == "head" and await current_revision(engine) == head_revision():
+        return  # every start-up asks: answered without loading Alembic's environment
     config = alembic_config()
 
     def _run(connection: Any) -> None:
@@ -50,5 +53,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         )
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest migration this code has (read from the scripts once per process)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
