@@ -89,12 +89,14 @@ def _not_the_database(path: Path, database: Path) -> None:
 
 
 _COMPANIONS = ("-wal", "-shm", "-journal")
+# How long a backup or a forced restore waits for another connection's write to end.
+_BUSY_MS = 30_000
 
 
 def _sqlite_backup(source: Path, target: Path) -> None:
     try:
         with (
-            closing(sqlite3.connect(source, timeout=30)) as live,
+            closing(sqlite3.connect(source, timeout=_BUSY_MS / 1000)) as live,
             closing(sqlite3.connect(target)) as copy,
         ):
             live.backup(copy)
@@ -107,13 +109,18 @@ def _sqlite_restore(source: Path, target: Path, *, force: bool) -> bool:
     _check_sqlite_backup(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with closing(sqlite3.connect(target, timeout=0 if not force else 30)) as live:
+        # Whether anyone else has it open is asked without waiting: a running service keeps
+        # it open for good (it once waited 30 s to learn that).
+        with closing(sqlite3.connect(target, timeout=0)) as live:
             forced = not _hold_alone(live)
             if forced and not force:
                 raise BackupError(
                     f"{target} is open in another process (a running `aduan run`?): stop it "
                     "first, or restore under it with --force and restart it afterwards"
                 )
+            if forced:
+                # Under a running service: wait for a write in progress to end, not for it.
+                live.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             with closing(sqlite3.connect(source)) as saved:
                 saved.backup(live)
     except sqlite3.Error as exc:
