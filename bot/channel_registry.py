@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -11,11 +12,16 @@ from bot.domain.commands import LANGUAGES
 from bot.messaging.templates import OFFICER_LANGUAGE, render
 from channels.base import ActionKind, Button, Channel, ChannelName, Lease, MailboxCursor
 from channels.email import EmailChannel, ImapMailbox, MailFolder, MailSecurity, SmtpServer
-from channels.sms import TwilioSmsChannel
-from channels.telegram import REFERENCE_SLOT, TelegramChannel, TelegramTexts
-from channels.voice import Line, TwilioVoiceChannel, VoiceScript
 from channels.web import Site, WebChannel
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from channels.telegram import TelegramTexts
+    from channels.voice import Line, VoiceScript
+
+# The Twilio and Telegram adapters are imported by their factories, once their settings are
+# there: an instance, or a command, without them never loads their SDKs (most of a
+# command's start-up otherwise).
 
 # Makes the named lease for a channel that must run on one instance only.
 LeaseFactory = Callable[[str], Lease]
@@ -32,6 +38,8 @@ def _telegram(
 ) -> Channel | str:
     if not settings.telegram_token:
         return "the telegram channel is not configured (set ADUAN_TELEGRAM_TOKEN)"
+    from channels.telegram import TelegramChannel
+
     return TelegramChannel(
         settings.telegram_token,
         api_base=settings.telegram_api_base,
@@ -45,6 +53,8 @@ def _telegram(
 
 
 def _telegram_texts() -> TelegramTexts:
+    from channels.telegram import REFERENCE_SLOT, TelegramTexts
+
     # /start comes before the resident has chosen a language: it speaks both, and offers each
     # as a button that says the language command for it.
     choose = " / ".join(render("choose_language", language) for language in LANGUAGES)
@@ -71,6 +81,8 @@ def _sms(
             "the sms channel is not configured (set ADUAN_TWILIO_ACCOUNT_SID, "
             "ADUAN_TWILIO_AUTH_TOKEN and ADUAN_TWILIO_FROM)"
         )
+    from channels.sms import TwilioSmsChannel
+
     return TwilioSmsChannel(
         settings.twilio_account_sid,
         settings.twilio_auth_token,
@@ -93,6 +105,8 @@ def _voice(
             "the voice channel is not configured (set ADUAN_TWILIO_ACCOUNT_SID, "
             "ADUAN_TWILIO_AUTH_TOKEN and ADUAN_TWILIO_FROM)"
         )
+    from channels.voice import TwilioVoiceChannel
+
     return TwilioVoiceChannel(
         settings.twilio_account_sid,
         settings.twilio_auth_token,
@@ -106,6 +120,8 @@ def _voice(
 
 
 def _voice_script() -> VoiceScript:
+    from channels.voice import VoiceScript
+
     def spoken(key: str) -> tuple[Line, ...]:
         return (("id-ID", render(key, "id")), ("en-US", render(key, "en")))
 
