@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
@@ -146,6 +146,7 @@ class Service:
         await self.dispatcher.explain_waiting()
         dispatcher = asyncio.create_task(self.dispatcher.run(self._stopping), name="outbox")
         scheduler = self._scheduler()
+        self._jobs.start()
         scheduler.start()
         log.info(
             "service started",
@@ -157,7 +158,7 @@ class Service:
             # The dispatcher finishes the batch it holds while the channels can still send;
             # then the channels stop receiving and close their sessions.
             scheduler.shutdown(wait=False)
-            await self._jobs.finished()  # a job half-way through finishes, on open channels
+            await self._jobs.stop()  # a job half-way through finishes, on open channels
             self._stopping.set()
             await dispatcher
             for channel in self.channels.values():
@@ -402,29 +403,39 @@ def open311_channel(
     )
 
 
-T = TypeVar("T")
-
-
 class RunningJobs:
     """The scheduler's jobs that are running now, so that stopping can let them finish
-    (APScheduler's asyncio scheduler does not wait; the loop would cancel them mid-query)."""
+    (APScheduler's asyncio scheduler does not wait; the loop would cancel them mid-query).
+
+    A job the scheduler launched just before it stopped may not have begun yet when
+    stopping waits: it would then start on a service being closed, and be cancelled when
+    the loop ends. Once stopping has begun, such a job does not run at all; every job is
+    periodic, and its next run after a start does its work."""
 
     def __init__(self) -> None:
         self._running: set[asyncio.Task[Any]] = set()
+        self._stopped = False
 
-    def tracked(self, job: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
-        async def run() -> T:
+    def tracked(
+        self, job: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def run() -> None:
             task = asyncio.current_task()
-            if task is not None:
-                self._running.add(task)
+            if self._stopped or task is None:
+                return
+            self._running.add(task)
             try:
-                return await job()
+                await job()
             finally:
-                if task is not None:
-                    self._running.discard(task)
+                self._running.discard(task)
 
         run.__qualname__ = getattr(job, "__qualname__", "job")  # its name in APScheduler's logs
         return run
 
-    async def finished(self) -> None:
+    def start(self) -> None:
+        self._stopped = False
+
+    async def stop(self) -> None:
+        """No job starts from now on; returns once those running have finished."""
+        self._stopped = True
         await asyncio.gather(*self._running, return_exceptions=True)
