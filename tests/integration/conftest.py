@@ -20,7 +20,7 @@ from storage.engine import make_engine
 from tests.conftest import PG_URL, need_service
 from tests.fakes import FakeClock, FakeEmailChannel, FakeSmsChannel
 from tests.integration.db import prepared_service
-from tests.integration.templates import session_templates
+from tests.integration.templates import release_schema, session_templates
 
 _pg_checked: str | None = None
 # The longest uvicorn may take to start or to stop.
@@ -65,13 +65,7 @@ async def database(backend: str, tmp_path: Path) -> AsyncIterator[tuple[str, str
         need_service("PostgreSQL at 127.0.0.1:5432", _pg_checked)
     schema = f"t_{uuid.uuid4().hex[:16]}"
     yield PG_URL, schema
-    import asyncpg
-
-    connection = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await connection.close()
+    await release_schema(PG_URL, schema)
 
 
 @pytest.fixture
