@@ -263,7 +263,9 @@ class Templates:
         connection = await asyncpg.connect(server)
         try:
             if template is None or not await _put_back(connection, template, schema):
-                await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                # Waiting as long as it takes again: the schema must go.
+                await connection.execute("RESET ALL")
+                await _drop(connection, schema)
         finally:
             await connection.close()
 
@@ -277,9 +279,13 @@ class Templates:
         for server, schema in self._schemas + spares:
             connection = await asyncpg.connect(server)
             try:
-                await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                await _drop(connection, schema)
             finally:
                 await connection.close()
+
+
+async def _drop(connection: asyncpg.Connection, schema: str) -> None:
+    await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def _put_back(
@@ -333,6 +339,6 @@ async def release_schema(url: str, schema: str) -> None:
         return
     connection = await asyncpg.connect(_libpq(make_url(url)))
     try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await _drop(connection, schema)
     finally:
         await connection.close()
