@@ -326,6 +326,19 @@ async def _answered_and_not(service: Service, clock: FakeClock) -> None:
     clock.move_to(start)
 
 
+# The texts under `selector` that the page lays out over more than one line.
+_BROKEN_ACROSS_LINES = """(selector) => {
+  const texts = document.createTreeWalker(document.querySelector(selector), NodeFilter.SHOW_TEXT);
+  const broken = [];
+  for (let text = texts.nextNode(); text; text = texts.nextNode()) {
+    const range = document.createRange();
+    range.selectNodeContents(text);
+    if (text.textContent.trim() && range.getClientRects().length > 1) broken.push(text.textContent);
+  }
+  return broken;
+}"""
+
+
 @pytest.mark.parametrize(("name", "width", "height"), [("desktop", 1280, 900), ("phone", 360, 740)])
 async def test_the_transparency_page_reads_on_a_desktop_and_a_phone(
     browser: Browser,
@@ -357,8 +370,13 @@ async def test_the_transparency_page_reads_on_a_desktop_and_a_phone(
         assert response is not None and response.status == 200
         await expect(page.locator("#figures caption")).to_be_visible()
         await expect(page.locator("#figures tbody tr")).not_to_have_count(0)
-        # Nothing wider than the screen but the tables, which scroll in their own box.
+        # Nothing wider than the screen but the tables, which scroll in their own box rather
+        # than squeeze their columns until months and agency codes break letter by letter.
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        assert await page.evaluate(_BROKEN_ACROSS_LINES, "#trend") == []
+        if name == "desktop":  # the latest month shows without scrolling
+            box = "document.querySelector('#trend').parentElement"
+            assert await page.evaluate(f"{box}.scrollWidth <= {box}.clientWidth")
         folder = Path(ARTEFACTS) if ARTEFACTS else tmp_path
         folder.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=folder / f"transparansi-{name}.png", full_page=True)
