@@ -170,6 +170,12 @@ def stop_dovecot(server: Dovecot) -> None:
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text().strip())
+    try:
+        running = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"dovecot" not in running:
+        return  # it died long ago; its number now names another process, not ours to kill
     # The master leads its own process group (it detaches): its children are in it too.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
