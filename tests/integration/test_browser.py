@@ -374,6 +374,10 @@ async def test_the_transparency_page_reads_on_a_desktop_and_a_phone(
         # than squeeze their columns until months and agency codes break letter by letter.
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
         assert await page.evaluate(_BROKEN_ACROSS_LINES, "#trend") == []
+        # Each agency's bars say which months they run from and to, as the table does.
+        months = page.locator("#trend thead th.number")
+        ends = [await months.first.inner_text(), await months.last.inner_text()]
+        await expect(page.locator(".trend figure").first.locator(".months span")).to_have_text(ends)
         if name == "desktop":  # the latest month shows without scrolling
             box = "document.querySelector('#trend').parentElement"
             assert await page.evaluate(f"{box}.scrollWidth <= {box}.clientWidth")
