@@ -381,6 +381,11 @@ async def test_the_transparency_page_reads_on_a_desktop_and_a_phone(
         if name == "desktop":  # the latest month shows without scrolling
             box = "document.querySelector('#trend').parentElement"
             assert await page.evaluate(f"{box}.scrollWidth <= {box}.clientWidth")
+        # Where it must scroll, it opens at the latest month, the agency codes beside it.
+        latest = await months.last.bounding_box()
+        agency = await page.locator("#trend thead th").first.bounding_box()
+        assert latest is not None and latest["x"] + latest["width"] <= width
+        assert agency is not None and agency["x"] >= 0
         folder = Path(ARTEFACTS) if ARTEFACTS else tmp_path
         folder.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=folder / f"transparansi-{name}.png", full_page=True)
